@@ -1,0 +1,81 @@
+"""Settings: the only place environment variables are read (prefix OPS_)."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from service.domain.tasks import Queue
+
+DEFAULT_CONCURRENCY = {Queue.URGENT.value: 4, Queue.DEFAULT.value: 16, Queue.BULK.value: 2}
+DEV_TOKEN = "dev-service-token"
+
+
+class Settings(BaseSettings):
+    """Configuration of both apps; see README for each variable."""
+
+    model_config = SettingsConfigDict(env_prefix="OPS_", env_nested_delimiter="__", extra="ignore")
+
+    environment: Literal["dev", "test", "production"] = "dev"
+    data_dir: Path = Path(".data")
+    database_url: str = ""
+    db_pool_size: int = 10
+
+    lease_seconds: float = Field(30.0, gt=0)
+    heartbeat_seconds: float = Field(0.0, ge=0)  # 0 = a third of the lease
+    retry_base_seconds: float = Field(1.0, ge=0)
+    retry_cap_seconds: float = Field(60.0, ge=0)
+    default_max_retries: int = Field(3, ge=0, le=100)
+    worker_concurrency: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_CONCURRENCY))
+    claim_batch_size: int = Field(100, ge=1, le=1000)
+    worker_id: str = ""
+    progress_interval_seconds: float = Field(1.0, ge=0)
+    poll_fast_seconds: float = Field(1.0, gt=0)
+    poll_slow_seconds: float = Field(15.0, gt=0)
+    retention_days: int = Field(30, ge=1)
+
+    service_token: str = DEV_TOKEN
+    publisher: Literal["inprocess", "dapr"] = "inprocess"
+    scheduler: Literal["inprocess", "dapr"] = "inprocess"
+    dapr_http_endpoint: str = "http://127.0.0.1:3500"
+    dapr_api_token: str = ""
+    dapr_app_token: str = ""
+    pubsub_name: str = "pubsub"
+    topic_prefix: str = ""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_level: str = "info"
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, url: str) -> str:
+        for prefix in ("postgres://", "postgresql://"):
+            if url.startswith(prefix):
+                return "postgresql+asyncpg://" + url[len(prefix) :]
+        if url.startswith("sqlite:///"):
+            return "sqlite+aiosqlite:///" + url[len("sqlite:///") :]
+        return url
+
+    @model_validator(mode="after")
+    def _derive_defaults(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"sqlite+aiosqlite:///{self.data_dir.resolve() / 'operations.db'}"
+        if not self.heartbeat_seconds:
+            self.heartbeat_seconds = self.lease_seconds / 3
+        if not self.worker_id:
+            self.worker_id = f"{socket.gethostname()}-{os.getpid()}"
+        for queue in Queue:
+            self.worker_concurrency.setdefault(queue.value, DEFAULT_CONCURRENCY[queue.value])
+        if self.environment == "production" and self.service_token == DEV_TOKEN:
+            raise ValueError("OPS_SERVICE_TOKEN must be set outside dev and test")
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")

@@ -1,0 +1,179 @@
+"""Tables of the service (SQLModel, table=True); API shapes live in service.api.schemas."""
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Column, Index, MetaData, UniqueConstraint, text
+from sqlmodel import Field, SQLModel
+
+from service.db.types import BigIntPK, JSONType, UTCDateTime
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "%(table_name)s_%(column_0_name)s_key",
+    "ck": "%(table_name)s_%(constraint_name)s_check",
+    "fk": "%(table_name)s_%(column_0_name)s_fkey",
+    "pk": "%(table_name)s_pkey",
+}
+SQLModel.metadata = MetaData(naming_convention=NAMING)
+
+
+def _ts(nullable: bool = True, index: bool = False) -> Any:
+    return Field(default=None, sa_column=Column(UTCDateTime(), nullable=nullable, index=index))
+
+
+class Task(SQLModel, table=True):
+    __tablename__ = "tasks"
+    __table_args__ = (
+        UniqueConstraint("requested_by", "idempotency_key", name="tasks_idempotency_key"),
+        Index(
+            "ix_tasks_claim",
+            "queue",
+            text("priority DESC"),
+            "available_at",
+            postgresql_where=text("status = 'pending'"),
+            sqlite_where=text("status = 'pending'"),
+        ),
+        Index(
+            "ix_tasks_lease",
+            "lease_until",
+            postgresql_where=text("status = 'processing'"),
+            sqlite_where=text("status = 'processing'"),
+        ),
+        Index(
+            "ix_tasks_due",
+            "available_at",
+            postgresql_where=text("status = 'scheduled'"),
+            sqlite_where=text("status = 'scheduled'"),
+        ),
+        Index("ix_tasks_list", "created_at", "id"),
+        Index("ix_tasks_owner_list", "requested_by", "created_at", "id"),
+        Index("ix_tasks_status_updated", "status", "updated_at"),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    task_type: str = Field(max_length=64, index=True)
+    entity_type: str | None = Field(default=None, max_length=64, index=True)
+    status: str = Field(max_length=16)
+    priority: int = 1
+    queue: str = Field(max_length=16)
+    requested_by: str = Field(max_length=128)
+    params: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONType, nullable=False))
+    result: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONType))
+    file_name: str | None = Field(default=None, max_length=255)
+    file_size: int | None = None
+    input_file_id: str | None = Field(default=None, max_length=255)
+    output_file_id: str | None = Field(default=None, max_length=255)
+    progress: int = 0
+    total_items: int | None = None
+    processed_items: int = 0
+    succeeded_items: int = 0
+    failed_items: int = 0
+    scheduled_at: datetime | None = _ts()
+    available_at: datetime = _ts(nullable=False)
+    started_at: datetime | None = _ts()
+    completed_at: datetime | None = _ts()
+    error_message: str | None = None
+    retry_count: int = 0
+    max_retries: int = 3
+    attempts: int = 0
+    lease_until: datetime | None = _ts()
+    worker_id: str | None = Field(default=None, max_length=128)
+    cancel_requested: bool = False
+    idempotency_key: str | None = Field(default=None, max_length=255)
+    request_hash: str | None = Field(default=None, max_length=64)
+    template_id: str | None = Field(default=None, max_length=64)
+    version: int = 1
+    created_at: datetime = _ts(nullable=False)
+    updated_at: datetime = _ts(nullable=False)
+    deleted_at: datetime | None = _ts()
+
+
+class TaskEvent(SQLModel, table=True):
+    __tablename__ = "task_events"
+    __table_args__ = (Index("ix_task_events_task", "task_id", "id"),)
+
+    id: int | None = Field(default=None, sa_column=Column(BigIntPK, primary_key=True))
+    task_id: uuid.UUID
+    event_type: str = Field(max_length=64)
+    from_status: str | None = Field(default=None, max_length=16)
+    to_status: str | None = Field(default=None, max_length=16)
+    actor: str | None = Field(default=None, max_length=128)
+    message: str | None = None
+    created_at: datetime = _ts(nullable=False)
+
+
+class TaskLog(SQLModel, table=True):
+    __tablename__ = "task_logs"
+    __table_args__ = (Index("ix_task_logs_task", "task_id", "id"),)
+
+    id: int | None = Field(default=None, sa_column=Column(BigIntPK, primary_key=True))
+    task_id: uuid.UUID
+    level: str = Field(max_length=8)
+    message: str
+    attempt: int | None = None
+    data: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONType))
+    created_at: datetime = _ts(nullable=False)
+
+
+class TaskAttempt(SQLModel, table=True):
+    __tablename__ = "task_attempts"
+    __table_args__ = (UniqueConstraint("task_id", "attempt", name="task_attempts_task_attempt"),)
+
+    id: int | None = Field(default=None, sa_column=Column(BigIntPK, primary_key=True))
+    task_id: uuid.UUID
+    attempt: int
+    worker_id: str = Field(max_length=128)
+    dispatch: str = Field(max_length=8)
+    outcome: str = Field(max_length=16)
+    error: str | None = None
+    started_at: datetime = _ts(nullable=False)
+    finished_at: datetime | None = _ts()
+    duration_ms: int | None = None
+
+
+class Outbox(SQLModel, table=True):
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index(
+            "ix_outbox_unpublished",
+            "id",
+            postgresql_where=text("published_at IS NULL"),
+            sqlite_where=text("published_at IS NULL"),
+        ),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(BigIntPK, primary_key=True))
+    topic: str = Field(max_length=128)
+    task_id: uuid.UUID | None = None
+    payload: dict[str, Any] = Field(sa_column=Column(JSONType, nullable=False))
+    traceparent: str | None = Field(default=None, max_length=64)
+    attempts: int = 0
+    last_error: str | None = None
+    created_at: datetime = _ts(nullable=False)
+    published_at: datetime | None = _ts()
+
+
+class JobRun(SQLModel, table=True):
+    """One row per maintenance job tick, so several replicas never run the same tick."""
+
+    __tablename__ = "job_runs"
+    __table_args__ = (UniqueConstraint("job", "slot", name="job_runs_job_slot"),)
+
+    id: int | None = Field(default=None, sa_column=Column(BigIntPK, primary_key=True))
+    job: str = Field(max_length=64)
+    slot: int = Field(sa_column=Column(BigIntPK, nullable=False))
+    runner: str = Field(max_length=128)
+    started_at: datetime = _ts(nullable=False)
+    finished_at: datetime | None = _ts()
+    outcome: str | None = Field(default=None, max_length=16)
+    detail: str | None = None
+
+
+tasks_table = Task.__table__  # type: ignore[attr-defined]
+events_table = TaskEvent.__table__  # type: ignore[attr-defined]
+logs_table = TaskLog.__table__  # type: ignore[attr-defined]
+attempts_table = TaskAttempt.__table__  # type: ignore[attr-defined]
+outbox_table = Outbox.__table__  # type: ignore[attr-defined]
+job_runs_table = JobRun.__table__  # type: ignore[attr-defined]

@@ -1,0 +1,66 @@
+"""The one error family of the service; each class's docstring is its default message."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class OperationsError(Exception):
+    """Something went wrong in Common-Operations."""
+
+    def __init__(self, detail: str | None = None, **context: Any) -> None:
+        self.detail = detail or (self.__doc__ or "").strip()
+        self.context = context
+        super().__init__(self.detail)
+
+
+class NotFound(OperationsError):
+    """The resource does not exist or is not visible to the caller."""
+
+
+class IllegalTransition(OperationsError):
+    """The task cannot move to that status from its current one."""
+
+
+class Conflict(OperationsError):
+    """The request conflicts with the current state of the resource."""
+
+
+class IdempotencyMismatch(Conflict):
+    """The Idempotency-Key was already used with a different request."""
+
+
+class Unauthenticated(OperationsError):
+    """The request carries no caller identity."""
+
+
+class Forbidden(OperationsError):
+    """The caller may not do this."""
+
+
+class InvalidInput(OperationsError):
+    """The request is not valid."""
+
+    def __init__(self, detail: str | None = None, *, field: str | None = None) -> None:
+        super().__init__(detail, field=field)
+        self.field = field
+
+
+class TaskCancelled(OperationsError):
+    """The task was cancelled while it ran."""
+
+
+class RetryLater(OperationsError):
+    """The handler asks to run the task again later."""
+
+    def __init__(self, detail: str | None = None, *, delay: float | None = None) -> None:
+        super().__init__(detail)
+        self.delay = delay
+
+
+class PermanentFailure(OperationsError):
+    """The task cannot succeed; retrying would not help."""
+
+
+class UnknownTaskType(PermanentFailure):
+    """No handler is registered for this task type."""

@@ -1,0 +1,52 @@
+"""The task state machine: one table of legal moves and the event each move implies."""
+
+from __future__ import annotations
+
+from service.domain.errors import IllegalTransition
+from service.domain.events import EventType
+from service.domain.tasks import TaskStatus
+
+S = TaskStatus
+
+ALLOWED: dict[TaskStatus, frozenset[TaskStatus]] = {
+    S.SCHEDULED: frozenset({S.PENDING, S.CANCELLED}),
+    S.PENDING: frozenset({S.PROCESSING, S.CANCELLED}),
+    S.PROCESSING: frozenset({S.COMPLETED, S.FAILED, S.CANCELLED, S.PENDING}),
+    S.COMPLETED: frozenset(),
+    S.FAILED: frozenset({S.PENDING}),
+    S.CANCELLED: frozenset({S.PENDING}),
+}
+
+
+def is_allowed(current: TaskStatus, to: TaskStatus) -> bool:
+    return to in ALLOWED[current]
+
+
+def transition(current: TaskStatus, to: TaskStatus) -> EventType:
+    """Check one status change and return the event it implies; raise IllegalTransition."""
+    if not is_allowed(current, to):
+        raise IllegalTransition(
+            f"cannot move a {current.value} task to {to.value}"
+            + (f"; allowed: {', '.join(sorted(s.value for s in ALLOWED[current]))}"
+               if ALLOWED[current] else "; it is final"),
+            current=current.value,
+            target=to.value,
+        )
+    return event_for(current, to)
+
+
+def event_for(current: TaskStatus, to: TaskStatus) -> EventType:
+    """The lifecycle event of a legal move."""
+    if to is S.PENDING:
+        return EventType.CREATED if current is S.SCHEDULED else EventType.RETRIED
+    if to is S.PROCESSING:
+        return EventType.STARTED
+    if to is S.COMPLETED:
+        return EventType.COMPLETED
+    if to is S.FAILED:
+        return EventType.FAILED
+    if to is S.CANCELLED:
+        return EventType.CANCELLED
+    if to is S.SCHEDULED:
+        return EventType.SCHEDULED
+    raise AssertionError(to)
