@@ -21,13 +21,16 @@ case "${1:-}" in
     [[ $# -eq 3 ]] || usage
     port=$2; dir=$(mkdir -p "$3" && cd "$3" && pwd)
     ensure_redis
+    # Redis writes its pidfile only after binding the port, so a fresh pidfile + PONG proves that
+    # *this* instance answers (not another one already on the port).
+    rm -f "$dir/redis.pid"; : > "$dir/redis.log"
     redis-server --daemonize yes --bind 127.0.0.1 --port "$port" --dir "$dir" \
       --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" --save "" --appendonly no
     echo "$port" > "$dir/redis.port"   # read back by `stop`
     deadline=$((SECONDS + 20))
-    until [[ "$(redis-cli -p "$port" ping 2>/dev/null)" == PONG ]]; do
-      if (( SECONDS >= deadline )); then
-        echo "redis.sh: redis on port $port not ready after 20s; see $dir/redis.log" >&2; exit 1
+    until [[ -s "$dir/redis.pid" && "$(redis-cli -p "$port" ping 2>/dev/null)" == PONG ]]; do
+      if (( SECONDS >= deadline )) || grep -q aborting "$dir/redis.log"; then
+        echo "redis.sh: redis on port $port failed to start:" >&2; tail -3 "$dir/redis.log" >&2; exit 1
       fi
       sleep 0.2
     done

@@ -14,6 +14,13 @@ from service.domain.tasks import Queue
 
 DEFAULT_CONCURRENCY = {Queue.URGENT.value: 4, Queue.DEFAULT.value: 16, Queue.BULK.value: 2}
 DEV_TOKEN = "dev-service-token"
+#: croniter syntax; a sixth field counts seconds (croniter puts it last, unlike Dapr's cron).
+DEFAULT_CRON = {
+    "process-scheduled": "* * * * * *",
+    "detect-timeouts": "* * * * * */5",
+    "outbox-sweep": "* * * * * */10",
+    "cleanup-old-tasks": "17 3 * * *",
+}
 
 
 class Settings(BaseSettings):
@@ -38,6 +45,9 @@ class Settings(BaseSettings):
     poll_fast_seconds: float = Field(1.0, gt=0)
     poll_slow_seconds: float = Field(15.0, gt=0)
     retention_days: int = Field(30, ge=1)
+    cron: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_CRON))
+    shutdown_grace_seconds: float = Field(10.0, ge=0)
+    migrate_on_start: bool | None = None  # None: yes for SQLite (embedded), no for PostgreSQL
 
     service_token: str = DEV_TOKEN
     publisher: Literal["inprocess", "dapr"] = "inprocess"
@@ -70,6 +80,10 @@ class Settings(BaseSettings):
             self.heartbeat_seconds = self.lease_seconds / 3
         if not self.worker_id:
             self.worker_id = f"{socket.gethostname()}-{os.getpid()}"
+        if self.migrate_on_start is None:
+            self.migrate_on_start = self.is_sqlite
+        for job, expression in DEFAULT_CRON.items():
+            self.cron.setdefault(job, expression)
         for queue in Queue:
             self.worker_concurrency.setdefault(queue.value, DEFAULT_CONCURRENCY[queue.value])
         if self.environment == "production" and self.service_token == DEV_TOKEN:

@@ -27,8 +27,11 @@ def transition(current: TaskStatus, to: TaskStatus) -> EventType:
     if not is_allowed(current, to):
         raise IllegalTransition(
             f"cannot move a {current.value} task to {to.value}"
-            + (f"; allowed: {', '.join(sorted(s.value for s in ALLOWED[current]))}"
-               if ALLOWED[current] else "; it is final"),
+            + (
+                f"; allowed: {', '.join(sorted(s.value for s in ALLOWED[current]))}"
+                if ALLOWED[current]
+                else "; it is final"
+            ),
             current=current.value,
             target=to.value,
         )

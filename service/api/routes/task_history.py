@@ -1,0 +1,69 @@
+"""/tasks/{id}: events, logs, attempts, and the internal progress endpoint."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Query
+
+from service.api.deps import CallerDep, ServiceDep, SessionDep
+from service.api.problems import PROBLEM_RESPONSES
+from service.api.schemas import AttemptPublic, EventPublic, LogPage, ProgressAck, ProgressReport
+from service.clock import utcnow
+from service.usecases import logs as log_usecases, progress as progress_usecases, queries
+
+router = APIRouter(prefix="/tasks/{task_id}", tags=["task history"], responses=PROBLEM_RESPONSES)
+
+
+@router.get("/events", response_model=list[EventPublic])
+async def task_events(task_id: UUID, session: SessionDep, caller: CallerDep) -> list[EventPublic]:
+    """Every state change of the task, oldest first."""
+    return await queries.events(session, caller, task_id)
+
+
+@router.get("/logs", response_model=LogPage)
+async def task_logs(
+    task_id: UUID,
+    session: SessionDep,
+    caller: CallerDep,
+    level: Annotated[Literal["debug", "info", "warning", "error"] | None, Query()] = None,
+    page: Annotated[int, Query(ge=1)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=500, alias="pageSize")] = 100,
+) -> LogPage:
+    """Log lines at `level` or above, oldest first."""
+    items, total = await queries.logs(
+        session, caller, task_id, level=level, page=page, page_size=page_size
+    )
+    return LogPage(items=items, total=total, page=page, page_size=page_size)
+
+
+@router.get("/attempts", response_model=list[AttemptPublic])
+async def task_attempts(
+    task_id: UUID, session: SessionDep, caller: CallerDep
+) -> list[AttemptPublic]:
+    """One row per execution attempt: worker, start, end, outcome, error."""
+    return await queries.attempts(session, caller, task_id)
+
+
+@router.patch("/progress", response_model=ProgressAck)
+async def report_progress(
+    task_id: UUID, body: ProgressReport, session: SessionDep, caller: ServiceDep
+) -> ProgressAck:
+    """Internal: an executor reports progress; the answer says whether a cancel was requested."""
+    now = utcnow()
+    update = progress_usecases.ProgressUpdate(
+        progress=body.progress,
+        total_items=body.total_items,
+        processed_items=body.processed_items,
+        succeeded_items=body.succeeded_items,
+        failed_items=body.failed_items,
+    )
+    task = await progress_usecases.report(session, task_id, update, now=now, announce=True)
+    if body.message:
+        await log_usecases.append(
+            session, [log_usecases.LogEntry(task_id, "info", body.message, now, task.attempts)]
+        )
+    return ProgressAck(
+        status=task.status.value, progress=task.progress, cancel_requested=task.cancel_requested
+    )

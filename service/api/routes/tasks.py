@@ -1,0 +1,150 @@
+"""/tasks: create, read, list, cancel, retry, soft delete."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Header, Query, Response, status
+from pydantic import AwareDatetime, Field, field_validator
+
+from service.api.deps import CallerDep, ResourcesDep, SessionDep
+from service.api.problems import PROBLEM_RESPONSES
+from service.api.schemas import TaskCreate, TaskPage, TaskPublic
+from service.clock import utcnow
+from service.db.repositories.tasks import Cursor, TaskFilters
+from service.domain.errors import InvalidInput
+from service.domain.tasks import Priority, Queue, TaskStatus
+from service.usecases import queries, tasks as task_usecases
+from service.usecases.views import CamelModel
+
+router = APIRouter(prefix="/tasks", tags=["tasks"], responses=PROBLEM_RESPONSES)
+
+IdempotencyKey = Annotated[str | None, Header(max_length=255, alias="Idempotency-Key")]
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=TaskPublic)
+async def create_task(
+    body: TaskCreate,
+    session: SessionDep,
+    caller: CallerDep,
+    resources: ResourcesDep,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+    traceparent: Annotated[str | None, Header(max_length=64)] = None,
+) -> TaskPublic:
+    """Create a task; repeating an Idempotency-Key returns the first task (200)."""
+    new = task_usecases.NewTask(
+        task_type=body.task_type,
+        entity_type=body.entity_type,
+        priority=Priority.parse(body.priority),
+        queue=Queue(body.queue) if body.queue else None,
+        params=body.params,
+        file_name=body.file_name,
+        file_size=body.file_size,
+        input_file_id=body.input_file_id,
+        scheduled_at=body.scheduled_at,
+        max_retries=body.max_retries,
+        template_id=body.template_id,
+    )
+    task, created = await task_usecases.create(
+        session,
+        caller,
+        new,
+        now=utcnow(),
+        default_max_retries=resources.settings.default_max_retries,
+        idempotency_key=idempotency_key,
+        traceparent=traceparent,
+    )
+    response.headers["Location"] = f"/api/v1/operations/tasks/{task.id}"
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return task
+
+
+class ListQuery(CamelModel):
+    page: int = Field(1, ge=1, le=100_000)
+    page_size: int = Field(20, ge=1, le=100)
+    cursor: str | None = Field(None, max_length=200)
+    task_type: str | None = Field(None, max_length=64)
+    entity_type: str | None = Field(None, max_length=64)
+    status: str | None = Field(
+        None, max_length=200, description="one status or a comma-separated list"
+    )
+    requested_by: str | None = Field(None, max_length=128)
+    start_date: AwareDatetime | None = None
+    end_date: AwareDatetime | None = None
+    search: str | None = Field(None, max_length=200)
+
+    @field_validator("status")
+    @classmethod
+    def _statuses(cls, value: str | None) -> str | None:
+        if value is not None:
+            bad = [s for s in value.split(",") if s.strip() not in TaskStatus.__members__.values()]
+            if bad:
+                allowed = ", ".join(s.value for s in TaskStatus)
+                raise ValueError(f"unknown status {bad[0]!r}; allowed: {allowed}")
+        return value
+
+
+@router.get("", response_model=TaskPage)
+async def list_tasks(
+    query: Annotated[ListQuery, Query()], session: SessionDep, caller: CallerDep
+) -> TaskPage:
+    """Newest first. Page with page/pageSize, or follow nextCursor for deep lists."""
+    cursor = _cursor(query.cursor)
+    if query.start_date and query.end_date and query.start_date > query.end_date:
+        raise InvalidInput("startDate is after endDate", field="startDate")
+    filters = TaskFilters(
+        task_type=query.task_type,
+        entity_type=query.entity_type,
+        status=[TaskStatus(s.strip()) for s in query.status.split(",")] if query.status else (),
+        requested_by=query.requested_by,
+        start_date=query.start_date,
+        end_date=query.end_date,
+        search=query.search,
+    )
+    page = await queries.list_tasks(
+        session, caller, filters, page=query.page, page_size=query.page_size, cursor=cursor
+    )
+    return TaskPage(
+        items=page.items,
+        total=page.total,
+        page=page.page,
+        page_size=page.page_size,
+        next_cursor=page.next_cursor,
+    )
+
+
+def _cursor(token: str | None) -> Cursor | None:
+    if token is None:
+        return None
+    try:
+        return Cursor.decode(token)
+    except (ValueError, TypeError) as error:
+        raise InvalidInput("cursor is not one this API returned", field="cursor") from error
+
+
+@router.get("/{task_id}", response_model=TaskPublic)
+async def get_task(task_id: UUID, session: SessionDep, caller: CallerDep) -> TaskPublic:
+    return await task_usecases.get(session, caller, task_id)
+
+
+@router.post("/{task_id}/cancel", response_model=TaskPublic)
+async def cancel_task(task_id: UUID, session: SessionDep, caller: CallerDep) -> TaskPublic:
+    """Pending or scheduled: cancelled at once. Processing: the handler stops at its next report."""
+    return await task_usecases.cancel(session, caller, task_id, now=utcnow())
+
+
+@router.post("/{task_id}/retry", response_model=TaskPublic)
+async def retry_task(task_id: UUID, session: SessionDep, caller: CallerDep) -> TaskPublic:
+    """Run a failed or cancelled task again."""
+    return await task_usecases.retry(session, caller, task_id, now=utcnow())
+
+
+@router.delete("/{task_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_task(task_id: UUID, session: SessionDep, caller: CallerDep) -> Response:
+    """Soft delete: the task disappears from reads; its history is kept until retention."""
+    await task_usecases.delete(session, caller, task_id, now=utcnow())
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+

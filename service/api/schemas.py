@@ -1,0 +1,75 @@
+"""API request and response models (camelCase on the wire, snake_case accepted)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, Field
+
+from service.usecases.views import AttemptView, CamelModel, EventView, LogView, TaskView
+
+NAME = r"^[a-z][a-z0-9_.-]{0,63}$"
+
+TaskPublic = TaskView
+EventPublic = EventView
+LogPublic = LogView
+AttemptPublic = AttemptView
+
+
+class TaskCreate(CamelModel):
+    """A new task."""
+
+    task_type: str = Field(pattern=NAME, description="What to do, e.g. import, export, sleep")
+    entity_type: str | None = Field(
+        None, pattern=NAME, description="What it works on, e.g. product"
+    )
+    priority: Literal["low", "normal", "high", "urgent"] = "normal"
+    queue: Literal["default", "urgent", "bulk"] | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    file_name: str | None = Field(None, min_length=1, max_length=255)
+    file_size: int | None = Field(None, ge=0)
+    input_file_id: str | None = Field(None, max_length=255)
+    scheduled_at: AwareDatetime | None = Field(None, description="Run at this time (with a zone)")
+    max_retries: int | None = Field(None, ge=0, le=20)
+    template_id: str | None = Field(None, max_length=64)
+
+
+class ProgressReport(CamelModel):
+    """Progress from an executor; omitted fields stay as they are."""
+
+    progress: int | None = Field(None, ge=0, le=100)
+    total_items: int | None = Field(None, ge=0)
+    processed_items: int | None = Field(None, ge=0)
+    succeeded_items: int | None = Field(None, ge=0)
+    failed_items: int | None = Field(None, ge=0)
+    message: str | None = Field(None, max_length=2000)
+
+
+class ProgressAck(CamelModel):
+    status: str
+    progress: int
+    cancel_requested: bool
+
+
+class TaskPage(CamelModel):
+    items: list[TaskPublic]
+    total: int
+    page: int
+    page_size: int
+    next_cursor: str | None
+
+
+class LogPage(CamelModel):
+    items: list[LogPublic]
+    total: int
+    page: int
+    page_size: int
+
+
+class Health(CamelModel):
+    status: str
+    service: str = "common-operations"
+    version: str
+    checks: dict[str, Any] = Field(default_factory=dict)
+    time: datetime | None = None

@@ -1,0 +1,81 @@
+"""create_app(settings): the API application; its lifespan owns every shared resource."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from typing import Any, Protocol
+
+from fastapi import FastAPI
+
+from service import __version__
+from service.api.problems import add_exception_handlers
+from service.api.routes import health, task_history, tasks
+from service.bootstrap import Resources, build_resources
+from service.config import Settings
+from service.db import migrate
+from service.logging import configure_logging
+
+API_PREFIX = "/api/v1/operations"
+
+
+class Companion(Protocol):
+    """Something that runs beside an app in its process (the worker in the embedded mode)."""
+
+    name: str
+
+    async def start(self, resources: Resources, *, shares_bus_with_api: bool) -> None: ...
+    async def stop(self) -> None: ...
+    def health(self) -> dict[str, Any]: ...
+
+
+@contextlib.asynccontextmanager
+async def run_resources(
+    app: FastAPI,
+    settings: Settings,
+    process_name: str,
+    companions: Sequence[Companion],
+    *,
+    serves_api: bool,
+) -> AsyncIterator[Resources]:
+    """Migrate (embedded), build resources, start the relay and companions; undo it all at exit."""
+    if settings.migrate_on_start:
+        await asyncio.to_thread(migrate.upgrade, settings.database_url)
+    resources = build_resources(settings, process_name)
+    app.state.resources = resources
+    app.state.health_probes = {c.name: c.health for c in companions}
+    relay = asyncio.create_task(resources.relay.run())
+    resources.relay.kick()  # publish what an earlier run left behind
+    for companion in companions:
+        await companion.start(resources, shares_bus_with_api=serves_api)
+    try:
+        yield resources
+    finally:
+        for companion in companions:
+            await companion.stop()
+        relay.cancel()
+        await asyncio.gather(relay, return_exceptions=True)
+        await resources.close()
+
+
+def create_app(settings: Settings, *, companions: Sequence[Companion] = ()) -> FastAPI:
+    """The API app; `companions` (e.g. the worker) share its process and resources."""
+    configure_logging(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with run_resources(app, settings, "api", companions, serves_api=True):
+            yield
+
+    app = FastAPI(
+        title="Common-Operations",
+        version=__version__,
+        description="Long-running work for the e-commerce platform: tasks you can watch.",
+        lifespan=lifespan,
+    )
+    add_exception_handlers(app)
+    app.include_router(health.router)
+    app.include_router(tasks.router, prefix=API_PREFIX)
+    app.include_router(task_history.router, prefix=API_PREFIX)
+    return app

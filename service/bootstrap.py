@@ -1,0 +1,59 @@
+"""Composition root: the one place that picks adapters from the settings."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from service.config import Settings
+from service.db.engine import SessionMaker, create_engine, create_sessionmaker
+from service.domain.backoff import RetryPolicy
+from service.events.base import Publisher
+from service.events.inprocess import InProcessPublisher
+from service.events.relay import OutboxRelay
+
+
+@dataclass
+class Resources:
+    """Everything a process shares: built once at start, closed at shutdown."""
+
+    settings: Settings
+    engine: AsyncEngine
+    sessionmaker: SessionMaker
+    publisher: Publisher
+    relay: OutboxRelay
+    retry_policy: RetryPolicy
+    rng: random.Random = field(default_factory=random.Random)
+
+    @property
+    def bus(self) -> InProcessPublisher | None:
+        """The in-process bus, when that is the publisher (embedded mode)."""
+        return self.publisher if isinstance(self.publisher, InProcessPublisher) else None
+
+    async def close(self) -> None:
+        await self.publisher.close()
+        await self.engine.dispose()
+
+
+def build_publisher(settings: Settings) -> Publisher:
+    if settings.publisher == "dapr":
+        from service.events.dapr import DaprPublisher  # only Dapr mode pays for the SDK import
+
+        return DaprPublisher(settings)
+    return InProcessPublisher()
+
+
+def build_resources(settings: Settings, process_name: str) -> Resources:
+    engine = create_engine(settings, process_name)
+    sessionmaker = create_sessionmaker(engine)
+    publisher = build_publisher(settings)
+    return Resources(
+        settings=settings,
+        engine=engine,
+        sessionmaker=sessionmaker,
+        publisher=publisher,
+        relay=OutboxRelay(sessionmaker, publisher),
+        retry_policy=RetryPolicy(base=settings.retry_base_seconds, cap=settings.retry_cap_seconds),
+    )

@@ -1,0 +1,81 @@
+"""Queries on what a task leaves behind: events, logs, attempts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Row, bindparam, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.db.tables import (
+    attempts_table as A,
+    events_table as E,
+    logs_table as L,
+)
+
+LEVELS = ("debug", "info", "warning", "error")
+
+
+class HistoryRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add_events(self, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            await self.session.execute(E.insert(), rows)
+
+    async def events(self, task_id: UUID) -> Sequence[Row[Any]]:
+        stmt = select(E).where(E.c.task_id == task_id).order_by(E.c.id)
+        return (await self.session.execute(stmt)).all()
+
+    async def add_logs(self, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            await self.session.execute(L.insert(), rows)
+
+    async def logs(
+        self, task_id: UUID, *, min_level: str | None, limit: int, offset: int
+    ) -> tuple[Sequence[Row[Any]], int]:
+        conditions: list[Any] = [L.c.task_id == task_id]
+        if min_level is not None:
+            conditions.append(L.c.level.in_(LEVELS[LEVELS.index(min_level) :]))
+        total = (
+            await self.session.execute(select(func.count()).select_from(L).where(*conditions))
+        ).scalar_one()
+        stmt = select(L).where(*conditions).order_by(L.c.id).offset(offset).limit(limit)
+        return (await self.session.execute(stmt)).all(), total
+
+    async def start_attempts(self, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            await self.session.execute(A.insert(), rows)
+
+    async def finish_attempts(self, rows: list[dict[str, Any]]) -> None:
+        """rows: task_id, attempt, outcome, error, finished_at, duration_ms (one statement)."""
+        if not rows:
+            return
+        stmt = (
+            update(A)
+            .where(A.c.task_id == bindparam("b_task_id"), A.c.attempt == bindparam("b_attempt"))
+            .values(
+                outcome=bindparam("b_outcome"),
+                error=bindparam("b_error"),
+                finished_at=bindparam("b_finished_at"),
+                duration_ms=bindparam("b_duration_ms"),
+            )
+        )
+        params = [{f"b_{k}": v for k, v in row.items()} for row in rows]
+        await self.session.execute(stmt, params)
+
+    async def attempt_started_at(self, task_id: UUID, attempt: int) -> datetime | None:
+        stmt = select(A.c.started_at).where(A.c.task_id == task_id, A.c.attempt == attempt)
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def attempts(self, task_id: UUID) -> Sequence[Row[Any]]:
+        stmt = select(A).where(A.c.task_id == task_id).order_by(A.c.attempt)
+        return (await self.session.execute(stmt)).all()
+
+    async def delete_for_tasks(self, ids: Sequence[UUID]) -> None:
+        for table in (E, L, A):
+            await self.session.execute(table.delete().where(table.c.task_id.in_(ids)))

@@ -1,0 +1,233 @@
+"""Every query on the tasks table."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Row, and_, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.db import dialects
+from service.db.tables import tasks_table as T
+from service.domain.tasks import TaskStatus
+
+ACTIVE = T.c.deleted_at.is_(None)
+
+
+@dataclass(frozen=True, slots=True)
+class TaskFilters:
+    """List filters; owner None means every owner (admins)."""
+
+    owner: str | None = None
+    task_type: str | None = None
+    entity_type: str | None = None
+    status: Sequence[TaskStatus] = ()
+    requested_by: str | None = None
+    start_date: datetime | None = None
+    end_date: datetime | None = None
+    search: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    """Keyset position in the (created_at DESC, id DESC) order."""
+
+    created_at: datetime
+    id: UUID
+
+    def encode(self) -> str:
+        raw = json.dumps([self.created_at.isoformat(), str(self.id)]).encode()
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, token: str) -> Cursor:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        created_at, task_id = json.loads(raw)
+        return cls(datetime.fromisoformat(created_at), UUID(task_id))
+
+
+class TaskRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self.dialect = dialects.name(session)
+
+    async def insert(self, values: dict[str, Any]) -> Row[Any]:
+        result = await self.session.execute(T.insert().values(**values).returning(*T.c))
+        return result.one()
+
+    async def get(self, task_id: UUID, *, for_update: bool = False) -> Row[Any] | None:
+        stmt = select(T).where(T.c.id == task_id, ACTIVE)
+        if for_update and self.dialect == "postgresql":
+            stmt = stmt.with_for_update()
+        return (await self.session.execute(stmt)).one_or_none()
+
+    async def find_by_idempotency_key(self, owner: str, key: str) -> Row[Any] | None:
+        stmt = select(T).where(T.c.requested_by == owner, T.c.idempotency_key == key)
+        return (await self.session.execute(stmt)).one_or_none()
+
+    async def update_where(
+        self, task_id: UUID, expected: Iterable[TaskStatus], values: dict[str, Any]
+    ) -> Row[Any] | None:
+        """Conditional update: applies only while the task is still in an expected status."""
+        stmt = (
+            update(T)
+            .where(T.c.id == task_id, T.c.status.in_([s.value for s in expected]), ACTIVE)
+            .values(version=T.c.version + 1, **values)
+            .returning(*T.c)
+        )
+        return (await self.session.execute(stmt)).one_or_none()
+
+    async def list(
+        self, filters: TaskFilters, *, limit: int, offset: int = 0, cursor: Cursor | None = None
+    ) -> tuple[Sequence[Row[Any]], int]:
+        conditions = self._conditions(filters)
+        total = (
+            await self.session.execute(select(func.count()).select_from(T).where(*conditions))
+        ).scalar_one()
+        stmt = select(T).where(*conditions)
+        if cursor is not None:
+            stmt = stmt.where(
+                or_(
+                    T.c.created_at < cursor.created_at,
+                    and_(T.c.created_at == cursor.created_at, T.c.id < cursor.id),
+                )
+            )
+        else:
+            stmt = stmt.offset(offset)
+        stmt = stmt.order_by(T.c.created_at.desc(), T.c.id.desc()).limit(limit)
+        rows = (await self.session.execute(stmt)).all()
+        return rows, total
+
+    @staticmethod
+    def _conditions(f: TaskFilters) -> list[Any]:
+        conditions: list[Any] = [ACTIVE]
+        if f.owner is not None:
+            conditions.append(T.c.requested_by == f.owner)
+        if f.requested_by is not None:
+            conditions.append(T.c.requested_by == f.requested_by)
+        if f.task_type is not None:
+            conditions.append(T.c.task_type == f.task_type)
+        if f.entity_type is not None:
+            conditions.append(T.c.entity_type == f.entity_type)
+        if f.status:
+            conditions.append(T.c.status.in_([s.value for s in f.status]))
+        if f.start_date is not None:
+            conditions.append(T.c.created_at >= f.start_date)
+        if f.end_date is not None:
+            conditions.append(T.c.created_at <= f.end_date)
+        if f.search:
+            escaped = f.search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            pattern = f"%{escaped}%"
+            conditions.append(
+                or_(
+                    T.c.task_type.ilike(pattern, escape="\\"),
+                    T.c.entity_type.ilike(pattern, escape="\\"),
+                    T.c.file_name.ilike(pattern, escape="\\"),
+                    T.c.error_message.ilike(pattern, escape="\\"),
+                )
+            )
+        return conditions
+
+    async def claim(
+        self, queue: str, limit: int, *, now: datetime, values: dict[str, Any]
+    ) -> Sequence[Row[Any]]:
+        """Atomically move up to `limit` due pending tasks of a queue to processing."""
+        candidates = (
+            select(T.c.id)
+            .where(T.c.status == TaskStatus.PENDING.value, T.c.queue == queue)
+            .where(T.c.available_at <= now, ACTIVE)
+            .order_by(T.c.priority.desc(), T.c.available_at, T.c.id)
+            .limit(limit)
+        )
+        candidates = dialects.lock_skip_locked(candidates, self.dialect)
+        stmt = (
+            update(T)
+            .where(T.c.id.in_(candidates.scalar_subquery()), T.c.status == TaskStatus.PENDING.value)
+            .values(
+                status=TaskStatus.PROCESSING.value,
+                attempts=T.c.attempts + 1,
+                version=T.c.version + 1,
+                started_at=func.coalesce(T.c.started_at, now),
+                **values,
+            )
+            .returning(*T.c)
+        )
+        return (await self.session.execute(stmt)).all()
+
+    async def finish_owned(
+        self, ids: Sequence[UUID], worker_id: str, values: dict[str, Any]
+    ) -> Sequence[Row[Any]]:
+        """Apply the same final values to tasks this worker still holds."""
+        stmt = (
+            update(T)
+            .where(
+                T.c.id.in_(ids),
+                T.c.worker_id == worker_id,
+                T.c.status == TaskStatus.PROCESSING.value,
+            )
+            .values(version=T.c.version + 1, **values)
+            .returning(*T.c)
+        )
+        return (await self.session.execute(stmt)).all()
+
+    async def extend_leases(
+        self, ids: Sequence[UUID], worker_id: str, lease_until: datetime
+    ) -> Sequence[Row[Any]]:
+        """Extend this worker's leases; returns (id, cancel_requested) of tasks still held."""
+        stmt = (
+            update(T)
+            .where(
+                T.c.id.in_(ids),
+                T.c.worker_id == worker_id,
+                T.c.status == TaskStatus.PROCESSING.value,
+            )
+            .values(lease_until=lease_until)
+            .returning(T.c.id, T.c.cancel_requested)
+        )
+        return (await self.session.execute(stmt)).all()
+
+    async def locked_where(self, *conditions: Any, limit: int) -> Sequence[Row[Any]]:
+        """Rows matching `conditions`, locked (PostgreSQL, skipping locked ones) for a batch job."""
+        stmt = select(T).where(*conditions, ACTIVE).order_by(T.c.available_at).limit(limit)
+        stmt = dialects.lock_skip_locked(stmt, self.dialect)
+        return (await self.session.execute(stmt)).all()
+
+    async def expired_leases(self, now: datetime, limit: int) -> Sequence[Row[Any]]:
+        return await self.locked_where(
+            T.c.status == TaskStatus.PROCESSING.value, T.c.lease_until < now, limit=limit
+        )
+
+    async def due_scheduled(self, now: datetime, limit: int) -> Sequence[Row[Any]]:
+        return await self.locked_where(
+            T.c.status == TaskStatus.SCHEDULED.value, T.c.available_at <= now, limit=limit
+        )
+
+    async def cancel_requested(self, task_id: UUID) -> bool:
+        stmt = select(T.c.cancel_requested).where(T.c.id == task_id)
+        return bool((await self.session.execute(stmt)).scalar_one_or_none())
+
+    async def old_finished_ids(self, before: datetime, limit: int) -> Sequence[UUID]:
+        finished = [
+            s.value for s in (TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED)
+        ]
+        stmt = (
+            select(T.c.id)
+            .where(
+                or_(
+                    and_(T.c.status.in_(finished), T.c.updated_at < before),
+                    and_(T.c.deleted_at.is_not(None), T.c.deleted_at < before),
+                )
+            )
+            .limit(limit)
+        )
+        return (await self.session.execute(stmt)).scalars().all()
+
+    async def delete_ids(self, ids: Sequence[UUID]) -> int:
+        result = await self.session.execute(T.delete().where(T.c.id.in_(ids)))
+        return int(result.rowcount)  # type: ignore[attr-defined]

@@ -1,0 +1,115 @@
+"""Outbox relay: publishes outbox rows in id order, marking each published only once accepted."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from service.clock import utcnow
+from service.db import dialects
+from service.db.engine import SessionMaker, session_scope
+from service.db.repositories.outbox import OutboxRepository
+from service.events.base import OutgoingEvent, Publisher, PublishError
+
+logger = logging.getLogger(__name__)
+
+RELAY_LOCK = 0x0C0F_0B0E  # advisory lock key: one draining relay at a time keeps per-task order
+
+
+def to_event(row: Any) -> OutgoingEvent:
+    return OutgoingEvent(
+        id=str(row.id),
+        topic=row.topic,
+        subject=str(row.task_id) if row.task_id else None,
+        data=row.payload,
+        time=row.created_at,
+        traceparent=row.traceparent,
+    )
+
+
+class OutboxRelay:
+    """Drains right after a commit (kick) and on a slow sweep; stops at the first failure."""
+
+    def __init__(
+        self,
+        sessionmaker: SessionMaker,
+        publisher: Publisher,
+        *,
+        batch_size: int = 500,
+        sweep_seconds: float = 5.0,
+        max_backoff: float = 30.0,
+    ) -> None:
+        self.sessionmaker = sessionmaker
+        self.publisher = publisher
+        self.batch_size = batch_size
+        self.sweep_seconds = sweep_seconds
+        self.max_backoff = max_backoff
+        self.failures = 0
+        self.published = 0
+        self.last_error: str | None = None
+        self._kick = asyncio.Event()
+
+    def kick(self) -> None:
+        self._kick.set()
+
+    async def run(self) -> None:
+        """Drain forever: on each kick, on each sweep, and with backoff while publishing fails."""
+        while True:
+            timeout = (
+                self.sweep_seconds
+                if not self.failures
+                else min(self.max_backoff, 0.5 * 2**self.failures)
+            )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._kick.wait(), timeout)
+            self._kick.clear()
+            try:
+                await self.drain()
+            except Exception as error:  # the database may be away for a while: keep trying
+                self.failures += 1
+                self.last_error = str(error)
+                logger.warning(
+                    "outbox drain failed",
+                    extra={"action": "outbox.drain_failed", "error": str(error)},
+                )
+
+    async def drain(self) -> int:
+        """Publish every unpublished row now; returns how many went out."""
+        sent = 0
+        while True:
+            async with session_scope(self.sessionmaker) as session:
+                if not await dialects.try_exclusive(session, RELAY_LOCK):
+                    return sent  # another relay is draining; it keeps the order
+                repo = OutboxRepository(session)
+                rows = await repo.next_batch(self.batch_size)
+                if not rows:
+                    self.failures = 0
+                    return sent
+                done: list[int] = []
+                for row in rows:
+                    try:
+                        await self.publisher.publish(to_event(row))
+                    except PublishError as error:
+                        self.failures += 1
+                        self.last_error = str(error)
+                        await repo.mark_published(done, utcnow())
+                        await repo.mark_failed(row.id, str(error))
+                        logger.warning(
+                            "publish failed",
+                            extra={
+                                "action": "outbox.publish_failed",
+                                "outbox_id": row.id,
+                                "error": str(error),
+                            },
+                        )
+                        self.published += len(done)
+                        return sent + len(done)
+                    done.append(row.id)
+                await repo.mark_published(done, utcnow())
+                self.failures = 0
+                self.published += len(done)
+                sent += len(done)
+            if len(rows) < self.batch_size:
+                return sent

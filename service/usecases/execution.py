@@ -1,0 +1,317 @@
+"""The worker's database steps: claim, heartbeat, finish, expire leases, promote due tasks.
+
+Claims and finishes work on batches so one transaction carries many tasks: PostgreSQL commits
+only a few thousand transactions a second from one client, and every task needs two.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+from uuid import UUID
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.db.repositories.history import HistoryRepository
+from service.db.repositories.tasks import TaskRepository
+from service.domain.backoff import RetryPolicy
+from service.domain.events import EventType
+from service.domain.tasks import TaskStatus
+from service.usecases import history
+from service.usecases.views import TaskView
+
+Dispatch = Literal["push", "poll"]
+OutcomeKind = Literal["completed", "failed", "retry", "cancelled", "released"]
+
+
+async def claim(
+    session: AsyncSession,
+    *,
+    worker_id: str,
+    queue: str,
+    limit: int,
+    now: datetime,
+    lease_seconds: float,
+    dispatch: Dispatch,
+) -> list[TaskView]:
+    """Take up to `limit` due pending tasks of `queue`, highest priority first."""
+    rows = await TaskRepository(session).claim(
+        queue,
+        limit,
+        now=now,
+        values={
+            "worker_id": worker_id,
+            "lease_until": now + timedelta(seconds=lease_seconds),
+            "updated_at": now,
+        },
+    )
+    if not rows:
+        return []
+    claimed = [TaskView.from_row(r._mapping) for r in rows]
+    await history.record(
+        session,
+        [
+            history.Change(t, EventType.STARTED, TaskStatus.PENDING, actor=worker_id)
+            for t in claimed
+        ],
+        now=now,
+    )
+    await HistoryRepository(session).start_attempts(
+        [
+            {
+                "task_id": t.id,
+                "attempt": t.attempts,
+                "worker_id": worker_id,
+                "dispatch": dispatch,
+                "outcome": "running",
+                "started_at": now,
+            }
+            for t in claimed
+        ]
+    )
+    return claimed
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How one run of a claimed task ended."""
+
+    task: TaskView  # as claimed
+    kind: OutcomeKind
+    started_at: datetime
+    error: str | None = None
+    retry_delay: float | None = None  # asked for by the handler
+    values: dict[str, Any] | None = None  # final fields, e.g. result or output_file_id
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    to: TaskStatus
+    event: EventType
+    attempt_outcome: str
+    values: dict[str, Any]
+    message: str | None
+
+
+def _plan(outcome: Outcome, now: datetime, policy: RetryPolicy, rng: random.Random) -> _Plan:
+    done = {"lease_until": None, "updated_at": now, "completed_at": now}
+    extra = outcome.values or {}
+    if outcome.kind == "completed":
+        return _Plan(
+            TaskStatus.COMPLETED,
+            EventType.COMPLETED,
+            "completed",
+            {**done, "progress": 100, "error_message": None, **extra},
+            None,
+        )
+    if outcome.kind == "cancelled":
+        return _Plan(
+            TaskStatus.CANCELLED,
+            EventType.CANCELLED,
+            "cancelled",
+            {**done, **extra},
+            "cancelled while running",
+        )
+    if outcome.kind == "released":  # graceful shutdown: back to the queue, no retry spent
+        return _Plan(
+            TaskStatus.PENDING,
+            EventType.RETRIED,
+            "released",
+            {
+                "lease_until": None,
+                "worker_id": None,
+                "available_at": now,
+                "updated_at": now,
+                **extra,
+            },
+            "released at worker shutdown",
+        )
+    if outcome.kind == "retry":
+        task = outcome.task
+        decision = policy.decide(
+            task.retry_count, task.max_retries, rng, requested_delay=outcome.retry_delay
+        )
+        if decision is not None:
+            return _Plan(
+                TaskStatus.PENDING,
+                EventType.RETRIED,
+                "retried",
+                {
+                    "lease_until": None,
+                    "updated_at": now,
+                    "worker_id": None,
+                    "available_at": now + timedelta(seconds=decision.delay),
+                    "retry_count": decision.retry_count,
+                    "error_message": outcome.error,
+                    **extra,
+                },
+                f"retry {decision.retry_count}/{task.max_retries} in {decision.delay:.1f}s: {outcome.error}",
+            )
+        message = f"{outcome.error} (gave up after {task.retry_count} retries)"
+        return _Plan(
+            TaskStatus.FAILED,
+            EventType.FAILED,
+            "failed",
+            {**done, "error_message": message, **extra},
+            message,
+        )
+    return _Plan(
+        TaskStatus.FAILED,
+        EventType.FAILED,
+        "failed",
+        {**done, "error_message": outcome.error, **extra},
+        outcome.error,
+    )
+
+
+async def finish(
+    session: AsyncSession,
+    *,
+    worker_id: str,
+    outcomes: Sequence[Outcome],
+    now: datetime,
+    policy: RetryPolicy,
+    rng: random.Random,
+) -> list[TaskView]:
+    """Record how runs ended; tasks this worker no longer holds (lease lost) are left alone."""
+    repo = TaskRepository(session)
+    plans = {o.task.id: (o, _plan(o, now, policy, rng)) for o in outcomes}
+    # Plain completions share their final values: one UPDATE for all of them.
+    plain = [i for i, (o, p) in plans.items() if p.to is TaskStatus.COMPLETED and not o.values]
+    rows = []
+    if plain:
+        values = {"status": TaskStatus.COMPLETED.value, **plans[plain[0]][1].values}
+        rows.extend(await repo.finish_owned(plain, worker_id, values))
+    for task_id, (_, p) in plans.items():
+        if task_id not in set(plain):
+            rows.extend(
+                await repo.finish_owned([task_id], worker_id, {"status": p.to.value, **p.values})
+            )
+    finished = [TaskView.from_row(r._mapping) for r in rows]
+    changes, attempt_rows = [], []
+    for task in finished:
+        o, p = plans[task.id]
+        changes.append(
+            history.Change(task, p.event, TaskStatus.PROCESSING, actor=worker_id, message=p.message)
+        )
+        attempt_rows.append(
+            {
+                "task_id": task.id,
+                "attempt": o.task.attempts,
+                "outcome": p.attempt_outcome,
+                "error": o.error,
+                "finished_at": now,
+                "duration_ms": int((now - o.started_at).total_seconds() * 1000),
+            }
+        )
+    await history.record(session, changes, now=now)
+    await HistoryRepository(session).finish_attempts(attempt_rows)
+    return finished
+
+
+async def heartbeat(
+    session: AsyncSession,
+    *,
+    worker_id: str,
+    task_ids: Sequence[UUID],
+    now: datetime,
+    lease_seconds: float,
+) -> dict[UUID, bool]:
+    """Extend the leases of running tasks; returns {task id: cancel requested} for those still held."""
+    if not task_ids:
+        return {}
+    rows = await TaskRepository(session).extend_leases(
+        task_ids, worker_id, now + timedelta(seconds=lease_seconds)
+    )
+    return {r.id: bool(r.cancel_requested) for r in rows}
+
+
+async def expire_leases(
+    session: AsyncSession,
+    *,
+    now: datetime,
+    policy: RetryPolicy,
+    rng: random.Random,
+    limit: int = 200,
+) -> list[TaskView]:
+    """Hand back tasks whose worker stopped heartbeating: retry with backoff, or fail."""
+    repo = TaskRepository(session)
+    changes, attempt_rows, moved = [], [], []
+    for row in await repo.expired_leases(now, limit):
+        task = TaskView.from_row(row._mapping)
+        error = f"lease expired: worker {task.worker_id} stopped heartbeating"
+        decision = policy.decide(task.retry_count, task.max_retries, rng)
+        if decision is not None:
+            values = {
+                "status": TaskStatus.PENDING.value,
+                "worker_id": None,
+                "lease_until": None,
+                "available_at": now + timedelta(seconds=decision.delay),
+                "retry_count": decision.retry_count,
+                "error_message": error,
+                "updated_at": now,
+            }
+            event, message = (
+                EventType.RETRIED,
+                f"{error}; retry {decision.retry_count}/{task.max_retries}",
+            )
+        else:
+            message = f"{error} (gave up after {task.retry_count} retries)"
+            values = {
+                "status": TaskStatus.FAILED.value,
+                "lease_until": None,
+                "completed_at": now,
+                "error_message": message,
+                "updated_at": now,
+            }
+            event = EventType.FAILED
+        updated = await repo.update_where(task.id, [TaskStatus.PROCESSING], values)
+        if updated is None:
+            continue
+        after = TaskView.from_row(updated._mapping)
+        moved.append(after)
+        changes.append(
+            history.Change(
+                after, event, TaskStatus.PROCESSING, actor="detect-timeouts", message=message
+            )
+        )
+        started = await HistoryRepository(session).attempt_started_at(task.id, task.attempts)
+        attempt_rows.append(
+            {
+                "task_id": task.id,
+                "attempt": task.attempts,
+                "outcome": "lease_expired",
+                "error": error,
+                "finished_at": now,
+                "duration_ms": int((now - started).total_seconds() * 1000) if started else None,
+            }
+        )
+    await history.record(session, changes, now=now)
+    await HistoryRepository(session).finish_attempts(attempt_rows)
+    return moved
+
+
+async def promote_due(session: AsyncSession, *, now: datetime, limit: int = 500) -> list[TaskView]:
+    """Scheduled tasks whose time has come become pending (and ring the workers' doorbell)."""
+    repo = TaskRepository(session)
+    changes = []
+    for row in await repo.due_scheduled(now, limit):
+        updated = await repo.update_where(
+            row.id, [TaskStatus.SCHEDULED], {"status": TaskStatus.PENDING.value, "updated_at": now}
+        )
+        if updated is not None:
+            task = TaskView.from_row(updated._mapping)
+            changes.append(
+                history.Change(
+                    task,
+                    EventType.CREATED,
+                    TaskStatus.SCHEDULED,
+                    actor="process-scheduled",
+                    message="scheduled time reached",
+                )
+            )
+    await history.record(session, changes, now=now)
+    return [c.task for c in changes]

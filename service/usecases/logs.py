@@ -1,0 +1,40 @@
+"""Task logs written by handlers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.db.repositories.history import HistoryRepository
+
+
+@dataclass(frozen=True, slots=True)
+class LogEntry:
+    task_id: UUID
+    level: str
+    message: str
+    created_at: datetime
+    attempt: int | None = None
+    data: dict[str, Any] | None = None
+
+
+async def append(session: AsyncSession, entries: Sequence[LogEntry]) -> None:
+    """Write a batch of log lines."""
+    await HistoryRepository(session).add_logs(
+        [
+            {
+                "task_id": e.task_id,
+                "level": e.level,
+                "message": e.message[:10000],
+                "attempt": e.attempt,
+                "data": e.data,
+                "created_at": e.created_at,
+            }
+            for e in entries
+        ]
+    )

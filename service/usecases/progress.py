@@ -1,0 +1,69 @@
+"""Progress and counts reported by a running task, and its cancellation flag."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.db.repositories.tasks import TaskRepository
+from service.domain.errors import Conflict, NotFound
+from service.domain.events import EventType
+from service.domain.tasks import TaskStatus
+from service.usecases import history
+from service.usecases.views import TaskView
+
+
+@dataclass(frozen=True, slots=True)
+class ProgressUpdate:
+    """Fields left None are unchanged."""
+
+    progress: int | None = None
+    total_items: int | None = None
+    processed_items: int | None = None
+    succeeded_items: int | None = None
+    failed_items: int | None = None
+
+    def values(self) -> dict[str, int]:
+        return {
+            k: v
+            for k, v in {
+                "progress": self.progress,
+                "total_items": self.total_items,
+                "processed_items": self.processed_items,
+                "succeeded_items": self.succeeded_items,
+                "failed_items": self.failed_items,
+            }.items()
+            if v is not None
+        }
+
+
+async def report(
+    session: AsyncSession,
+    task_id: UUID,
+    update: ProgressUpdate,
+    *,
+    now: datetime,
+    announce: bool,
+) -> TaskView:
+    """Store progress of a processing task; `announce` also queues a (throttled) progress event.
+
+    The returned task carries cancel_requested, so the reporter learns of a cancel on each report.
+    """
+    repo = TaskRepository(session)
+    row = await repo.update_where(
+        task_id, [TaskStatus.PROCESSING], {**update.values(), "updated_at": now}
+    )
+    if row is None:
+        current = await repo.get(task_id)
+        if current is None:
+            raise NotFound(f"task {task_id} not found", task_id=str(task_id))
+        raise Conflict(
+            f"progress can only be reported for a processing task; this one is {current.status}"
+        )
+    task = TaskView.from_row(row._mapping)
+    if announce:
+        await history.announce(session, task, EventType.PROGRESS, now=now)
+    return task

@@ -1,0 +1,217 @@
+"""Task use cases shared by the API and the worker: create, read, cancel, retry, delete."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.db.repositories.tasks import TaskRepository
+from service.domain import transitions
+from service.domain.callers import Caller
+from service.domain.errors import Conflict, IdempotencyMismatch, NotFound
+from service.domain.events import EventType
+from service.domain.tasks import Priority, Queue, TaskStatus, queue_for
+from service.usecases import history
+from service.usecases.views import TaskView
+
+
+@dataclass(frozen=True, slots=True)
+class NewTask:
+    """What a caller asks for; validated at the edge."""
+
+    task_type: str
+    entity_type: str | None = None
+    priority: Priority = Priority.NORMAL
+    queue: Queue | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    file_name: str | None = None
+    file_size: int | None = None
+    input_file_id: str | None = None
+    scheduled_at: datetime | None = None
+    max_retries: int | None = None
+    template_id: str | None = None
+
+    def fingerprint(self) -> str:
+        raw = json.dumps(asdict(self), sort_keys=True, default=str).encode()
+        return hashlib.sha256(raw).hexdigest()
+
+
+async def create(
+    session: AsyncSession,
+    caller: Caller,
+    new: NewTask,
+    *,
+    now: datetime,
+    default_max_retries: int,
+    idempotency_key: str | None = None,
+    traceparent: str | None = None,
+) -> tuple[TaskView, bool]:
+    """Create a task (pending, or scheduled when scheduledAt is in the future).
+
+    Returns (task, created). A repeated Idempotency-Key returns the first task unchanged.
+    """
+    repo = TaskRepository(session)
+    fingerprint = new.fingerprint()
+    if idempotency_key is not None:
+        existing = await repo.find_by_idempotency_key(caller.user_id, idempotency_key)
+        if existing is not None:
+            return _replayed(existing, fingerprint), False
+    scheduled = new.scheduled_at is not None and new.scheduled_at > now
+    status = TaskStatus.SCHEDULED if scheduled else TaskStatus.PENDING
+    values = {
+        "id": uuid4(),
+        "task_type": new.task_type,
+        "entity_type": new.entity_type,
+        "status": status.value,
+        "priority": int(new.priority),
+        "queue": (new.queue or queue_for(new.task_type, new.priority)).value,
+        "requested_by": caller.user_id,
+        "params": new.params,
+        "file_name": new.file_name,
+        "file_size": new.file_size,
+        "input_file_id": new.input_file_id,
+        "scheduled_at": new.scheduled_at,
+        "available_at": new.scheduled_at if scheduled else now,
+        "max_retries": default_max_retries if new.max_retries is None else new.max_retries,
+        "idempotency_key": idempotency_key,
+        "request_hash": fingerprint if idempotency_key else None,
+        "template_id": new.template_id,
+        "created_at": now,
+        "updated_at": now,
+    }
+    if idempotency_key is None:
+        row = await repo.insert(values)
+    else:
+        try:
+            async with session.begin_nested():
+                row = await repo.insert(values)
+        except IntegrityError:  # a concurrent request with the same key won the race
+            existing = await repo.find_by_idempotency_key(caller.user_id, idempotency_key)
+            if existing is None:
+                raise
+            return _replayed(existing, fingerprint), False
+    task = TaskView.from_row(row._mapping)
+    event = EventType.SCHEDULED if scheduled else EventType.CREATED
+    change = history.Change(task, event, None, actor=caller.user_id, message="created")
+    await history.record(session, [change], now=now, traceparent=traceparent)
+    return task, True
+
+
+def _replayed(row: Any, fingerprint: str) -> TaskView:
+    if row.request_hash is not None and row.request_hash != fingerprint:
+        raise IdempotencyMismatch(
+            "this Idempotency-Key was already used with a different request body",
+            task_id=str(row.id),
+        )
+    return TaskView.from_row(row._mapping)
+
+
+async def get(session: AsyncSession, caller: Caller, task_id: UUID) -> TaskView:
+    """One task the caller may see; another user's task is reported as not found."""
+    row = await TaskRepository(session).get(task_id)
+    if row is None or not caller.may_see(row.requested_by):
+        raise NotFound(f"task {task_id} not found", task_id=str(task_id))
+    return TaskView.from_row(row._mapping)
+
+
+async def _move(
+    session: AsyncSession,
+    caller: Caller,
+    task_id: UUID,
+    to: TaskStatus,
+    values: dict[str, Any],
+    *,
+    now: datetime,
+    message: str,
+) -> TaskView:
+    current = await get(session, caller, task_id)
+    event = transitions.transition(current.status, to)
+    row = await TaskRepository(session).update_where(
+        task_id, [current.status], {"status": to.value, "updated_at": now, **values}
+    )
+    if row is None:
+        raise Conflict(f"task {task_id} changed while this request ran; try again")
+    task = TaskView.from_row(row._mapping)
+    change = history.Change(task, event, current.status, actor=caller.user_id, message=message)
+    await history.record(session, [change], now=now)
+    return task
+
+
+async def cancel(
+    session: AsyncSession, caller: Caller, task_id: UUID, *, now: datetime
+) -> TaskView:
+    """Cancel at once when not running; ask the running handler to stop otherwise."""
+    current = await get(session, caller, task_id)
+    if current.status is not TaskStatus.PROCESSING:
+        return await _move(
+            session,
+            caller,
+            task_id,
+            TaskStatus.CANCELLED,
+            {"completed_at": now, "lease_until": None},
+            now=now,
+            message="cancelled by request",
+        )
+    if current.cancel_requested:
+        return current
+    row = await TaskRepository(session).update_where(
+        task_id, [TaskStatus.PROCESSING], {"cancel_requested": True, "updated_at": now}
+    )
+    if row is None:  # it finished meanwhile: cancel what is there now, or refuse
+        return await cancel(session, caller, task_id, now=now)
+    task = TaskView.from_row(row._mapping)
+    change = history.Change(
+        task,
+        EventType.CANCEL_REQUESTED,
+        current.status,
+        actor=caller.user_id,
+        message="cancel requested; the running handler stops at its next progress report",
+    )
+    await history.record(session, [change], now=now)
+    return task
+
+
+async def retry(session: AsyncSession, caller: Caller, task_id: UUID, *, now: datetime) -> TaskView:
+    """Run a failed or cancelled task again; a person's retry resets the automatic retry budget."""
+    return await _move(
+        session,
+        caller,
+        task_id,
+        TaskStatus.PENDING,
+        {
+            "available_at": now,
+            "retry_count": 0,
+            "error_message": None,
+            "completed_at": None,
+            "cancel_requested": False,
+            "progress": 0,
+            "worker_id": None,
+            "lease_until": None,
+        },
+        now=now,
+        message="retried by request",
+    )
+
+
+async def delete(session: AsyncSession, caller: Caller, task_id: UUID, *, now: datetime) -> None:
+    """Soft-delete a task that is not running."""
+    current = await get(session, caller, task_id)
+    if current.status is TaskStatus.PROCESSING:
+        raise Conflict("a processing task cannot be deleted; cancel it first")
+    row = await TaskRepository(session).update_where(
+        task_id, [current.status], {"deleted_at": now, "updated_at": now}
+    )
+    if row is None:
+        raise Conflict(f"task {task_id} changed while this request ran; try again")
+    task = TaskView.from_row(row._mapping)
+    change = history.Change(
+        task, EventType.DELETED, current.status, actor=caller.user_id, message="deleted"
+    )
+    await history.record(session, [change], now=now)

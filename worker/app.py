@@ -1,0 +1,30 @@
+"""create_worker_app(settings): the worker process, with its health endpoints."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+
+from service import __version__
+from service.api.problems import add_exception_handlers
+from service.api.routes import health
+from service.app import run_resources
+from service.config import Settings
+from service.logging import configure_logging
+from worker.service import WorkerCompanion
+
+
+def create_worker_app(settings: Settings) -> FastAPI:
+    configure_logging(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with run_resources(app, settings, "worker", [WorkerCompanion()], serves_api=False):
+            yield
+
+    app = FastAPI(title="Common-Operations worker", version=__version__, lifespan=lifespan)
+    add_exception_handlers(app)
+    app.include_router(health.router)
+    return app

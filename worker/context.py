@@ -1,0 +1,91 @@
+"""What a handler gets: its task, params, a progress reporter, a logger and the cancel check."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from service.bootstrap import Resources
+from service.clock import utcnow
+from service.db.engine import session_scope
+from service.db.repositories.tasks import TaskRepository
+from service.domain.errors import TaskCancelled
+from service.usecases import history, logs as log_usecases, progress as progress_usecases
+from service.usecases.views import TaskView
+
+LEVELS = ("debug", "info", "warning", "error")
+
+
+@dataclass
+class HandlerContext:
+    """Per-run context; handlers call `report` often and it raises TaskCancelled on a cancel."""
+
+    task: TaskView
+    resources: Resources
+    cancel_requested: bool = False
+    result: dict[str, Any] | None = None
+    final: dict[str, Any] = field(default_factory=dict)
+    _last_write: float = 0.0
+    _last_check: float = field(default_factory=time.monotonic)
+    _pending: progress_usecases.ProgressUpdate | None = None
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return self.task.params
+
+    @property
+    def sessionmaker(self):  # type: ignore[no-untyped-def]
+        return self.resources.sessionmaker
+
+    def check_cancelled(self) -> None:
+        if self.cancel_requested:
+            raise TaskCancelled(f"task {self.task.id} was cancelled while it ran")
+
+    async def report(self, **fields: int | None) -> None:
+        """Progress and counts (progress, total_items, processed_items, succeeded_items, failed_items).
+
+        Writes at most once per progress interval; always learns of a cancel within about a second.
+        """
+        update = progress_usecases.ProgressUpdate(**fields)
+        now_mono = time.monotonic()
+        if now_mono - self._last_write >= self.resources.settings.progress_interval_seconds:
+            await self._write(update, now_mono)
+        else:
+            self._pending = update
+            if now_mono - self._last_check >= 1.0:
+                await self._check(now_mono)
+        self.check_cancelled()
+
+    async def flush(self) -> None:
+        """Write a progress update that the throttle held back."""
+        if self._pending is not None:
+            await self._write(self._pending, time.monotonic())
+
+    async def _write(self, update: progress_usecases.ProgressUpdate, now_mono: float) -> None:
+        async with session_scope(self.sessionmaker) as session:
+            task = await progress_usecases.report(
+                session, self.task.id, update, now=utcnow(), announce=True
+            )
+            announced = history.wrote_outbox(session)
+        if announced:
+            self.resources.relay.kick()
+        self.cancel_requested = self.cancel_requested or task.cancel_requested
+        self._last_write = self._last_check = now_mono
+        self._pending = None
+
+    async def _check(self, now_mono: float) -> None:
+        async with session_scope(self.sessionmaker) as session:
+            flag = await TaskRepository(session).cancel_requested(self.task.id)
+        self.cancel_requested = self.cancel_requested or flag
+        self._last_check = now_mono
+
+    async def log(self, level: str, message: str, **data: Any) -> None:
+        """Append a line to the task's log (visible through GET /tasks/{id}/logs)."""
+        if level not in LEVELS:
+            raise ValueError(f"level must be one of {LEVELS}")
+        entry = log_usecases.LogEntry(
+            self.task.id, level, message, utcnow(), self.task.attempts, data or None
+        )
+        async with session_scope(self.sessionmaker) as session:
+            await log_usecases.append(session, [entry])

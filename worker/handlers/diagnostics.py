@@ -1,0 +1,55 @@
+"""Diagnostic handlers: noop (benchmarks), sleep (progress and cancel), fail (retry paths)."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+
+from service.domain.errors import PermanentFailure
+from worker.context import HandlerContext
+from worker.registry import HandlerRegistry
+
+MAX_SLEEP = 24 * 3600
+
+
+async def noop(ctx: HandlerContext) -> None:
+    """Completes at once."""
+
+
+async def sleep(ctx: HandlerContext) -> None:
+    """Sleeps params.seconds, reporting progress each second; stops on cancel."""
+    seconds = ctx.params.get("seconds", 1)
+    if (
+        isinstance(seconds, bool)
+        or not isinstance(seconds, int | float)
+        or not 0 <= seconds <= MAX_SLEEP
+    ):
+        raise PermanentFailure(
+            f"params.seconds must be a number from 0 to {MAX_SLEEP}, got {seconds!r}"
+        )
+    ticks = max(1, math.ceil(seconds))
+    await ctx.report(progress=0, total_items=ticks, processed_items=0)
+    start = time.monotonic()
+    for tick in range(1, ticks + 1):
+        await asyncio.sleep(max(0.0, start + min(tick, seconds) - time.monotonic()))
+        await ctx.report(
+            progress=int(100 * tick / ticks), processed_items=tick, succeeded_items=tick
+        )
+    await ctx.log("info", f"slept {seconds} seconds")
+
+
+async def fail(ctx: HandlerContext) -> None:
+    """Raises params.message until attempt params.untilAttempt (then succeeds); permanent fails at once."""
+    message = str(ctx.params.get("message", "failing on purpose"))
+    if ctx.params.get("permanent"):
+        raise PermanentFailure(message)
+    until = ctx.params.get("untilAttempt")
+    if until is None or ctx.task.attempts < int(until):
+        raise RuntimeError(message)
+
+
+def register(registry: HandlerRegistry) -> None:
+    registry.add("noop", None, noop)
+    registry.add("sleep", None, sleep)
+    registry.add("fail", None, fail)
