@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from alembic import command
@@ -23,4 +25,11 @@ def upgrade(url: str, revision: str = "head") -> None:
     url_ = make_url(url)
     if url_.get_backend_name() == "sqlite" and url_.database:
         Path(url_.database).parent.mkdir(parents=True, exist_ok=True)
-    command.upgrade(alembic_config(url), revision)
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        command.upgrade(alembic_config(url), revision)
+        return
+    # Alembic's env.py runs its own event loop, which cannot nest inside a running one.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(command.upgrade, alembic_config(url), revision).result()
