@@ -46,6 +46,15 @@ class Settings(BaseSettings):
     poll_slow_seconds: float = Field(15.0, gt=0)
     retention_days: int = Field(30, ge=1)
     cron: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_CRON))
+    #: Dapr cron ticks of one job within this many seconds are one tick (see worker/bindings.py)
+    job_slot_seconds: dict[str, int] = Field(
+        default_factory=lambda: {
+            "process-scheduled": 2,
+            "detect-timeouts": 5,
+            "outbox-sweep": 10,
+            "cleanup-old-tasks": 3600,
+        }
+    )
     shutdown_grace_seconds: float = Field(10.0, ge=0)
     migrate_on_start: bool | None = None  # None: yes for SQLite (embedded), no for PostgreSQL
 

@@ -13,18 +13,24 @@ from service.api.routes import health
 from service.app import run_resources
 from service.config import Settings
 from service.logging import configure_logging
+from worker import bindings, subscriptions
 from worker.service import WorkerCompanion
 
 
 def create_worker_app(settings: Settings) -> FastAPI:
     configure_logging(settings)
 
+    companion = WorkerCompanion()
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with run_resources(app, settings, "worker", [WorkerCompanion()], serves_api=False):
+        async with run_resources(app, settings, "worker", [companion], serves_api=False):
             yield
 
     app = FastAPI(title="Common-Operations worker", version=__version__, lifespan=lifespan)
     add_exception_handlers(app)
+    app.state.worker = companion
     app.include_router(health.router)
+    app.include_router(subscriptions.router)
+    app.include_router(bindings.router)
     return app

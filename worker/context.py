@@ -43,7 +43,7 @@ class HandlerContext:
             raise TaskCancelled(f"task {self.task.id} was cancelled while it ran")
 
     async def report(self, **fields: int | None) -> None:
-        """Progress and counts (progress, total_items, processed_items, succeeded_items, failed_items).
+        """Progress and counts (progress, total/processed/succeeded/failed_items).
 
         Writes at most once per progress interval; always learns of a cancel within about a second.
         """

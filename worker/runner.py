@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
@@ -19,7 +20,7 @@ from service.db.engine import session_scope
 from service.domain.errors import PermanentFailure, RetryLater, TaskCancelled
 from service.domain.tasks import Queue
 from service.usecases import execution, history
-from service.usecases.execution import Dispatch, Outcome
+from service.usecases.execution import Dispatch, Outcome, OutcomeKind
 from service.usecases.views import TaskView
 from worker.context import HandlerContext
 from worker.registry import HandlerRegistry
@@ -59,6 +60,12 @@ class Runner:
         self._stopping = False
         self._outcomes: asyncio.Queue[Outcome] = asyncio.Queue()
         self._idle = asyncio.Event()
+        #: told how long the oldest task a poll claimed had waited (doorbell health)
+        self.on_poll_claim: Callable[[float], None] | None = None
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
 
     # -- doorbells --------------------------------------------------------------------------
     def wake(self, dispatch: Dispatch = "push") -> None:
@@ -137,6 +144,8 @@ class Runner:
         self.stats.claims += 1
         self.stats.claimed += len(claimed)
         self.stats.by_dispatch[dispatch] += len(claimed)
+        if dispatch == "poll" and claimed and self.on_poll_claim is not None:
+            self.on_poll_claim(max((now - t.available_at).total_seconds() for t in claimed))
         for task in claimed:
             self._start(task, now)
         return len(claimed)
@@ -154,7 +163,9 @@ class Runner:
     async def _execute(self, running: Running) -> None:
         task, ctx = running.task, running.context
         handler = self.registry.lookup(task.task_type, task.entity_type)
-        kind, error, delay = "completed", None, None
+        kind: OutcomeKind = "completed"
+        error: str | None = None
+        delay: float | None = None
         try:
             if handler is None:
                 raise PermanentFailure(
@@ -184,7 +195,7 @@ class Runner:
             values["result"] = ctx.result
         self._outcomes.put_nowait(
             Outcome(task, kind, running.started_at, error, delay, values or None)
-        )  # type: ignore[arg-type]
+        )
 
     async def _finish_loop(self) -> None:
         while True:

@@ -1,9 +1,10 @@
-"""The worker as one startable unit: runner, heartbeat, poller and (embedded) scheduler."""
+"""The worker as one startable unit: runner, heartbeat, poller, job trigger and scheduler."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter, deque
 from datetime import datetime
 from typing import Any
 
@@ -11,7 +12,9 @@ from service.bootstrap import Resources
 from service.domain.events import DOORBELLS, EventType
 from service.events.base import OutgoingEvent
 from service.events.inprocess import ALL
+from worker.doorbells import DoorbellHealth
 from worker.handlers import register_all
+from worker.jobs.ticks import JobTrigger
 from worker.poller import Poller
 from worker.registry import HandlerRegistry
 from worker.runner import Runner
@@ -23,37 +26,70 @@ logger = logging.getLogger(__name__)
 class WorkerService:
     name = "worker"
 
-    def __init__(self, resources: Resources, registry: HandlerRegistry | None = None) -> None:
+    def __init__(
+        self,
+        resources: Resources,
+        registry: HandlerRegistry | None = None,
+        *,
+        shares_bus: bool = False,
+    ) -> None:
         self.resources = resources
         self.registry = registry or register_all(HandlerRegistry())
         self.runner = Runner(resources, self.registry)
-        self.poller = Poller(self.runner, resources.settings, healthy=self._doorbells_healthy)
-        self.scheduler = (
-            Scheduler(resources) if resources.settings.scheduler == "inprocess" else None
-        )
+        expected = resources.publisher.crosses_processes or shares_bus
+        self.doorbells = DoorbellHealth(resources.publisher, resources.relay, expected=expected)
+        self.runner.on_poll_claim = self.doorbells.poll_found
+        self.poller = Poller(self.runner, resources.settings, healthy=self.doorbells.healthy)
+        self.jobs = JobTrigger(resources)
+        inprocess_cron = resources.settings.scheduler == "inprocess"
+        self.scheduler = Scheduler(resources, self.jobs) if inprocess_cron else None
+        self.deliveries: Counter[str] = Counter()
+        self.recent: deque[dict[str, Any]] = deque(maxlen=50)
         self._tasks: list[asyncio.Task[None]] = []
-        self.bus_connected = False
 
-    def _doorbells_healthy(self) -> bool:
-        """Doorbells arrive while the in-process bus is shared with an API in this process."""
-        return self.bus_connected
+    @property
+    def stopping(self) -> bool:
+        return self.runner.stopping
 
-    def on_event(self, event: OutgoingEvent) -> None:
-        """A doorbell from the bus: claim now, or when its backoff is over."""
-        if event.topic not in DOORBELLS:
-            return
-        available = event.data.get("availableAt") if event.topic == EventType.RETRIED else None
-        if available:
-            self.runner.wake_at(datetime.fromisoformat(available))
+    def ring(self, available_at: str | None = None) -> None:
+        """A doorbell: claim now, or when the task's backoff is over."""
+        if available_at:
+            self.runner.wake_at(datetime.fromisoformat(available_at))
         else:
             self.runner.wake("push")
 
-    async def start(self, *, shares_bus_with_api: bool = False) -> None:
+    def on_event(self, event: OutgoingEvent) -> None:
+        """In-process bus subscriber: created and retried events are doorbells."""
+        if event.topic in DOORBELLS:
+            retried = event.topic == EventType.RETRIED
+            self.ring(event.data.get("availableAt") if retried else None)
+
+    def note_delivery(self, route: str, body: Any, *, error: str | None = None) -> None:
+        """Count a pub/sub delivery and keep the latest few for /health/detailed."""
+        self.deliveries[route] += 1
+        event = body if isinstance(body, dict) else {}
+        raw = event.get("data")
+        data: dict[str, Any] = raw if isinstance(raw, dict) else {}
+        self.recent.append(
+            {
+                "route": route,
+                "id": event.get("id"),
+                "type": event.get("type"),
+                "source": event.get("source"),
+                "subject": event.get("subject"),
+                "taskId": data.get("id"),
+                "taskType": data.get("taskType"),
+                "error": error,
+            }
+        )
+
+    async def start(self) -> None:
         bus = self.resources.bus
         if bus is not None:
             bus.subscribe(ALL, self.on_event)
-            self.bus_connected = shares_bus_with_api
         loops = [self.runner.run(), self.runner.heartbeat_loop(), self.poller.run()]
+        if self.resources.publisher.crosses_processes:
+            loops.append(self.doorbells.watch())
         if self.scheduler is not None:
             loops.append(self.scheduler.run())
         self._tasks = [asyncio.create_task(loop) for loop in loops]
@@ -65,9 +101,13 @@ class WorkerService:
     async def stop(self) -> None:
         for task in self._tasks[1:]:
             task.cancel()
+        await self.jobs.stop()
         await self.runner.stop(self.resources.settings.shutdown_grace_seconds)
         self._tasks[0].cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        bus = self.resources.bus
+        if bus is not None:
+            bus.unsubscribe(ALL, self.on_event)
 
     def health(self) -> dict[str, Any]:
         runner = self.runner
@@ -78,11 +118,15 @@ class WorkerService:
             "claimed": runner.stats.claimed,
             "claimedBy": runner.stats.by_dispatch,
             "finished": runner.stats.finished,
+            "doorbells": self.doorbells.health(),
             "poller": self.poller.health(),
-            "scheduler": self.scheduler.health()
-            if self.scheduler
-            else {"mode": "dapr cron bindings"},
-            "handlers": [f"{k.task_type}/{k.entity_type or '*'}" for k in self.registry.registered()],
+            "scheduler": self.scheduler.health() if self.scheduler else {"mode": "dapr cron"},
+            "jobs": self.jobs.last,
+            "deliveries": dict(self.deliveries),
+            "recentDeliveries": list(self.recent)[-10:],
+            "handlers": [
+                f"{k.task_type}/{k.entity_type or '*'}" for k in self.registry.registered()
+            ],
         }
 
 
@@ -95,8 +139,8 @@ class WorkerCompanion:
         self.worker: WorkerService | None = None
 
     async def start(self, resources: Resources, *, shares_bus_with_api: bool) -> None:
-        self.worker = WorkerService(resources)
-        await self.worker.start(shares_bus_with_api=shares_bus_with_api)
+        self.worker = WorkerService(resources, shares_bus=shares_bus_with_api)
+        await self.worker.start()
 
     async def stop(self) -> None:
         if self.worker is not None:

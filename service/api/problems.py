@@ -37,7 +37,7 @@ def problem(status: int, type_: str, title: str, detail: str, **extra: Any) -> J
 def _status_for(error: errors.OperationsError) -> int:
     for cls in type(error).__mro__:
         if cls in STATUS:
-            return STATUS[cls]  # type: ignore[index]
+            return STATUS[cls]
     return 500
 
 

@@ -28,11 +28,11 @@ def insert_ignoring_conflicts(table: Table, dialect: str) -> Insert:
 
 async def try_exclusive(session: AsyncSession, key: int) -> bool:
     """Take a transaction-scoped exclusive lock named by `key`, or say it is held elsewhere."""
-    if session.bind.dialect.name == "postgresql":
+    if session.get_bind().dialect.name == "postgresql":
         result = await session.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": key})
         return bool(result.scalar_one())
     return True  # BEGIN IMMEDIATE already serialises every SQLite writer
 
 
 def name(session: AsyncSession) -> str:
-    return session.bind.dialect.name
+    return session.get_bind().dialect.name

@@ -177,3 +177,20 @@ logs_table = TaskLog.__table__  # type: ignore[attr-defined]
 attempts_table = TaskAttempt.__table__  # type: ignore[attr-defined]
 outbox_table = Outbox.__table__  # type: ignore[attr-defined]
 job_runs_table = JobRun.__table__  # type: ignore[attr-defined]
+
+
+class DeadLetter(SQLModel, table=True):
+    """An event Dapr gave up delivering (retries exhausted or dropped), as it landed."""
+
+    __tablename__ = "dead_letters"
+
+    id: int | None = Field(default=None, sa_column=Column(BigIntPK, primary_key=True))
+    event_id: str = Field(max_length=128, unique=True)
+    event_type: str | None = Field(default=None, max_length=128)
+    topic: str | None = Field(default=None, max_length=128)
+    task_id: uuid.UUID | None = None
+    payload: dict[str, Any] = Field(sa_column=Column(JSONType, nullable=False))
+    received_at: datetime = _ts(nullable=False)
+
+
+dead_letters_table = DeadLetter.__table__  # type: ignore[attr-defined]

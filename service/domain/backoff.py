@@ -23,7 +23,7 @@ class RetryPolicy:
     jitter: float = 0.2
 
     def delay(self, retry_count: int, rng: random.Random) -> float:
-        raw = min(self.cap, self.base * 2 ** max(retry_count, 0))
+        raw = min(self.cap, self.base * float(2 ** max(retry_count, 0)))
         return min(self.cap, raw * rng.uniform(1 - self.jitter, 1 + self.jitter))
 
     def decide(

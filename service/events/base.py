@@ -27,8 +27,13 @@ class PublishError(OperationsError):
 
 class Publisher(Protocol):
     kind: str
+    #: whether events reach other processes (a broker) or only this process's subscribers
+    crosses_processes: bool
 
     async def publish(self, event: OutgoingEvent) -> None:
         """Hand one event to the broker; raise PublishError when it was not accepted."""
+
+    async def healthy(self) -> bool:
+        """Whether the broker can take events right now."""
 
     async def close(self) -> None: ...

@@ -18,6 +18,7 @@ class InProcessPublisher:
     """Delivers each event synchronously to the subscribers of its topic (and of "*")."""
 
     kind = "inprocess"
+    crosses_processes = False
 
     def __init__(self) -> None:
         self._subscribers: dict[str, list[Subscriber]] = defaultdict(list)
@@ -37,6 +38,9 @@ class InProcessPublisher:
                 subscriber(event)
             except Exception:  # a subscriber's bug must not block the outbox
                 logger.exception("subscriber failed", extra={"action": "bus.subscriber_failed"})
+
+    async def healthy(self) -> bool:
+        return True
 
     async def close(self) -> None:
         self._subscribers.clear()

@@ -148,7 +148,8 @@ def _plan(outcome: Outcome, now: datetime, policy: RetryPolicy, rng: random.Rand
                     "error_message": outcome.error,
                     **extra,
                 },
-                f"retry {decision.retry_count}/{task.max_retries} in {decision.delay:.1f}s: {outcome.error}",
+                f"retry {decision.retry_count}/{task.max_retries} "
+                f"in {decision.delay:.1f}s: {outcome.error}",
             )
         message = f"{outcome.error} (gave up after {task.retry_count} retries)"
         return _Plan(
@@ -181,7 +182,7 @@ async def finish(
     plans = {o.task.id: (o, _plan(o, now, policy, rng)) for o in outcomes}
     # Plain completions share their final values: one UPDATE for all of them.
     plain = [i for i, (o, p) in plans.items() if p.to is TaskStatus.COMPLETED and not o.values]
-    rows = []
+    rows: list[Any] = []
     if plain:
         values = {"status": TaskStatus.COMPLETED.value, **plans[plain[0]][1].values}
         rows.extend(await repo.finish_owned(plain, worker_id, values))
@@ -220,7 +221,7 @@ async def heartbeat(
     now: datetime,
     lease_seconds: float,
 ) -> dict[UUID, bool]:
-    """Extend the leases of running tasks; returns {task id: cancel requested} for those still held."""
+    """Extend the leases of running tasks; returns {task id: cancel requested} of those held."""
     if not task_ids:
         return {}
     rows = await TaskRepository(session).extend_leases(

@@ -23,7 +23,8 @@ async def claim_tick(
         .values(job=job, slot=slot, runner=runner, started_at=now)
         .returning(J.c.id)
     )
-    return (await session.execute(stmt)).scalar_one_or_none()
+    run_id: int | None = (await session.execute(stmt)).scalar_one_or_none()
+    return run_id
 
 
 async def finish_tick(

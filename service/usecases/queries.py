@@ -35,7 +35,7 @@ async def list_tasks(
     """Newest first; users see their own tasks, admins everyone's."""
     if not caller.sees_all:
         filters = replace(filters, owner=caller.user_id)
-    rows, total = await TaskRepository(session).list(
+    rows, total = await TaskRepository(session).page(
         filters, limit=page_size, offset=(page - 1) * page_size, cursor=cursor
     )
     items = [TaskView.from_row(r._mapping) for r in rows]

@@ -58,7 +58,7 @@ class TaskView(CamelModel):
     updated_at: datetime
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> TaskView:
+    def from_row(cls, row: Mapping[Any, Any]) -> TaskView:
         data = dict(row)
         data["priority"] = Priority(data["priority"]).label
         return cls.model_validate(data)

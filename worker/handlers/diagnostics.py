@@ -40,7 +40,7 @@ async def sleep(ctx: HandlerContext) -> None:
 
 
 async def fail(ctx: HandlerContext) -> None:
-    """Raises params.message until attempt params.untilAttempt (then succeeds); permanent fails at once."""
+    """Raises params.message before attempt params.untilAttempt; `permanent` fails at once."""
     message = str(ctx.params.get("message", "failing on purpose"))
     if ctx.params.get("permanent"):
         raise PermanentFailure(message)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from typing import Any
 
 from service.bootstrap import Resources
 from service.clock import utcnow
@@ -34,3 +36,41 @@ async def run_tick(resources: Resources, job: str, slot: int) -> str | None:
                 session, run_id, now=utcnow(), outcome=outcome, detail=detail
             )
     return detail
+
+
+class JobTrigger:
+    """Starts job runs in the background, never two of one job at once in this process.
+
+    Both triggers use it: the in-process scheduler and Dapr's cron binding routes, which must
+    answer daprd at once rather than after the job.
+    """
+
+    def __init__(self, resources: Resources) -> None:
+        self.resources = resources
+        self._active: dict[str, asyncio.Task[None]] = {}
+        self.last: dict[str, dict[str, Any]] = {}
+
+    def fire(self, job: str, slot: int) -> bool:
+        """Start tick `slot` of `job`; False when its previous run is still going."""
+        if job not in JOBS:
+            raise KeyError(job)
+        active = self._active.get(job)
+        if active is not None and not active.done():
+            return False
+        self._active[job] = asyncio.create_task(self._run(job, slot), name=f"job-{job}")
+        return True
+
+    async def _run(self, job: str, slot: int) -> None:
+        at = utcnow().isoformat()
+        try:
+            detail = await run_tick(self.resources, job, slot)
+            outcome = "skipped" if detail is None else "ok"
+            self.last[job] = {"at": at, "slot": slot, "outcome": outcome, "detail": detail}
+        except Exception as error:
+            detail = str(error)[:300]
+            self.last[job] = {"at": at, "slot": slot, "outcome": "failed", "detail": detail}
+
+    async def stop(self) -> None:
+        for task in self._active.values():
+            task.cancel()
+        await asyncio.gather(*self._active.values(), return_exceptions=True)

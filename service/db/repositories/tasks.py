@@ -83,7 +83,7 @@ class TaskRepository:
         )
         return (await self.session.execute(stmt)).one_or_none()
 
-    async def list(
+    async def page(
         self, filters: TaskFilters, *, limit: int, offset: int = 0, cursor: Cursor | None = None
     ) -> tuple[Sequence[Row[Any]], int]:
         conditions = self._conditions(filters)
