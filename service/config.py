@@ -61,7 +61,8 @@ class Settings(BaseSettings):
     service_token: str = DEV_TOKEN
     publisher: Literal["inprocess", "dapr"] = "inprocess"
     scheduler: Literal["inprocess", "dapr"] = "inprocess"
-    dapr_http_endpoint: str = "http://127.0.0.1:3500"
+    dapr_http_endpoint: str = ""  # default: http://127.0.0.1:$DAPR_HTTP_PORT (set by `dapr run`) or :3500
+    dapr_http_port: int = Field(3500, validation_alias="DAPR_HTTP_PORT")
     dapr_api_token: str = ""
     dapr_app_token: str = ""
     pubsub_name: str = "pubsub"
@@ -85,6 +86,8 @@ class Settings(BaseSettings):
     def _derive_defaults(self) -> Settings:
         if not self.database_url:
             self.database_url = f"sqlite+aiosqlite:///{self.data_dir.resolve() / 'operations.db'}"
+        if not self.dapr_http_endpoint:
+            self.dapr_http_endpoint = f"http://127.0.0.1:{self.dapr_http_port}"
         if not self.heartbeat_seconds:
             self.heartbeat_seconds = self.lease_seconds / 3
         if not self.worker_id:

@@ -57,6 +57,7 @@ class Runner:
         self._wake = asyncio.Event()
         self._dispatch: Dispatch = "poll"
         self._maybe_more = True
+        self._room_was_short = False  # a queue had no room at the last claim
         self._stopping = False
         self._outcomes: asyncio.Queue[Outcome] = asyncio.Queue()
         self._idle = asyncio.Event()
@@ -94,10 +95,14 @@ class Runner:
             while not self._stopping:
                 if not until_idle:
                     await self._wake.wait()
+                if self._stopping:
+                    break  # stop() rang to end the loop, not to take more work
                 self._wake.clear()
                 dispatch, self._dispatch = self._dispatch, "poll"
                 claimed = await self._claim(dispatch)
                 if until_idle and not claimed and not self.running:
+                    if self._room_was_short:
+                        continue  # a full queue's runs ended while we claimed: look again
                     return
                 if until_idle and not claimed:
                     await self._wait_for_progress()
@@ -111,6 +116,7 @@ class Runner:
 
     async def _claim(self, dispatch: Dispatch) -> int:
         rooms = {q: min(self.free(q), self.resources.settings.claim_batch_size) for q in Queue}
+        self._room_was_short = any(n <= 0 for n in rooms.values())
         rooms = {q: n for q, n in rooms.items() if n > 0}
         if not rooms:
             return 0

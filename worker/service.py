@@ -122,6 +122,7 @@ class WorkerService:
             "poller": self.poller.health(),
             "scheduler": self.scheduler.health() if self.scheduler else {"mode": "dapr cron"},
             "jobs": self.jobs.last,
+            "jobHistory": list(self.jobs.history),
             "deliveries": dict(self.deliveries),
             "recentDeliveries": list(self.recent)[-10:],
             "handlers": [

@@ -24,7 +24,7 @@ def create_engine(settings: Settings, process_name: str) -> AsyncEngine:
     if settings.is_sqlite:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(
-            settings.database_url, connect_args={"timeout": 30}, pool_size=5, max_overflow=5
+            settings.database_url, connect_args={"timeout": 30}, pool_size=1, max_overflow=0
         )
         _sqlite_write_locking(engine)
         return engine

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from typing import Any
 
 from service.bootstrap import Resources
@@ -49,6 +50,7 @@ class JobTrigger:
         self.resources = resources
         self._active: dict[str, asyncio.Task[None]] = {}
         self.last: dict[str, dict[str, Any]] = {}
+        self.history: deque[dict[str, Any]] = deque(maxlen=200)
 
     def fire(self, job: str, slot: int) -> bool:
         """Start tick `slot` of `job`; False when its previous run is still going."""
@@ -65,10 +67,14 @@ class JobTrigger:
         try:
             detail = await run_tick(self.resources, job, slot)
             outcome = "skipped" if detail is None else "ok"
-            self.last[job] = {"at": at, "slot": slot, "outcome": outcome, "detail": detail}
+            self._note(job, {"at": at, "slot": slot, "outcome": outcome, "detail": detail})
         except Exception as error:
             detail = str(error)[:300]
-            self.last[job] = {"at": at, "slot": slot, "outcome": "failed", "detail": detail}
+            self._note(job, {"at": at, "slot": slot, "outcome": "failed", "detail": detail})
+
+    def _note(self, job: str, record: dict[str, Any]) -> None:
+        self.last[job] = record
+        self.history.append({"job": job, **record})
 
     async def stop(self) -> None:
         for task in self._active.values():
