@@ -50,6 +50,7 @@ class OutboxRelay:
         self.published = 0
         self.last_error: str | None = None
         self._kick = asyncio.Event()
+        self._contended = False
 
     def kick(self) -> None:
         self._kick.set()
@@ -58,9 +59,13 @@ class OutboxRelay:
         """Drain forever: on each kick, on each sweep, and with backoff while publishing fails."""
         while True:
             timeout = (
-                self.sweep_seconds
-                if not self.failures
-                else min(self.max_backoff, 0.5 * 2**self.failures)
+                0.05
+                if self._contended
+                else (
+                    self.sweep_seconds
+                    if not self.failures
+                    else min(self.max_backoff, 0.5 * 2**self.failures)
+                )
             )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._kick.wait(), timeout)
@@ -78,10 +83,14 @@ class OutboxRelay:
     async def drain(self) -> int:
         """Publish every unpublished row now; returns how many went out."""
         sent = 0
+        self._contended = False
         while True:
             async with session_scope(self.sessionmaker) as session:
                 if not await dialects.try_exclusive(session, RELAY_LOCK):
-                    return sent  # another relay is draining; it keeps the order
+                    # Another relay is draining (it keeps the order) but may have read its
+                    # batch before our rows committed: look again shortly.
+                    self._contended = True
+                    return sent
                 repo = OutboxRepository(session)
                 rows = await repo.next_batch(self.batch_size)
                 if not rows:

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.db.repositories.history import HistoryRepository
 from service.db.repositories.tasks import TaskRepository
+from service.domain import transitions
 from service.domain.backoff import RetryPolicy
 from service.domain.events import EventType
 from service.domain.tasks import TaskStatus
@@ -51,12 +52,10 @@ async def claim(
     if not rows:
         return []
     claimed = [TaskView.from_row(r._mapping) for r in rows]
+    started = transitions.transition(TaskStatus.PENDING, TaskStatus.PROCESSING)
     await history.record(
         session,
-        [
-            history.Change(t, EventType.STARTED, TaskStatus.PENDING, actor=worker_id)
-            for t in claimed
-        ],
+        [history.Change(t, started, TaskStatus.PENDING, actor=worker_id) for t in claimed],
         now=now,
     )
     await HistoryRepository(session).start_attempts(
@@ -90,10 +89,14 @@ class Outcome:
 @dataclass(frozen=True, slots=True)
 class _Plan:
     to: TaskStatus
-    event: EventType
     attempt_outcome: str
     values: dict[str, Any]
     message: str | None
+
+    @property
+    def event(self) -> EventType:
+        """Checked by the one state machine: a run always ends from processing."""
+        return transitions.transition(TaskStatus.PROCESSING, self.to)
 
 
 def _plan(outcome: Outcome, now: datetime, policy: RetryPolicy, rng: random.Random) -> _Plan:
@@ -102,7 +105,6 @@ def _plan(outcome: Outcome, now: datetime, policy: RetryPolicy, rng: random.Rand
     if outcome.kind == "completed":
         return _Plan(
             TaskStatus.COMPLETED,
-            EventType.COMPLETED,
             "completed",
             {**done, "progress": 100, "error_message": None, **extra},
             None,
@@ -110,7 +112,6 @@ def _plan(outcome: Outcome, now: datetime, policy: RetryPolicy, rng: random.Rand
     if outcome.kind == "cancelled":
         return _Plan(
             TaskStatus.CANCELLED,
-            EventType.CANCELLED,
             "cancelled",
             {**done, **extra},
             "cancelled while running",
@@ -118,7 +119,6 @@ def _plan(outcome: Outcome, now: datetime, policy: RetryPolicy, rng: random.Rand
     if outcome.kind == "released":  # graceful shutdown: back to the queue, no retry spent
         return _Plan(
             TaskStatus.PENDING,
-            EventType.RETRIED,
             "released",
             {
                 "lease_until": None,
@@ -137,7 +137,6 @@ def _plan(outcome: Outcome, now: datetime, policy: RetryPolicy, rng: random.Rand
         if decision is not None:
             return _Plan(
                 TaskStatus.PENDING,
-                EventType.RETRIED,
                 "retried",
                 {
                     "lease_until": None,
@@ -154,14 +153,12 @@ def _plan(outcome: Outcome, now: datetime, policy: RetryPolicy, rng: random.Rand
         message = f"{outcome.error} (gave up after {task.retry_count} retries)"
         return _Plan(
             TaskStatus.FAILED,
-            EventType.FAILED,
             "failed",
             {**done, "error_message": message, **extra},
             message,
         )
     return _Plan(
         TaskStatus.FAILED,
-        EventType.FAILED,
         "failed",
         {**done, "error_message": outcome.error, **extra},
         outcome.error,
@@ -255,10 +252,7 @@ async def expire_leases(
                 "error_message": error,
                 "updated_at": now,
             }
-            event, message = (
-                EventType.RETRIED,
-                f"{error}; retry {decision.retry_count}/{task.max_retries}",
-            )
+            message = f"{error}; retry {decision.retry_count}/{task.max_retries}"
         else:
             message = f"{error} (gave up after {task.retry_count} retries)"
             values = {
@@ -268,7 +262,7 @@ async def expire_leases(
                 "error_message": message,
                 "updated_at": now,
             }
-            event = EventType.FAILED
+        event = transitions.transition(TaskStatus.PROCESSING, TaskStatus(str(values["status"])))
         updated = await repo.update_where(task.id, [TaskStatus.PROCESSING], values)
         if updated is None:
             continue
@@ -308,7 +302,7 @@ async def promote_due(session: AsyncSession, *, now: datetime, limit: int = 500)
             changes.append(
                 history.Change(
                     task,
-                    EventType.CREATED,
+                    transitions.transition(TaskStatus.SCHEDULED, TaskStatus.PENDING),
                     TaskStatus.SCHEDULED,
                     actor="process-scheduled",
                     message="scheduled time reached",

@@ -1,0 +1,7 @@
+"""End-to-end fixtures: real subprocesses, always killed at teardown."""
+
+from __future__ import annotations
+
+from tests.fixtures.processes import spawner
+
+__all__ = ["spawner"]

@@ -1,0 +1,60 @@
+"""Worker test helpers: resources with custom settings, tasks made through the use cases."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import select
+
+from service.bootstrap import Resources, build_resources
+from service.clock import utcnow
+from service.db.engine import session_scope
+from service.db.tables import tasks_table
+from service.domain.callers import Caller
+from service.usecases import tasks as task_usecases
+from service.usecases.views import TaskView
+from tests.fixtures.app import make_settings
+
+ALICE = Caller("alice")
+
+
+@contextlib.asynccontextmanager
+async def open_resources(
+    database_url: str, data_dir: Any, process: str = "test", **overrides: Any
+) -> AsyncIterator[Resources]:
+    """Resources (own engine) built from test settings with `overrides`; closed at exit."""
+    resources = build_resources(make_settings(database_url, data_dir, **overrides), process)
+    try:
+        yield resources
+    finally:
+        await resources.close()
+
+
+async def make_task(resources: Resources, task_type: str = "noop", **fields: Any) -> TaskView:
+    """Create a task through the create use case (event and outbox rows included)."""
+    async with session_scope(resources.sessionmaker) as session:
+        task, _ = await task_usecases.create(
+            session,
+            ALICE,
+            task_usecases.NewTask(task_type=task_type, **fields),
+            now=utcnow(),
+            default_max_retries=resources.settings.default_max_retries,
+        )
+    return task
+
+
+async def load_task(resources: Resources, task_id: UUID) -> Any:
+    async with session_scope(resources.sessionmaker) as session:
+        stmt = select(tasks_table).where(tasks_table.c.id == task_id)
+        return (await session.execute(stmt)).one()
+
+
+async def rows(resources: Resources, table: Any, *order_by: Any, **where: Any) -> list[Any]:
+    """All rows of `table` matching column=value filters, in `order_by` (default: id)."""
+    stmt = select(table).where(*(table.c[k] == v for k, v in where.items()))
+    stmt = stmt.order_by(*(order_by or (table.c.id,)))
+    async with session_scope(resources.sessionmaker) as session:
+        return list((await session.execute(stmt)).all())

@@ -1,0 +1,244 @@
+"""The runner: exactly-once claims under races, priority order, retries, failures, cancel."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import Counter
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from service.bootstrap import Resources
+from service.clock import utcnow
+from service.db.engine import session_scope
+from service.db.tables import attempts_table, tasks_table
+from service.domain.tasks import Priority, Queue
+from service.usecases import tasks as task_usecases
+from tests.fixtures.app import user, wait_until
+from tests.integration.worker.support import ALICE, make_task, open_resources, rows
+from worker.context import HandlerContext
+from worker.poller import Poller
+from worker.registry import HandlerRegistry
+from worker.runner import Runner
+
+BASE = "/api/v1/operations/tasks"
+FINISHED = ("completed", "failed", "cancelled")
+
+
+def recording_registry(ran: list[tuple[UUID, str]], pause: float = 0.0) -> HandlerRegistry:
+    """A registry whose `record` handler notes (task id, worker id) of every execution."""
+    registry = HandlerRegistry()
+
+    @registry.handler("record")
+    async def record(ctx: HandlerContext) -> None:
+        ran.append((ctx.task.id, ctx.resources.settings.worker_id))
+        if pause:
+            await asyncio.sleep(pause)
+
+    return registry
+
+
+async def count_completed(resources: Resources) -> int:
+    async with session_scope(resources.sessionmaker) as session:
+        stmt = (
+            select(func.count()).select_from(tasks_table).where(tasks_table.c.status == "completed")
+        )
+        return int((await session.execute(stmt)).scalar_one())
+
+
+@pytest.mark.postgres_only
+@pytest.mark.parametrize("dialect", ["postgresql"])
+class TestExactlyOnce:
+    TASKS = 500
+
+    async def test_racing_runners_and_pollers_run_each_task_exactly_once(
+        self, database_url: str, tmp_path: Path
+    ) -> None:
+        ran: list[tuple[UUID, str]] = []
+        registry = recording_registry(ran, pause=0.005)
+        async with contextlib.AsyncExitStack() as stack:
+            replicas = [
+                await stack.enter_async_context(
+                    open_resources(
+                        database_url,
+                        tmp_path / f"runner-{i}",
+                        worker_id=f"runner-{i}",
+                        poll_fast_seconds=0.05,
+                    )
+                )
+                for i in range(3)
+            ]
+            async with session_scope(replicas[0].sessionmaker) as session:
+                for _ in range(self.TASKS):
+                    await task_usecases.create(
+                        session,
+                        ALICE,
+                        task_usecases.NewTask(task_type="record"),
+                        now=utcnow(),
+                        default_max_retries=3,
+                    )
+            runners = [Runner(r, registry) for r in replicas]
+            pollers = [Poller(x, x.resources.settings, healthy=lambda: False) for x in runners]
+            loops = [asyncio.create_task(x.run()) for x in runners]
+            polls = [asyncio.create_task(p.run()) for p in pollers]
+            for runner in runners:  # the same doorbell reaches every replica at once
+                runner.wake("push")
+            try:
+                await wait_until(
+                    lambda: _all_completed(replicas[0], self.TASKS), timeout=60, interval=0.1
+                )
+            finally:
+                for poll in polls:
+                    poll.cancel()
+                await asyncio.gather(*(x.stop(grace=1.0) for x in runners))
+                await asyncio.gather(*loops, *polls, return_exceptions=True)
+
+            executions = Counter(task_id for task_id, _ in ran)
+            assert len(executions) == self.TASKS
+            assert set(executions.values()) == {1}
+            attempts = await rows(replicas[0], attempts_table)
+            assert len(attempts) == self.TASKS
+            assert {a.task_id for a in attempts} == set(executions)
+            assert {(a.attempt, a.outcome) for a in attempts} == {(1, "completed")}
+            ran_by = dict(ran)
+            assert all(a.worker_id == ran_by[a.task_id] for a in attempts)
+            per_runner = Counter(worker for _, worker in ran)
+            assert set(per_runner) == {"runner-0", "runner-1", "runner-2"}, per_runner
+            assert sum(x.stats.claimed for x in runners) == self.TASKS
+
+
+async def _all_completed(resources: Resources, expected: int) -> bool:
+    return await count_completed(resources) == expected
+
+
+class TestPriority:
+    async def test_higher_priorities_created_later_are_claimed_first(
+        self, database_url: str, tmp_path: Path
+    ) -> None:
+        ran: list[tuple[UUID, str]] = []
+        async with open_resources(
+            database_url, tmp_path, worker_concurrency={"default": 1}
+        ) as resources:
+            lows = [await make_task(resources, "record", priority=Priority.LOW) for _ in range(3)]
+            normal = await make_task(resources, "record", priority=Priority.NORMAL)
+            high = await make_task(resources, "record", priority=Priority.HIGH)
+            urgent = await make_task(
+                resources, "record", priority=Priority.URGENT, queue=Queue.DEFAULT
+            )
+            runner = Runner(resources, recording_registry(ran))
+            await asyncio.wait_for(runner.run(until_idle=True), timeout=30)
+
+        assert [task_id for task_id, _ in ran] == [
+            urgent.id,
+            high.id,
+            normal.id,
+            *(t.id for t in lows),
+        ]
+        assert runner.stats.claims >= len(ran)  # one at a time: concurrency 1
+
+
+async def create(client: httpx.AsyncClient, **body: Any) -> str:
+    response = await client.post(BASE, json=body, headers=user())
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+async def wait_finished(client: httpx.AsyncClient, task_id: str, timeout: float = 15) -> Any:
+    async def finished() -> dict[str, Any] | None:
+        body: dict[str, Any] = (await client.get(f"{BASE}/{task_id}", headers=user())).json()
+        return body if body["status"] in FINISHED else None
+
+    return await wait_until(finished, timeout=timeout)
+
+
+async def attempts_of(client: httpx.AsyncClient, task_id: str) -> list[tuple[int, str]]:
+    body = (await client.get(f"{BASE}/{task_id}/attempts", headers=user())).json()
+    return [(a["attempt"], a["outcome"]) for a in body]
+
+
+class TestRetries:
+    async def test_a_failing_handler_is_retried_until_it_succeeds(
+        self, embedded: httpx.AsyncClient
+    ) -> None:
+        task_id = await create(embedded, taskType="fail", params={"untilAttempt": 3})
+        task = await wait_finished(embedded, task_id)
+        assert task["status"] == "completed"
+        assert task["retryCount"] == 2
+        assert task["attempts"] == 3
+        assert task["errorMessage"] is None
+        assert await attempts_of(embedded, task_id) == [
+            (1, "retried"),
+            (2, "retried"),
+            (3, "completed"),
+        ]
+
+    async def test_a_permanent_failure_fails_at_once_with_its_message(
+        self, embedded: httpx.AsyncClient
+    ) -> None:
+        task_id = await create(
+            embedded, taskType="fail", params={"permanent": True, "message": "bad input file"}
+        )
+        task = await wait_finished(embedded, task_id)
+        assert task["status"] == "failed"
+        assert task["errorMessage"] == "bad input file"
+        assert task["retryCount"] == 0
+        assert await attempts_of(embedded, task_id) == [(1, "failed")]
+
+    async def test_retries_stop_at_max_retries(self, embedded: httpx.AsyncClient) -> None:
+        task_id = await create(
+            embedded, taskType="fail", maxRetries=1, params={"message": "flaky upstream"}
+        )
+        task = await wait_finished(embedded, task_id)
+        assert task["status"] == "failed"
+        assert task["retryCount"] == 1
+        assert "flaky upstream" in task["errorMessage"]
+        assert "gave up after 1 retries" in task["errorMessage"]
+        assert await attempts_of(embedded, task_id) == [(1, "retried"), (2, "failed")]
+
+    async def test_an_unknown_task_type_fails_once_with_a_clear_message(
+        self, embedded: httpx.AsyncClient
+    ) -> None:
+        task_id = await create(embedded, taskType="teleport", entityType="product")
+        task = await wait_finished(embedded, task_id)
+        assert task["status"] == "failed"
+        assert "no handler is registered for taskType='teleport'" in task["errorMessage"]
+        assert task["retryCount"] == 0
+        assert await attempts_of(embedded, task_id) == [(1, "failed")]
+
+
+class TestCancelWhileRunning:
+    async def test_cancel_stops_the_handler_at_its_next_progress_tick(
+        self, embedded: httpx.AsyncClient
+    ) -> None:
+        task_id = await create(embedded, taskType="sleep", params={"seconds": 30})
+        url = f"{BASE}/{task_id}"
+
+        async def processing() -> bool:
+            body = (await embedded.get(url, headers=user())).json()
+            return bool(body["status"] == "processing")
+
+        await wait_until(processing)
+        cancelled = await embedded.post(f"{url}/cancel", headers=user())
+        assert cancelled.status_code == 200, cancelled.text
+        assert cancelled.json()["status"] == "processing"
+        assert cancelled.json()["cancelRequested"] is True
+
+        async def stopped() -> dict[str, Any] | None:
+            body: dict[str, Any] = (await embedded.get(url, headers=user())).json()
+            return body if body["status"] == "cancelled" else None
+
+        task = await wait_until(stopped, timeout=3)  # the sleep handler reports every second
+        assert task["completedAt"] is not None
+        events = (await embedded.get(f"{url}/events", headers=user())).json()
+        assert [e["eventType"].rsplit(".", 1)[1] for e in events] == [
+            "created",
+            "started",
+            "cancel_requested",
+            "cancelled",
+        ]
+        assert await attempts_of(embedded, task_id) == [(1, "cancelled")]
