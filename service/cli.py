@@ -54,7 +54,7 @@ def dev(host: Host = None, port: Port = None, data_dir: DataDir = None) -> None:
     settings = _settings(host, port, data_dir)
     console.print(
         f"Common-Operations (embedded) on http://{settings.host}:{settings.port} "
-        f"— database {settings.database_url}"
+        f"— database {settings.safe_database_url}"
     )
     _serve(create_app(settings, companions=[WorkerCompanion()]), settings)
 
@@ -92,7 +92,7 @@ def migrate(
         overrides["data_dir"] = data_dir
     settings = Settings(**overrides)
     migrations.upgrade(settings.database_url)
-    console.print(f"migrated {settings.database_url}")
+    console.print(f"migrated {settings.safe_database_url}")
 
 
 def main() -> None:

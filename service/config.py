@@ -9,6 +9,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 from service.domain.tasks import Queue
 
@@ -20,6 +21,13 @@ DEFAULT_CRON = {
     "detect-timeouts": "* * * * * */5",
     "outbox-sweep": "* * * * * */10",
     "cleanup-old-tasks": "17 3 * * *",
+}
+#: seconds between a job's Dapr cron ticks (components/cron-*.yaml); see worker/bindings.py
+DEFAULT_JOB_SLOTS = {
+    "process-scheduled": 2,
+    "detect-timeouts": 5,
+    "outbox-sweep": 10,
+    "cleanup-old-tasks": 3600,
 }
 
 
@@ -47,21 +55,14 @@ class Settings(BaseSettings):
     retention_days: int = Field(30, ge=1)
     cron: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_CRON))
     #: Dapr cron ticks of one job within this many seconds are one tick (see worker/bindings.py)
-    job_slot_seconds: dict[str, int] = Field(
-        default_factory=lambda: {
-            "process-scheduled": 2,
-            "detect-timeouts": 5,
-            "outbox-sweep": 10,
-            "cleanup-old-tasks": 3600,
-        }
-    )
+    job_slot_seconds: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_JOB_SLOTS))
     shutdown_grace_seconds: float = Field(10.0, ge=0)
     migrate_on_start: bool | None = None  # None: yes for SQLite (embedded), no for PostgreSQL
 
     service_token: str = DEV_TOKEN
     publisher: Literal["inprocess", "dapr"] = "inprocess"
     scheduler: Literal["inprocess", "dapr"] = "inprocess"
-    dapr_http_endpoint: str = ""  # default: http://127.0.0.1:$DAPR_HTTP_PORT (set by `dapr run`) or :3500
+    dapr_http_endpoint: str = ""  # default: http://127.0.0.1:$DAPR_HTTP_PORT, else :3500
     dapr_http_port: int = Field(3500, validation_alias="DAPR_HTTP_PORT")
     dapr_api_token: str = ""
     dapr_app_token: str = ""
@@ -96,11 +97,20 @@ class Settings(BaseSettings):
             self.migrate_on_start = self.is_sqlite
         for job, expression in DEFAULT_CRON.items():
             self.cron.setdefault(job, expression)
+        for job, seconds in DEFAULT_JOB_SLOTS.items():
+            self.job_slot_seconds.setdefault(job, seconds)
         for queue in Queue:
             self.worker_concurrency.setdefault(queue.value, DEFAULT_CONCURRENCY[queue.value])
-        if self.environment == "production" and self.service_token == DEV_TOKEN:
-            raise ValueError("OPS_SERVICE_TOKEN must be set outside dev and test")
+        if self.environment == "production" and (
+            self.service_token == DEV_TOKEN or len(self.service_token) < 16
+        ):
+            raise ValueError("OPS_SERVICE_TOKEN must be set (16+ characters) in production")
         return self
+
+    @property
+    def safe_database_url(self) -> str:
+        """The database URL with any password masked, for logs."""
+        return make_url(self.database_url).render_as_string(hide_password=True)
 
     @property
     def is_sqlite(self) -> bool:

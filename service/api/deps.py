@@ -43,7 +43,10 @@ def _has_service_token(resources: Resources, token: str | None, authorization: s
     offered = token or (
         authorization[7:] if authorization and authorization.startswith("Bearer ") else None
     )
-    return offered is not None and secrets.compare_digest(offered, resources.settings.service_token)
+    expected = resources.settings.service_token
+    if not expected or not offered:
+        return False  # an unset token must never match an empty one
+    return secrets.compare_digest(offered, expected)
 
 
 async def get_caller(
