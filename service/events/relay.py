@@ -67,8 +67,11 @@ class OutboxRelay:
                     else min(self.max_backoff, 0.5 * 2**self.failures)
                 )
             )
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancel that
+            # arrives just after a kick, and the app's shutdown then waits for ever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._kick.wait(), timeout)
+                async with asyncio.timeout(timeout):
+                    await self._kick.wait()
             self._kick.clear()
             try:
                 await self.drain()
