@@ -27,6 +27,8 @@ class PublishError(OperationsError):
 
 class Publisher(Protocol):
     kind: str
+    #: how many events the relay may hand over at once (each task's events stay in order)
+    max_in_flight: int
     #: whether events reach other processes (a broker) or only this process's subscribers
     crosses_processes: bool
 

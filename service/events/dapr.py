@@ -16,6 +16,7 @@ from service.events.cloudevents import CONTENT_TYPE, to_structured_body
 
 class DaprPublisher:
     kind = "dapr"
+    max_in_flight = 32  # events handed over at once by the relay
     crosses_processes = True
 
     def __init__(self, settings: Settings, *, client: httpx.AsyncClient | None = None) -> None:

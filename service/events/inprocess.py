@@ -18,6 +18,7 @@ class InProcessPublisher:
     """Delivers each event synchronously to the subscribers of its topic (and of "*")."""
 
     kind = "inprocess"
+    max_in_flight = 1  # events handed over at once by the relay
     crosses_processes = False
 
     def __init__(self) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 
 from service.clock import utcnow
@@ -83,6 +85,40 @@ class OutboxRelay:
                     extra={"action": "outbox.drain_failed", "error": str(error)},
                 )
 
+    async def _publish(self, rows: Sequence[Any]) -> tuple[list[int], str | None]:
+        """Publish rows, each task's in id order; tasks in parallel up to the publisher's limit.
+
+        Returns the ids accepted and the first error. A task whose event failed publishes
+        nothing after it, so its events never overtake one another.
+        """
+        by_task: dict[Any, list[Any]] = defaultdict(list)
+        for row in rows:
+            by_task[row.task_id].append(row)
+        done: list[int] = []
+        errors: list[str] = []
+        limit = asyncio.Semaphore(self.publisher.max_in_flight)
+
+        async def publish_in_order(group: list[Any]) -> None:
+            async with limit:
+                for row in group:
+                    if errors and self.publisher.max_in_flight == 1:
+                        return
+                    try:
+                        await self.publisher.publish(to_event(row))
+                    except PublishError as error:
+                        errors.append(str(error))
+                        return
+                    done.append(row.id)
+
+        if self.publisher.max_in_flight == 1:
+            for group in by_task.values():
+                await publish_in_order(group)
+                if errors:
+                    break
+        else:
+            await asyncio.gather(*(publish_in_order(g) for g in by_task.values()))
+        return done, errors[0] if errors else None
+
     async def drain(self) -> int:
         """Publish every unpublished row now; returns how many went out."""
         sent = 0
@@ -99,26 +135,24 @@ class OutboxRelay:
                 if not rows:
                     self.failures = 0
                     return sent
-                done: list[int] = []
-                for row in rows:
-                    try:
-                        await self.publisher.publish(to_event(row))
-                    except PublishError as error:
-                        self.failures += 1
-                        self.last_error = str(error)
-                        await repo.mark_published(done, utcnow())
-                        await repo.mark_failed(row.id, str(error))
-                        logger.warning(
-                            "publish failed",
-                            extra={
-                                "action": "outbox.publish_failed",
-                                "outbox_id": row.id,
-                                "error": str(error),
-                            },
-                        )
-                        self.published += len(done)
-                        return sent + len(done)
-                    done.append(row.id)
+                done, error = await self._publish(rows)
+                if error is not None:
+                    self.failures += 1
+                    self.last_error = error
+                    failed = [r.id for r in rows if r.id not in set(done)][:1]
+                    await repo.mark_published(done, utcnow())
+                    for row_id in failed:
+                        await repo.mark_failed(row_id, error)
+                    logger.warning(
+                        "publish failed",
+                        extra={
+                            "action": "outbox.publish_failed",
+                            "outbox_id": failed,
+                            "error": error,
+                        },
+                    )
+                    self.published += len(done)
+                    return sent + len(done)
                 await repo.mark_published(done, utcnow())
                 self.failures = 0
                 self.published += len(done)
