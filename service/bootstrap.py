@@ -13,6 +13,9 @@ from service.domain.backoff import RetryPolicy
 from service.events.base import Publisher
 from service.events.inprocess import InProcessPublisher
 from service.events.relay import OutboxRelay
+from service.storage.base import FileStore
+from service.storage.local import LocalFileStore
+from service.storage.signing import UrlSigner
 
 
 @dataclass
@@ -25,6 +28,7 @@ class Resources:
     publisher: Publisher
     relay: OutboxRelay
     retry_policy: RetryPolicy
+    store: FileStore
     rng: random.Random = field(default_factory=random.Random)
 
     @property
@@ -45,6 +49,15 @@ def build_publisher(settings: Settings) -> Publisher:
     return InProcessPublisher()
 
 
+def build_store(settings: Settings) -> FileStore:
+    if settings.storage == "s3":
+        from service.storage import s3  # only S3 mode pays for the boto3 import
+
+        return s3.S3FileStore(settings.s3_bucket, s3.build_client(settings))
+    signer = UrlSigner(settings.signing_secret, base_url=settings.files_public_url.rstrip("/"))
+    return LocalFileStore(settings.files_root, signer)
+
+
 def build_resources(settings: Settings, process_name: str) -> Resources:
     engine = create_engine(settings, process_name)
     sessionmaker = create_sessionmaker(engine)
@@ -56,4 +69,5 @@ def build_resources(settings: Settings, process_name: str) -> Resources:
         publisher=publisher,
         relay=OutboxRelay(sessionmaker, publisher),
         retry_policy=RetryPolicy(base=settings.retry_base_seconds, cap=settings.retry_cap_seconds),
+        store=build_store(settings),
     )

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
@@ -69,6 +70,23 @@ class Settings(BaseSettings):
     pubsub_name: str = "pubsub"
     topic_prefix: str = ""
 
+    storage: Literal["local", "s3"] = "local"
+    files_dir: Path | None = None  # local store root; default: <data_dir>/files
+    #: HMAC key of the local store's URLs; unset outside production: derived (see signing_secret)
+    files_signing_key: SecretStr = SecretStr("")
+    files_public_url: str = ""  # prefix of local file URLs, e.g. https://ops.example.com
+    files_url_seconds: int = Field(900, ge=1, le=7 * 24 * 3600)  # S3 caps presigning at 7 days
+    files_max_bytes: int = Field(5 * 1024**3, ge=1)
+    s3_bucket: str = "common-operations"
+    s3_endpoint_url: str = ""  # empty: AWS; e.g. http://127.0.0.1:9000 for MinIO
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str = ""  # empty: boto3's own credential chain (env, profile, IAM role)
+    s3_secret_access_key: SecretStr = SecretStr("")
+    s3_addressing_style: Literal["auto", "path", "virtual"] = "auto"
+    s3_connect_timeout_seconds: float = Field(5.0, gt=0)
+    s3_read_timeout_seconds: float = Field(60.0, gt=0)
+    s3_max_attempts: int = Field(5, ge=1, le=20)
+
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "info"
@@ -106,6 +124,27 @@ class Settings(BaseSettings):
         ):
             raise ValueError("OPS_SERVICE_TOKEN must be set (16+ characters) in production")
         return self
+
+    @model_validator(mode="after")
+    def _production_signing_key(self) -> Settings:
+        """Local file URLs signed with the derived dev key would be forgeable by anyone."""
+        weak = len(self.files_signing_key.get_secret_value()) < 32
+        if self.environment == "production" and self.storage == "local" and weak:
+            raise ValueError("OPS_FILES_SIGNING_KEY must be set (32+ characters) in production")
+        return self
+
+    @property
+    def files_root(self) -> Path:
+        return self.files_dir or self.data_dir / "files"
+
+    @property
+    def signing_secret(self) -> bytes:
+        """HMAC key of local file URLs: the setting, or outside production one derived from the
+        service token, so the API and worker processes of a dev setup agree without setup."""
+        configured = self.files_signing_key.get_secret_value()
+        if configured:
+            return configured.encode()
+        return hashlib.sha256(b"common-operations/files/" + self.service_token.encode()).digest()
 
     @property
     def safe_database_url(self) -> str:

@@ -46,12 +46,12 @@ def _has_service_token(resources: Resources, token: str | None, authorization: s
     expected = resources.settings.service_token
     if not expected or not offered:
         return False  # an unset token must never match an empty one
-    return secrets.compare_digest(offered, expected)
+    return secrets.compare_digest(offered.encode(), expected.encode())  # str: ASCII only
 
 
 async def get_caller(
     resources: ResourcesDep,
-    x_user_id: Annotated[str | None, Header()] = None,
+    x_user_id: Annotated[str | None, Header(max_length=128)] = None,  # tasks.requested_by
     x_user_roles: Annotated[str | None, Header()] = None,
     x_service_token: Annotated[str | None, Header()] = None,
     authorization: Annotated[str | None, Header()] = None,

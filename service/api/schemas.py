@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, Field
+from pydantic import AwareDatetime, Field, field_validator
 
 from service.usecases.views import AttemptView, CamelModel, EventView, LogView, TaskView
 
@@ -17,7 +18,32 @@ LogPublic = LogView
 AttemptPublic = AttemptView
 
 
-class TaskCreate(CamelModel):
+def _check_storable(value: Any) -> None:
+    """PostgreSQL stores no NUL character (text or JSONB) and no NaN/Infinity (not JSON)."""
+    if isinstance(value, str) and "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("must be a finite number")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_storable(key)
+            _check_storable(item)
+    elif isinstance(value, list):
+        for item in value:
+            _check_storable(item)
+
+
+class InputModel(CamelModel):
+    """A request body or query: refuses what PostgreSQL cannot store, so both databases agree."""
+
+    @field_validator("*")
+    @classmethod
+    def _storable(cls, value: Any) -> Any:
+        _check_storable(value)
+        return value
+
+
+class TaskCreate(InputModel):
     """A new task."""
 
     task_type: str = Field(pattern=NAME, description="What to do, e.g. import, export, sleep")
@@ -35,7 +61,7 @@ class TaskCreate(CamelModel):
     template_id: str | None = Field(None, max_length=64)
 
 
-class ProgressReport(CamelModel):
+class ProgressReport(InputModel):
     """Progress from an executor; omitted fields stay as they are."""
 
     progress: int | None = Field(None, ge=0, le=100)

@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, Index, MetaData, UniqueConstraint, text
+from sqlalchemy import BigInteger, Column, Index, MetaData, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from service.db.types import BigIntPK, JSONType, UTCDateTime
@@ -65,6 +65,7 @@ class Task(SQLModel, table=True):
     file_size: int | None = None
     input_file_id: str | None = Field(default=None, max_length=255)
     output_file_id: str | None = Field(default=None, max_length=255)
+    report_file_id: str | None = Field(default=None, max_length=255)
     progress: int = 0
     total_items: int | None = None
     processed_items: int = 0
@@ -194,3 +195,79 @@ class DeadLetter(SQLModel, table=True):
 
 
 dead_letters_table = DeadLetter.__table__  # type: ignore[attr-defined]
+
+
+class StoreRecord(SQLModel, table=True):
+    """The built-in local store: imported records of each entity, keyed by the entity's key."""
+
+    __tablename__ = "store_records"
+    __table_args__ = (Index("ix_store_records_updated", "entity", "updated_at"),)
+
+    entity: str = Field(max_length=32, primary_key=True)
+    key: str = Field(max_length=255, primary_key=True)
+    data: dict[str, Any] = Field(sa_column=Column(JSONType, nullable=False))
+    source_task_id: uuid.UUID | None = None
+    created_at: datetime = _ts(nullable=False)
+    updated_at: datetime = _ts(nullable=False)
+
+
+class ImportCheckpoint(SQLModel, table=True):
+    """How far an import got: written in the same transaction as the batch it follows."""
+
+    __tablename__ = "import_checkpoints"
+
+    task_id: uuid.UUID = Field(primary_key=True)
+    last_row: int = 0
+    batches: int = 0
+    processed: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    skipped: int = 0
+    created: int = 0
+    updated: int = 0
+    updated_at: datetime = _ts(nullable=False)
+
+
+class ImportRowError(SQLModel, table=True):
+    """One line of an import's error report."""
+
+    __tablename__ = "import_row_errors"
+    __table_args__ = (Index("ix_import_row_errors_task", "task_id", "row_number"),)
+
+    id: int | None = Field(default=None, sa_column=Column(BigIntPK, primary_key=True))
+    task_id: uuid.UUID
+    row_number: int
+    column: str | None = Field(default=None, max_length=128)
+    value: str | None = None
+    message: str
+
+
+store_records_table = StoreRecord.__table__  # type: ignore[attr-defined]
+checkpoints_table = ImportCheckpoint.__table__  # type: ignore[attr-defined]
+row_errors_table = ImportRowError.__table__  # type: ignore[attr-defined]
+
+
+class File(SQLModel, table=True):
+    """A stored file: a task's input upload, output or error report; the bytes live in the store."""
+
+    __tablename__ = "files"
+    __table_args__ = (
+        Index("ix_files_owner_list", "owner", "created_at", "id"),
+        Index("ix_files_task", "task_id", "purpose"),
+        Index("ix_files_expires", "expires_at"),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    key: str = Field(max_length=1024, unique=True)
+    file_name: str = Field(max_length=255)
+    content_type: str = Field(max_length=255)
+    size: int | None = Field(default=None, sa_column=Column(BigInteger(), nullable=True))
+    status: str = Field(max_length=16)
+    owner: str = Field(max_length=128)
+    task_id: uuid.UUID | None = None
+    purpose: str = Field(max_length=16)
+    created_at: datetime = _ts(nullable=False)
+    expires_at: datetime | None = _ts()
+
+
+files_table = File.__table__  # type: ignore[attr-defined]

@@ -12,6 +12,7 @@ class EventType(enum.StrEnum):
 
     CREATED = "operations.task.created"  #: ready to run: new, due, or the work trigger
     SCHEDULED = "operations.task.scheduled"  #: created with a future scheduledAt
+    WAITING = "operations.task.waiting"  #: created; waits for its input file
     STARTED = "operations.task.started"  #: a worker claimed it
     PROGRESS = "operations.task.progress"  #: progress or counts changed (throttled)
     COMPLETED = "operations.task.completed"  #: finished successfully

@@ -10,6 +10,7 @@ from uuid import UUID
 class TaskStatus(enum.StrEnum):
     """Where a task is in its life."""
 
+    WAITING = "waiting"  #: waits for its input file to be uploaded
     SCHEDULED = "scheduled"  #: waits for its scheduledAt
     PENDING = "pending"  #: ready to be claimed by a worker
     PROCESSING = "processing"  #: a worker holds its lease and runs it

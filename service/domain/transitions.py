@@ -9,6 +9,7 @@ from service.domain.tasks import TaskStatus
 S = TaskStatus
 
 ALLOWED: dict[TaskStatus, frozenset[TaskStatus]] = {
+    S.WAITING: frozenset({S.PENDING, S.FAILED, S.CANCELLED}),
     S.SCHEDULED: frozenset({S.PENDING, S.CANCELLED}),
     S.PENDING: frozenset({S.PROCESSING, S.CANCELLED}),
     S.PROCESSING: frozenset({S.COMPLETED, S.FAILED, S.CANCELLED, S.PENDING}),
@@ -41,7 +42,7 @@ def transition(current: TaskStatus, to: TaskStatus) -> EventType:
 def event_for(current: TaskStatus, to: TaskStatus) -> EventType:
     """The lifecycle event of a legal move."""
     if to is S.PENDING:
-        return EventType.CREATED if current is S.SCHEDULED else EventType.RETRIED
+        return EventType.CREATED if current in (S.SCHEDULED, S.WAITING) else EventType.RETRIED
     if to is S.PROCESSING:
         return EventType.STARTED
     if to is S.COMPLETED:

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.clock import utcnow
 from service.db import dialects
@@ -18,6 +23,31 @@ from service.events.base import OutgoingEvent, Publisher, PublishError
 logger = logging.getLogger(__name__)
 
 RELAY_LOCK = 0x0C0F_0B0E  # advisory lock key: one draining relay at a time keeps per-task order
+#: How long a relay queues for another process's drain before it looks again. Queueing (rather
+#: than trying again 50 ms later) lets a row committed during that drain go out right after it:
+#: the API's and the workers' relays share the lock, and at an idle worker's pace of a task
+#: every 20 ms the try-lock made a `created` event wait 50 ms behind a `completed` one.
+LOCK_WAIT = "2s"
+LOCK_NOT_AVAILABLE = "55P03"
+
+BatchPublish = Callable[[Sequence[OutgoingEvent]], Awaitable[tuple[set[str], str | None]]]
+
+
+class _Busy(Exception):
+    """Another relay held the lock for all of LOCK_WAIT."""
+
+
+async def _take_lock(session: AsyncSession) -> None:
+    """The relay lock for this transaction: at once if free, else queue for up to LOCK_WAIT."""
+    if await dialects.try_exclusive(session, RELAY_LOCK):
+        return
+    try:
+        await session.execute(text(f"SET LOCAL lock_timeout = '{LOCK_WAIT}'"))
+        await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": RELAY_LOCK})
+    except DBAPIError as error:
+        if getattr(error.orig, "sqlstate", None) == LOCK_NOT_AVAILABLE:
+            raise _Busy from error
+        raise
 
 
 def to_event(row: Any) -> OutgoingEvent:
@@ -91,6 +121,9 @@ class OutboxRelay:
         Returns the ids accepted and the first error. A task whose event failed publishes
         nothing after it, so its events never overtake one another.
         """
+        publish_batch: BatchPublish | None = getattr(self.publisher, "publish_batch", None)
+        if publish_batch is not None:
+            return await self._publish_in_waves(rows, publish_batch)
         by_task: dict[Any, list[Any]] = defaultdict(list)
         for row in rows:
             by_task[row.task_id].append(row)
@@ -119,43 +152,76 @@ class OutboxRelay:
             await asyncio.gather(*(publish_in_order(g) for g in by_task.values()))
         return done, errors[0] if errors else None
 
+    async def _publish_in_waves(
+        self, rows: Sequence[Any], publish_batch: BatchPublish
+    ) -> tuple[list[int], str | None]:
+        """Wave k hands over the k-th event of every task at once (distinct tasks: any order).
+
+        Each wave waits for the previous one to be accepted, so a task's events keep their
+        id order; a task whose event was refused sends nothing after it.
+        """
+        by_task: dict[Any, list[Any]] = defaultdict(list)
+        for row in rows:
+            by_task[row.task_id].append(row)
+        done: list[int] = []
+        first_error: str | None = None
+        stopped: set[Any] = set()
+        for wave in itertools.count():
+            current = [
+                group[wave]
+                for task_id, group in by_task.items()
+                if wave < len(group) and task_id not in stopped
+            ]
+            if not current:
+                break
+            accepted, error = await publish_batch([to_event(r) for r in current])
+            for row in current:
+                if str(row.id) in accepted:
+                    done.append(row.id)
+                else:
+                    stopped.add(row.task_id)
+            if error is not None and first_error is None:
+                first_error = error
+        return done, first_error
+
     async def drain(self) -> int:
         """Publish every unpublished row now; returns how many went out."""
         sent = 0
         self._contended = False
         while True:
-            async with session_scope(self.sessionmaker) as session:
-                if not await dialects.try_exclusive(session, RELAY_LOCK):
-                    # Another relay is draining (it keeps the order) but may have read its
-                    # batch before our rows committed: look again shortly.
-                    self._contended = True
-                    return sent
-                repo = OutboxRepository(session)
-                rows = await repo.next_batch(self.batch_size)
-                if not rows:
-                    self.failures = 0
-                    return sent
-                done, error = await self._publish(rows)
-                if error is not None:
-                    self.failures += 1
-                    self.last_error = error
-                    failed = [r.id for r in rows if r.id not in set(done)][:1]
-                    await repo.mark_published(done, utcnow())
-                    for row_id in failed:
-                        await repo.mark_failed(row_id, error)
-                    logger.warning(
-                        "publish failed",
-                        extra={
-                            "action": "outbox.publish_failed",
-                            "outbox_id": failed,
-                            "error": error,
-                        },
-                    )
-                    self.published += len(done)
-                    return sent + len(done)
-                await repo.mark_published(done, utcnow())
-                self.failures = 0
-                self.published += len(done)
-                sent += len(done)
-            if len(rows) < self.batch_size:
+            try:
+                count, more = await self._drain_batch()
+            except _Busy:
+                # Another relay is draining (it keeps the order) but may have read its
+                # batch before our rows committed: look again shortly.
+                self._contended = True
                 return sent
+            sent += count
+            if not more:
+                return sent
+
+    async def _drain_batch(self) -> tuple[int, bool]:
+        """One batch under the relay lock: (rows sent, whether to go on with the next)."""
+        async with session_scope(self.sessionmaker) as session:
+            await _take_lock(session)
+            repo = OutboxRepository(session)
+            rows = await repo.next_batch(self.batch_size)
+            if not rows:
+                self.failures = 0
+                return 0, False
+            done, error = await self._publish(rows)
+            await repo.mark_published(done, utcnow())
+            self.published += len(done)
+            if error is None:
+                self.failures = 0
+                return len(done), len(rows) >= self.batch_size
+            self.failures += 1
+            self.last_error = error
+            failed = [r.id for r in rows if r.id not in set(done)][:1]
+            for row_id in failed:
+                await repo.mark_failed(row_id, error)
+            logger.warning(
+                "publish failed",
+                extra={"action": "outbox.publish_failed", "outbox_id": failed, "error": error},
+            )
+            return len(done), False

@@ -183,8 +183,9 @@ async def finish(
     if plain:
         values = {"status": TaskStatus.COMPLETED.value, **plans[plain[0]][1].values}
         rows.extend(await repo.finish_owned(plain, worker_id, values))
+    one_by_one = plans.keys() - set(plain)
     for task_id, (_, p) in plans.items():
-        if task_id not in set(plain):
+        if task_id in one_by_one:
             rows.extend(
                 await repo.finish_owned([task_id], worker_id, {"status": p.to.value, **p.values})
             )

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.db.repositories.tasks import TaskRepository
 from service.domain import transitions
 from service.domain.callers import Caller
-from service.domain.errors import Conflict, IdempotencyMismatch, NotFound
+from service.domain.errors import Conflict, IdempotencyMismatch, IllegalTransition, NotFound
 from service.domain.events import EventType
 from service.domain.tasks import Priority, Queue, TaskStatus, queue_for
 from service.usecases import history
@@ -130,8 +130,15 @@ async def _move(
     *,
     now: datetime,
     message: str,
+    only_from: tuple[frozenset[TaskStatus], str] | None = None,
 ) -> TaskView:
     current = await get(session, caller, task_id)
+    if only_from is not None and current.status not in only_from[0]:
+        raise IllegalTransition(
+            only_from[1].format(status=current.status.value),
+            current=current.status.value,
+            target=to.value,
+        )
     event = transitions.transition(current.status, to)
     row = await TaskRepository(session).update_where(
         task_id, [current.status], {"status": to.value, "updated_at": now, **values}
@@ -197,6 +204,12 @@ async def retry(session: AsyncSession, caller: Caller, task_id: UUID, *, now: da
         },
         now=now,
         message="retried by request",
+        # The state machine also allows scheduled -> pending and processing -> pending (a worker's
+        # moves); a person's retry must not start a scheduled task early or a running one twice.
+        only_from=(
+            frozenset({TaskStatus.FAILED, TaskStatus.CANCELLED}),
+            "a {status} task cannot be retried; only failed or cancelled tasks can",
+        ),
     )
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Header, Query, Response, status
@@ -10,20 +11,29 @@ from pydantic import AwareDatetime, Field, field_validator
 
 from service.api.deps import CallerDep, ResourcesDep, SessionDep
 from service.api.problems import PROBLEM_RESPONSES
-from service.api.schemas import TaskCreate, TaskPage, TaskPublic
+from service.api.schemas import InputModel, TaskCreate, TaskPage, TaskPublic
 from service.clock import utcnow
 from service.db.repositories.tasks import Cursor, TaskFilters
 from service.domain.errors import InvalidInput
 from service.domain.tasks import Priority, Queue, TaskStatus
-from service.usecases import queries, tasks as task_usecases
-from service.usecases.views import CamelModel
+from service.usecases import queries, task_files, tasks as task_usecases
+from service.usecases.files import DownloadLink, FilePolicy, FilePurpose
+from service.usecases.views import TaskView
 
 router = APIRouter(prefix="/tasks", tags=["tasks"], responses=PROBLEM_RESPONSES)
 
 IdempotencyKey = Annotated[str | None, Header(max_length=255, alias="Idempotency-Key")]
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=TaskPublic)
+class TaskCreated(TaskView):
+    """The new task; with a fileName, also where to PUT the input file (uploadUrl)."""
+
+    upload_url: str | None = None
+    upload_headers: dict[str, str] | None = None
+    upload_expires_at: datetime | None = None
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=TaskCreated)
 async def create_task(
     body: TaskCreate,
     session: SessionDep,
@@ -32,8 +42,13 @@ async def create_task(
     response: Response,
     idempotency_key: IdempotencyKey = None,
     traceparent: Annotated[str | None, Header(max_length=64)] = None,
-) -> TaskPublic:
-    """Create a task; repeating an Idempotency-Key returns the first task (200)."""
+) -> TaskCreated:
+    """Create a task; repeating an Idempotency-Key returns the first task (200).
+
+    With a fileName (and no inputFileId) the answer carries an uploadUrl for the input file.
+    """
+    if body.input_file_id is not None:
+        await task_files.check_input(session, caller, body.input_file_id)
     new = task_usecases.NewTask(
         task_type=body.task_type,
         entity_type=body.entity_type,
@@ -56,13 +71,26 @@ async def create_task(
         idempotency_key=idempotency_key,
         traceparent=traceparent,
     )
+    task, upload = await task_files.upload_for_task(
+        session,
+        resources.store,
+        caller,
+        task,
+        policy=FilePolicy.from_settings(resources.settings),
+        now=utcnow(),
+    )
     response.headers["Location"] = f"/api/v1/operations/tasks/{task.id}"
     if not created:
         response.status_code = status.HTTP_200_OK
-    return task
+    if upload is None:
+        return TaskCreated.model_validate(task.model_dump())
+    extra = {"upload_url": upload.upload_url, "upload_headers": upload.upload_headers}
+    return TaskCreated.model_validate(
+        task.model_dump() | extra | {"upload_expires_at": upload.expires_at}
+    )
 
 
-class ListQuery(CamelModel):
+class ListQuery(InputModel):
     page: int = Field(1, ge=1, le=100_000)
     page_size: int = Field(20, ge=1, le=100)
     cursor: str | None = Field(None, max_length=200)
@@ -128,6 +156,26 @@ def _cursor(token: str | None) -> Cursor | None:
 @router.get("/{task_id}", response_model=TaskPublic)
 async def get_task(task_id: UUID, session: SessionDep, caller: CallerDep) -> TaskPublic:
     return await task_usecases.get(session, caller, task_id)
+
+
+@router.get("/{task_id}/download", response_model=DownloadLink)
+async def download_task_file(
+    task_id: UUID,
+    session: SessionDep,
+    caller: CallerDep,
+    resources: ResourcesDep,
+    file: Annotated[Literal["output", "errorReport"], Query()] = "output",
+) -> DownloadLink:
+    """A short-lived URL of the task's output file (or, with file=errorReport, its error report)."""
+    return await task_files.task_download_link(
+        session,
+        resources.store,
+        caller,
+        task_id,
+        purpose=FilePurpose.OUTPUT if file == "output" else FilePurpose.ERROR_REPORT,
+        policy=FilePolicy.from_settings(resources.settings),
+        now=utcnow(),
+    )
 
 
 @router.post("/{task_id}/cancel", response_model=TaskPublic)

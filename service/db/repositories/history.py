@@ -18,6 +18,20 @@ from service.db.tables import (
 
 LEVELS = ("debug", "info", "warning", "error")
 
+# Built once: every state change and every batch the worker claims or finishes runs these.
+_ADD_EVENTS = E.insert()
+_START_ATTEMPTS = A.insert()
+_FINISH_ATTEMPT = (
+    update(A)
+    .where(A.c.task_id == bindparam("b_task_id"), A.c.attempt == bindparam("b_attempt"))
+    .values(
+        outcome=bindparam("b_outcome"),
+        error=bindparam("b_error"),
+        finished_at=bindparam("b_finished_at"),
+        duration_ms=bindparam("b_duration_ms"),
+    )
+)
+
 
 class HistoryRepository:
     def __init__(self, session: AsyncSession) -> None:
@@ -25,7 +39,7 @@ class HistoryRepository:
 
     async def add_events(self, rows: list[dict[str, Any]]) -> None:
         if rows:
-            await self.session.execute(E.insert(), rows)
+            await self.session.execute(_ADD_EVENTS, rows)
 
     async def events(self, task_id: UUID) -> Sequence[Row[Any]]:
         stmt = select(E).where(E.c.task_id == task_id).order_by(E.c.id)
@@ -49,24 +63,14 @@ class HistoryRepository:
 
     async def start_attempts(self, rows: list[dict[str, Any]]) -> None:
         if rows:
-            await self.session.execute(A.insert(), rows)
+            await self.session.execute(_START_ATTEMPTS, rows)
 
     async def finish_attempts(self, rows: list[dict[str, Any]]) -> None:
         """rows: task_id, attempt, outcome, error, finished_at, duration_ms (one statement)."""
         if not rows:
             return
-        stmt = (
-            update(A)
-            .where(A.c.task_id == bindparam("b_task_id"), A.c.attempt == bindparam("b_attempt"))
-            .values(
-                outcome=bindparam("b_outcome"),
-                error=bindparam("b_error"),
-                finished_at=bindparam("b_finished_at"),
-                duration_ms=bindparam("b_duration_ms"),
-            )
-        )
         params = [{f"b_{k}": v for k, v in row.items()} for row in rows]
-        await self.session.execute(stmt, params)
+        await self.session.execute(_FINISH_ATTEMPT, params)
 
     async def attempt_started_at(self, task_id: UUID, attempt: int) -> datetime | None:
         stmt = select(A.c.started_at).where(A.c.task_id == task_id, A.c.attempt == attempt)

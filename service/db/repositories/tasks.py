@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -10,14 +11,77 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Row, and_, func, or_, select, update
+from sqlalchemy import Integer, Row, and_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.dml import Update
 
 from service.db import dialects
 from service.db.tables import tasks_table as T
 from service.domain.tasks import TaskStatus
 
 ACTIVE = T.c.deleted_at.is_(None)
+
+# The hot statements are built once with bound parameters and reused: building a statement
+# and its cache key costs more CPU than running it (SQLAlchemy memoises both per object).
+_INSERT = T.insert().returning(*T.c)
+
+
+def _setters(keys: tuple[str, ...]) -> dict[str, Any]:
+    """SET column = :set_<column> for each key, typed like its column."""
+    return {k: bindparam(f"set_{k}", type_=T.c[k].type) for k in keys}
+
+
+def _set_params(values: dict[str, Any]) -> dict[str, Any]:
+    return {f"set_{k}": v for k, v in values.items()}
+
+
+@functools.cache
+def _claim_statement(dialect: str, keys: tuple[str, ...]) -> Update:
+    now = bindparam("claim_now", type_=T.c.available_at.type)
+    candidates = (
+        select(T.c.id)
+        .where(T.c.status == TaskStatus.PENDING.value, T.c.queue == bindparam("claim_queue"))
+        .where(T.c.available_at <= now, ACTIVE)
+        .order_by(T.c.priority.desc(), T.c.available_at, T.c.id)
+        .limit(bindparam("claim_limit", type_=Integer()))
+    )
+    candidates = dialects.lock_skip_locked(candidates, dialect)
+    return (
+        update(T)
+        .where(T.c.id.in_(candidates.scalar_subquery()), T.c.status == TaskStatus.PENDING.value)
+        .values(
+            status=TaskStatus.PROCESSING.value,
+            attempts=T.c.attempts + 1,
+            version=T.c.version + 1,
+            started_at=func.coalesce(T.c.started_at, now),
+            **_setters(keys),
+        )
+        .returning(*T.c)
+    )
+
+
+def _owned() -> list[Any]:
+    """WHERE the task is one of :owned_ids and this worker still runs it."""
+    return [
+        T.c.id.in_(bindparam("owned_ids", expanding=True)),
+        T.c.worker_id == bindparam("owned_by"),
+        T.c.status == TaskStatus.PROCESSING.value,
+    ]
+
+
+@functools.cache
+def _finish_statement(keys: tuple[str, ...]) -> Update:
+    return (
+        update(T).where(*_owned()).values(version=T.c.version + 1, **_setters(keys)).returning(*T.c)
+    )
+
+
+_EXTEND_LEASES = (
+    update(T)
+    .where(*_owned())
+    .values(lease_until=bindparam("set_lease_until", type_=T.c.lease_until.type))
+    .returning(T.c.id, T.c.cancel_requested)
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +122,7 @@ class TaskRepository:
         self.dialect = dialects.name(session)
 
     async def insert(self, values: dict[str, Any]) -> Row[Any]:
-        result = await self.session.execute(T.insert().values(**values).returning(*T.c))
+        result = await self.session.execute(_INSERT, values)
         return result.one()
 
     async def get(self, task_id: UUID, *, for_update: bool = False) -> Row[Any] | None:
@@ -138,59 +202,23 @@ class TaskRepository:
         self, queue: str, limit: int, *, now: datetime, values: dict[str, Any]
     ) -> Sequence[Row[Any]]:
         """Atomically move up to `limit` due pending tasks of a queue to processing."""
-        candidates = (
-            select(T.c.id)
-            .where(T.c.status == TaskStatus.PENDING.value, T.c.queue == queue)
-            .where(T.c.available_at <= now, ACTIVE)
-            .order_by(T.c.priority.desc(), T.c.available_at, T.c.id)
-            .limit(limit)
-        )
-        candidates = dialects.lock_skip_locked(candidates, self.dialect)
-        stmt = (
-            update(T)
-            .where(T.c.id.in_(candidates.scalar_subquery()), T.c.status == TaskStatus.PENDING.value)
-            .values(
-                status=TaskStatus.PROCESSING.value,
-                attempts=T.c.attempts + 1,
-                version=T.c.version + 1,
-                started_at=func.coalesce(T.c.started_at, now),
-                **values,
-            )
-            .returning(*T.c)
-        )
-        return (await self.session.execute(stmt)).all()
+        stmt = _claim_statement(self.dialect, tuple(values))
+        params = {"claim_queue": queue, "claim_limit": limit, "claim_now": now}
+        return (await self.session.execute(stmt, {**params, **_set_params(values)})).all()
 
     async def finish_owned(
         self, ids: Sequence[UUID], worker_id: str, values: dict[str, Any]
     ) -> Sequence[Row[Any]]:
         """Apply the same final values to tasks this worker still holds."""
-        stmt = (
-            update(T)
-            .where(
-                T.c.id.in_(ids),
-                T.c.worker_id == worker_id,
-                T.c.status == TaskStatus.PROCESSING.value,
-            )
-            .values(version=T.c.version + 1, **values)
-            .returning(*T.c)
-        )
-        return (await self.session.execute(stmt)).all()
+        params = {"owned_ids": list(ids), "owned_by": worker_id, **_set_params(values)}
+        return (await self.session.execute(_finish_statement(tuple(values)), params)).all()
 
     async def extend_leases(
         self, ids: Sequence[UUID], worker_id: str, lease_until: datetime
     ) -> Sequence[Row[Any]]:
         """Extend this worker's leases; returns (id, cancel_requested) of tasks still held."""
-        stmt = (
-            update(T)
-            .where(
-                T.c.id.in_(ids),
-                T.c.worker_id == worker_id,
-                T.c.status == TaskStatus.PROCESSING.value,
-            )
-            .values(lease_until=lease_until)
-            .returning(T.c.id, T.c.cancel_requested)
-        )
-        return (await self.session.execute(stmt)).all()
+        params = {"owned_ids": list(ids), "owned_by": worker_id, "set_lease_until": lease_until}
+        return (await self.session.execute(_EXTEND_LEASES, params)).all()
 
     async def locked_where(self, *conditions: Any, limit: int) -> Sequence[Row[Any]]:
         """Rows matching `conditions`, locked (PostgreSQL, skipping locked ones) for a batch job."""

@@ -1,0 +1,396 @@
+"""Shared helpers of the benchmarks: databases, server processes, a lean HTTP client, stats.
+
+Every benchmark starts what it needs on free loopback ports and stops it afterwards:
+SQLite is a file in a temporary directory; PostgreSQL is a dedicated cluster started with
+`scripts/postgres.sh start <port> <dir>` (fsync on: no `fast` flag) and stopped at exit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+VENV_BIN = ROOT / ".venv" / "bin"
+COMMON_OPS = str(VENV_BIN / "common-ops")
+PG_SCRIPT = str(ROOT / "scripts" / "postgres.sh")
+PG_USER_URL = "postgresql+asyncpg://postgres@127.0.0.1:{port}/{db}"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100) of a non-empty sequence."""
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
+    return ordered[rank - 1]
+
+
+def median(values: Sequence[float]) -> float:
+    return float(statistics.median(values))
+
+
+def emit(result: dict[str, Any]) -> None:
+    """The one JSON line a benchmark prints on stdout."""
+    print(json.dumps(result, sort_keys=True), flush=True)
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# -- machine ----------------------------------------------------------------------------------
+def machine() -> dict[str, Any]:
+    cpu = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    mem_gib = None
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem_gib = round(int(line.split()[1]) / 1024 / 1024, 1)
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "memGiB": mem_gib,
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+    }
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _system_jiffies() -> tuple[int, int]:
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = values[3] + values[4]
+    return sum(values[:8]) - idle, sum(values[:8])
+
+
+class Meter:
+    """CPU used by the watched processes and by the whole machine over a block of time.
+
+    The machine may be shared (other jobs running); `machineBusyCores` minus what we ran
+    tells how much of the 2 cores something else took during the measurement.
+    """
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self.pids = pids
+        self.result: dict[str, float] = {}
+
+    def __enter__(self) -> Meter:
+        self._cpu = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+        self._self = time.process_time()
+        self._busy, self._total = _system_jiffies()
+        self._wall = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        wall = time.perf_counter() - self._wall
+        busy, total = _system_jiffies()
+        cores = os.cpu_count() or 1
+        self.result = {
+            f"{name}CpuSeconds": round(cpu_seconds(pid) - self._cpu[name], 3)
+            for name, pid in self.pids.items()
+        }
+        self.result["loadGeneratorCpuSeconds"] = round(time.process_time() - self._self, 3)
+        self.result["machineBusyCores"] = round(
+            cores * (busy - self._busy) / max(1, total - self._total), 2
+        )
+        self.result["wallSeconds"] = round(wall, 3)
+
+
+def loadavg() -> float:
+    return float(Path("/proc/loadavg").read_text().split()[0])
+
+
+# -- databases --------------------------------------------------------------------------------
+@dataclass
+class Database:
+    kind: str  # sqlite | postgres
+    url: str
+    info: dict[str, Any]
+
+
+def _pg_bin() -> Path:
+    for candidate in sorted(Path("/usr/lib/postgresql").glob("*/bin")):
+        if (candidate / "psql").exists():
+            return candidate
+    raise RuntimeError("no PostgreSQL binaries found; run scripts/postgres.sh once")
+
+
+def _psql(port: int, sql: str, db: str = "postgres") -> str:
+    out = subprocess.run(
+        [
+            str(_pg_bin() / "psql"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-U",
+            "postgres",
+            "-d",
+            db,
+            "-At",
+            "-c",
+            sql,
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return out.stdout.strip()
+
+
+def migrate(url: str) -> None:
+    subprocess.run(
+        [COMMON_OPS, "migrate", "--database-url", url],
+        check=True,
+        capture_output=True,
+        env=_env({}),
+    )
+
+
+@contextlib.contextmanager
+def database(kind: str, workdir: Path) -> Iterator[Database]:
+    """A fresh, migrated database of `kind`; a PostgreSQL cluster lives only inside the block."""
+    if kind == "sqlite":
+        path = workdir / "operations.db"
+        url = f"sqlite+aiosqlite:///{path}"
+        migrate(url)
+        yield Database(kind, url, {"file": str(path), "journal": "WAL, synchronous=NORMAL"})
+        return
+    if kind != "postgres":
+        raise ValueError(f"unknown database {kind!r}")
+    port = free_port()
+    pg_dir = workdir / "pg"
+    log(f"starting PostgreSQL (fsync on) on 127.0.0.1:{port} in {pg_dir}")
+    subprocess.run([PG_SCRIPT, "start", str(port), str(pg_dir)], check=True)
+    try:
+        _psql(port, "CREATE DATABASE bench")
+        settings = {
+            name: _psql(port, f"SHOW {name}")
+            for name in ("server_version", "fsync", "synchronous_commit", "wal_sync_method")
+        }
+        url = PG_USER_URL.format(port=port, db="bench")
+        migrate(url)
+        yield Database(kind, url, {"port": port, **settings})
+    finally:
+        subprocess.run([PG_SCRIPT, "stop", str(pg_dir)], check=False)
+        log("PostgreSQL stopped")
+
+
+@contextlib.contextmanager
+def workdir(prefix: str) -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    path.chmod(0o755)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def fresh(db: Database) -> None:
+    """Empty every table (between runs on the same database)."""
+    tables = "task_events, task_logs, task_attempts, outbox, job_runs, tasks"
+    if db.kind == "postgres":
+        _psql(db.info["port"], f"TRUNCATE {tables} RESTART IDENTITY", db="bench")
+        _psql(db.info["port"], "VACUUM ANALYZE", db="bench")
+        return
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(db.info["file"], timeout=30)) as conn:
+        for table in tables.split(", "):
+            conn.execute(f"DELETE FROM {table}")
+        conn.commit()
+        conn.execute("VACUUM")
+
+
+# -- server processes -------------------------------------------------------------------------
+def _env(extra: dict[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPS_")}
+    env.update({"OPS_LOG_LEVEL": "warning", "OPS_ENVIRONMENT": "dev", **extra})
+    return env
+
+
+class Server:
+    """`common-ops <command> --port P` as a child process, stopped with SIGINT (graceful)."""
+
+    def __init__(
+        self,
+        command: str,
+        db: Database,
+        workdir: Path,
+        *,
+        env: dict[str, str] | None = None,
+        prefix: Sequence[str] = (),
+    ) -> None:
+        self.port = free_port()
+        extra = {
+            "OPS_DATABASE_URL": db.url,
+            "OPS_DATA_DIR": str(workdir / f"data-{command}"),
+            "OPS_MIGRATE_ON_START": "true" if db.kind == "sqlite" else "false",
+            **(env or {}),
+        }
+        self.argv = [*prefix, COMMON_OPS, command, "--port", str(self.port)]
+        self.log_path = workdir / f"{command}-{self.port}.log"
+        self._log = self.log_path.open("wb")
+        self.proc = subprocess.Popen(
+            self.argv, env=_env(extra), stdout=self._log, stderr=subprocess.STDOUT
+        )
+        self.command = " ".join(f"{k}={v}" for k, v in extra.items()) + " " + " ".join(self.argv)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.argv} exited: {self.log_path.read_text()[-2000:]}")
+            if self._live():
+                return
+            time.sleep(0.05)
+        raise RuntimeError(f"{self.argv} not ready after {timeout}s")
+
+    def _live(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
+                s.sendall(b"GET /health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                return s.recv(64).startswith(b"HTTP/1.1 200")
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+
+    def __enter__(self) -> Server:
+        try:
+            self.wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+# -- a lean keep-alive HTTP/1.1 client --------------------------------------------------------
+class Connection:
+    """One keep-alive connection; the load generator must cost far less than the server."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+
+    @classmethod
+    async def open(cls, port: int) -> Connection:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return cls(reader, writer)
+
+    @staticmethod
+    def request(method: str, path: str, headers: dict[str, str], body: bytes = b"") -> bytes:
+        lines = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1"]
+        lines += [f"{k}: {v}" for k, v in headers.items()]
+        if body:
+            lines += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
+        return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+    async def send(self, raw: bytes) -> tuple[int, bytes]:
+        self.writer.write(raw)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(head[9:12])
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        body = await self.reader.readexactly(length) if length else b""
+        return status, body
+
+    async def close(self) -> None:
+        self.writer.close()
+        with contextlib.suppress(Exception):
+            await self.writer.wait_closed()
+
+
+CREATE_PATH = "/api/v1/operations/tasks"
+NOOP_BODY = json.dumps({"taskType": "noop"}).encode()
+
+
+def create_request(user: str = "bench") -> bytes:
+    return Connection.request("POST", CREATE_PATH, {"X-User-ID": user}, NOOP_BODY)
+
+
+# -- profiling --------------------------------------------------------------------------------
+@contextlib.contextmanager
+def profiled(pid: int, out: Path | None, *, rate: int = 250) -> Iterator[None]:
+    """Sample `pid` with py-spy (when `out` is set) while the block runs."""
+    if out is None:
+        yield
+        return
+    spy = shutil.which("py-spy", path=str(VENV_BIN)) or shutil.which("py-spy")
+    if spy is None:
+        raise RuntimeError("py-spy is not installed: .venv/bin/pip install py-spy")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.Popen(
+        [
+            spy,
+            "record",
+            "--pid",
+            str(pid),
+            "--rate",
+            str(rate),
+            "--format",
+            "raw",
+            "--gil",
+            "--output",
+            str(out),
+            "--nonblocking",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    time.sleep(0.5)  # let py-spy attach
+    try:
+        yield
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
+        log(f"profile written to {out}")

@@ -1,0 +1,182 @@
+"""/files: uploads and downloads through signed (local) or presigned (S3) URLs.
+
+The content routes serve the local store's signed URLs: no caller identity, the signature is
+the authority. They are declared first so that "content" is never taken for a file id.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Request, Response, status
+from fastapi.responses import FileResponse, JSONResponse
+from pydantic import Field
+
+from service.api.deps import CallerDep, ResourcesDep, SessionDep
+from service.api.problems import PROBLEM_RESPONSES, problem
+from service.bootstrap import Resources
+from service.clock import utcnow
+from service.db.engine import session_scope
+from service.db.repositories.files import FileRepository
+from service.domain.callers import Caller
+from service.domain.errors import Conflict, NotFound
+from service.storage.local import LocalFileStore
+from service.usecases import files as file_usecases, history
+from service.usecases.files import DownloadLink, FilePolicy, FileStatus, FileView, Upload
+from service.usecases.views import CamelModel
+
+router = APIRouter(prefix="/files", tags=["files"], responses=PROBLEM_RESPONSES)
+
+MIME = r"^[\w.+-]+/[\w.+-]+(\s*;.{1,200})?$"
+Expires = Annotated[int, Query(ge=0, le=2**40)]
+Signature = Annotated[str, Query(min_length=1, max_length=128)]
+
+
+class FileCreate(CamelModel):
+    """A file to upload: its name, and optionally its type and exact size in bytes."""
+
+    file_name: str = Field(min_length=1, max_length=255)
+    content_type: str | None = Field(None, max_length=255, pattern=MIME)
+    size: int | None = Field(None, ge=0)
+
+
+class FilePage(CamelModel):
+    items: list[FileView]
+    total: int
+    page: int
+    page_size: int
+
+
+def _local(resources: Resources) -> LocalFileStore:
+    if not isinstance(resources.store, LocalFileStore):
+        raise NotFound("this service stores files in S3; use the URL it gave you")
+    return resources.store
+
+
+def _too_large(request: Request, limit: int) -> JSONResponse:
+    detail = f"files are limited to {limit} bytes"
+    return problem(
+        413, "file-too-large", "The file is too large.", detail, instance=request.url.path
+    )
+
+
+@router.put("/content/{key:path}", response_model=FileView, include_in_schema=False)
+async def put_content(
+    key: str, request: Request, resources: ResourcesDep, expires: Expires, signature: Signature
+) -> FileView | JSONResponse:
+    """Receive an upload through a signed URL (local store)."""
+    store = _local(resources)
+    store.signer.verify("PUT", key, expires=expires, signature=signature)
+    limit = resources.settings.files_max_bytes
+    if int(request.headers.get("content-length") or 0) > limit:
+        return _too_large(request, limit)
+    async with session_scope(resources.sessionmaker) as session:
+        row = await FileRepository(session).get_by_key(key)
+    if row is None:
+        raise NotFound("no file is waiting for this upload")
+    if row.status != FileStatus.PENDING:
+        raise Conflict("this file was uploaded already", file_id=str(row.id))
+    try:
+        size = await file_usecases.receive(
+            store, key, row.content_type, request.stream(), limit=limit
+        )
+    except file_usecases.FileTooLarge:
+        return _too_large(request, limit)
+    policy = FilePolicy.from_settings(resources.settings)
+    async with session_scope(resources.sessionmaker) as session:
+        view = await file_usecases.mark_uploaded(
+            session, store, row, size, policy=policy, now=utcnow(), actor=Caller(row.owner)
+        )
+    if history.wrote_outbox(session):  # the task that waited for this file became pending
+        resources.relay.kick()
+    return view
+
+
+@router.get("/content/{key:path}", include_in_schema=False)
+async def get_content(
+    key: str,
+    resources: ResourcesDep,
+    expires: Expires,
+    signature: Signature,
+    name: Annotated[str, Query(max_length=255)] = "",
+) -> FileResponse:
+    """Serve a download through a signed URL (local store); Range requests work."""
+    store = _local(resources)
+    store.signer.verify("GET", key, expires=expires, signature=signature, name=name)
+    path = store.path(key)
+    if not path.is_file():
+        raise NotFound("the file is no longer stored")
+    name = name or path.name
+    media_type = mimetypes.guess_type(name)[0] or file_usecases.DEFAULT_CONTENT_TYPE
+    return FileResponse(path, media_type=media_type, filename=name)
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=Upload)
+async def create_file(
+    body: FileCreate,
+    session: SessionDep,
+    caller: CallerDep,
+    resources: ResourcesDep,
+    response: Response,
+) -> Upload:
+    """Record a file and return the URL to PUT its bytes to (with `uploadHeaders`)."""
+    new = file_usecases.NewFile(body.file_name, body.content_type, body.size)
+    upload = await file_usecases.create_upload(
+        session,
+        resources.store,
+        caller,
+        new,
+        policy=FilePolicy.from_settings(resources.settings),
+        now=utcnow(),
+    )
+    response.headers["Location"] = f"/api/v1/operations/files/{upload.file.id}"
+    return upload
+
+
+@router.get("", response_model=FilePage)
+async def list_files(
+    session: SessionDep,
+    caller: CallerDep,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=100, alias="pageSize")] = 20,
+) -> FilePage:
+    """The caller's files (an admin's: everyone's), newest first."""
+    items, total = await file_usecases.list_files(session, caller, page=page, page_size=page_size)
+    return FilePage(items=items, total=total, page=page, page_size=page_size)
+
+
+@router.get("/{file_id}", response_model=FileView)
+async def get_file(file_id: UUID, session: SessionDep, caller: CallerDep) -> FileView:
+    return await file_usecases.get(session, caller, file_id)
+
+
+@router.post("/{file_id}/complete", response_model=FileView)
+async def complete_file(
+    file_id: UUID, session: SessionDep, caller: CallerDep, resources: ResourcesDep
+) -> FileView:
+    """Confirm an upload made straight to S3; the file becomes ready once its bytes are there."""
+    return await file_usecases.complete_upload(
+        session,
+        resources.store,
+        caller,
+        file_id,
+        policy=FilePolicy.from_settings(resources.settings),
+        now=utcnow(),
+    )
+
+
+@router.get("/{file_id}/download", response_model=DownloadLink)
+async def download_file(
+    file_id: UUID, session: SessionDep, caller: CallerDep, resources: ResourcesDep
+) -> DownloadLink:
+    """A short-lived URL that serves the file as an attachment."""
+    return await file_usecases.download_link(
+        session,
+        resources.store,
+        caller,
+        file_id,
+        policy=FilePolicy.from_settings(resources.settings),
+        now=utcnow(),
+    )

@@ -1,0 +1,189 @@
+"""What every format's reader and writer share: row numbering, skipping, gzip, closing."""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import itertools
+import zlib
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from types import TracebackType
+from typing import Any, BinaryIO, ClassVar, Generic, Self, TypeVar
+
+from service.bulk.columns import Column
+from service.bulk.errors import BadHeader, CorruptFile, LimitExceeded, NotUtf8
+from service.bulk.limits import ReadLimits
+from service.bulk.rows import RawRow, RowError
+from service.bulk.sniffing import Format
+
+R = TypeVar("R")
+
+#: gzip level of exports: close to the best ratio at a fraction of level 9's time.
+GZIP_LEVEL = 6
+_CORRUPT = (EOFError, zlib.error, gzip.BadGzipFile)
+
+
+class RowReader(ABC, Generic[R]):
+    """An upload's rows, parsed lazily, numbered like the file.
+
+    Row 1 is the first row after the header (JSON Lines: line 1). Blank rows are not
+    yielded but keep their number, so numbers match the file and `skip` stays exact.
+    """
+
+    format: ClassVar[Format]
+    #: Errors of one record after which the parser can go on with the next (csv.Error).
+    _recoverable: ClassVar[tuple[type[Exception], ...]] = ()
+
+    def __init__(self, *, compressed: bool, limits: ReadLimits) -> None:
+        self.compressed = compressed
+        self.limits = limits
+        self.position = 0  #: number of the last row read or skipped
+        self._source: Iterator[R] | None = None
+
+    @property
+    def columns(self) -> tuple[str, ...] | None:
+        """Header names in file order; None for JSON Lines, which has no header."""
+        return None
+
+    @abstractmethod
+    def _records(self) -> Iterator[R]:
+        """Raw records in file order, exactly one per row number."""
+
+    @abstractmethod
+    def _row(self, number: int, record: R) -> dict[str, Any] | RowError | None:
+        """The cells of a record (empty cells left out), why it is bad, or None if blank."""
+
+    def __iter__(self) -> Iterator[RawRow]:
+        source = self._iterator()
+        to_row = self._row
+        with self._translated():
+            while True:
+                try:
+                    for number, record in enumerate(source, self.position + 1):
+                        self.position = number
+                        row = to_row(number, record)
+                        if row is not None:
+                            yield number, row
+                    return
+                except self._recoverable as error:
+                    self.position += 1
+                    yield self.position, RowError(self.position, None, None, str(error))
+
+    def skip(self, count: int) -> int:
+        """Pass over the next `count` rows without parsing their cells; returns how many there were.
+
+        Resuming after a checkpoint at row N is `skip(N)` on a fresh reader.
+        """
+        source = self._iterator()
+        skipped = 0
+        with self._translated():
+            while skipped < count:
+                try:
+                    for _ in itertools.islice(source, count - skipped):
+                        skipped += 1
+                    break
+                except self._recoverable:
+                    skipped += 1
+        self.position += skipped
+        return skipped
+
+    def close(self) -> None:
+        """Release what the reader holds; the caller's stream stays open."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _iterator(self) -> Iterator[R]:
+        if self._source is None:
+            self._source = self._records()
+        return self._source
+
+    @contextlib.contextmanager
+    def _translated(self) -> Iterator[None]:
+        try:
+            yield
+        except UnicodeDecodeError:
+            raise NotUtf8(f"the file is not UTF-8 near row {self.position + 1}") from None
+        except _CORRUPT as error:
+            near = f"near row {self.position + 1}"
+            raise CorruptFile(f"the file is damaged or truncated {near}: {error}") from error
+
+
+class RowWriter(ABC):
+    """Writes rows (mappings of column name to value) as one file, optionally gzip-compressed.
+
+    `close` finishes the file (and the gzip trailer) but leaves the caller's stream open.
+    """
+
+    format: ClassVar[Format]
+
+    def __init__(self, stream: BinaryIO, columns: Sequence[Column], *, compress: bool) -> None:
+        self.columns = tuple(columns)
+        self.rows_written = 0
+        self._closed = False
+        self._stream = stream
+        self._gzip = (
+            gzip.GzipFile(fileobj=stream, mode="wb", mtime=0, filename="", compresslevel=GZIP_LEVEL)
+            if compress
+            else None
+        )
+        self.target: BinaryIO = self._gzip or stream  # type: ignore[assignment]
+
+    @abstractmethod
+    def write_row(self, row: Mapping[str, Any]) -> None:
+        """Write one row; missing columns are empty, unknown keys are ignored."""
+
+    def write_rows(self, rows: Iterable[Mapping[str, Any]]) -> int:
+        """Write rows in order; returns how many."""
+        before = self.rows_written
+        for row in rows:
+            self.write_row(row)
+        return self.rows_written - before
+
+    @abstractmethod
+    def _finish(self) -> None:
+        """Write what the format needs at the end and flush it into `self.target`."""
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._finish()
+        if self._gzip is not None:
+            self._gzip.close()
+        self._stream.flush()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def check_header(names: tuple[str, ...], limits: ReadLimits) -> tuple[str, ...]:
+    """The header names, if every column has one, none repeats and there are not too many."""
+    if len(names) > limits.max_columns:
+        raise LimitExceeded(
+            f"the header has {len(names)} columns; the limit is {limits.max_columns}"
+        )
+    for index, name in enumerate(names, 1):
+        if not name:
+            raise BadHeader(f"column {index} of the header has no name")
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise BadHeader(f"the header names these columns more than once: {', '.join(duplicates)}")
+    return names

@@ -1,0 +1,126 @@
+"""CSV: UTF-8 (with or without BOM), sniffed delimiter, formula-safe cells."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator, Mapping, Sequence
+from operator import itemgetter
+from typing import Any, BinaryIO
+
+from service.bulk import cells, streams
+from service.bulk.columns import Column
+from service.bulk.errors import BadHeader
+from service.bulk.formats.base import RowReader, RowWriter, check_header
+from service.bulk.limits import ReadLimits
+from service.bulk.rows import RowError, reported
+from service.bulk.sniffing import sniff_delimiter
+
+LINE_TERMINATOR = "\r\n"  #: RFC 4180
+_UTF8_BOM = "\ufeff"
+_has_value = itemgetter(1)  #: (name, cell) pairs whose cell is not empty
+
+
+class CsvReader(RowReader[list[str]]):
+    """Rows of a CSV file keyed by the header; cells are text, empty ones left out."""
+
+    format = "csv"
+    _recoverable = (csv.Error,)
+
+    def __init__(
+        self,
+        body: BinaryIO,
+        head: bytes,
+        *,
+        compressed: bool,
+        limits: ReadLimits,
+        delimiter: str | None = None,
+    ) -> None:
+        super().__init__(compressed=compressed, limits=limits)
+        self.delimiter = delimiter or sniff_delimiter(_first_line(head))
+        self._guard = streams.LineGuard(
+            body, max_line_bytes=limits.max_line_chars, delimiter=self.delimiter.encode()
+        )
+        self._text = io.TextIOWrapper(
+            streams.buffered(self._guard), encoding="utf-8-sig", newline=""
+        )
+        self._csv = csv.reader(self._text, delimiter=self.delimiter)
+        self._header = self._read_header()
+        self._line = self._csv.line_num
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return self._header
+
+    def close(self) -> None:
+        self._text.close()  # the chain ends in a wrapper that leaves the caller's stream open
+
+    def _read_header(self) -> tuple[str, ...]:
+        try:
+            first = next(self._csv, None)
+        except csv.Error as error:
+            raise BadHeader(f"the header row cannot be parsed: {error}") from None
+        if not first:
+            raise BadHeader("the file is empty: the first line must name the columns")
+        return check_header(tuple(name.strip() for name in first), self.limits)
+
+    def _records(self) -> Iterator[list[str]]:
+        return self._csv
+
+    def _row(self, number: int, record: list[str]) -> dict[str, Any] | RowError | None:
+        previous, self._line = self._line, self._csv.line_num
+        if len(record) != len(self._header):
+            return self._odd_width(number, record)
+        if self._guard.quote_led:
+            record = [cells.restore(value) if value[:1] == "'" else value for value in record]
+        # A cell can only be long if its line was, or if its record spans lines.
+        if self._line - previous > 1 or self._guard.longest > self.limits.max_cell_chars:
+            error = self._long_cell(number, record)
+            if error is not None:
+                return error
+        return dict(filter(_has_value, zip(self._header, record, strict=True))) or None
+
+    def _odd_width(self, number: int, record: list[str]) -> RowError | None:
+        if not any(value.strip() for value in record):
+            return None
+        width = len(self._header)
+        message = f"row has {len(record)} values but the header has {width} columns"
+        return RowError(number, None, None, message)
+
+    def _long_cell(self, number: int, record: list[str]) -> RowError | None:
+        limit = self.limits.max_cell_chars
+        for name, value in zip(self._header, record, strict=True):
+            if len(value) > limit:
+                message = f"{name} is longer than {limit} characters"
+                return RowError(number, name, reported(value), message)
+        return None
+
+
+class CsvWriter(RowWriter):
+    """RFC 4180 CSV in UTF-8; text cells neutralised against formula injection."""
+
+    format = "csv"
+
+    def __init__(
+        self, stream: BinaryIO, columns: Sequence[Column], *, compress: bool, bom: bool = False
+    ) -> None:
+        super().__init__(stream, columns, compress=compress)
+        self._text = io.TextIOWrapper(self.target, encoding="utf-8", newline="")
+        if bom:
+            self._text.write(_UTF8_BOM)
+        self._csv = csv.writer(self._text, lineterminator=LINE_TERMINATOR)
+        self._renderers = [(column.name, cells.text_renderer(column)) for column in self.columns]
+        self._csv.writerow([column.name for column in self.columns])
+
+    def write_row(self, row: Mapping[str, Any]) -> None:
+        get = row.get
+        self._csv.writerow([render(get(name)) for name, render in self._renderers])
+        self.rows_written += 1
+
+    def _finish(self) -> None:
+        self._text.flush()
+        self._text.detach()
+
+
+def _first_line(head: bytes) -> str:
+    return head.decode("utf-8", "ignore").lstrip(_UTF8_BOM).partition("\n")[0]

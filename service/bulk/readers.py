@@ -1,0 +1,64 @@
+"""`open_reader`: an upload in, rows out, whatever its format and compression."""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+from typing import Any, BinaryIO
+
+from service.bulk import sniffing, streams
+from service.bulk.errors import CorruptFile
+from service.bulk.formats.base import RowReader
+from service.bulk.formats.csvfile import CsvReader
+from service.bulk.formats.jsonl import JsonlReader
+from service.bulk.formats.xlsx import XlsxReader
+from service.bulk.limits import DEFAULT_LIMITS, ReadLimits
+from service.bulk.sniffing import Format
+
+Reader = RowReader[Any]
+
+
+def open_reader(
+    stream: BinaryIO,
+    *,
+    fmt: Format | None = None,
+    filename: str | None = None,
+    limits: ReadLimits = DEFAULT_LIMITS,
+    delimiter: str | None = None,
+    start_after: int = 0,
+) -> Reader:
+    """A lazy reader of the upload's rows, positioned after row `start_after`.
+
+    gzip is recognised by its magic bytes. The format is `fmt`, else the file name's
+    extension (a trailing .gz ignored), else a guess from the first bytes. File-level
+    problems raise `errors.BadFile`; row-level ones are yielded as `rows.RowError`.
+    Closing the reader leaves `stream` open.
+    """
+    try:
+        reader = _open(stream, fmt=fmt, filename=filename, limits=limits, delimiter=delimiter)
+    except (EOFError, zlib.error, gzip.BadGzipFile) as error:
+        raise CorruptFile(f"the compressed data is damaged or truncated: {error}") from error
+    if start_after:
+        reader.skip(start_after)
+    return reader
+
+
+def _open(
+    stream: BinaryIO,
+    *,
+    fmt: Format | None,
+    filename: str | None,
+    limits: ReadLimits,
+    delimiter: str | None,
+) -> Reader:
+    opened = streams.open_upload(stream, max_decompressed_bytes=limits.max_decompressed_bytes)
+    chosen = sniffing.detect_format(opened.head, fmt=fmt, filename=filename)
+    if chosen == "xlsx":
+        file = streams.seekable_copy(opened)
+        return XlsxReader(file, compressed=opened.compressed, limits=limits)
+    sniffing.check_utf8(opened.head, complete=len(opened.head) < streams.HEAD_BYTES)
+    if chosen == "jsonl":
+        return JsonlReader(opened.body, compressed=opened.compressed, limits=limits)
+    return CsvReader(
+        opened.body, opened.head, compressed=opened.compressed, limits=limits, delimiter=delimiter
+    )

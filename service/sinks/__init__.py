@@ -1,0 +1,1 @@
+"""Where imported rows go: the built-in local store, or the owning service through Dapr."""

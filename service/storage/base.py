@@ -1,0 +1,77 @@
+"""The FileStore port: where task input, output and error-report files live."""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from typing import BinaryIO, Protocol
+from urllib.parse import quote
+
+from service.domain.errors import InvalidInput, NotFound
+
+#: Longest key either store accepts (S3 allows 1024 bytes).
+MAX_KEY_BYTES = 1024
+
+
+class ObjectNotFound(NotFound):
+    """The stored file does not exist."""
+
+
+class FileStore(Protocol):
+    """Blocking, thread-safe file storage; async callers use it through asyncio.to_thread.
+
+    Keys are relative POSIX paths ("tasks/<id>/output.csv"). Readers and writers stream: memory
+    stays constant whatever the file size. A writer's file appears only when its block succeeds.
+    """
+
+    kind: str
+
+    def open_read(self, key: str) -> AbstractContextManager[BinaryIO]:
+        """Stream the file's bytes; ObjectNotFound when there is none."""
+        ...
+
+    def open_write(self, key: str, content_type: str) -> AbstractContextManager[BinaryIO]:
+        """Write the file; it replaces any file under `key` when the block exits cleanly."""
+        ...
+
+    def size(self, key: str) -> int:
+        """Bytes stored under `key`; ObjectNotFound when there is none."""
+        ...
+
+    def exists(self, key: str) -> bool: ...
+
+    def delete(self, key: str) -> None:
+        """Remove the file; a missing one is not an error."""
+        ...
+
+    def presign_put(self, key: str, *, expires: int, content_type: str) -> str:
+        """A URL that accepts one HTTP PUT of the file's bytes for `expires` seconds."""
+        ...
+
+    def presign_get(self, key: str, *, expires: int, download_name: str) -> str:
+        """A URL serving the file as an attachment named `download_name` for `expires` seconds."""
+        ...
+
+
+def check_key(key: str) -> str:
+    """Return `key` if it is a safe relative path; raise InvalidInput otherwise.
+
+    Refuses what could escape a store's root or mean different files in different stores:
+    absolute paths, backslashes, NUL and control characters, empty, "." and ".." segments.
+    """
+    if not key or len(key.encode()) > MAX_KEY_BYTES:
+        raise InvalidInput(f"a storage key has 1 to {MAX_KEY_BYTES} bytes", field="key")
+    if any(ord(c) < 32 or c == "\x7f" for c in key) or "\\" in key:
+        raise InvalidInput("a storage key has no control characters or backslashes", field="key")
+    if key.startswith("/") or any(part in ("", ".", "..") for part in key.split("/")):
+        raise InvalidInput(
+            "a storage key is a relative path without empty, '.' or '..' segments", field="key"
+        )
+    return key
+
+
+def attachment(download_name: str) -> str:
+    """A Content-Disposition value that survives any file name (RFC 6266 and RFC 5987)."""
+    plain = "".join(
+        c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in download_name
+    )
+    return f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(download_name, safe='')}"

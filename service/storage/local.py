@@ -1,0 +1,73 @@
+"""LocalFileStore: files under the data dir, with signed URLs that the API serves itself."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from service.domain.errors import InvalidInput
+from service.storage.base import ObjectNotFound, check_key
+from service.storage.signing import UrlSigner
+
+
+class LocalFileStore:
+    """Keys are relative paths under `root`; writes land atomically (temp file, then rename)."""
+
+    kind = "local"
+
+    def __init__(self, root: Path, signer: UrlSigner) -> None:
+        self.root = root.resolve()
+        self.signer = signer
+
+    def path(self, key: str) -> Path:
+        """The file behind `key`; refuses any key that would resolve outside the root."""
+        path = (self.root / check_key(key)).resolve()
+        if not path.is_relative_to(self.root) or path == self.root:
+            raise InvalidInput("the storage key leaves the store's root", field="key")
+        return path
+
+    @contextlib.contextmanager
+    def open_read(self, key: str) -> Iterator[BinaryIO]:
+        try:
+            stream = self.path(key).open("rb")
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as error:
+            raise ObjectNotFound(f"no stored file {key!r}") from error
+        with stream:
+            yield stream
+
+    @contextlib.contextmanager
+    def open_write(self, key: str, content_type: str) -> Iterator[BinaryIO]:
+        path = self.path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Each writer has its own temp file beside the target, so concurrent writers never mix.
+        fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+        try:
+            with os.fdopen(fd, "wb") as stream:
+                yield stream
+            os.replace(temp, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp)
+            raise
+
+    def size(self, key: str) -> int:
+        path = self.path(key)
+        if not path.is_file():
+            raise ObjectNotFound(f"no stored file {key!r}")
+        return path.stat().st_size
+
+    def exists(self, key: str) -> bool:
+        return self.path(key).is_file()
+
+    def delete(self, key: str) -> None:
+        self.path(key).unlink(missing_ok=True)
+
+    def presign_put(self, key: str, *, expires: int, content_type: str) -> str:
+        return self.signer.url("PUT", check_key(key), expires_in=expires)
+
+    def presign_get(self, key: str, *, expires: int, download_name: str) -> str:
+        return self.signer.url("GET", check_key(key), expires_in=expires, name=download_name)

@@ -1,0 +1,148 @@
+"""S3FileStore: S3 or MinIO through an injected boto3 client, with presigned URLs."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import tempfile
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
+
+import boto3
+from boto3.s3.transfer import TransferConfig
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from service.config import Settings
+from service.storage.base import ObjectNotFound, attachment, check_key
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+MIB = 1024 * 1024
+#: Files above this size are uploaded in parts of this size, a few at a time.
+PART_BYTES = 8 * MIB
+TRANSFER = TransferConfig(
+    multipart_threshold=PART_BYTES, multipart_chunksize=PART_BYTES, max_concurrency=4
+)
+#: Bytes a reader pulls from the response body at a time.
+READ_BUFFER = MIB
+MISSING = {"404", "NoSuchKey", "NotFound"}
+
+
+def build_client(settings: Settings) -> S3Client:
+    """A client with the endpoint, credentials, timeouts and retries of the OPS_S3_* settings."""
+    config = Config(
+        region_name=settings.s3_region,
+        signature_version="s3v4",
+        connect_timeout=settings.s3_connect_timeout_seconds,
+        read_timeout=settings.s3_read_timeout_seconds,
+        retries={"max_attempts": settings.s3_max_attempts, "mode": "standard"},
+        s3={"addressing_style": settings.s3_addressing_style},
+        # Checksums only where S3 requires them: S3-compatible servers differ in what they accept.
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+    )
+    secret = settings.s3_secret_access_key.get_secret_value()
+    # Own session: boto3's default one is shared mutable state. Clients themselves are thread-safe.
+    return boto3.session.Session().client(
+        "s3",
+        endpoint_url=settings.s3_endpoint_url or None,
+        aws_access_key_id=settings.s3_access_key_id or None,
+        aws_secret_access_key=secret or None,
+        config=config,
+    )
+
+
+def _missing(error: ClientError) -> bool:
+    return str(error.response.get("Error", {}).get("Code")) in MISSING
+
+
+class _BodyReader(io.RawIOBase):
+    """botocore's StreamingBody as a raw stream, so readers get a real buffered BinaryIO."""
+
+    def __init__(self, body: Any) -> None:
+        self._body = body
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        data = self._body.read(len(view))
+        view[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self._body.close()
+        super().close()
+
+
+class S3FileStore:
+    """One bucket; keys are the object keys. The boto3 client is shared between threads."""
+
+    kind = "s3"
+
+    def __init__(self, bucket: str, client: S3Client) -> None:
+        self.bucket = bucket
+        self.client = client
+
+    @contextlib.contextmanager
+    def open_read(self, key: str) -> Iterator[BinaryIO]:
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=check_key(key))
+        except ClientError as error:
+            if _missing(error):
+                raise ObjectNotFound(f"no stored file {key!r}") from error
+            raise
+        with io.BufferedReader(_BodyReader(response["Body"]), READ_BUFFER) as stream:
+            yield cast(BinaryIO, stream)
+
+    @contextlib.contextmanager
+    def open_write(self, key: str, content_type: str) -> Iterator[BinaryIO]:
+        check_key(key)
+        # A named temp file lets upload_file read each part from disk as it sends it, so memory
+        # stays flat; a file object would make s3transfer buffer whole parts in memory.
+        with tempfile.NamedTemporaryFile(prefix="ops-s3-", suffix=".part") as spool:
+            yield cast(BinaryIO, spool)
+            spool.flush()
+            self.client.upload_file(
+                spool.name,
+                self.bucket,
+                key,
+                ExtraArgs={"ContentType": content_type},
+                Config=TRANSFER,
+            )
+
+    def size(self, key: str) -> int:
+        try:
+            head = self.client.head_object(Bucket=self.bucket, Key=check_key(key))
+        except ClientError as error:
+            if _missing(error):
+                raise ObjectNotFound(f"no stored file {key!r}") from error
+            raise
+        return int(head["ContentLength"])
+
+    def exists(self, key: str) -> bool:
+        try:
+            self.size(key)
+        except ObjectNotFound:
+            return False
+        return True
+
+    def delete(self, key: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=check_key(key))
+
+    def presign_put(self, key: str, *, expires: int, content_type: str) -> str:
+        params = {"Bucket": self.bucket, "Key": check_key(key), "ContentType": content_type}
+        return self.client.generate_presigned_url(
+            "put_object", Params=params, ExpiresIn=expires, HttpMethod="PUT"
+        )
+
+    def presign_get(self, key: str, *, expires: int, download_name: str) -> str:
+        params = {
+            "Bucket": self.bucket,
+            "Key": check_key(key),
+            "ResponseContentDisposition": attachment(download_name),
+        }
+        return self.client.generate_presigned_url("get_object", Params=params, ExpiresIn=expires)

@@ -1,0 +1,197 @@
+"""Import bookkeeping: apply a validated batch to the local store, record its row errors and
+move the checkpoint, all in the caller's one transaction — so a resumed import never writes a
+row twice and never loses a row error."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.db.repositories.store import ImportLedger, StoreRepository
+
+Mode = Literal["insert", "upsert"]
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A row that passed validation: its row number, key and JSON-ready record."""
+
+    row_number: int
+    key: str
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class RowError:
+    """One line of the error report."""
+
+    row_number: int
+    column: str | None
+    value: str | None
+    message: str
+
+
+@dataclass
+class Totals:
+    """Counts of an import so far (what the checkpoint stores)."""
+
+    last_row: int = 0
+    batches: int = 0
+    processed: int = 0
+    created: int = 0
+    updated: int = 0
+    skipped: int = 0
+    failed: int = 0
+
+    @property
+    def succeeded(self) -> int:
+        return self.created + self.updated
+
+    def as_values(self) -> dict[str, int]:
+        return {
+            "last_row": self.last_row,
+            "batches": self.batches,
+            "processed": self.processed,
+            "created": self.created,
+            "updated": self.updated,
+            "skipped": self.skipped,
+            "failed": self.failed,
+            "succeeded": self.succeeded,
+        }
+
+
+@dataclass
+class Outcome:
+    """What happened to one batch's candidates."""
+
+    created: int = 0
+    updated: int = 0
+    skipped: int = 0
+    errors: list[RowError] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    mode: Mode = "insert"
+    skip_duplicates: bool = False
+    dry_run: bool = False
+
+
+def dedupe_batch(
+    candidates: Sequence[Candidate], options: Options
+) -> tuple[list[Candidate], Outcome]:
+    """Within one batch a key counts once: later copies are skipped, errors, or (upsert) win."""
+    first: dict[str, Candidate] = {}
+    outcome = Outcome()
+    for candidate in candidates:
+        earlier = first.get(candidate.key)
+        if earlier is None:
+            first[candidate.key] = candidate
+        elif options.mode == "upsert" and not options.skip_duplicates:
+            first[candidate.key] = candidate
+            outcome.updated += 1
+        elif options.skip_duplicates:
+            outcome.skipped += 1
+        else:
+            outcome.errors.append(_duplicate(candidate, f"row {earlier.row_number}"))
+    return list(first.values()), outcome
+
+
+def _duplicate(candidate: Candidate, where: str) -> RowError:
+    message = f"duplicate key {candidate.key!r}: already in {where}"
+    return RowError(candidate.row_number, "key", candidate.key, message)
+
+
+async def apply_to_store(
+    session: AsyncSession,
+    entity: str,
+    task_id: UUID,
+    batch: Sequence[Candidate],
+    options: Options,
+    *,
+    now: datetime,
+) -> Outcome:
+    """Write a deduplicated batch to the local store (or, in a dry run, only count)."""
+    store = StoreRepository(session)
+    existing = await store.existing_keys(entity, [c.key for c in batch])
+    outcome = Outcome()
+    fresh = [c for c in batch if c.key not in existing]
+    known = [c for c in batch if c.key in existing]
+    if options.mode == "upsert" and not options.skip_duplicates:
+        outcome.created, outcome.updated = len(fresh), len(known)
+        if not options.dry_run:
+            await store.upsert([_row(entity, task_id, c, now) for c in batch])
+        return outcome
+    for candidate in known:
+        if options.skip_duplicates:
+            outcome.skipped += 1
+        else:
+            outcome.errors.append(_duplicate(candidate, "the target"))
+    if options.dry_run:
+        outcome.created = len(fresh)
+        return outcome
+    inserted = await store.insert_new([_row(entity, task_id, c, now) for c in fresh])
+    outcome.created = len(inserted)
+    for candidate in fresh:
+        if candidate.key not in inserted:  # written concurrently by someone else meanwhile
+            if options.skip_duplicates:
+                outcome.skipped += 1
+            else:
+                outcome.errors.append(_duplicate(candidate, "the target"))
+    return outcome
+
+
+def _row(entity: str, task_id: UUID, c: Candidate, now: datetime) -> dict[str, Any]:
+    return {
+        "entity": entity,
+        "key": c.key,
+        "data": c.data,
+        "source_task_id": task_id,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+async def record_batch(
+    session: AsyncSession,
+    task_id: UUID,
+    errors: Sequence[RowError],
+    totals: Totals,
+    *,
+    now: datetime,
+) -> None:
+    """Row errors and the new checkpoint, in the same transaction as the batch's writes."""
+    await ImportLedger(session).add_errors(
+        [
+            {
+                "task_id": task_id,
+                "row_number": e.row_number,
+                "column": e.column,
+                "value": None if e.value is None else str(e.value)[:1000],
+                "message": e.message[:2000],
+            }
+            for e in errors
+        ]
+    )
+    await ImportLedger(session).save_checkpoint(task_id, totals.as_values(), now)
+
+
+async def load_totals(session: AsyncSession, task_id: UUID) -> Totals:
+    """Where a resumed import starts: the last checkpoint, or the beginning."""
+    row = await ImportLedger(session).checkpoint(task_id)
+    if row is None:
+        return Totals()
+    return Totals(
+        last_row=row.last_row,
+        batches=row.batches,
+        processed=row.processed,
+        created=row.created,
+        updated=row.updated,
+        skipped=row.skipped,
+        failed=row.failed,
+    )

@@ -1,0 +1,144 @@
+"""API test helpers: create through the API, move tasks as a worker would, read the trail."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+import httpx
+from sqlalchemy import func, select
+
+from service.bootstrap import Resources
+from service.clock import utcnow
+from service.db.engine import session_scope
+from service.db.tables import events_table, outbox_table, tasks_table
+from service.domain.events import EventType
+from service.usecases import execution
+from service.usecases.views import TaskView
+from tests.fixtures.app import user
+
+BASE = "/api/v1/operations/tasks"
+PROBLEM = "application/problem+json"
+WORKER = "test-worker"
+
+
+async def create(
+    client: httpx.AsyncClient, headers: dict[str, str] | None = None, **body: Any
+) -> dict[str, Any]:
+    """POST a task (default: a sleep task by alice) and return its body."""
+    response = await client.post(
+        BASE, json={"taskType": "sleep", **body}, headers=headers or user()
+    )
+    assert response.status_code == 201, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def assert_problem(
+    response: httpx.Response, status: int, type_suffix: str | None = None
+) -> dict[str, Any]:
+    """An RFC 9457 problem with that status; returns its body."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith(PROBLEM)
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status
+    assert body["type"].startswith("https://")
+    assert body["title"]
+    assert body["detail"]
+    if type_suffix is not None:
+        assert body["type"].endswith("/" + type_suffix), body["type"]
+    return body
+
+
+async def try_start(
+    resources: Resources, task_id: str, *, queue: str = "default"
+) -> TaskView | None:
+    """Claim the due pending tasks of `queue` as a worker does; return `task_id` if claimed."""
+    async with session_scope(resources.sessionmaker) as session:
+        claimed = await execution.claim(
+            session,
+            worker_id=WORKER,
+            queue=queue,
+            limit=100,
+            now=utcnow(),
+            lease_seconds=60,
+            dispatch="poll",
+        )
+    return {str(t.id): t for t in claimed}.get(task_id)
+
+
+async def start(resources: Resources, task_id: str, *, queue: str = "default") -> TaskView:
+    """Put a pending task (alone in its queue) into processing."""
+    task = await try_start(resources, task_id, queue=queue)
+    assert task is not None, f"task {task_id} was not claimable"
+    return task
+
+
+async def finish(
+    resources: Resources, task: TaskView, kind: execution.OutcomeKind, error: str | None = None
+) -> TaskView:
+    """End a claimed run the way the runner does."""
+    async with session_scope(resources.sessionmaker) as session:
+        [done] = await execution.finish(
+            session,
+            worker_id=WORKER,
+            outcomes=[execution.Outcome(task, kind, utcnow(), error=error)],
+            now=utcnow(),
+            policy=resources.retry_policy,
+            rng=resources.rng,
+        )
+    return done
+
+
+async def make_failed(
+    resources: Resources, client: httpx.AsyncClient, *, error: str = "boom", **body: Any
+) -> dict[str, Any]:
+    task = await create(client, maxRetries=0, **body)
+    await finish(
+        resources, await start(resources, task["id"], queue=task["queue"]), "failed", error
+    )
+    return task
+
+
+async def make_completed(
+    resources: Resources, client: httpx.AsyncClient, **body: Any
+) -> dict[str, Any]:
+    task = await create(client, **body)
+    await finish(resources, await start(resources, task["id"], queue=task["queue"]), "completed")
+    return task
+
+
+async def count(resources: Resources, table: Any) -> int:
+    async with resources.sessionmaker() as session:
+        return int((await session.execute(select(func.count()).select_from(table))).scalar_one())
+
+
+async def counts(resources: Resources) -> dict[str, int]:
+    """Rows in tasks, task_events and outbox."""
+    return {
+        "tasks": await count(resources, tasks_table),
+        "events": await count(resources, events_table),
+        "outbox": await count(resources, outbox_table),
+    }
+
+
+async def trail(resources: Resources) -> tuple[list[tuple[UUID, str]], list[tuple[UUID, str]]]:
+    """(task id, event type) of every task event, and of every outbox row but progress notices."""
+    async with resources.sessionmaker() as session:
+        events = await session.execute(
+            select(events_table.c.task_id, events_table.c.event_type).order_by(events_table.c.id)
+        )
+        outbox = await session.execute(
+            select(outbox_table.c.task_id, outbox_table.c.topic)
+            .where(outbox_table.c.topic != EventType.PROGRESS.value)
+            .order_by(outbox_table.c.id)
+        )
+        return [tuple(r) for r in events], [tuple(r) for r in outbox]  # type: ignore[misc]
+
+
+async def event_types(
+    client: httpx.AsyncClient, task_id: str, headers: dict[str, str] | None = None
+) -> list[str]:
+    response = await client.get(f"{BASE}/{task_id}/events", headers=headers or user())
+    assert response.status_code == 200, response.text
+    return [e["eventType"].rsplit(".", 1)[1] for e in response.json()]

@@ -1,0 +1,211 @@
+"""The FileStore contract, on the local store and on a real S3-compatible server."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import os
+import time
+import tracemalloc
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import ClassVar
+
+import httpx
+import pytest
+
+from service.domain.errors import InvalidInput
+from service.storage.base import FileStore, ObjectNotFound
+from service.storage.local import LocalFileStore
+from service.storage.s3 import S3FileStore
+
+MIB = 1024 * 1024
+CHUNK = 64 * 1024
+
+
+def chunks(total: int, seed: bytes = b"ops") -> Iterator[bytes]:
+    """Deterministic, incompressible bytes, one 64 KiB chunk at a time."""
+    block = hashlib.sha256(seed).digest() * (CHUNK // 32)
+    for i in range(0, total, CHUNK):
+        yield hashlib.sha256(block[:64] + i.to_bytes(8, "big")).digest() * (CHUNK // 32)
+
+
+def write(store: FileStore, key: str, data: bytes, content_type: str = "text/plain") -> None:
+    with store.open_write(key, content_type) as stream:
+        stream.write(data)
+
+
+def read(store: FileStore, key: str) -> bytes:
+    with store.open_read(key) as stream:
+        return stream.read()
+
+
+class TestRoundTrip:
+    async def test_a_multi_megabyte_file_streams_both_ways_in_constant_memory(
+        self, store: FileStore
+    ) -> None:
+        size = 24 * MIB
+        expected = hashlib.sha256()
+        tracemalloc.start()
+        try:
+            with store.open_write("exports/big.csv", "text/csv") as stream:
+                for chunk in chunks(size):
+                    expected.update(chunk)
+                    stream.write(chunk)
+            _, write_peak = tracemalloc.get_traced_memory()
+            tracemalloc.reset_peak()
+            actual, seen = hashlib.sha256(), 0
+            with store.open_read("exports/big.csv") as stream:
+                while chunk := stream.read(CHUNK):
+                    actual.update(chunk)
+                    seen += len(chunk)
+            _, read_peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert (seen, actual.hexdigest()) == (size, expected.hexdigest())
+        assert store.size("exports/big.csv") == size
+        # Constant memory: a few buffers, never the file (24 MiB).
+        assert write_peak < 4 * MIB, write_peak
+        assert read_peak < 4 * MIB, read_peak
+
+    async def test_exists_size_and_delete(self, store: FileStore) -> None:
+        assert not store.exists("a/b.txt")
+        write(store, "a/b.txt", b"hello")
+        assert store.exists("a/b.txt")
+        assert store.size("a/b.txt") == 5
+        assert read(store, "a/b.txt") == b"hello"
+        store.delete("a/b.txt")
+        store.delete("a/b.txt")  # deleting a missing file is fine
+        assert not store.exists("a/b.txt")
+
+    async def test_a_missing_file_is_object_not_found(self, store: FileStore) -> None:
+        with pytest.raises(ObjectNotFound):
+            store.size("nothing/here.csv")
+        with pytest.raises(ObjectNotFound), store.open_read("nothing/here.csv"):
+            pass
+
+    async def test_a_failed_write_stores_nothing_and_keeps_the_old_file(
+        self, store: FileStore
+    ) -> None:
+        write(store, "report.csv", b"old")
+        with pytest.raises(RuntimeError), store.open_write("report.csv", "text/csv") as stream:
+            stream.write(b"half of the new")
+            raise RuntimeError("the export crashed")
+        with pytest.raises(RuntimeError), store.open_write("fresh.csv", "text/csv") as stream:
+            stream.write(b"partial")
+            raise RuntimeError("the export crashed")
+        assert read(store, "report.csv") == b"old"
+        assert not store.exists("fresh.csv")
+
+    async def test_concurrent_writers_from_threads_never_mix_their_bytes(
+        self, store: FileStore
+    ) -> None:
+        bodies = {n: bytes([65 + n]) * (256 * 1024 + n) for n in range(6)}
+
+        def put(n: int) -> None:
+            write(store, "shared.bin", bodies[n])
+            write(store, f"own/{n}.bin", bodies[n])
+
+        with ThreadPoolExecutor(6) as pool:
+            list(pool.map(put, bodies))
+        assert read(store, "shared.bin") in bodies.values()
+        for n, body in bodies.items():
+            assert read(store, f"own/{n}.bin") == body
+
+    async def test_a_reader_is_a_real_binary_stream_for_text_and_csv(
+        self, store: FileStore
+    ) -> None:
+        write(store, "in/products.csv", "sku,name\nA-1,Thé vert\nB-2,Café\n".encode())
+        with (
+            store.open_read("in/products.csv") as stream,
+            io.TextIOWrapper(stream, encoding="utf-8", newline="") as text,
+        ):
+            rows = list(csv.DictReader(text))
+        assert rows == [{"sku": "A-1", "name": "Thé vert"}, {"sku": "B-2", "name": "Café"}]
+
+
+class TestKeys:
+    BAD: ClassVar[list[str]] = [
+        "",
+        "../escape.txt",
+        "a/../../escape.txt",
+        "/etc/passwd",
+        "a//b.txt",
+        "a/./b.txt",
+        "a/b/",
+        "nul\x00.txt",
+        "back\\slash.txt",
+        "line\nbreak.txt",
+        "x" * 1025,
+    ]
+
+    @pytest.mark.parametrize("key", BAD)
+    async def test_unsafe_keys_are_refused_by_every_operation(
+        self, store: FileStore, key: str
+    ) -> None:
+        operations = [
+            lambda: store.open_write(key, "text/plain").__enter__(),
+            lambda: store.open_read(key).__enter__(),
+            lambda: store.size(key),
+            lambda: store.exists(key),
+            lambda: store.delete(key),
+            lambda: store.presign_put(key, expires=60, content_type="text/plain"),
+            lambda: store.presign_get(key, expires=60, download_name="x.txt"),
+        ]
+        for operation in operations:
+            with pytest.raises(InvalidInput):
+                operation()
+
+    async def test_keys_may_hold_unicode_and_spaces(self, store: FileStore) -> None:
+        write(store, "exports/été 2024/prix & remises.csv", b"ok")
+        assert read(store, "exports/été 2024/prix & remises.csv") == b"ok"
+
+
+class TestLocalRoot:
+    async def test_a_symlink_cannot_lead_out_of_the_root(self, tmp_path: Path) -> None:
+        from service.storage.signing import UrlSigner
+
+        outside = tmp_path / "outside"
+        outside.mkdir()
+        (outside / "secret.txt").write_text("secret")
+        store = LocalFileStore(tmp_path / "root", UrlSigner(b"k" * 32))
+        store.root.mkdir()
+        os.symlink(outside, store.root / "link")
+        with pytest.raises(InvalidInput):
+            read(store, "link/secret.txt")
+        with pytest.raises(InvalidInput):
+            write(store, "link/planted.txt", b"x")
+        assert not (outside / "planted.txt").exists()
+
+
+@pytest.fixture
+def s3_store(store: FileStore) -> S3FileStore:
+    if not isinstance(store, S3FileStore):
+        pytest.skip("presigned URLs of the local store are served by the API (test_files_api)")
+    return store
+
+
+class TestS3PresignedUrls:
+    async def test_put_then_get_through_the_urls(self, s3_store: S3FileStore) -> None:
+        body = b"".join(chunks(3 * MIB))
+        put_url = s3_store.presign_put("up/data.csv", expires=60, content_type="text/csv")
+        get_url = s3_store.presign_get("up/data.csv", expires=60, download_name="données.csv")
+        async with httpx.AsyncClient(timeout=30) as client:
+            put = await client.put(put_url, content=body, headers={"Content-Type": "text/csv"})
+            assert put.status_code == 200, put.text
+            got = await client.get(get_url)
+        assert got.status_code == 200
+        assert got.content == body
+        assert got.headers["content-disposition"].startswith("attachment;")
+        assert "filename*=UTF-8''donn%C3%A9es.csv" in got.headers["content-disposition"]
+
+    async def test_a_tampered_or_expired_url_is_refused(self, s3_store: S3FileStore) -> None:
+        write(s3_store, "private/report.csv", b"secret")
+        url = s3_store.presign_get("private/report.csv", expires=1, download_name="r.csv")
+        tampered = url.replace("private/report.csv", "private/other.csv")
+        async with httpx.AsyncClient(timeout=30) as client:
+            assert (await client.get(tampered)).status_code == 403
+            time.sleep(2.1)
+            assert (await client.get(url)).status_code == 403
