@@ -627,6 +627,16 @@ def _summarise(kind: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
             if key in ok[0]:
                 out[key] = med([r[key] for r in ok])
     out["otherCoresMedian"] = med([r["cpu"]["otherCores"] for r in ok])
+    # CPU per task of each process group (the machine may be shared: this, unlike tasks/s,
+    # hardly depends on what else runs), and the rate 2 dedicated cores could sustain at it
+    groups = [k for k in ok[0]["cpu"] if k.endswith("Cpu") and k != "loadGeneratorCpu"]
+    per_task = {
+        g.removesuffix("Cpu"): med([1000 * r["cpu"][g] / r["tasks"] for r in ok]) for g in groups
+    }
+    out["cpuMsPerTask"] = per_task
+    total = sum(per_task.values())
+    out["cpuMsPerTaskTotal"] = round(total, 2)
+    out["cpuBoundTasksPerSecond2Cores"] = round(2000 / total, 1) if total else None
     return out
 
 
@@ -802,6 +812,20 @@ def _interrupted(signum: int, _frame: Any) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+def code_tree() -> dict[str, Any]:
+    """Which code the apps ran: the repo, or a PYTHONPATH snapshot, and how it differs from HEAD."""
+    tree = Path(os.environ["PYTHONPATH"].split(":")[0]) if os.environ.get("PYTHONPATH") else ROOT
+    changed = []
+    for path in sorted([*tree.glob("service/**/*.py"), *tree.glob("worker/**/*.py")]):
+        rel = path.relative_to(tree).as_posix()
+        head = subprocess.run(
+            ["git", "show", f"HEAD:{rel}"], capture_output=True, cwd=ROOT, check=False
+        ).stdout
+        if head != path.read_bytes():
+            changed.append(rel)
+    return {"path": str(tree), "differsFromHead": changed}
+
+
 def git_state() -> dict[str, Any]:
     head = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
@@ -839,7 +863,8 @@ def main() -> None:
         "daprd": os.environ.get("OPS_DAPRD", "(scripts/build-dapr.sh)"),
         "machine": machine(),
         "git": git_state(),
-        "pythonpath": os.environ.get("PYTHONPATH"),
+        "code": code_tree(),
+        "nice": os.nice(0),
         "params": {
             "runs": args.runs,
             "tasks": args.tasks,

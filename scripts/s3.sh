@@ -46,7 +46,9 @@ wait_ready() {  # <url> <pid> <log>
 start() {  # <port> <dir>
   local port=$1 dir=$2 binary="" kind
   mkdir -p "$dir/data"
-  [[ "${OPS_S3_SERVER:-}" == moto ]] || binary=$(build_minio) || binary=""
+  if [[ "${OPS_S3_SERVER:-}" != moto ]]; then
+    binary=$(build_minio) || { log "MinIO could not be built; moto's server stands in"; binary=""; }
+  fi
   if [[ -n "$binary" ]]; then
     kind=minio
     MINIO_ROOT_USER="$ACCESS_KEY" MINIO_ROOT_PASSWORD="$SECRET_KEY" MINIO_BROWSER=off \
@@ -54,7 +56,6 @@ start() {  # <port> <dir>
       >"$dir/server.log" 2>&1 &
   else
     kind=moto
-    log "MinIO unavailable; using moto's standalone server"
     [[ -x "$ROOT/.venv/bin/moto_server" ]] || "$ROOT/.venv/bin/pip" install -q "moto[server]" >&2
     "$ROOT/.venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$dir/server.log" 2>&1 &
   fi

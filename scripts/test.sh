@@ -6,9 +6,12 @@ cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
 
 work=$(mktemp -d -t ops-test-XXXXXX)
+chmod 755 "$work"  # as root, scripts/postgres.sh runs the cluster as 'postgres', which must reach $work/pg
 pg_port=$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 cleanup() {
   scripts/postgres.sh stop "$work/pg" || true
+  [ -n "${minio_build:-}" ] && kill "$minio_build" 2>/dev/null || true
+  scripts/s3.sh stop "$work/s3" || true
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -23,8 +26,20 @@ if ! command -v redis-server >/dev/null; then
   apt-get install -y -q redis-server >/dev/null 2>&1 \
     || { apt-get update -q >/dev/null && apt-get install -y -q redis-server >/dev/null; }
 fi
+# MinIO builds (cold: ~15 min, cached after) while daprd does; moto stands in if it fails.
+scripts/s3.sh build >/dev/null 2>"$work/minio-build.log" & minio_build=$!
 OPS_DAPRD=$(scripts/build-dapr.sh)
 export OPS_DAPRD
+if ! wait "$minio_build"; then
+  echo "MinIO could not be built (see below); the S3 tests use moto's server" >&2
+  tail -5 "$work/minio-build.log" >&2
+  export OPS_S3_SERVER=moto
+fi
+
+# A real S3-compatible server on loopback for the storage tests.
+s3_port=$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+OPS_TEST_S3_KIND=$(scripts/s3.sh start "$s3_port" "$work/s3")
+export OPS_TEST_S3_KIND OPS_TEST_S3_ENDPOINT="http://127.0.0.1:$s3_port"
 
 .venv/bin/ruff check service worker tests bench
 .venv/bin/lint-imports

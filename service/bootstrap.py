@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -30,6 +32,9 @@ class Resources:
     retry_policy: RetryPolicy
     store: FileStore
     rng: random.Random = field(default_factory=random.Random)
+    #: Embedded mode (API and worker in one process): the worker's doorbell, rung with the ids
+    #: of just-committed new pending tasks before the relay publishes their `created` events.
+    local_doorbell: Callable[[list[UUID]], None] | None = None
 
     @property
     def bus(self) -> InProcessPublisher | None:

@@ -85,7 +85,7 @@ class Settings(BaseSettings):
     s3_addressing_style: Literal["auto", "path", "virtual"] = "auto"
     s3_connect_timeout_seconds: float = Field(5.0, gt=0)
     s3_read_timeout_seconds: float = Field(60.0, gt=0)
-    s3_max_attempts: int = Field(5, ge=1, le=20)
+    s3_max_attempts: int = Field(5, ge=1, le=20)  # the first try included
 
     host: str = "127.0.0.1"
     port: int = 8000

@@ -42,7 +42,7 @@ class HandlerContext:
         if self.cancel_requested:
             raise TaskCancelled(f"task {self.task.id} was cancelled while it ran")
 
-    async def report(self, **fields: int | None) -> None:
+    async def report(self, **fields: Any) -> None:
         """Progress and counts (progress, total/processed/succeeded/failed_items).
 
         Writes at most once per progress interval; always learns of a cancel within about a second.

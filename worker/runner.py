@@ -53,6 +53,8 @@ class Runner:
         self.worker_id = settings.worker_id
         self.capacity = {q: settings.worker_concurrency[q.value] for q in Queue}
         self.running: dict[UUID, Running] = {}
+        #: running tasks per queue, kept with `running` (free() must not scan it on every claim)
+        self.busy: dict[str, int] = {q.value: 0 for q in Queue}
         self.stats = RunnerStats()
         self._wake = asyncio.Event()
         self._dispatch: Dispatch = "poll"
@@ -84,8 +86,13 @@ class Runner:
             asyncio.get_running_loop().call_later(delay + 0.005, self.wake, dispatch)
 
     def free(self, queue: Queue) -> int:
-        busy = sum(1 for r in self.running.values() if r.task.queue == queue.value)
-        return self.capacity[queue] - busy
+        return self.capacity[queue] - self.busy.get(queue.value, 0)
+
+    def _forget(self, task_id: UUID) -> None:
+        """Drop a run from `running` (once) and release its queue slot."""
+        running = self.running.pop(task_id, None)
+        if running is not None:
+            self.busy[running.task.queue] = self.busy.get(running.task.queue, 0) - 1
 
     # -- main loops -------------------------------------------------------------------------
     async def run(self, *, until_idle: bool = False) -> None:
@@ -121,19 +128,16 @@ class Runner:
         if not rooms:
             return 0
         now = utcnow()
-        claimed: list[TaskView] = []
         try:
             async with session_scope(self.resources.sessionmaker) as session:
-                for queue, room in rooms.items():
-                    claimed += await execution.claim(
-                        session,
-                        worker_id=self.worker_id,
-                        queue=queue.value,
-                        limit=room,
-                        now=now,
-                        lease_seconds=self.resources.settings.lease_seconds,
-                        dispatch=dispatch,
-                    )
+                claimed = await execution.claim(
+                    session,
+                    worker_id=self.worker_id,
+                    rooms={q.value: n for q, n in rooms.items()},
+                    now=now,
+                    lease_seconds=self.resources.settings.lease_seconds,
+                    dispatch=dispatch,
+                )
                 wrote = history.wrote_outbox(session)
         except Exception:
             logger.exception(
@@ -144,8 +148,12 @@ class Runner:
             return 0
         if wrote:
             self.resources.relay.kick()
-        self._maybe_more = any(
-            sum(1 for t in claimed if t.queue == q.value) >= n for q, n in rooms.items()
+        per_queue: dict[str, int] = {}
+        for t in claimed:
+            per_queue[t.queue] = per_queue.get(t.queue, 0) + 1
+        # a full queue may have more waiting: look again as soon as a run of it ends
+        self._maybe_more = self._room_was_short or any(
+            per_queue.get(q.value, 0) >= n for q, n in rooms.items()
         )
         self.stats.claims += 1
         self.stats.claimed += len(claimed)
@@ -159,7 +167,9 @@ class Runner:
     def _start(self, task: TaskView, now: datetime) -> None:
         context = HandlerContext(task=task, resources=self.resources)
         running = Running(task, context, now)
+        self._forget(task.id)  # never the case, but keep the slot count exact if it were
         self.running[task.id] = running
+        self.busy[task.queue] = self.busy.get(task.queue, 0) + 1
         running.job = asyncio.create_task(self._execute(running), name=f"task-{task.id}")
         logger.debug(
             "task claimed",
@@ -230,7 +240,7 @@ class Runner:
         if wrote:
             self.resources.relay.kick()
         for outcome in batch:
-            self.running.pop(outcome.task.id, None)
+            self._forget(outcome.task.id)
         for task in finished:
             if task.status == "pending":
                 self.wake_at(task.available_at)
@@ -266,7 +276,7 @@ class Runner:
             if task_id not in held and running.job is not None and not running.job.done():
                 running.lost = True
                 running.job.cancel()
-                self.running.pop(task_id, None)
+                self._forget(task_id)
                 logger.warning(
                     "lease lost", extra={"action": "task.lease_lost", "task_id": str(task_id)}
                 )

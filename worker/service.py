@@ -7,6 +7,7 @@ import logging
 from collections import Counter, deque
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 from service.bootstrap import Resources
 from service.domain.events import DOORBELLS, EventType
@@ -36,6 +37,7 @@ class WorkerService:
         self.resources = resources
         self.registry = registry or register_all(HandlerRegistry())
         self.runner = Runner(resources, self.registry)
+        self.shares_bus = shares_bus
         expected = resources.publisher.crosses_processes or shares_bus
         self.doorbells = DoorbellHealth(resources.publisher, resources.relay, expected=expected)
         self.runner.on_poll_claim = self.doorbells.poll_found
@@ -46,6 +48,8 @@ class WorkerService:
         self.deliveries: Counter[str] = Counter()
         self.recent: deque[dict[str, Any]] = deque(maxlen=50)
         self._tasks: list[asyncio.Task[None]] = []
+        #: tasks rung directly by the API in this process; their `created` doorbell is redundant
+        self._rung_directly: set[str] = set()
 
     @property
     def stopping(self) -> bool:
@@ -58,8 +62,22 @@ class WorkerService:
         else:
             self.runner.wake("push")
 
+    def ring_new(self, task_ids: list[UUID]) -> None:
+        """The API in this process committed new pending tasks: claim now.
+
+        The relay still publishes their `created` events; on_event then skips that second
+        doorbell, which would only cost an empty claim transaction.
+        """
+        if len(self._rung_directly) > 10_000:  # events that never came (e.g. a stopped relay)
+            self._rung_directly.clear()
+        self._rung_directly.update(str(i) for i in task_ids)
+        self.runner.wake("push")
+
     def on_event(self, event: OutgoingEvent) -> None:
         """In-process bus subscriber: created and retried events are doorbells."""
+        if event.topic == EventType.CREATED and event.subject in self._rung_directly:
+            self._rung_directly.discard(event.subject)
+            return
         if event.topic in DOORBELLS:
             retried = event.topic == EventType.RETRIED
             self.ring(event.data.get("availableAt") if retried else None)
@@ -87,6 +105,8 @@ class WorkerService:
         bus = self.resources.bus
         if bus is not None:
             bus.subscribe(ALL, self.on_event)
+            if self.shares_bus:
+                self.resources.local_doorbell = self.ring_new
         loops = [self.runner.run(), self.runner.heartbeat_loop(), self.poller.run()]
         if self.resources.publisher.crosses_processes:
             loops.append(self.doorbells.watch())
@@ -108,6 +128,8 @@ class WorkerService:
         bus = self.resources.bus
         if bus is not None:
             bus.unsubscribe(ALL, self.on_event)
+        if self.resources.local_doorbell == self.ring_new:
+            self.resources.local_doorbell = None
 
     def health(self) -> dict[str, Any]:
         runner = self.runner

@@ -27,7 +27,7 @@ def upgrade() -> None:
         "store_records",
         sa.Column("entity", sa.String(length=32), nullable=False),
         sa.Column("key", sa.String(length=255), nullable=False),
-        sa.Column("data", JSON, nullable=False),
+        sa.Column("data", sa.JSON(), nullable=False),  # json keeps key order; jsonb would not
         sa.Column("source_task_id", sa.Uuid(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),

@@ -32,6 +32,11 @@ async def get_session(resources: ResourcesDep) -> AsyncIterator[AsyncSession]:
         except BaseException:
             await session.rollback()
             raise
+    new_pending = history.new_pending(session)
+    if new_pending and resources.local_doorbell is not None:
+        # Embedded mode: ring the worker in this process first, so its claim does not wait
+        # behind the relay's read of the outbox (the relay still publishes and marks the rows).
+        resources.local_doorbell(new_pending)
     if history.wrote_outbox(session):
         resources.relay.kick()
 

@@ -11,23 +11,26 @@ takes exactly one quote off any cell of that shape (see `restore`). Numbers in n
 from __future__ import annotations
 
 import enum
-import json
 import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, assert_never
 
-from pydantic import BaseModel
+from pydantic_core import to_json
 
 from service.bulk.columns import Column, Kind
 
 TRIGGERS = frozenset("=+-@\t\r")
+#: First characters that may need neutralising; any other text cell is safe as it is.
+#: First characters that may need neutralising; any other text cell is safe as it is.
+RISKY = TRIGGERS | {"'"}
 _NEUTRALISE = re.compile(r"'*[=+\-@\t\r]")
 _RESTORE = re.compile(r"'+[=+\-@\t\r]")
 _NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 
 Render = Callable[[Any], str]
+_QUANTIZE_DIGITS = 20  #: beyond this quantize() would exceed the default 28-digit context
 
 
 def neutralise(text: str) -> str:
@@ -52,25 +55,14 @@ def iso(value: datetime | date) -> str:
     return value.isoformat()
 
 
-def _json_default(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    if isinstance(value, datetime | date):
-        return iso(value)
-    if isinstance(value, enum.Enum):
-        return value.value
-    if isinstance(value, BaseModel):
-        return dict(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-#: Compact, deterministic JSON: decimals as strings ("12.50"), datetimes as ISO text.
-JSON = json.JSONEncoder(
-    ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=_json_default
-)
+def json_text(value: Any) -> str:
+    """Compact JSON (pydantic-core's encoder): decimals as strings ("12.50"), UTC as ...Z."""
+    return to_json(value).decode()
 
 
 def _text(value: Any) -> str:
+    if value.__class__ is str:
+        return value if value[:1] not in RISKY else neutralise(value)
     if value is None:
         return ""
     if isinstance(value, enum.Enum):
@@ -83,6 +75,8 @@ def _numeric_text(value: str) -> str:
 
 
 def _integer(value: Any) -> str:
+    if value.__class__ is int:
+        return str(value)
     if value is None:
         return ""
     if isinstance(value, str):
@@ -90,15 +84,28 @@ def _integer(value: Any) -> str:
     return str(int(value))
 
 
-def _decimal(scale: int) -> Render:
+def fixed_point(scale: int) -> Callable[[Decimal | float | int], str]:
+    """Renders a number with exactly `scale` decimals, never in exponent form."""
     spec = f".{scale}f"
+    exponent = Decimal(1).scaleb(-scale)
+
+    def render(value: Decimal | float | int) -> str:
+        if value.__class__ is Decimal and value.adjusted() < _QUANTIZE_DIGITS:
+            return str(value.quantize(exponent))  # quicker than format()
+        return format(value, spec)
+
+    return render
+
+
+def _decimal(scale: int) -> Render:
+    fixed = fixed_point(scale)
 
     def render(value: Any) -> str:
         if value is None:
             return ""
         if isinstance(value, str):
             return _numeric_text(value)
-        return format(value, spec)
+        return fixed(value)
 
     return render
 
@@ -120,7 +127,7 @@ def _json(value: Any) -> str:
         return ""
     if isinstance(value, str):
         return neutralise(value)
-    return neutralise(JSON.encode(value))
+    return neutralise(json_text(value))
 
 
 def text_renderer(column: Column) -> Render:

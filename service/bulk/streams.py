@@ -89,7 +89,7 @@ class LineGuard(io.RawIOBase):
         return len(data)
 
     def _scan(self, data: bytes) -> None:
-        *ended, rest = data.split(b"\n")
+        *ended, rest = (data.replace(b"\r", b"\n") if b"\r" in data else data).split(b"\n")
         if ended:
             longest = max(self._run + len(ended[0]), *map(len, ended), len(rest))
             self._run = len(rest)

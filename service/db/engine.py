@@ -32,7 +32,12 @@ def create_engine(settings: Settings, process_name: str) -> AsyncEngine:
         settings.database_url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_size,
-        pool_pre_ping=True,
+        # No pre-ping: it cost a round trip and ~0.35 ms of CPU on every checkout. Connections
+        # are recycled after half an hour instead, and one that died under us (a database
+        # restart) is invalidated by SQLAlchemy's disconnect detection: that unit of work fails
+        # once (the runner, relay and scheduler loops retry; an API request answers an error)
+        # and the pool opens a new connection for the next.
+        pool_recycle=1800,
         connect_args={"server_settings": {"application_name": f"common-ops.{process_name}"}},
     )
 

@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Index, MetaData, UniqueConstraint, text
+from sqlalchemy import JSON, BigInteger, Column, Index, MetaData, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from service.db.types import BigIntPK, JSONType, UTCDateTime
@@ -205,7 +205,9 @@ class StoreRecord(SQLModel, table=True):
 
     entity: str = Field(max_length=32, primary_key=True)
     key: str = Field(max_length=255, primary_key=True)
-    data: dict[str, Any] = Field(sa_column=Column(JSONType, nullable=False))
+    #: plain JSON, not JSONB: it keeps the record's text as written, key order included, so an
+    #: export reproduces the imported file byte for byte.
+    data: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     source_task_id: uuid.UUID | None = None
     created_at: datetime = _ts(nullable=False)
     updated_at: datetime = _ts(nullable=False)

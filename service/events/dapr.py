@@ -5,9 +5,10 @@ the sidecar and its publish call has no timeout of its own, while the relay must
 and retry later. One long-lived aiohttp session with short timeouts does exactly that.
 
 aiohttp (a dependency of the `dapr` SDK), not httpx: on this path httpx cost ~2.5 ms of CPU
-per request, aiohttp ~0.5 ms (httpcore 1.0 tries `import sniffio` — absent since anyio 4.10
-dropped it — on every request, a failed import that searches sys.path each time, and its
-pool closes connections beyond 20 kept alive while the relay has 32 in flight).
+per request, aiohttp ~0.5 ms (bench/DAPR.md). httpcore 1.0 tries `import sniffio` several
+times per request, and anyio no longer installs sniffio: each failed import searches
+sys.path again. And httpx keeps only 20 connections alive, so with 32 requests in flight
+it kept closing and reopening connections to the sidecar.
 
 A batch goes out through the bulk publish API (`POST /v1.0/publish/bulk/...`), one request
 per topic and up to `bulk_size` events: the sidecar then publishes the entries to Redis in

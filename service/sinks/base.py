@@ -29,3 +29,5 @@ class Sink(Protocol):
         options: Options,
     ) -> Outcome:
         """Write (in a dry run: judge) a batch; `session` holds the checkpoint transaction."""
+
+    async def close(self) -> None: ...

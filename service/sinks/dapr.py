@@ -18,8 +18,9 @@ from uuid import UUID
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.bulk.rows import RowError
 from service.sinks.base import SinkUnavailable
-from service.usecases.imports import Candidate, Options, Outcome, RowError
+from service.usecases.imports import Candidate, Options, Outcome
 
 
 class DaprServiceSink:
@@ -61,6 +62,9 @@ class DaprServiceSink:
             )
             return Outcome(errors=[RowError(c.row_number, None, c.key, message) for c in batch])
         return _outcome(batch, response.json() if response.content else {})
+
+    async def close(self) -> None:
+        await self.client.aclose()
 
 
 def _outcome(batch: Sequence[Candidate], body: dict[str, Any]) -> Outcome:

@@ -25,3 +25,6 @@ class LocalSink:
         options: Options,
     ) -> Outcome:
         return await imports.apply_to_store(session, entity, task_id, batch, options, now=utcnow())
+
+    async def close(self) -> None:
+        return None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterable
 from contextlib import AbstractContextManager
 from typing import BinaryIO, Protocol
 from urllib.parse import quote
@@ -10,10 +12,16 @@ from service.domain.errors import InvalidInput, NotFound
 
 #: Longest key either store accepts (S3 allows 1024 bytes).
 MAX_KEY_BYTES = 1024
+#: Bytes handed to a store per blocking write while an async stream comes in.
+WRITE_BATCH = 1024 * 1024
 
 
 class ObjectNotFound(NotFound):
     """The stored file does not exist."""
+
+
+class FileTooLarge(InvalidInput):
+    """The file is larger than this service accepts."""
 
 
 class FileStore(Protocol):
@@ -75,3 +83,30 @@ def attachment(download_name: str) -> str:
         c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in download_name
     )
     return f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(download_name, safe='')}"
+
+
+async def write_stream(
+    store: FileStore, key: str, content_type: str, chunks: AsyncIterable[bytes], *, limit: int
+) -> int:
+    """Stream `chunks` into the store under `key` in constant memory; return the size.
+
+    FileTooLarge past `limit` bytes, and then nothing is stored.
+    """
+    writer = store.open_write(key, content_type)
+    stream = await asyncio.to_thread(writer.__enter__)
+    size, batch = 0, bytearray()
+    try:
+        async for chunk in chunks:
+            size += len(chunk)
+            if size > limit:
+                raise FileTooLarge(f"files are limited to {limit} bytes", field="size")
+            batch += chunk
+            if len(batch) >= WRITE_BATCH:
+                await asyncio.to_thread(stream.write, bytes(batch))
+                batch.clear()
+        await asyncio.to_thread(stream.write, bytes(batch))
+    except BaseException as error:
+        await asyncio.to_thread(writer.__exit__, type(error), error, error.__traceback__)
+        raise
+    await asyncio.to_thread(writer.__exit__, None, None, None)
+    return size

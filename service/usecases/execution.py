@@ -7,7 +7,7 @@ only a few thousand transactions a second from one client, and every task needs 
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -20,7 +20,7 @@ from service.db.repositories.tasks import TaskRepository
 from service.domain import transitions
 from service.domain.backoff import RetryPolicy
 from service.domain.events import EventType
-from service.domain.tasks import TaskStatus
+from service.domain.tasks import Queue, TaskStatus
 from service.usecases import history
 from service.usecases.views import TaskView
 
@@ -32,16 +32,25 @@ async def claim(
     session: AsyncSession,
     *,
     worker_id: str,
-    queue: str,
-    limit: int,
     now: datetime,
     lease_seconds: float,
     dispatch: Dispatch,
+    rooms: Mapping[str, int] | None = None,
+    queue: str | None = None,
+    limit: int | None = None,
 ) -> list[TaskView]:
-    """Take up to `limit` due pending tasks of `queue`, highest priority first."""
+    """Take due pending tasks, up to rooms[queue] of each queue, highest priority first.
+
+    `queue` and `limit` claim from one queue (the same as rooms={queue: limit}). All queues are
+    claimed by one statement; the result lists them in queue order (urgent, default, bulk), each
+    highest priority first, then oldest.
+    """
+    if rooms is None:
+        if queue is None or limit is None:
+            raise TypeError("claim needs rooms, or queue and limit")
+        rooms = {queue: limit}
     rows = await TaskRepository(session).claim(
-        queue,
-        limit,
+        rooms,
         now=now,
         values={
             "worker_id": worker_id,
@@ -51,6 +60,7 @@ async def claim(
     )
     if not rows:
         return []
+    rows = sorted(rows, key=_claim_order)
     claimed = [TaskView.from_row(r._mapping) for r in rows]
     started = transitions.transition(TaskStatus.PENDING, TaskStatus.PROCESSING)
     await history.record(
@@ -72,6 +82,14 @@ async def claim(
         ]
     )
     return claimed
+
+
+_QUEUE_ORDER = {q.value: i for i, q in enumerate(Queue)}
+
+
+def _claim_order(row: Any) -> tuple[int, int, datetime, str]:
+    queue = _QUEUE_ORDER.get(row.queue, len(_QUEUE_ORDER))
+    return (queue, -row.priority, row.available_at, str(row.id))
 
 
 @dataclass(frozen=True, slots=True)

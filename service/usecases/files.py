@@ -1,4 +1,4 @@
-"""File use cases: uploads through signed URLs, listing, download links, a task's outputs."""
+"""File use cases: uploads through signed URLs, reads, download links, retention."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import asyncio
 import enum
 import mimetypes
 import re
-from collections.abc import AsyncIterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,13 +20,11 @@ from service.domain import transitions
 from service.domain.callers import Caller
 from service.domain.errors import Conflict, InvalidInput, NotFound
 from service.domain.tasks import TaskStatus
-from service.storage.base import FileStore, ObjectNotFound
+from service.storage.base import FileStore, FileTooLarge, ObjectNotFound
 from service.usecases import history
 from service.usecases.views import CamelModel, TaskView
 
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
-#: Bytes handed to the store per blocking write while an upload streams in.
-WRITE_BATCH = 1024 * 1024
 
 
 class FileStatus(enum.StrEnum):
@@ -39,10 +36,6 @@ class FilePurpose(enum.StrEnum):
     INPUT = "input"  #: uploaded by a person or a service, usually for an import
     OUTPUT = "output"  #: written by a task, e.g. an export
     ERROR_REPORT = "error_report"  #: the rows an import rejected, with the reasons
-
-
-class FileTooLarge(InvalidInput):
-    """The file is larger than this service accepts."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,33 +248,7 @@ async def _release_task(
         task, event, TaskStatus.WAITING, actor=actor.user_id, message="input file uploaded"
     )
     await history.record(session, [change], now=now)
-
-
-async def receive(
-    store: FileStore, key: str, content_type: str, chunks: AsyncIterable[bytes], *, limit: int
-) -> int:
-    """Stream `chunks` into the store under `key` in constant memory; return the size.
-
-    FileTooLarge past `limit` bytes, and then nothing is stored.
-    """
-    writer = store.open_write(key, content_type)
-    stream = await asyncio.to_thread(writer.__enter__)
-    size, batch = 0, bytearray()
-    try:
-        async for chunk in chunks:
-            size += len(chunk)
-            if size > limit:
-                raise FileTooLarge(f"files are limited to {limit} bytes", field="size")
-            batch += chunk
-            if len(batch) >= WRITE_BATCH:
-                await asyncio.to_thread(stream.write, bytes(batch))
-                batch.clear()
-        await asyncio.to_thread(stream.write, bytes(batch))
-    except BaseException as error:
-        await asyncio.to_thread(writer.__exit__, type(error), error, error.__traceback__)
-        raise
-    await asyncio.to_thread(writer.__exit__, None, None, None)
-    return size
+    history.note_new_pending(session, task.id)
 
 
 async def download_link(
@@ -302,3 +269,14 @@ async def download_link(
 def sign_download(store: FileStore, row: Any, policy: FilePolicy, now: datetime) -> DownloadLink:
     url = store.presign_get(row.key, expires=policy.url_seconds, download_name=row.file_name)
     return DownloadLink(download_url=url, expires_at=now + timedelta(seconds=policy.url_seconds))
+
+
+async def purge_expired(
+    session: AsyncSession, store: FileStore, *, now: datetime, limit: int = 500
+) -> int:
+    """Delete up to `limit` files past their expiry: the bytes, then the records (for the
+    cleanup-old-files job; a record whose bytes are already gone is simply removed)."""
+    rows = await FileRepository(session).expired(now, limit)
+    for row in rows:
+        await asyncio.to_thread(store.delete, row.key)
+    return await FileRepository(session).delete_ids([r.id for r in rows])

@@ -12,6 +12,7 @@ from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.bulk.rows import RowError, reported
 from service.db.repositories.store import ImportLedger, StoreRepository
 
 Mode = Literal["insert", "upsert"]
@@ -24,16 +25,6 @@ class Candidate:
     row_number: int
     key: str
     data: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class RowError:
-    """One line of the error report."""
-
-    row_number: int
-    column: str | None
-    value: str | None
-    message: str
 
 
 @dataclass
@@ -98,11 +89,12 @@ def dedupe_batch(
         elif options.skip_duplicates:
             outcome.skipped += 1
         else:
-            outcome.errors.append(_duplicate(candidate, f"row {earlier.row_number}"))
+            outcome.errors.append(duplicate(candidate, f"row {earlier.row_number}"))
     return list(first.values()), outcome
 
 
-def _duplicate(candidate: Candidate, where: str) -> RowError:
+def duplicate(candidate: Candidate, where: str) -> RowError:
+    """The report line of a key seen before (`where`)."""
     message = f"duplicate key {candidate.key!r}: already in {where}"
     return RowError(candidate.row_number, "key", candidate.key, message)
 
@@ -131,7 +123,7 @@ async def apply_to_store(
         if options.skip_duplicates:
             outcome.skipped += 1
         else:
-            outcome.errors.append(_duplicate(candidate, "the target"))
+            outcome.errors.append(duplicate(candidate, "the target"))
     if options.dry_run:
         outcome.created = len(fresh)
         return outcome
@@ -142,7 +134,7 @@ async def apply_to_store(
             if options.skip_duplicates:
                 outcome.skipped += 1
             else:
-                outcome.errors.append(_duplicate(candidate, "the target"))
+                outcome.errors.append(duplicate(candidate, "the target"))
     return outcome
 
 
@@ -170,9 +162,9 @@ async def record_batch(
         [
             {
                 "task_id": task_id,
-                "row_number": e.row_number,
+                "row_number": e.row,
                 "column": e.column,
-                "value": None if e.value is None else str(e.value)[:1000],
+                "value": reported(e.value),
                 "message": e.message[:2000],
             }
             for e in errors

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,8 +26,10 @@ class ProgressUpdate:
     processed_items: int | None = None
     succeeded_items: int | None = None
     failed_items: int | None = None
+    #: handler-specific figures shown on the task (rate, ETA, counts by kind)
+    result: dict[str, Any] | None = None
 
-    def values(self) -> dict[str, int]:
+    def values(self) -> dict[str, Any]:
         return {
             k: v
             for k, v in {
@@ -35,6 +38,7 @@ class ProgressUpdate:
                 "processed_items": self.processed_items,
                 "succeeded_items": self.succeeded_items,
                 "failed_items": self.failed_items,
+                "result": self.result,
             }.items()
             if v is not None
         }

@@ -12,6 +12,7 @@ from uuid import UUID, uuid4
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.db.repositories.outbox import OutboxRepository
 from service.db.repositories.tasks import TaskRepository
 from service.domain import transitions
 from service.domain.callers import Caller
@@ -53,7 +54,8 @@ async def create(
     idempotency_key: str | None = None,
     traceparent: str | None = None,
 ) -> tuple[TaskView, bool]:
-    """Create a task (pending, or scheduled when scheduledAt is in the future).
+    """Create a task: pending; scheduled when scheduledAt is in the future; waiting when it
+    names a fileName to be uploaded (it never starts before its input file is complete).
 
     Returns (task, created). A repeated Idempotency-Key returns the first task unchanged.
     """
@@ -63,8 +65,11 @@ async def create(
         existing = await repo.find_by_idempotency_key(caller.user_id, idempotency_key)
         if existing is not None:
             return _replayed(existing, fingerprint), False
-    scheduled = new.scheduled_at is not None and new.scheduled_at > now
-    status = TaskStatus.SCHEDULED if scheduled else TaskStatus.PENDING
+    waiting = new.file_name is not None and new.input_file_id is None
+    scheduled = not waiting and new.scheduled_at is not None and new.scheduled_at > now
+    status = (
+        TaskStatus.WAITING if waiting else TaskStatus.SCHEDULED if scheduled else TaskStatus.PENDING
+    )
     values = {
         "id": uuid4(),
         "task_type": new.task_type,
@@ -86,21 +91,32 @@ async def create(
         "created_at": now,
         "updated_at": now,
     }
+    # The row is known before it is written (no RETURNING), so the task and its event row go
+    # out together (one statement on PostgreSQL, see insert_created), then the outbox row.
+    row = repo.new_row(values)
+    task = TaskView.from_row(row)
+    event = {
+        TaskStatus.WAITING: EventType.WAITING,
+        TaskStatus.SCHEDULED: EventType.SCHEDULED,
+    }.get(status, EventType.CREATED)
+    change = history.Change(task, event, None, actor=caller.user_id, message="created")
+    [event_row], [outbox_row] = history.trail([change], now=now, traceparent=traceparent)
     if idempotency_key is None:
-        row = await repo.insert(values)
+        await repo.insert_created(row, event_row)
+        await OutboxRepository(session).add([outbox_row])
     else:
         try:
             async with session.begin_nested():
-                row = await repo.insert(values)
+                await repo.insert_created(row, event_row)
+                await OutboxRepository(session).add([outbox_row])
         except IntegrityError:  # a concurrent request with the same key won the race
             existing = await repo.find_by_idempotency_key(caller.user_id, idempotency_key)
             if existing is None:
                 raise
             return _replayed(existing, fingerprint), False
-    task = TaskView.from_row(row._mapping)
-    event = EventType.SCHEDULED if scheduled else EventType.CREATED
-    change = history.Change(task, event, None, actor=caller.user_id, message="created")
-    await history.record(session, [change], now=now, traceparent=traceparent)
+    history.note_written(session)
+    if status is TaskStatus.PENDING:
+        history.note_new_pending(session, task.id)
     return task, True
 
 

@@ -8,7 +8,9 @@ BASE = "/api/v1/operations/tasks"
 
 
 async def test_embedded_runs_a_sleep_task_to_completion(embedded: httpx.AsyncClient) -> None:
-    created = await embedded.post(BASE, json={"taskType": "sleep", "params": {"seconds": 0.2}}, headers=user())
+    created = await embedded.post(
+        BASE, json={"taskType": "sleep", "params": {"seconds": 0.2}}, headers=user()
+    )
     assert created.status_code == 201
     task_id = created.json()["id"]
 

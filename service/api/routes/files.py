@@ -16,14 +16,16 @@ from pydantic import Field
 
 from service.api.deps import CallerDep, ResourcesDep, SessionDep
 from service.api.problems import PROBLEM_RESPONSES, problem
+from service.api.schemas import InputModel
 from service.bootstrap import Resources
 from service.clock import utcnow
 from service.db.engine import session_scope
 from service.db.repositories.files import FileRepository
 from service.domain.callers import Caller
 from service.domain.errors import Conflict, NotFound
+from service.storage.base import FileTooLarge, write_stream
 from service.storage.local import LocalFileStore
-from service.usecases import files as file_usecases, history
+from service.usecases import files as file_usecases
 from service.usecases.files import DownloadLink, FilePolicy, FileStatus, FileView, Upload
 from service.usecases.views import CamelModel
 
@@ -34,7 +36,7 @@ Expires = Annotated[int, Query(ge=0, le=2**40)]
 Signature = Annotated[str, Query(min_length=1, max_length=128)]
 
 
-class FileCreate(CamelModel):
+class FileCreate(InputModel):
     """A file to upload: its name, and optionally its type and exact size in bytes."""
 
     file_name: str = Field(min_length=1, max_length=255)
@@ -64,34 +66,38 @@ def _too_large(request: Request, limit: int) -> JSONResponse:
 
 @router.put("/content/{key:path}", response_model=FileView, include_in_schema=False)
 async def put_content(
-    key: str, request: Request, resources: ResourcesDep, expires: Expires, signature: Signature
+    key: str,
+    request: Request,
+    session: SessionDep,
+    resources: ResourcesDep,
+    expires: Expires,
+    signature: Signature,
 ) -> FileView | JSONResponse:
-    """Receive an upload through a signed URL (local store)."""
+    """Receive an upload through a signed URL (local store).
+
+    No transaction is open while the bytes stream in (SQLite has one writer): the file is looked
+    up in a short one, and `session` is first used to mark it uploaded afterwards.
+    """
     store = _local(resources)
     store.signer.verify("PUT", key, expires=expires, signature=signature)
     limit = resources.settings.files_max_bytes
-    if int(request.headers.get("content-length") or 0) > limit:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
         return _too_large(request, limit)
-    async with session_scope(resources.sessionmaker) as session:
-        row = await FileRepository(session).get_by_key(key)
+    async with session_scope(resources.sessionmaker) as lookup:
+        row = await FileRepository(lookup).get_by_key(key)
     if row is None:
         raise NotFound("no file is waiting for this upload")
     if row.status != FileStatus.PENDING:
         raise Conflict("this file was uploaded already", file_id=str(row.id))
     try:
-        size = await file_usecases.receive(
-            store, key, row.content_type, request.stream(), limit=limit
-        )
-    except file_usecases.FileTooLarge:
+        size = await write_stream(store, key, row.content_type, request.stream(), limit=limit)
+    except FileTooLarge:
         return _too_large(request, limit)
     policy = FilePolicy.from_settings(resources.settings)
-    async with session_scope(resources.sessionmaker) as session:
-        view = await file_usecases.mark_uploaded(
-            session, store, row, size, policy=policy, now=utcnow(), actor=Caller(row.owner)
-        )
-    if history.wrote_outbox(session):  # the task that waited for this file became pending
-        resources.relay.kick()
-    return view
+    return await file_usecases.mark_uploaded(
+        session, store, row, size, policy=policy, now=utcnow(), actor=Caller(row.owner)
+    )
 
 
 @router.get("/content/{key:path}", include_in_schema=False)

@@ -56,19 +56,30 @@ class RowReader(ABC, Generic[R]):
 
     def __iter__(self) -> Iterator[RawRow]:
         source = self._iterator()
-        to_row = self._row
         with self._translated():
             while True:
                 try:
-                    for number, record in enumerate(source, self.position + 1):
-                        self.position = number
-                        row = to_row(number, record)
-                        if row is not None:
-                            yield number, row
+                    yield from self._parse(source)
                     return
                 except self._recoverable as error:
                     self.position += 1
-                    yield self.position, RowError(self.position, None, None, str(error))
+                    yield (
+                        self.position,
+                        RowError(self.position, None, None, self._unparsable(error)),
+                    )
+
+    def _parse(self, source: Iterator[R]) -> Iterator[RawRow]:
+        """Rows from the records; a format may inline `_row` here for speed."""
+        to_row = self._row
+        for number, record in enumerate(source, self.position + 1):
+            self.position = number
+            row = to_row(number, record)
+            if row is not None:
+                yield number, row
+
+    def _unparsable(self, error: Exception) -> str:
+        """The report message of a record the parser gave up on."""
+        return f"row cannot be parsed: {error}"
 
     def skip(self, count: int) -> int:
         """Pass over the next `count` rows without parsing their cells; returns how many there were.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from operator import itemgetter
 from typing import Any, BinaryIO
 
@@ -13,11 +13,12 @@ from service.bulk.columns import Column
 from service.bulk.errors import BadHeader
 from service.bulk.formats.base import RowReader, RowWriter, check_header
 from service.bulk.limits import ReadLimits
-from service.bulk.rows import RowError, reported
+from service.bulk.rows import RawRow, RowError, reported
 from service.bulk.sniffing import sniff_delimiter
 
 LINE_TERMINATOR = "\r\n"  #: RFC 4180
 _UTF8_BOM = "\ufeff"
+_RISKY = cells.RISKY
 _has_value = itemgetter(1)  #: (name, cell) pairs whose cell is not empty
 
 
@@ -67,6 +68,28 @@ class CsvReader(RowReader[list[str]]):
     def _records(self) -> Iterator[list[str]]:
         return self._csv
 
+    def _parse(self, source: Iterator[list[str]]) -> Iterator[RawRow]:
+        # The hot loop of an import: a plain row (right width, no quote-led cell, short
+        # lines) skips `_row` and its checks; anything else goes through it.
+        header, width, guard, reader = self._header, len(self._header), self._guard, self._csv
+        max_cell = self.limits.max_cell_chars
+        row: dict[str, Any] | RowError | None
+        for number, record in enumerate(source, self.position + 1):
+            self.position = number
+            line = reader.line_num
+            if (
+                len(record) == width
+                and line - self._line == 1
+                and not guard.quote_led
+                and guard.longest <= max_cell
+            ):
+                self._line = line
+                row = dict(filter(_has_value, zip(header, record, strict=True)))
+            else:
+                row = self._row(number, record)
+            if row:
+                yield number, row
+
     def _row(self, number: int, record: list[str]) -> dict[str, Any] | RowError | None:
         previous, self._line = self._line, self._csv.line_num
         if len(record) != len(self._header):
@@ -109,17 +132,44 @@ class CsvWriter(RowWriter):
         if bom:
             self._text.write(_UTF8_BOM)
         self._csv = csv.writer(self._text, lineterminator=LINE_TERMINATOR)
-        self._renderers = [(column.name, cells.text_renderer(column)) for column in self.columns]
-        self._csv.writerow([column.name for column in self.columns])
+        self._renderers = [cells.text_renderer(column) for column in self.columns]
+        self._names = [column.name for column in self.columns]
+        self._pick = _picker(self._names)
+        self._csv.writerow(self._names)
 
     def write_row(self, row: Mapping[str, Any]) -> None:
-        get = row.get
-        self._csv.writerow([render(get(name)) for name, render in self._renderers])
-        self.rows_written += 1
+        self.write_rows((row,))
+
+    def write_rows(self, rows: Iterable[Mapping[str, Any]]) -> int:
+        # The hot loop of an export: text that needs no neutralising skips its renderer.
+        renderers, writerow, pick, risky = self._renderers, self._csv.writerow, self._pick, _RISKY
+        count = 0
+        for row in rows:
+            try:
+                values = pick(row)
+            except KeyError:
+                values = [row.get(name) for name in self._names]
+            writerow(
+                [
+                    value if value.__class__ is str and value[:1] not in risky else render(value)
+                    for value, render in zip(values, renderers, strict=True)
+                ]
+            )
+            count += 1
+        self.rows_written += count
+        return count
 
     def _finish(self) -> None:
         self._text.flush()
         self._text.detach()
+
+
+def _picker(names: list[str]) -> Callable[[Mapping[str, Any]], Sequence[Any]]:
+    """The row's values in column order, in one C call; KeyError if a column is missing."""
+    if len(names) == 1:
+        name = names[0]
+        return lambda row: (row[name],)
+    return itemgetter(*names)
 
 
 def _first_line(head: bytes) -> str:

@@ -27,7 +27,7 @@ from service.bulk.limits import ReadLimits
 from service.bulk.rows import RowError, reported
 
 SHEET_TITLE = "data"
-_SHARED_STRINGS = "xl/sharedStrings.xml"
+_SHARED_STRINGS = "sharedstrings.xml"  #: xl/sharedStrings.xml, as Excel writes it
 
 Row = tuple[Any, ...]
 
@@ -131,7 +131,7 @@ def _datetime(value: Any) -> Any:
 
 
 def _json(value: Any) -> Any:
-    return value if value is None or isinstance(value, str) else cells.JSON.encode(value)
+    return value if value is None or isinstance(value, str) else cells.json_text(value)
 
 
 _CONVERTERS: dict[Kind, Callable[[Any], Any]] = {
@@ -178,7 +178,7 @@ def _check_archive(file: BinaryIO, limits: ReadLimits) -> None:
     if unpacked > limits.max_decompressed_bytes:
         limit = limits.max_decompressed_bytes
         raise LimitExceeded(f"the workbook unpacks to {unpacked} bytes; the limit is {limit}")
-    strings = sum(member.file_size for member in members if member.filename == _SHARED_STRINGS)
+    strings = sum(m.file_size for m in members if m.filename.lower().endswith(_SHARED_STRINGS))
     if strings > limits.max_shared_strings_bytes:
         raise LimitExceeded(
             f"the workbook's string table is {strings} bytes; the limit is "

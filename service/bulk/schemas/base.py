@@ -35,7 +35,8 @@ class Schema(Generic[M]):
         self.key = key
         self.columns = columns
         self.required = tuple(name for name, f in model.model_fields.items() if f.is_required())
-        self._validate: Callable[[Any], Any] = model.__pydantic_validator__.validate_python
+        #: The raw pydantic validator (raises ValidationError); `validate_row` wraps it.
+        self.validator: Callable[[Any], Any] = model.__pydantic_validator__.validate_python
         self._by_name = {column.name: column for column in columns}
 
     def validate_row(
@@ -47,9 +48,15 @@ class Schema(Generic[M]):
         optional cell is None and an empty required one is "is required".
         """
         try:
-            return cast(M, self._validate(raw)), NO_ERRORS
+            return cast(M, self.validator(raw)), NO_ERRORS
         except ValidationError as error:
-            return None, messages.explain(error, raw, row)
+            return None, self.explain(error, raw, row)
+
+    def explain(
+        self, error: ValidationError, raw: Mapping[str, Any], row: int
+    ) -> tuple[RowError, ...]:
+        """The report lines of a row the validator refused."""
+        return messages.explain(error, raw, row)
 
     def check_header(self, names: Iterable[str] | None) -> tuple[str, ...]:
         """Columns of a file this schema does not know (ignored); raises if required ones lack.

@@ -76,36 +76,47 @@ def _money(value: Any) -> Decimal:
 
     Hand-rolled: pydantic-core's Decimal path (parse, digit and place checks, then a quantize
     in an after-validator) costs about three times as much, a third of a product row's
-    validation (bench/bench_bulk_parse.py). The messages stay as specific as pydantic's.
+    validation (bench/bench_bulk_parse.py). The common case is a few C calls; every error
+    is sorted out on the slow path, with messages as specific as pydantic's.
     """
-    amount = _decimal(value)
     try:
+        amount = Decimal(value) if value.__class__ is str else _decimal(value)
         cents = amount.quantize(_CENT)
     except InvalidOperation:
-        raise PydanticCustomError("money_size", "must be less than {limit}", _LIMIT_CTX) from None
-    if cents != amount:
-        raise PydanticCustomError("money_places", "must have at most 2 decimal places")
-    if cents.is_signed():
-        if cents:
-            raise PydanticCustomError("money_negative", "must not be negative")
-        cents = _ZERO  # "-0" is 0.00, not -0.00
-    if cents >= _LIMIT:
-        raise PydanticCustomError("money_size", "must be less than {limit}", _LIMIT_CTX)
+        raise _money_error(value) from None
+    if cents != amount or cents <= 0 or cents >= _LIMIT:
+        return _edge_amount(amount, cents)
     return cents
 
 
 def _decimal(value: Any) -> Decimal:
     if isinstance(value, float):
-        value = repr(value)  # 0.1 is "0.1", not its binary expansion
-    elif not isinstance(value, str | int | Decimal) or isinstance(value, bool):
-        raise PydanticCustomError("money_type", "must be an amount like 12.50")
-    try:
-        amount = Decimal(value)
-    except InvalidOperation:
-        raise PydanticCustomError("money_parsing", "must be an amount like 12.50") from None
+        return Decimal(repr(value))  # 0.1 is "0.1", not its binary expansion
+    if isinstance(value, int | Decimal) and not isinstance(value, bool):
+        return Decimal(value)
+    raise PydanticCustomError("money_type", "must be an amount like 12.50")
+
+
+def _edge_amount(amount: Decimal, cents: Decimal) -> Decimal:
     if not amount.is_finite():
         raise PydanticCustomError("money_parsing", "must be an amount like 12.50")
-    return amount
+    if cents != amount:
+        raise PydanticCustomError("money_places", "must have at most 2 decimal places")
+    if cents < 0:
+        raise PydanticCustomError("money_negative", "must not be negative")
+    if cents >= _LIMIT:
+        raise PydanticCustomError("money_size", "must be less than {limit}", _LIMIT_CTX)
+    return _ZERO  # "-0" is 0.00, not -0.00
+
+
+def _money_error(value: Any) -> PydanticCustomError:
+    try:
+        amount = Decimal(value) if isinstance(value, str) else _decimal(value)
+    except InvalidOperation:
+        return PydanticCustomError("money_parsing", "must be an amount like 12.50")
+    if amount.is_finite():
+        return PydanticCustomError("money_size", "must be less than {limit}", _LIMIT_CTX)
+    return PydanticCustomError("money_parsing", "must be an amount like 12.50")
 
 
 def _json_object(value: Any) -> dict[str, Any]:

@@ -17,6 +17,11 @@ _WHOLE = "must be a whole number"
 _NUMBER = "must be a number like 12.50"
 _DATETIME = "must be a date and time like 2024-05-01T10:00:00Z"
 
+
+def _items(count: int) -> str:
+    return "one item" if count == 1 else f"{count} items"
+
+
 #: Phrases by pydantic error type; each completes "<column> ...".
 _PHRASES: dict[str, str | Phrase] = {
     "missing": "is required",
@@ -58,8 +63,8 @@ _PHRASES: dict[str, str | Phrase] = {
     "model_type": "must be a JSON object",
     "model_attributes_type": "must be a JSON object",
     "list_type": "must be a JSON array",
-    "too_short": lambda ctx: f"must have at least {ctx['min_length']} item(s)",
-    "too_long": lambda ctx: f"must have at most {ctx['max_length']} items",
+    "too_short": lambda ctx: f"must have at least {_items(ctx['min_length'])}",
+    "too_long": lambda ctx: f"must have at most {_items(ctx['max_length'])}",
 }
 
 #: Raised by our own validators with a complete sentence and a "column" in their context.

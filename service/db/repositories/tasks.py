@@ -5,18 +5,30 @@ from __future__ import annotations
 import base64
 import functools
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Integer, Row, and_, bindparam, func, or_, select, update
+from sqlalchemy import (
+    Integer,
+    Row,
+    Table,
+    and_,
+    bindparam,
+    func,
+    or_,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.dml import Update
+from sqlalchemy.sql.dml import Insert, Update
 
 from service.db import dialects
-from service.db.tables import tasks_table as T
+from service.db.tables import events_table as E, tasks_table as T
+from service.db.types import UTCDateTime
 from service.domain.tasks import TaskStatus
 
 ACTIVE = T.c.deleted_at.is_(None)
@@ -24,6 +36,14 @@ ACTIVE = T.c.deleted_at.is_(None)
 # The hot statements are built once with bound parameters and reused: building a statement
 # and its cache key costs more CPU than running it (SQLAlchemy memoises both per object).
 _INSERT = T.insert().returning(*T.c)
+#: What an INSERT writes in each column the caller left out (all scalar Python-side defaults,
+#: no server defaults): with it the new row is known without RETURNING it.
+_TASK_DEFAULTS: dict[str, Any] = {
+    c.name: (c.default.arg if c.default is not None and c.default.is_scalar else None) for c in T.c
+}
+_DATETIME_COLUMNS = tuple(c.name for c in T.c if isinstance(c.type, UTCDateTime))
+_PLAIN_INSERT = T.insert()
+_INSERT_EVENT = E.insert()
 
 
 def _setters(keys: tuple[str, ...]) -> dict[str, Any]:
@@ -35,20 +55,53 @@ def _set_params(values: dict[str, Any]) -> dict[str, Any]:
     return {f"set_{k}": v for k, v in values.items()}
 
 
-@functools.cache
-def _claim_statement(dialect: str, keys: tuple[str, ...]) -> Update:
-    now = bindparam("claim_now", type_=T.c.available_at.type)
-    candidates = (
-        select(T.c.id)
-        .where(T.c.status == TaskStatus.PENDING.value, T.c.queue == bindparam("claim_queue"))
-        .where(T.c.available_at <= now, ACTIVE)
-        .order_by(T.c.priority.desc(), T.c.available_at, T.c.id)
-        .limit(bindparam("claim_limit", type_=Integer()))
+def _insert_values(table: Table, prefix: str) -> Insert:
+    """INSERT INTO table (every column but a serial id) VALUES (:<prefix><column>, …)."""
+    serial = table is not T  # events and outbox number their rows; a task brings its uuid
+    return table.insert().values(
+        {
+            c.name: bindparam(f"{prefix}{c.name}", type_=c.type)
+            for c in table.c
+            if not (serial and c.name == "id")
+        }
     )
-    candidates = dialects.lock_skip_locked(candidates, dialect)
+
+
+@functools.cache
+def _insert_with_event() -> Insert:
+    """PostgreSQL: a new task and its event row in one statement (one round trip).
+
+    A data-modifying CTE always runs, in the statement's snapshot, inside the caller's
+    transaction: the same two rows as two INSERTs, or neither.
+    """
+    return _insert_values(E, "e_").add_cte(_insert_values(T, "t_").cte("new_task"))
+
+
+@functools.cache
+def _claim_statement(dialect: str, keys: tuple[str, ...], queues: tuple[str, ...]) -> Update:
+    """One UPDATE that claims from every queue in `queues` at once.
+
+    Each queue is its own candidate select (highest priority first, then oldest, then id;
+    LIMIT :claim_limit_<queue>, and on PostgreSQL FOR UPDATE SKIP LOCKED) in a CTE; the UPDATE
+    takes the union of their ids. One statement, so the claim stays one atomic step, and each
+    queue's room and order are honoured exactly as with one UPDATE per queue.
+    """
+    now = bindparam("claim_now", type_=T.c.available_at.type)
+    parts = []
+    for queue in queues:
+        candidates = (
+            select(T.c.id)
+            .where(T.c.status == TaskStatus.PENDING.value, T.c.queue == queue)
+            .where(T.c.available_at <= now, ACTIVE)
+            .order_by(T.c.priority.desc(), T.c.available_at, T.c.id)
+            .limit(bindparam(f"claim_limit_{queue}", type_=Integer()))
+        )
+        cte = dialects.lock_skip_locked(candidates, dialect).cte(f"claim_{queue}")
+        parts.append(select(cte.c.id))
+    ids = parts[0] if len(parts) == 1 else union_all(*parts)
     return (
         update(T)
-        .where(T.c.id.in_(candidates.scalar_subquery()), T.c.status == TaskStatus.PENDING.value)
+        .where(T.c.id.in_(ids), T.c.status == TaskStatus.PENDING.value)
         .values(
             status=TaskStatus.PROCESSING.value,
             attempts=T.c.attempts + 1,
@@ -125,6 +178,35 @@ class TaskRepository:
         result = await self.session.execute(_INSERT, values)
         return result.one()
 
+    def new_row(self, values: dict[str, Any]) -> dict[str, Any]:
+        """The row `insert_created` will write for `values`, as reading it back would give it.
+
+        Column defaults are filled in and datetimes normalised to aware UTC, as the column type
+        hands them back (see UTCDateTime).
+        """
+        row = {**_TASK_DEFAULTS, **values}
+        for name in _DATETIME_COLUMNS:
+            moment = row[name]
+            if moment is not None:
+                row[name] = (
+                    moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+                )
+        return row
+
+    async def insert_created(self, row: dict[str, Any], event: dict[str, Any]) -> None:
+        """Insert a whole new task row (see new_row) and its event row; returns nothing.
+
+        PostgreSQL: one statement; SQLite: two. Every value written is in the arguments, so
+        nothing is read back. The caller adds the outbox row in the same transaction.
+        """
+        if self.dialect == "postgresql":
+            params = {f"t_{k}": v for k, v in row.items()}
+            params.update({f"e_{c.name}": event.get(c.name) for c in E.c if c.name != "id"})
+            await self.session.execute(_insert_with_event(), params)
+            return
+        await self.session.execute(_PLAIN_INSERT, row)
+        await self.session.execute(_INSERT_EVENT, [event])
+
     async def get(self, task_id: UUID, *, for_update: bool = False) -> Row[Any] | None:
         stmt = select(T).where(T.c.id == task_id, ACTIVE)
         if for_update and self.dialect == "postgresql":
@@ -199,11 +281,18 @@ class TaskRepository:
         return conditions
 
     async def claim(
-        self, queue: str, limit: int, *, now: datetime, values: dict[str, Any]
+        self, rooms: Mapping[str, int], *, now: datetime, values: dict[str, Any]
     ) -> Sequence[Row[Any]]:
-        """Atomically move up to `limit` due pending tasks of a queue to processing."""
-        stmt = _claim_statement(self.dialect, tuple(values))
-        params = {"claim_queue": queue, "claim_limit": limit, "claim_now": now}
+        """Atomically move due pending tasks to processing: up to rooms[queue] of each queue.
+
+        One statement for all queues (see _claim_statement); queues without room are left out.
+        """
+        rooms = {q: n for q, n in sorted(rooms.items()) if n > 0}
+        if not rooms:
+            return []
+        stmt = _claim_statement(self.dialect, tuple(values), tuple(rooms))
+        params: dict[str, Any] = {f"claim_limit_{q}": n for q, n in rooms.items()}
+        params["claim_now"] = now
         return (await self.session.execute(stmt, {**params, **_set_params(values)})).all()
 
     async def finish_owned(

@@ -47,6 +47,7 @@ class S3Server:
         }
 
     def client(self) -> Any:
+        """A client for fixtures (it is not tied to a bucket; the name only passes the guard)."""
         return s3.build_client(Settings(environment="test", **self.settings("test-admin")))
 
 
@@ -74,7 +75,11 @@ def _start(config: pytest.Config) -> S3Server:
     env = {**os.environ, "S3_ACCESS_KEY": ACCESS_KEY, "S3_SECRET_KEY": SECRET_KEY}
     script = str(ROOT / "scripts" / "s3.sh")
     done = subprocess.run(
-        [script, "start", str(port), workdir], env=env, check=True, stdout=subprocess.PIPE, text=True
+        [script, "start", str(port), workdir],
+        env=env,
+        check=True,
+        stdout=subprocess.PIPE,
+        text=True,
     )
 
     def stop() -> None:

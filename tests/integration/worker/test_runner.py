@@ -18,7 +18,7 @@ from service.clock import utcnow
 from service.db.engine import session_scope
 from service.db.tables import attempts_table, tasks_table
 from service.domain.tasks import Priority, Queue
-from service.usecases import tasks as task_usecases
+from service.usecases import execution, tasks as task_usecases
 from tests.fixtures.app import user, wait_until
 from tests.integration.worker.support import ALICE, make_task, open_resources, rows
 from worker.context import HandlerContext
@@ -140,6 +140,42 @@ class TestPriority:
             *(t.id for t in lows),
         ]
         assert runner.stats.claims >= len(ran)  # one at a time: concurrency 1
+
+
+class TestOneClaimForAllQueues:
+    async def test_each_queue_gets_at_most_its_room_highest_priority_first(
+        self, database_url: str, tmp_path: Path
+    ) -> None:
+        async with open_resources(database_url, tmp_path) as resources:
+            default = [
+                await make_task(resources, "record", priority=p)
+                for p in (Priority.LOW, Priority.HIGH, Priority.NORMAL, Priority.HIGH)
+            ]
+            urgent = [await make_task(resources, "record", priority=Priority.URGENT)]
+            bulk = [await make_task(resources, "record", queue=Queue.BULK) for _ in range(2)]
+            async with session_scope(resources.sessionmaker) as session:
+                claimed = await execution.claim(
+                    session,
+                    worker_id="w",
+                    rooms={"default": 2, "urgent": 5, "bulk": 0},
+                    now=utcnow(),
+                    lease_seconds=60,
+                    dispatch="poll",
+                )
+            async with session_scope(resources.sessionmaker) as session:
+                again = await execution.claim(
+                    session,
+                    worker_id="w",
+                    rooms={"default": 10, "urgent": 10, "bulk": 1},
+                    now=utcnow(),
+                    lease_seconds=60,
+                    dispatch="poll",
+                )
+
+        # one statement, yet per queue: its room, its priority order; bulk had no room
+        assert [t.id for t in claimed] == [default[1].id, default[3].id, urgent[0].id]
+        assert all(t.status == "processing" and t.attempts == 1 for t in claimed)
+        assert [t.id for t in again] == [default[2].id, default[0].id, bulk[0].id]
 
 
 async def create(client: httpx.AsyncClient, **body: Any) -> str:

@@ -1,0 +1,229 @@
+"""Import: stream the uploaded file through the entity's schema into a sink, batch by batch.
+
+Each batch is one transaction: the sink's writes (local store), the batch's row errors and the
+checkpoint. A retried or resumed run reopens the file after the checkpoint's row, so no row
+is written twice. Reading and validation run in a thread; the event loop keeps heartbeating.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from itertools import islice
+from typing import Any, BinaryIO
+from uuid import UUID
+
+from pydantic_core import to_jsonable_python
+
+from service.bulk.errors import BadFile
+from service.bulk.pipeline import CheckedRow, check_rows
+from service.bulk.readers import Reader, open_reader
+from service.bulk.rows import RowError
+from service.bulk.schemas import SCHEMAS
+from service.bulk.schemas.base import Schema
+from service.clock import utcnow
+from service.db.engine import session_scope
+from service.db.repositories.files import FileRepository
+from service.domain.errors import PermanentFailure, TaskCancelled
+from service.sinks.base import Sink
+from service.usecases import imports
+from service.usecases.imports import Candidate, Options, Outcome, Totals
+from worker.context import HandlerContext
+from worker.handlers import bulk_params, reports
+from worker.handlers.sinks import build_sink
+from worker.registry import HandlerRegistry
+
+
+def schema_for(entity: str | None) -> Schema[Any]:
+    schema = SCHEMAS.get(entity or "")
+    if schema is None:
+        raise PermanentFailure(
+            f"entityType must be one of {', '.join(sorted(SCHEMAS))}, got {entity!r}"
+        )
+    return schema
+
+
+async def input_file(ctx: HandlerContext) -> Any:
+    """The task's uploaded input file row."""
+    try:
+        file_id = UUID(str(ctx.task.input_file_id))
+    except ValueError:
+        raise PermanentFailure("the task has no input file; create it with a fileName") from None
+    async with session_scope(ctx.sessionmaker) as session:
+        row = await FileRepository(session).get(file_id)
+    if row is None or row.status != "ready":
+        raise PermanentFailure(f"input file {file_id} is not uploaded")
+    return row
+
+
+class _Batches:
+    """Validated rows of the file, `size` at a time (runs in a worker thread)."""
+
+    def __init__(self, reader: Reader, schema: Schema[Any]) -> None:
+        self.schema = schema
+        self._rows: Iterator[CheckedRow[Any]] = check_rows(reader, schema)
+
+    def next(self, size: int) -> tuple[list[Candidate], list[RowError], int]:
+        candidates: list[Candidate] = []
+        errors: list[RowError] = []
+        last = 0
+        for checked in islice(self._rows, size):
+            last = checked.row
+            if checked.record is None:
+                errors.extend(checked.errors)
+            else:
+                key = "|".join(str(v) for v in self.schema.key_of(checked.record))
+                data = to_jsonable_python(self.schema.to_row(checked.record))
+                candidates.append(Candidate(checked.row, key, data))
+        return candidates, errors, last
+
+
+class ImportRun:
+    """One run of one import task (a retry starts a new run from the checkpoint)."""
+
+    def __init__(self, ctx: HandlerContext, params: bulk_params.ImportParams) -> None:
+        self.ctx = ctx
+        self.params = params
+        self.schema = schema_for(ctx.task.entity_type)
+        self.options = Options(params.mode, params.skip_duplicates, params.validate_only)
+        self.seen: set[int] = set()  # dry runs write nothing: key hashes find repeats in the file
+        self.started = time.monotonic()
+        self.rows_this_run = 0
+
+    async def run(self) -> None:
+        file_row = await input_file(self.ctx)
+        async with session_scope(self.ctx.sessionmaker) as session:
+            totals = await imports.load_totals(session, self.ctx.task.id)
+        sink = build_sink(self.ctx.resources, self.params)
+        opened: AbstractContextManager[BinaryIO] = self.ctx.resources.store.open_read(file_row.key)
+        stream = await asyncio.to_thread(opened.__enter__)
+        try:
+            reader = await asyncio.to_thread(self._open, stream, file_row, totals.last_row)
+            try:
+                await self._loop(_Batches(reader, self.schema), sink, totals, file_row.size)
+            finally:
+                await asyncio.to_thread(reader.close)
+        except TaskCancelled:
+            await self._finish(
+                totals, stopped=f"cancelled; rows after {totals.last_row} were not read"
+            )
+            raise
+        finally:
+            await asyncio.to_thread(opened.__exit__, None, None, None)
+        await self._finish(totals, stopped=None)
+
+    def _open(self, stream: BinaryIO, file_row: Any, start_after: int) -> Reader:
+        try:
+            reader = open_reader(
+                stream,
+                fmt=self.params.format,
+                filename=file_row.file_name,
+                delimiter=self.params.delimiter,
+                start_after=start_after,
+            )
+            self.schema.check_header(reader.columns)
+        except BadFile as error:
+            raise PermanentFailure(f"{file_row.file_name}: {error}") from error
+        return reader
+
+    async def _loop(self, batches: _Batches, sink: Sink, totals: Totals, size: int | None) -> None:
+        while True:
+            try:
+                candidates, errors, last = await asyncio.to_thread(
+                    batches.next, self.params.batch_size
+                )
+            except BadFile as error:
+                raise PermanentFailure(f"after row {totals.last_row}: {error}") from error
+            if not last:
+                return
+            await self._commit(sink, totals, candidates, errors, last)
+            await self.ctx.report(
+                processed_items=totals.processed,
+                succeeded_items=totals.succeeded,
+                failed_items=totals.failed,
+                result=self._figures(totals),
+            )
+
+    async def _commit(
+        self,
+        sink: Sink,
+        totals: Totals,
+        candidates: list[Candidate],
+        errors: list[RowError],
+        last: int,
+    ) -> None:
+        batch, early = imports.dedupe_batch(candidates, self.options)
+        if self.options.dry_run:
+            batch = self._unseen(batch, early)
+        async with session_scope(self.ctx.sessionmaker) as session:
+            outcome = await sink.write(
+                session,
+                self.schema.entity,
+                self.ctx.task.id,
+                totals.batches + 1,
+                batch,
+                self.options,
+            )
+            rejected = errors + early.errors + outcome.errors
+            totals.batches += 1
+            totals.processed += last - totals.last_row
+            totals.last_row = last
+            totals.created += outcome.created
+            totals.updated += outcome.updated + early.updated
+            totals.skipped += outcome.skipped + early.skipped
+            totals.failed += len({e.row for e in rejected})
+            await imports.record_batch(session, self.ctx.task.id, rejected, totals, now=utcnow())
+        self.rows_this_run += len(candidates) + len(errors)
+
+    def _unseen(self, batch: list[Candidate], early: Outcome) -> list[Candidate]:
+        fresh = []
+        for candidate in batch:
+            digest = hash(candidate.key)
+            if digest in self.seen:
+                if self.options.skip_duplicates:
+                    early.skipped += 1
+                elif self.options.mode == "upsert":
+                    early.updated += 1
+                else:
+                    early.errors.append(imports.duplicate(candidate, "an earlier row of the file"))
+                continue
+            self.seen.add(digest)
+            fresh.append(candidate)
+        return fresh
+
+    def _figures(self, totals: Totals) -> dict[str, Any]:
+        elapsed = max(time.monotonic() - self.started, 1e-6)
+        return {
+            **totals.as_values(),
+            "dryRun": self.options.dry_run,
+            "rowsPerSecond": round(self.rows_this_run / elapsed, 1),
+        }
+
+    async def _finish(self, totals: Totals, *, stopped: str | None) -> None:
+        report = await reports.write_error_report(
+            self.ctx, stopped_after=totals.last_row, note=stopped
+        )
+        self.ctx.result = {
+            **self._figures(totals),
+            "stoppedAt": totals.last_row if stopped else None,
+        }
+        self.ctx.final.update(
+            processed_items=totals.processed,
+            succeeded_items=totals.succeeded,
+            failed_items=totals.failed,
+            total_items=totals.processed if not stopped else None,
+        )
+        if report is not None:
+            self.ctx.result["errorReportFileId"] = str(report)
+
+
+async def run_import(ctx: HandlerContext) -> None:
+    """Import a CSV, JSON Lines or XLSX file (optionally gzip) of one entity type."""
+    await ImportRun(ctx, bulk_params.parse(bulk_params.ImportParams, ctx.params)).run()
+
+
+def register(registry: HandlerRegistry) -> None:
+    for entity in SCHEMAS:
+        registry.add("import", entity, run_import)
