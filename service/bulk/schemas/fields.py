@@ -151,7 +151,7 @@ OrderNumber = Annotated[
 Name = Annotated[str, StringConstraints(min_length=1, max_length=255)]
 ShortText = Annotated[str, StringConstraints(max_length=255)]
 LongText = Annotated[str, StringConstraints(max_length=10_000)]
-Money = Annotated[Decimal, PlainValidator(_money)]
+Money = Annotated[Decimal, BeforeValidator(_money)]
 Count = Annotated[int, Field(ge=0, le=2**53)]
 Currency = Annotated[str, StringConstraints(to_upper=True, pattern=currencies.PATTERN)]
 Country = Annotated[str, StringConstraints(to_upper=True, pattern=COUNTRY_PATTERN)]

@@ -82,3 +82,11 @@ def import_product_upload(data: bytes) -> list[Any]:
     with open_reader(io.BytesIO(data)) as reader:
         assert schema.check_header(reader.columns) == ("extra",)
         return [row.record for row in pipeline.check_rows(reader, schema)]
+
+
+@pytest.mark.parametrize("entity", ENTITIES)
+def test_json_ready_records_validate_back_to_themselves(entity: str) -> None:
+    schema = SCHEMAS[entity]
+    for record in records_of(entity):
+        assert schema.validate_row(record.model_dump(mode="json")) == (record, ())
+        assert schema.jsonable([record]) == [record.model_dump(mode="json")]
