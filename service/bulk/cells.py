@@ -23,7 +23,6 @@ from service.bulk.columns import Column, Kind
 
 TRIGGERS = frozenset("=+-@\t\r")
 #: First characters that may need neutralising; any other text cell is safe as it is.
-#: First characters that may need neutralising; any other text cell is safe as it is.
 RISKY = TRIGGERS | {"'"}
 _NEUTRALISE = re.compile(r"'*[=+\-@\t\r]")
 _RESTORE = re.compile(r"'+[=+\-@\t\r]")

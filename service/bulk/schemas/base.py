@@ -66,14 +66,15 @@ class Schema(Generic[M]):
         """
         if names is None:
             return ()
-        present = set(names)
-        missing = [name for name in self.required if name not in present]
+        header = tuple(names)
+        missing = [name for name in self.required if name not in header]
         if missing:
+            what = "column" if len(missing) == 1 else "columns"
             raise MissingColumns(
-                f"the file has no {', '.join(missing)} column; a {self.entity} import needs "
+                f"the file has no {what} {', '.join(missing)}; {self.entity} imports need "
                 f"{', '.join(self.required)}"
             )
-        return tuple(name for name in names if name not in self._by_name)
+        return tuple(name for name in header if name not in self._by_name)
 
     def key_of(self, record: M) -> tuple[Any, ...]:
         """The values that identify the record (for duplicates and upserts)."""
@@ -85,6 +86,10 @@ class Schema(Generic[M]):
         The same as `record.model_dump(mode="json")` for each, at a fraction of the cost.
         """
         return cast(list[dict[str, Any]], self._batch.dump_python(list(records), mode="json"))
+
+    def dump_json(self, records: Sequence[M]) -> bytes:
+        """Records as one JSON array, ready to be a sink's request body."""
+        return self._batch.dump_json(list(records))
 
     def to_row(self, record: M) -> dict[str, Any]:
         """The record as a writer's row (writers render nested records as JSON objects)."""

@@ -151,6 +151,8 @@ OrderNumber = Annotated[
 Name = Annotated[str, StringConstraints(min_length=1, max_length=255)]
 ShortText = Annotated[str, StringConstraints(max_length=255)]
 LongText = Annotated[str, StringConstraints(max_length=10_000)]
+# A before-validator, not a plain one: pydantic then serialises it as the Decimal it is
+# (with PlainValidator, model_dump(mode="json") warns that it expected a decimal).
 Money = Annotated[Decimal, BeforeValidator(_money)]
 Count = Annotated[int, Field(ge=0, le=2**53)]
 Currency = Annotated[str, StringConstraints(to_upper=True, pattern=currencies.PATTERN)]

@@ -121,13 +121,16 @@ class TestOutboxThroughTheLifecycle:
     @staticmethod
     async def _drive(life: Lifecycle) -> dict[str, UUID]:
         later = (utcnow() + timedelta(hours=1)).isoformat()
-        soon = (utcnow() + timedelta(seconds=1)).isoformat()
+        # created first, with room to spare: a loaded machine must not pass its time first
+        due = await life.create(
+            taskType="noop", scheduledAt=(utcnow() + timedelta(seconds=3)).isoformat()
+        )
         ids = {
             "completes": await life.create(taskType="noop"),
             "gives_up": await life.create(taskType="fail", maxRetries=1),
             "parked": await life.create(taskType="noop", scheduledAt=later),
             "stopped": await life.create(taskType="sleep", params={"seconds": 30}),
-            "due": await life.create(taskType="noop", scheduledAt=soon),
+            "due": due,
         }
         await life.reaches(ids["parked"], "scheduled")
         await life.post(ids["parked"], "cancel")

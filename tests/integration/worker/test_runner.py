@@ -11,7 +11,7 @@ from uuid import UUID
 
 import httpx
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from service.bootstrap import Resources
 from service.clock import utcnow
@@ -176,41 +176,6 @@ class TestOneClaimForAllQueues:
         assert [t.id for t in claimed] == [default[1].id, default[3].id, urgent[0].id]
         assert all(t.status == "processing" and t.attempts == 1 for t in claimed)
         assert [t.id for t in again] == [default[2].id, default[0].id, bulk[0].id]
-
-    @pytest.mark.postgres_only
-    @pytest.mark.parametrize("dialect", ["postgresql"])
-    async def test_the_room_holds_when_the_planner_thinks_nothing_is_pending(
-        self, database_url: str, tmp_path: Path
-    ) -> None:
-        """Statistics from a drained queue (everything completed) then a burst of new tasks.
-
-        With those statistics PostgreSQL ran `id IN (SELECT … LIMIT n FOR UPDATE SKIP LOCKED)`
-        as a nested loop that re-ran the sub-select per row, and one claim took every task.
-        """
-        async with open_resources(database_url, tmp_path) as resources:
-            for _ in range(60):
-                await make_task(resources, "record")
-            async with resources.engine.begin() as conn:
-                await conn.execute(tasks_table.update().values(status="completed"))
-            async with resources.engine.connect() as conn:
-                await conn.execute(text("ANALYZE tasks"))
-            async with resources.engine.begin() as conn:
-                await conn.execute(tasks_table.update().values(status="pending"))
-            async with session_scope(resources.sessionmaker) as session:
-                claimed = await execution.claim(
-                    session,
-                    worker_id="w",
-                    queue="default",
-                    limit=4,
-                    now=utcnow(),
-                    lease_seconds=60,
-                    dispatch="poll",
-                )
-            assert len(claimed) == 4
-            async with session_scope(resources.sessionmaker) as session:
-                processing = tasks_table.c.status == "processing"
-                count = select(func.count()).select_from(tasks_table).where(processing)
-                assert (await session.execute(count)).scalar_one() == 4
 
 
 async def create(client: httpx.AsyncClient, **body: Any) -> str:

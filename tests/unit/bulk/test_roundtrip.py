@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 from typing import Any
 
 import pytest
@@ -90,3 +91,4 @@ def test_json_ready_records_validate_back_to_themselves(entity: str) -> None:
     for record in records_of(entity):
         assert schema.validate_row(record.model_dump(mode="json")) == (record, ())
         assert schema.jsonable([record]) == [record.model_dump(mode="json")]
+        assert json.loads(schema.dump_json([record])) == [record.model_dump(mode="json")]

@@ -403,8 +403,11 @@ class TestSchema:
         assert SCHEMAS["customer"].key_of(valid("customer", email="X@Y.de")) == ("x@y.de",)
 
     def test_check_header_names_the_missing_columns(self) -> None:
-        with pytest.raises(MissingColumns, match="the file has no price, currency column"):
+        message = "the file has no columns price, currency; product imports need sku, name"
+        with pytest.raises(MissingColumns, match=message):
             SCHEMAS["product"].check_header(["sku", "name"])
+        with pytest.raises(MissingColumns, match="no column quantity; inventory imports need"):
+            SCHEMAS["inventory"].check_header(iter(["sku", "warehouse"]))
 
     def test_check_header_returns_unknown_columns(self) -> None:
         names = ["sku", "name", "price", "currency", "id", "Stock"]
