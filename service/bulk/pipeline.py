@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import itertools
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, NamedTuple, cast
@@ -62,23 +63,25 @@ def check_batches(
     rows: Iterable[RawRow], schema: Schema[M], *, size: int = 1000
 ) -> Iterator[CheckedBatch[M]]:
     """Validate rows lazily, `size` rows to a batch (the last one may be smaller)."""
+    source = iter(rows)
+    while (batch := _next_batch(source, schema, size)) is not None:
+        yield batch
+
+
+def _next_batch(source: Iterator[RawRow], schema: Schema[M], size: int) -> CheckedBatch[M] | None:
     validate, explain = schema.validator, schema.explain
     records: list[M] = []
     record_rows: list[int] = []
     errors: list[RowError] = []
-    count = 0
-    for number, raw in rows:
+    count = number = 0
+    for number, raw in itertools.islice(source, size):
         count += 1
         if isinstance(raw, RowError):
             errors.append(raw)
-        else:
-            try:
-                records.append(validate(raw))
-                record_rows.append(number)
-            except ValidationError as error:
-                errors.extend(explain(error, raw, number))
-        if count >= size:
-            yield CheckedBatch(records, record_rows, errors, count, number)
-            records, record_rows, errors, count = [], [], [], 0
-    if count:
-        yield CheckedBatch(records, record_rows, errors, count, number)
+            continue
+        try:
+            records.append(validate(raw))
+            record_rows.append(number)
+        except ValidationError as error:
+            errors.extend(explain(error, raw, number))
+    return CheckedBatch(records, record_rows, errors, count, number) if count else None
