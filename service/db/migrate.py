@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -29,7 +31,12 @@ def upgrade(url: str, revision: str = "head") -> None:
         asyncio.get_running_loop()
     except RuntimeError:
         command.upgrade(alembic_config(url), revision)
-        return
-    # Alembic's env.py runs its own event loop, which cannot nest inside a running one.
-    with ThreadPoolExecutor(1) as pool:
-        pool.submit(command.upgrade, alembic_config(url), revision).result()
+    else:
+        # Alembic's env.py runs its own event loop, which cannot nest inside a running one.
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(command.upgrade, alembic_config(url), revision).result()
+    if url_.get_backend_name() == "sqlite" and url_.database:
+        # WAL is a property of the file: set it once here, so no connection has to take the
+        # exclusive lock that switching needs while others are open.
+        with contextlib.closing(sqlite3.connect(url_.database)) as connection:
+            connection.execute("PRAGMA journal_mode=WAL")
