@@ -2,25 +2,30 @@
 
     OPS_DAPRD=$HOME/.cache/common-operations/dapr/1.18.3/daprd .venv/bin/python bench/bench_dapr.py
         [--runs 3] [--tasks 3000] [--clients 16] [--latency-tasks 300] [--gap-ms 20]
-        [--only dapr,sqlite,postgres] [--profile DIR]
+        [--only dapr,sqlite,postgres] [--kinds latency,throughput,backlog] [--profile DIR]
 
-One run measures, on one PostgreSQL cluster (fsync on) and one Redis:
+One run starts its own PostgreSQL cluster (scripts/postgres.sh, fsync on) and Redis, and
+measures, each on emptied tables, `--runs` times (medians reported):
 
-1. latency — an idle worker; `--latency-tasks` `noop` creates sent `--gap-ms` apart over
-   HTTP (header X-User-ID) to the API app; latency = the task's `startedAt` (stamped at the
-   claim, i.e. handler start) minus the client's send time (both the machine's wall clock);
-   p50/p99, and how many were claimed by push (a doorbell) or by poll
-   (GET …/tasks/{id}/attempts → dispatch).
-2. throughput — `--tasks` `noop` creates sent as fast as `--clients` concurrent keep-alive
-   HTTP clients can; tasks/s = N / (last completedAt - first send). Also reported: how fast
-   the creates went, and when the outbox (created/started/completed events) was drained.
-   With one worker replica and with two (each its own daprd, app id operations-worker).
-3. the same two measures in the embedded mode (`common-ops dev`: API + worker in one
-   process, in-process bus) on SQLite and on the same PostgreSQL.
+- latency: an idle worker; `--latency-tasks` `noop` creates sent `--gap-ms` apart over HTTP
+  (header X-User-ID) to the API app; latency = the task's `startedAt` (stamped at the claim,
+  i.e. handler start) minus the client's send time (one machine, one clock); p50/p99, and how
+  many were claimed by push (a doorbell) or by poll (GET .../tasks/{id}/attempts -> dispatch).
+- throughput: `--tasks` `noop` creates sent as fast as `--clients` concurrent keep-alive HTTP
+  clients can; tasks/s = N / (last completedAt - first send). Also: the create rate, and when
+  the outbox (created/started/completed events) was drained.
+- backlog: N pending tasks committed at once behind the API (copies of one created over
+  HTTP), then drained: what the pipeline behind the API sustains (relays, sidecars, Redis,
+  doorbells, claims, finishes), without the API's create path.
 
-Every measure is repeated `--runs` times on emptied tables; medians are reported.
-Results: bench/results/dapr.json (and one JSON line on stdout); progress on stderr.
-With --profile, one extra (unreported) throughput run per shape is sampled with py-spy.
+Shapes: Dapr (API + daprd; worker + daprd; one replica, then two with the same app id
+`operations-worker`), then the embedded mode (`common-ops dev`) on SQLite and on the same
+PostgreSQL. Every measure also reports CPU seconds per task of each process group (read
+from /proc), and how much of the machine other jobs used meanwhile (`otherCores`): the
+machine may be shared, and CPU per task hardly depends on that while tasks/s does.
+Results: bench/results/dapr.json (and a summary line on stdout); progress on stderr.
+With --profile, one extra (unreported) run per shape and kind is sampled with py-spy.
+A PYTHONPATH pointing at a copy of service/ and worker/ runs the apps from that copy.
 """
 
 from __future__ import annotations
@@ -121,12 +126,16 @@ def machine() -> dict[str, Any]:
     }
 
 
-def cpu_seconds(pid: int) -> float:
+def cpu_seconds(pid: int, *, reaped: bool = False) -> float:
+    """User + system CPU of a process; with `reaped`, also of its children that have exited."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    ticks = int(fields[11]) + int(fields[12])
+    if reaped:
+        ticks += int(fields[13]) + int(fields[14])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def children(pid: int) -> list[int]:
@@ -149,14 +158,13 @@ class Meter:
     """CPU seconds of named process groups, of the load generator and of the whole machine."""
 
     def __init__(self, groups: dict[str, list[int] | Any]) -> None:
-        self.groups = groups  # name -> list of pids, or a callable returning them
-
-    def _pids(self, name: str) -> list[int]:
-        g = self.groups[name]
-        return list(g() if callable(g) else g)
+        self.groups = groups  # name -> list of pids, or a callable returning CPU seconds
 
     def _read(self) -> dict[str, float]:
-        return {n: sum(cpu_seconds(p) for p in self._pids(n)) for n in self.groups}
+        out = {}
+        for name, group in self.groups.items():
+            out[name] = group() if callable(group) else sum(cpu_seconds(p) for p in group)
+        return out
 
     def __enter__(self) -> Meter:
         self._cpu = self._read()
@@ -205,12 +213,14 @@ class Postgres:
     def dsn(self, db: str) -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{db}"
 
-    def pids(self) -> list[int]:
+    def cpu(self) -> float:
+        """CPU of the whole cluster: live backends, and those that exited (the postmaster reaps
+        them, so their time moves to its children's account)."""
         try:
             master = int((self.dir / "postmaster.pid").read_text().split()[0])
         except (OSError, ValueError, IndexError):
-            return []
-        return [master, *children(master)]
+            return 0.0
+        return cpu_seconds(master, reaped=True) + sum(cpu_seconds(p) for p in children(master))
 
     async def sql(self, statement: str, db: str = "postgres") -> Any:
         conn = await asyncpg.connect(self.dsn(db))
@@ -472,9 +482,12 @@ async def wait_done(store: Store, count: int, timeout: float, *, outbox: bool = 
     raise TimeoutError(f"not done after {timeout}s: tasks, completed, unpublished = {last}")
 
 
-async def latency_run(port: int, store: Store, count: int, gap: float) -> dict[str, Any]:
+async def latency_run(
+    port: int, store: Store, count: int, gap: float, meter: Meter | None = None
+) -> dict[str, Any]:
     sent = await paced_creates(port, count, gap)
     await wait_done(store, count, 60)
+    cpu = meter.stop() if meter is not None else None  # not the reads below
     conn = await Connection.open(port)
     start, complete, dispatch = [], [], {"push": 0, "poll": 0}
     try:
@@ -498,6 +511,7 @@ async def latency_run(port: int, store: Store, count: int, gap: float) -> dict[s
         "completeP50ms": round(1000 * percentile(complete, 50), 2),
         "completeP99ms": round(1000 * percentile(complete, 99), 2),
         "dispatch": dispatch,
+        **({"cpu": cpu} if cpu is not None else {}),
     }
 
 
@@ -599,7 +613,7 @@ def py_spy(pids: dict[str, int], out: Path | None) -> Iterator[None]:
     out.mkdir(parents=True, exist_ok=True)
     procs = []
     for name, pid in pids.items():
-        argv = [spy, "record", "--pid", str(pid), "--rate", "200", "--format", "raw"]
+        argv = [spy, "record", "--pid", str(pid), "--rate", "200", "--format", "raw", "--gil"]
         argv += ["--output", str(out / f"{name}.txt"), "--nonblocking"]
         procs.append(subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     time.sleep(1.0)
@@ -640,10 +654,12 @@ def _summarise(kind: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def _one(shape: Shape, kind: str, args: argparse.Namespace) -> dict[str, Any]:
+def _one(
+    shape: Shape, kind: str, args: argparse.Namespace, meter: Meter | None = None
+) -> dict[str, Any]:
     if kind == "latency":
         return uvloop.run(
-            latency_run(shape.port, shape.store, args.latency_tasks, args.gap_ms / 1000)
+            latency_run(shape.port, shape.store, args.latency_tasks, args.gap_ms / 1000, meter)
         )
     if kind == "throughput":
         return uvloop.run(throughput_run(shape.port, shape.store, args.tasks, args.clients))
@@ -670,10 +686,10 @@ def measure(
             time.sleep(1.0)
             with Meter(shape.cpu_groups()) as meter:
                 try:
-                    result = _one(shape, kind, args)
+                    result = _one(shape, kind, args, meter)
                 except (TimeoutError, RuntimeError, AssertionError) as error:
                     result = {"error": f"{type(error).__name__}: {error}"}
-                result["cpu"] = meter.stop()
+                result.setdefault("cpu", meter.stop())
             log(f"{name} {kind} run {i}: {json.dumps(result)}")
             runs.append(result)
         out[kind] = _summarise(kind, runs)
@@ -749,7 +765,7 @@ class DaprShape(Shape):
             "workerApps": [w.app.popen.pid for w in self.workers],
             "workerDaprds": [w.sidecar.popen.pid for w in self.workers],
             "redis": [self.redis.proc.popen.pid],
-            "postgres": self.pg.pids,
+            "postgres": self.pg.cpu,
         }
         return groups
 
@@ -800,7 +816,7 @@ class EmbeddedShape(Shape):
         assert self.proc is not None
         groups: dict[str, Any] = {"devApp": [self.proc.pid]}
         if self.pg is not None and self.kind == "postgres":
-            groups["postgres"] = self.pg.pids
+            groups["postgres"] = self.pg.cpu
         return groups
 
     def profile_pids(self) -> dict[str, int]:

@@ -54,8 +54,7 @@ async def run_resources(
     finally:
         for companion in companions:
             await companion.stop()
-        relay.cancel()
-        await asyncio.gather(relay, return_exceptions=True)
+        await resources.relay.stop(relay)
         await resources.close()
 
 

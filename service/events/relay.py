@@ -97,13 +97,27 @@ class OutboxRelay:
         self.last_error: str | None = None
         self._kick = asyncio.Event()
         self._contended = False
+        self._stopping = False
 
     def kick(self) -> None:
         self._kick.set()
 
+    async def stop(self, task: asyncio.Task[None], timeout: float = 5.0) -> None:
+        """Let a drain in progress finish, then end `task` (the one running `run`).
+
+        Cancelling a drain in the middle of its transaction could leave a SQLite write lock
+        behind on a connection that is never returned; so cancel only if it will not finish.
+        """
+        self._stopping = True
+        self.kick()
+        with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+            await asyncio.wait_for(asyncio.shield(task), timeout)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
     async def run(self) -> None:
-        """Drain forever: on each kick, on each sweep, and with backoff while publishing fails."""
-        while True:
+        """Drain until stopped: on each kick, each sweep, and backing off while publishing fails."""
+        while not self._stopping:
             timeout = (
                 0.05
                 if self._contended
@@ -119,6 +133,8 @@ class OutboxRelay:
                 async with asyncio.timeout(timeout):
                     await self._kick.wait()
             self._kick.clear()
+            if self._stopping:
+                return
             try:
                 await self.drain()
             except Exception as error:  # the database may be away for a while: keep trying
