@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from service import __version__
 from service.api.problems import add_exception_handlers
-from service.api.routes import dead_letters, files, health, task_history, tasks
+from service.api.routes import bulk, dead_letters, files, health, task_history, tasks
 from service.bootstrap import Resources, build_resources
 from service.config import Settings
 from service.db import migrate
@@ -78,5 +78,6 @@ def create_app(settings: Settings, *, companions: Sequence[Companion] = ()) -> F
     app.include_router(tasks.router, prefix=API_PREFIX)
     app.include_router(task_history.router, prefix=API_PREFIX)
     app.include_router(dead_letters.router, prefix=API_PREFIX)
+    app.include_router(bulk.router, prefix=API_PREFIX)
     app.include_router(files.router, prefix=API_PREFIX)
     return app
