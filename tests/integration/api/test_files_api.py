@@ -27,6 +27,7 @@ from service.storage.local import LocalFileStore
 from service.usecases import files as file_usecases, task_files
 from service.usecases.files import FilePolicy, FilePurpose
 from tests.fixtures.app import ADMIN, make_settings, user, wait_until
+from tests.fixtures.s3 import S3Server, s3_bucket, s3_server, transfer
 from tests.integration.api.support import (
     BASE as TASKS,
     assert_problem,
@@ -34,7 +35,6 @@ from tests.integration.api.support import (
     create,
     event_types,
 )
-from tests.integration.storage.s3server import S3Server, s3_bucket, s3_server
 
 __all__ = ["s3_bucket", "s3_server"]
 
@@ -59,14 +59,6 @@ def settings(
         server: S3Server = request.getfixturevalue("s3_server")
         overrides |= server.settings(request.getfixturevalue("s3_bucket"))
     return make_settings(database_url, tmp_path, **overrides)
-
-
-async def transfer(api: httpx.AsyncClient, method: str, url: str, **kwargs: Any) -> httpx.Response:
-    """Follow a signed URL: a relative one to the API, an absolute one to the S3 server."""
-    if url.startswith("/"):
-        return await api.request(method, url, **kwargs)
-    async with httpx.AsyncClient(timeout=30) as client:
-        return await client.request(method, url, **kwargs)
 
 
 async def new_file(

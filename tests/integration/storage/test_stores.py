@@ -24,7 +24,7 @@ from service.storage.base import FileStore, ObjectNotFound
 from service.storage.local import LocalFileStore
 from service.storage.s3 import S3FileStore
 from service.storage.signing import UrlSigner
-from tests.integration.storage.s3server import S3Server, guard
+from tests.fixtures.s3 import S3Server, guard
 
 MIB = 1024 * 1024
 CHUNK = 64 * 1024

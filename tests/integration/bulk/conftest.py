@@ -1,0 +1,46 @@
+"""Bulk tests run on the local store; a test or class opts into S3 as well with
+
+    @pytest.mark.parametrize("storage", ["local", "s3"], indirect=True)
+
+S3 means a real S3-compatible server on loopback (tests/fixtures/s3.py) and a throwaway bucket.
+A module changes other settings by overriding `settings_overrides`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from service.config import Settings
+from tests.fixtures.app import make_settings
+from tests.fixtures.s3 import S3Server, s3_bucket, s3_server
+
+__all__ = ["s3_bucket", "s3_server"]
+
+
+@pytest.fixture
+def storage(request: pytest.FixtureRequest) -> str:
+    """The file store of the test's app: "local" unless parametrized (indirectly) with "s3"."""
+    return str(getattr(request, "param", "local"))
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    return {}
+
+
+@pytest.fixture
+def settings(
+    database_url: str,
+    tmp_path: Path,
+    storage: str,
+    settings_overrides: dict[str, Any],
+    request: pytest.FixtureRequest,
+) -> Settings:
+    overrides = dict(settings_overrides)
+    if storage == "s3":
+        server: S3Server = request.getfixturevalue("s3_server")
+        overrides |= server.settings(request.getfixturevalue("s3_bucket"))
+    return make_settings(database_url, tmp_path, **overrides)

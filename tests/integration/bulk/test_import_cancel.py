@@ -1,0 +1,160 @@
+"""Cancelling an import while it runs: it stops after the current batch, keeps what it wrote,
+says where it stopped, and a retry goes on from there. Both databases, local store.
+
+The import's sink is the real local store behind a gate that holds one batch until the test
+has asked for the cancel, so the stop lands on a known batch however loaded the machine is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.sinks.local import LocalSink
+from service.usecases.imports import Candidate, Options, Outcome
+from tests.fixtures.app import wait_until
+from tests.integration.bulk.support import (
+    ALICE,
+    TASKS,
+    download,
+    export,
+    finished,
+    render,
+    start_import,
+)
+from worker.handlers import imports as import_handler
+
+BATCH = 5
+BATCHES = 4
+HELD = 2  #: the batch the gate holds; the cancel arrives while it waits
+ROWS = [
+    {"sku": f"P-{n:04d}", "name": f"Item {n}", "price": "1.00", "currency": "EUR", "stock": n}
+    for n in range(1, BATCH * BATCHES + 1)
+]
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    # every progress report is written and reads the cancel flag: the handler learns of the
+    # cancel at the report right after the held batch, not up to a second later
+    return {"progress_interval_seconds": 0}
+
+
+class GatedSink:
+    """The local sink, holding batch `held` until `gate` opens; it records the batches asked."""
+
+    kind = "local"
+
+    def __init__(self, held: int) -> None:
+        self.held = held
+        self.reached = asyncio.Event()
+        self.gate = asyncio.Event()
+        self.batches: list[int] = []
+        self._inner = LocalSink()
+
+    async def write(
+        self,
+        session: AsyncSession,
+        entity: str,
+        task_id: UUID,
+        batch_number: int,
+        batch: Sequence[Candidate],
+        options: Options,
+    ) -> Outcome:
+        self.batches.append(batch_number)
+        if batch_number == self.held:
+            self.reached.set()
+            await self.gate.wait()  # before any statement: the session holds no connection yet
+        return await self._inner.write(session, entity, task_id, batch_number, batch, options)
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
+@pytest.fixture
+def sink(monkeypatch: pytest.MonkeyPatch) -> GatedSink:
+    gated = GatedSink(HELD)
+    monkeypatch.setattr(import_handler, "build_sink", lambda resources, params: gated)
+    return gated
+
+
+async def cancel_while_held(client: httpx.AsyncClient, sink: GatedSink) -> dict[str, Any]:
+    """Start the import, cancel it while batch HELD waits, let that batch go; the final task."""
+    content = render("product", "csv", ROWS)
+    task = await start_import(client, "product", "products.csv", content, batchSize=BATCH)
+    await asyncio.wait_for(sink.reached.wait(), timeout=30)
+    running = (await client.get(f"{TASKS}/{task['id']}", headers=ALICE)).json()
+    assert running["status"] == "processing"
+    assert running["processedItems"] == BATCH * (HELD - 1)
+    cancel = await client.post(f"{TASKS}/{task['id']}/cancel", headers=ALICE)
+    assert cancel.status_code == 200, cancel.text
+    assert cancel.json()["cancelRequested"] is True
+    sink.gate.set()
+    return await finished(client, task["id"])
+
+
+async def exported_skus(client: httpx.AsyncClient) -> list[str]:
+    _, content = await export(client, "product", format="csv")
+    return [line.split(",")[0] for line in content.decode().splitlines()[1:]]
+
+
+class TestCancelDuringImport:
+    async def test_stops_after_the_current_batch_and_keeps_what_it_wrote(
+        self, embedded: httpx.AsyncClient, sink: GatedSink
+    ) -> None:
+        task = await cancel_while_held(embedded, sink)
+
+        stopped = BATCH * HELD
+        assert task["status"] == "cancelled", task
+        assert sink.batches == list(range(1, HELD + 1))  # no batch after the held one was read
+        assert (task["processedItems"], task["succeededItems"], task["failedItems"]) == (
+            stopped,
+            stopped,
+            0,
+        )
+        assert task["result"]["stoppedAt"] == stopped
+        assert task["result"]["created"] == stopped
+        assert await exported_skus(embedded) == [r["sku"] for r in ROWS[:stopped]]
+
+        report = (await download(embedded, task["id"], "errorReport")).decode().splitlines()
+        assert report[0] == "row,column,value,message"
+        assert report[1:] == [
+            f"{stopped},,,import stopped after this row: "
+            f"cancelled; rows after {stopped} were not read"
+        ]
+
+        # the run is over: nothing is written later either
+        await asyncio.sleep(0.3)
+        assert sink.batches == list(range(1, HELD + 1))
+        assert len(await exported_skus(embedded)) == stopped
+        again = (await embedded.get(f"{TASKS}/{task['id']}", headers=ALICE)).json()
+        assert (again["status"], again["processedItems"]) == ("cancelled", stopped)
+
+    async def test_a_retry_goes_on_after_the_last_batch_without_duplicates(
+        self, embedded: httpx.AsyncClient, sink: GatedSink
+    ) -> None:
+        task = await cancel_while_held(embedded, sink)
+        assert task["status"] == "cancelled", task
+
+        retried = await embedded.post(f"{TASKS}/{task['id']}/retry", headers=ALICE)
+        assert retried.status_code == 200, retried.text
+
+        async def completed() -> dict[str, Any] | None:
+            current = (await embedded.get(f"{TASKS}/{task['id']}", headers=ALICE)).json()
+            return current if current["status"] == "completed" else None
+
+        done = await wait_until(completed, timeout=30)
+        assert sink.batches == list(range(1, BATCHES + 1))  # each batch once, in order
+        assert (done["processedItems"], done["succeededItems"], done["failedItems"]) == (
+            len(ROWS),
+            len(ROWS),
+            0,
+        )
+        assert done["result"]["stoppedAt"] is None
+        assert await exported_skus(embedded) == [r["sku"] for r in ROWS]
