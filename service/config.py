@@ -22,6 +22,8 @@ DEFAULT_CRON = {
     "detect-timeouts": "* * * * * */5",
     "outbox-sweep": "* * * * * */10",
     "cleanup-old-tasks": "17 3 * * *",
+    "check-uploads": "* * * * * */10",
+    "cleanup-old-files": "37 3 * * *",
 }
 #: seconds between a job's Dapr cron ticks (components/cron-*.yaml); see worker/bindings.py
 DEFAULT_JOB_SLOTS = {
@@ -29,6 +31,8 @@ DEFAULT_JOB_SLOTS = {
     "detect-timeouts": 5,
     "outbox-sweep": 10,
     "cleanup-old-tasks": 3600,
+    "check-uploads": 10,
+    "cleanup-old-files": 3600,
 }
 
 
@@ -77,6 +81,8 @@ class Settings(BaseSettings):
     files_public_url: str = ""  # prefix of local file URLs, e.g. https://ops.example.com
     files_url_seconds: int = Field(900, ge=1, le=7 * 24 * 3600)  # S3 caps presigning at 7 days
     files_max_bytes: int = Field(5 * 1024**3, ge=1)
+    #: how long a task created with a fileName waits for its upload before it fails
+    upload_wait_seconds: int = Field(3600, ge=60)
     s3_bucket: str = "common-operations"
     s3_endpoint_url: str = ""  # empty: AWS; e.g. http://127.0.0.1:9000 for MinIO
     s3_region: str = "us-east-1"
@@ -123,6 +129,15 @@ class Settings(BaseSettings):
             self.service_token == DEV_TOKEN or len(self.service_token) < 16
         ):
             raise ValueError("OPS_SERVICE_TOKEN must be set (16+ characters) in production")
+        return self
+
+    @model_validator(mode="after")
+    def _upload_outlives_its_url(self) -> Settings:
+        if self.upload_wait_seconds < self.files_url_seconds:
+            raise ValueError(
+                "OPS_UPLOAD_WAIT_SECONDS must be at least OPS_FILES_URL_SECONDS: a task must not "
+                "expire while its upload URL is still valid"
+            )
         return self
 
     @model_validator(mode="after")

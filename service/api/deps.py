@@ -32,6 +32,11 @@ async def get_session(resources: ResourcesDep) -> AsyncIterator[AsyncSession]:
         except BaseException:
             await session.rollback()
             raise
+    after_commit(resources, session)
+
+
+def after_commit(resources: Resources, session: AsyncSession) -> None:
+    """Wake the workers and the relay for what a committed session wrote."""
     new_pending = history.new_pending(session)
     if new_pending and resources.local_doorbell is not None:
         # Embedded mode: ring the worker in this process first, so its claim does not wait

@@ -47,6 +47,10 @@ class FileStore(Protocol):
 
     def exists(self, key: str) -> bool: ...
 
+    def check(self) -> None:
+        """Raise unless the store can be used now (the readiness probe's storage check)."""
+        ...
+
     def delete(self, key: str) -> None:
         """Remove the file; a missing one is not an error."""
         ...

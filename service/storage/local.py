@@ -66,6 +66,11 @@ class LocalFileStore:
     def delete(self, key: str) -> None:
         self.path(key).unlink(missing_ok=True)
 
+    def check(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        if not os.access(self.root, os.W_OK | os.X_OK):
+            raise PermissionError(f"the files directory {self.root} is not writable")
+
     def presign_put(self, key: str, *, expires: int, content_type: str) -> str:
         return self.signer.url("PUT", check_key(key), expires_in=expires)
 

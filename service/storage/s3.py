@@ -142,6 +142,9 @@ class S3FileStore:
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=check_key(key))
 
+    def check(self) -> None:
+        self.client.head_bucket(Bucket=self.bucket)
+
     def presign_put(self, key: str, *, expires: int, content_type: str) -> str:
         params = {"Bucket": self.bucket, "Key": check_key(key), "ContentType": content_type}
         return self.client.generate_presigned_url(

@@ -68,6 +68,36 @@ async def upload_for_task(
     return TaskView.from_row(row._mapping), upload
 
 
+async def input_key(session: AsyncSession, file_id: UUID) -> str | None:
+    """Where a pending input file's bytes go; None once they are there."""
+    row = await FileRepository(session).get(file_id)
+    if row is None or row.status != file_usecases.FileStatus.PENDING:
+        return None
+    return str(row.key)
+
+
+async def input_uploaded(
+    session: AsyncSession,
+    store: FileStore,
+    caller: Caller,
+    task_id: UUID,
+    file_id: UUID,
+    size: int,
+    *,
+    policy: file_usecases.FilePolicy,
+    now: datetime,
+) -> TaskView:
+    """The bytes of a task's input file were stored (`size` of them): the task can run."""
+    row = await FileRepository(session).get(file_id)
+    if row is None:
+        raise NotFound(f"file {file_id} not found", file_id=str(file_id))
+    if row.status == file_usecases.FileStatus.PENDING:
+        await file_usecases.mark_uploaded(
+            session, store, row, size, policy=policy, now=now, actor=caller
+        )
+    return await task_usecases.get(session, caller, task_id)
+
+
 async def check_input(session: AsyncSession, caller: Caller, input_file_id: str) -> None:
     """Refuse an inputFileId that names another user's file (other values are external refs)."""
     try:

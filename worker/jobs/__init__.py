@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from service.bootstrap import Resources
-from worker.jobs import cleanup_old_tasks, detect_timeouts, outbox_sweep, process_scheduled
+from worker.jobs import (
+    check_uploads,
+    cleanup_old_files,
+    cleanup_old_tasks,
+    detect_timeouts,
+    outbox_sweep,
+    process_scheduled,
+)
 
 Job = Callable[[Resources], Awaitable[str]]
 
@@ -14,4 +21,6 @@ JOBS: dict[str, Job] = {
     "detect-timeouts": detect_timeouts.run,
     "outbox-sweep": outbox_sweep.run,
     "cleanup-old-tasks": cleanup_old_tasks.run,
+    "check-uploads": check_uploads.run,
+    "cleanup-old-files": cleanup_old_files.run,
 }

@@ -2,19 +2,35 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from collections.abc import AsyncIterator
+from typing import Any, Literal, TypeVar, get_args
 from uuid import UUID
 
-from fastapi import APIRouter, Response, status
-from pydantic import Field
+from fastapi import APIRouter, Request, Response, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field, RootModel, ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.datastructures import UploadFile
 
-from service.api.deps import CallerDep, ResourcesDep, SessionDep
-from service.api.problems import PROBLEM_RESPONSES
+from service.api.deps import CallerDep, ResourcesDep, SessionDep, after_commit
+from service.api.problems import PROBLEM_RESPONSES, problem
 from service.api.routes import tasks as task_routes
+from service.api.routes.files import too_large
 from service.api.schemas import InputModel, TaskCreate, TaskPublic
-from service.usecases import tasks as task_usecases
+from service.bootstrap import Resources
+from service.clock import utcnow
+from service.db.engine import session_scope
+from service.domain.callers import Caller
+from service.storage.base import WRITE_BATCH, write_stream
+from service.usecases import task_files, tasks as task_usecases
+from service.usecases.files import FilePolicy
 
 router = APIRouter(prefix="/bulk", tags=["bulk"], responses=PROBLEM_RESPONSES)
+
+M = TypeVar("M", bound=BaseModel)
+#: Bytes a multipart body may carry beyond the file itself (boundaries, headers, fields).
+FORM_OVERHEAD = 64 * 1024
 
 Entity = Literal["product", "customer", "order", "inventory"]
 PriorityLabel = Literal["low", "normal", "high", "urgent"]
@@ -29,6 +45,20 @@ class BulkImport(InputModel):
     params: dict[str, Any] = Field(default_factory=dict)
     priority: PriorityLabel = "normal"
 
+    def as_task(self) -> TaskCreate:
+        return TaskCreate(
+            task_type="import",
+            entity_type=self.entity_type,
+            file_name=self.file_name,
+            file_size=self.file_size,
+            params=self.params,
+            priority=self.priority,
+        )
+
+
+class _Params(RootModel[dict[str, Any]]):
+    """The multipart `params` field: a JSON object of import options."""
+
 
 class BulkExport(InputModel):
     """An export; its file is the task's download once it completes."""
@@ -38,27 +68,150 @@ class BulkExport(InputModel):
     priority: PriorityLabel = "normal"
 
 
-@router.post("/import", status_code=status.HTTP_201_CREATED, response_model=task_routes.TaskCreated)
+def _import_body() -> dict[str, Any]:
+    """The import's two request bodies for the OpenAPI description (the route reads its body
+    itself, because FastAPI binds one body type per route)."""
+    form = {
+        "type": "object",
+        "required": ["file", "entityType"],
+        "properties": {
+            "file": {"type": "string", "format": "binary", "description": "the file to import"},
+            "entityType": {"type": "string", "enum": list(get_args(Entity))},
+            "params": {"type": "string", "description": "import options as a JSON object"},
+            "priority": {"type": "string", "enum": list(get_args(PriorityLabel))},
+        },
+    }
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": BulkImport.model_json_schema(by_alias=True)},
+                "multipart/form-data": {"schema": form},
+            },
+        }
+    }
+
+
+def _valid(model: type[M], raw: str | bytes | dict[str, Any], *, field: str = "") -> M:
+    """Validate a body (or the form `field`) read by hand, failing as FastAPI's own body
+    validation does (422 with each field and reason)."""
+    try:
+        if isinstance(raw, dict):
+            return model.model_validate(raw)
+        return model.model_validate_json(raw)
+    except ValidationError as error:
+        prefix = (field,) if field else ()
+        errors = [{**e, "loc": prefix + tuple(e["loc"])} for e in error.errors(include_url=False)]
+        raise RequestValidationError(errors) from error
+
+
+def _missing(field: str, message: str) -> RequestValidationError:
+    return RequestValidationError([{"loc": (field,), "msg": message, "type": "missing"}])
+
+
+@router.post(
+    "/import",
+    status_code=status.HTTP_201_CREATED,
+    response_model=task_routes.TaskCreated,
+    responses={413: {"description": "The file is too large"}},
+    openapi_extra=_import_body(),
+)
 async def bulk_import(
-    body: BulkImport,
+    request: Request,
     session: SessionDep,
     caller: CallerDep,
     resources: ResourcesDep,
     response: Response,
     idempotency_key: task_routes.IdempotencyKey = None,
-) -> task_routes.TaskCreated:
-    """Same as POST /tasks with taskType "import"."""
-    create = TaskCreate(
-        task_type="import",
-        entity_type=body.entity_type,
-        file_name=body.file_name,
-        file_size=body.file_size,
-        params=body.params,
-        priority=body.priority,
+) -> task_routes.TaskCreated | JSONResponse:
+    """Same as POST /tasks with taskType "import".
+
+    A JSON body answers with the uploadUrl to PUT the file to. A multipart/form-data body
+    (fields file, entityType, params as JSON text, priority) carries the file itself: the task
+    is created with it and goes straight to the workers (for scripts and small files).
+    """
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media == "multipart/form-data":
+        return await _import_form(request, session, caller, resources, response, idempotency_key)
+    if media not in ("application/json", ""):
+        return problem(
+            415,
+            "unsupported-media-type",
+            "The request body has a type this endpoint does not read.",
+            f"send application/json or multipart/form-data, not {media}",
+            instance=request.url.path,
+        )
+    body = _valid(BulkImport, await request.body())
+    task, upload, created = await task_routes.create_with_upload(
+        body.as_task(), session, caller, resources, idempotency_key
     )
-    return await task_routes.create_task(
-        create, session, caller, resources, response, idempotency_key, None
+    return task_routes.answer_created(task, upload, created, response)
+
+
+async def _import_form(
+    request: Request,
+    session: AsyncSession,
+    caller: Caller,
+    resources: Resources,
+    response: Response,
+    idempotency_key: str | None,
+) -> task_routes.TaskCreated | JSONResponse:
+    """Create the import with the file of a multipart body.
+
+    Starlette spools the part to a temporary file (memory stays flat). The task and its pending
+    file are committed first, the bytes are stored without a transaction open (SQLite has one
+    writer), then the file is marked ready, which sends the task to the workers. If storing
+    fails the task keeps waiting: repeating the request with the same Idempotency-Key stores
+    the file again, and otherwise check-uploads expires the task.
+    """
+    limit = resources.settings.files_max_bytes
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit + FORM_OVERHEAD:
+        return too_large(request, limit)
+    async with request.form(max_files=1, max_fields=8) as form:
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise _missing("file", "Field required: the file to import, as a form-data file part")
+        if upload.size is not None and upload.size > limit:
+            return too_large(request, limit)
+        fields = {k: v for k, v in form.multi_items() if isinstance(v, str)}
+        params = fields.pop("params", "{}") or "{}"
+        body = _valid(
+            BulkImport,
+            {
+                **fields,
+                "fileName": upload.filename or "upload",
+                "fileSize": upload.size,
+                "params": _valid(_Params, params, field="params").root,
+            },
+        )
+        async with session_scope(resources.sessionmaker) as first:
+            task, pending, created = await task_routes.create_with_upload(
+                body.as_task(), first, caller, resources, idempotency_key
+            )
+            key = None if pending is None else await task_files.input_key(first, pending.file.id)
+        after_commit(resources, first)
+        if pending is None or key is None:  # a repeated request whose file is already there
+            return task_routes.answer_created(task, None, created, response)
+        size = await write_stream(
+            resources.store, key, pending.file.content_type, _chunks(upload), limit=limit
+        )
+    task = await task_files.input_uploaded(
+        session,
+        resources.store,
+        caller,
+        task.id,
+        pending.file.id,
+        size,
+        policy=FilePolicy.from_settings(resources.settings),
+        now=utcnow(),
     )
+    return task_routes.answer_created(task, None, created, response)
+
+
+async def _chunks(upload: UploadFile) -> AsyncIterator[bytes]:
+    while chunk := await upload.read(WRITE_BATCH):
+        yield chunk
 
 
 @router.post("/export", status_code=status.HTTP_201_CREATED, response_model=task_routes.TaskCreated)

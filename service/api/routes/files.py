@@ -57,7 +57,7 @@ def _local(resources: Resources) -> LocalFileStore:
     return resources.store
 
 
-def _too_large(request: Request, limit: int) -> JSONResponse:
+def too_large(request: Request, limit: int) -> JSONResponse:
     detail = f"files are limited to {limit} bytes"
     return problem(
         413, "file-too-large", "The file is too large.", detail, instance=request.url.path
@@ -83,7 +83,7 @@ async def put_content(
     limit = resources.settings.files_max_bytes
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
-        return _too_large(request, limit)
+        return too_large(request, limit)
     async with session_scope(resources.sessionmaker) as lookup:
         row = await FileRepository(lookup).get_by_key(key)
     if row is None:
@@ -93,7 +93,7 @@ async def put_content(
     try:
         size = await write_stream(store, key, row.content_type, request.stream(), limit=limit)
     except FileTooLarge:
-        return _too_large(request, limit)
+        return too_large(request, limit)
     policy = FilePolicy.from_settings(resources.settings)
     return await file_usecases.mark_uploaded(
         session, store, row, size, policy=policy, now=utcnow(), actor=Caller(row.owner)

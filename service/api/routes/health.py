@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -17,6 +18,10 @@ from service.db.repositories.outbox import OutboxRepository
 
 router = APIRouter(tags=["health"])
 
+#: A probe answers within Kubernetes' default 1 s timeout budget of a few probes; a store or
+#: sidecar slower than this counts as down.
+CHECK_SECONDS = 2.0
+
 
 async def _database(resources: Resources) -> dict[str, Any]:
     try:
@@ -26,6 +31,40 @@ async def _database(resources: Resources) -> dict[str, Any]:
     except Exception as error:  # any driver error means not ready
         return {"status": "down", "error": str(error)[:300]}
     return {"status": "up", "dialect": resources.engine.dialect.name, "outboxBacklog": backlog}
+
+
+async def _storage(resources: Resources) -> dict[str, Any]:
+    store = resources.store
+    try:
+        await asyncio.wait_for(asyncio.to_thread(store.check), CHECK_SECONDS)
+    except TimeoutError:
+        return {"status": "down", "kind": store.kind, "error": f"no answer in {CHECK_SECONDS} s"}
+    except Exception as error:  # any store error means not ready
+        return {"status": "down", "kind": store.kind, "error": str(error)[:300]}
+    return {"status": "up", "kind": store.kind}
+
+
+async def _sidecar(resources: Resources) -> dict[str, Any] | None:
+    """The Dapr sidecar's outbound health, when events go through one."""
+    publisher = resources.publisher
+    if not publisher.crosses_processes:
+        return None
+    up = await publisher.healthy()
+    return {"status": "up" if up else "down", "publisher": publisher.kind}
+
+
+async def _checks(resources: Resources) -> dict[str, dict[str, Any]]:
+    database, storage, sidecar = await asyncio.gather(
+        _database(resources), _storage(resources), _sidecar(resources)
+    )
+    checks = {"database": database, "storage": storage}
+    if sidecar is not None:
+        checks["sidecar"] = sidecar
+    return checks
+
+
+def _all_up(checks: dict[str, Any]) -> bool:
+    return all(c.get("status") == "up" for c in checks.values() if isinstance(c, dict))
 
 
 @router.get("/health", response_model=Health)
@@ -41,24 +80,21 @@ async def live() -> Health:
 
 @router.get("/health/ready", response_model=Health)
 async def ready(resources: ResourcesDep, response: Response) -> Health:
-    """Ready when the database answers."""
-    database = await _database(resources)
-    if database["status"] != "up":
+    """Ready when the database, the file store and (with Dapr) the sidecar answer."""
+    checks = await _checks(resources)
+    ready = _all_up(checks)
+    if not ready:
         response.status_code = 503
-    return Health(
-        status="ok" if database["status"] == "up" else "unavailable",
-        version=__version__,
-        checks={"database": database},
-    )
+    return Health(status="ok" if ready else "unavailable", version=__version__, checks=checks)
 
 
 @router.get("/health/detailed", response_model=Health)
 async def detailed(resources: ResourcesDep, request: Request, response: Response) -> Health:
     """Database, outbox relay, publisher and (when this process runs one) the worker."""
-    database = await _database(resources)
+    checks: dict[str, Any] = await _checks(resources)
+    ready = _all_up(checks)
     relay = resources.relay
-    checks: dict[str, Any] = {
-        "database": database,
+    checks |= {
         "publisher": {"kind": resources.publisher.kind},
         "outboxRelay": {
             "published": relay.published,
@@ -68,10 +104,10 @@ async def detailed(resources: ResourcesDep, request: Request, response: Response
     }
     for name, probe in getattr(request.app.state, "health_probes", {}).items():
         checks[name] = probe()
-    if database["status"] != "up":
+    if not ready:
         response.status_code = 503
     return Health(
-        status="ok" if database["status"] == "up" else "unavailable",
+        status="ok" if ready else "unavailable",
         version=__version__,
         checks=checks,
         time=utcnow(),

@@ -8,16 +8,19 @@ from uuid import UUID
 
 from fastapi import APIRouter, Header, Query, Response, status
 from pydantic import AwareDatetime, Field, field_validator
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.api.deps import CallerDep, ResourcesDep, SessionDep
 from service.api.problems import PROBLEM_RESPONSES
 from service.api.schemas import InputModel, TaskCreate, TaskPage, TaskPublic
+from service.bootstrap import Resources
 from service.clock import utcnow
 from service.db.repositories.tasks import Cursor, TaskFilters
+from service.domain.callers import Caller
 from service.domain.errors import InvalidInput
 from service.domain.tasks import Priority, Queue, TaskStatus
-from service.usecases import queries, task_files, tasks as task_usecases
-from service.usecases.files import DownloadLink, FilePolicy, FilePurpose
+from service.usecases import queries, task_files, tasks as task_usecases, uploads
+from service.usecases.files import DownloadLink, FilePolicy, FilePurpose, Upload
 from service.usecases.views import TaskView
 
 router = APIRouter(prefix="/tasks", tags=["tasks"], responses=PROBLEM_RESPONSES)
@@ -47,6 +50,22 @@ async def create_task(
 
     With a fileName (and no inputFileId) the answer carries an uploadUrl for the input file.
     """
+    task, upload, created = await create_with_upload(
+        body, session, caller, resources, idempotency_key, traceparent
+    )
+    return answer_created(task, upload, created, response)
+
+
+async def create_with_upload(
+    body: TaskCreate,
+    session: AsyncSession,
+    caller: Caller,
+    resources: Resources,
+    idempotency_key: str | None,
+    traceparent: str | None = None,
+) -> tuple[TaskView, Upload | None, bool]:
+    """The task (new, or the first one of a repeated Idempotency-Key), its input upload (when
+    created with a fileName and still waiting for the bytes) and whether it is new."""
     if body.input_file_id is not None:
         await task_files.check_input(session, caller, body.input_file_id)
     new = task_usecases.NewTask(
@@ -79,6 +98,13 @@ async def create_task(
         policy=FilePolicy.from_settings(resources.settings),
         now=utcnow(),
     )
+    return task, upload, created
+
+
+def answer_created(
+    task: TaskView, upload: Upload | None, created: bool, response: Response
+) -> TaskCreated:
+    """201 with Location (200 for a repeated Idempotency-Key), and the upload URL if any."""
     response.headers["Location"] = f"/api/v1/operations/tasks/{task.id}"
     if not created:
         response.status_code = status.HTTP_200_OK
@@ -178,6 +204,25 @@ async def download_task_file(
     )
 
 
+@router.post("/{task_id}/submit", response_model=TaskPublic)
+async def submit_task(
+    task_id: UUID, session: SessionDep, caller: CallerDep, resources: ResourcesDep
+) -> TaskPublic:
+    """Confirm that the input file was uploaded (to the presigned S3 URL): the task starts.
+
+    409 while the bytes are not in the store yet. Uploads through the service's own URL
+    (local store) start the task by themselves; submitting them again is harmless.
+    """
+    return await uploads.submit(
+        session,
+        resources.store,
+        caller,
+        task_id,
+        policy=FilePolicy.from_settings(resources.settings),
+        now=utcnow(),
+    )
+
+
 @router.post("/{task_id}/cancel", response_model=TaskPublic)
 async def cancel_task(task_id: UUID, session: SessionDep, caller: CallerDep) -> TaskPublic:
     """Pending or scheduled: cancelled at once. Processing: the handler stops at its next report."""
@@ -195,4 +240,3 @@ async def delete_task(task_id: UUID, session: SessionDep, caller: CallerDep) -> 
     """Soft delete: the task disappears from reads; its history is kept until retention."""
     await task_usecases.delete(session, caller, task_id, now=utcnow())
     return Response(status_code=status.HTTP_204_NO_CONTENT)
-

@@ -331,6 +331,16 @@ class TaskRepository:
             T.c.status == TaskStatus.SCHEDULED.value, T.c.available_at <= now, limit=limit
         )
 
+    async def waiting(self, limit: int) -> Sequence[Row[Any]]:
+        """Tasks waiting for their input file, oldest first."""
+        stmt = (
+            select(T)
+            .where(T.c.status == TaskStatus.WAITING.value, ACTIVE)
+            .order_by(T.c.created_at)
+            .limit(limit)
+        )
+        return (await self.session.execute(stmt)).all()
+
     async def cancel_requested(self, task_id: UUID) -> bool:
         stmt = select(T.c.cancel_requested).where(T.c.id == task_id)
         return bool((await self.session.execute(stmt)).scalar_one_or_none())

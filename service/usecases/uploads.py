@@ -1,0 +1,162 @@
+"""Tasks waiting for their input file: confirmed by the client, detected in the store, or expired.
+
+A local upload marks its file ready itself (the API receives the bytes). Bytes PUT straight to S3
+bypass the API, so the client confirms with POST /tasks/{id}/submit, and the check-uploads job
+looks for objects nobody confirmed; a task whose upload never comes fails with a clear message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.db.repositories.files import FileRepository
+from service.db.repositories.tasks import TaskRepository
+from service.domain import transitions
+from service.domain.callers import Caller
+from service.domain.errors import Conflict, InvalidInput
+from service.domain.tasks import TaskStatus
+from service.storage.base import FileStore
+from service.usecases import files as file_usecases, history, tasks as task_usecases
+from service.usecases.files import FilePolicy, FileStatus
+from service.usecases.views import TaskView
+
+JOB = "check-uploads"
+
+
+async def _input_file(session: AsyncSession, task: TaskView) -> Any:
+    """The task's own pending or ready input file row, or None (no file, or an external ref)."""
+    try:
+        file_id = UUID(str(task.input_file_id))
+    except ValueError:
+        return None
+    row = await FileRepository(session).get(file_id)
+    return row if row is not None and row.task_id == task.id else None
+
+
+async def submit(
+    session: AsyncSession,
+    store: FileStore,
+    caller: Caller,
+    task_id: UUID,
+    *,
+    policy: FilePolicy,
+    now: datetime,
+) -> TaskView:
+    """The client says its upload is done: check the bytes are there and let the task run.
+
+    Repeating it once the task runs is harmless (the task is returned as it is).
+    """
+    task = await task_usecases.get(session, caller, task_id)
+    row = await _input_file(session, task)
+    if row is None:
+        raise Conflict(f"task {task_id} has no input file to submit; create it with a fileName")
+    if task.status is not TaskStatus.WAITING:
+        if row.status == FileStatus.READY:
+            return task
+        raise Conflict(
+            f"task {task_id} is {task.status.value}; only a waiting task can be submitted",
+            current=task.status.value,
+        )
+    await file_usecases.complete_upload(session, store, caller, row.id, policy=policy, now=now)
+    return await task_usecases.get(session, caller, task_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Waiting:
+    """A waiting task and where its bytes would be."""
+
+    task: TaskView
+    file: Any  # the files row, or None when the task has none of ours
+
+    @property
+    def key(self) -> str | None:
+        return None if self.file is None else str(self.file.key)
+
+
+async def waiting(session: AsyncSession, *, limit: int) -> list[Waiting]:
+    tasks = [TaskView.from_row(r._mapping) for r in await TaskRepository(session).waiting(limit)]
+    return [Waiting(t, await _input_file(session, t)) for t in tasks]
+
+
+async def present(store: FileStore, keys: list[str | None]) -> list[bool]:
+    """Which keys have bytes in the store (a HEAD each on S3, run side by side)."""
+
+    async def one(key: str | None) -> bool:
+        return key is not None and await asyncio.to_thread(store.exists, key)
+
+    return list(await asyncio.gather(*(one(k) for k in keys)))
+
+
+async def settle(
+    session: AsyncSession,
+    store: FileStore,
+    item: Waiting,
+    *,
+    found: bool,
+    policy: FilePolicy,
+    wait: timedelta,
+    now: datetime,
+) -> str | None:
+    """Release a waiting task whose bytes arrived, or fail it once it waited too long.
+
+    Returns "released", "expired" or None (still waiting, or changed meanwhile).
+    """
+    if found and item.file is not None:
+        row = await FileRepository(session).get(item.file.id)
+        if row is not None and row.status == FileStatus.PENDING:
+            try:
+                await file_usecases.mark_uploaded(
+                    session,
+                    store,
+                    row,
+                    await asyncio.to_thread(store.size, row.key),
+                    policy=policy,
+                    now=now,
+                    actor=Caller(JOB),
+                )
+            except InvalidInput:
+                pass  # wrong size: mark_uploaded deleted the bytes; the client can upload again
+            else:
+                return "released"
+    if now - item.task.created_at < wait:
+        return None
+    return "expired" if await _expire(session, item, wait, now=now) else None
+
+
+async def _expire(session: AsyncSession, item: Waiting, wait: timedelta, *, now: datetime) -> bool:
+    task = item.task
+    name = task.file_name or "the input file"
+    message = (
+        f"the input file {name!r} was not uploaded within {_span(wait)} of creating the task; "
+        "create the task again and upload the file"
+    )
+    event = transitions.transition(TaskStatus.WAITING, TaskStatus.FAILED)
+    values = {
+        "status": TaskStatus.FAILED.value,
+        "error_message": message,
+        "completed_at": now,
+        "updated_at": now,
+    }
+    row = await TaskRepository(session).update_where(task.id, [TaskStatus.WAITING], values)
+    if row is None:
+        return False  # uploaded, cancelled or expired by another replica meanwhile
+    after = TaskView.from_row(row._mapping)
+    change = history.Change(after, event, TaskStatus.WAITING, actor=JOB, message=message)
+    await history.record(session, [change], now=now)
+    return True
+
+
+def _span(wait: timedelta) -> str:
+    seconds = int(wait.total_seconds())
+    if seconds % 3600 == 0:
+        hours = seconds // 3600
+        return f"{hours} hour" + ("s" if hours != 1 else "")
+    if seconds % 60 == 0:
+        return f"{seconds // 60} minutes"
+    return f"{seconds} seconds"

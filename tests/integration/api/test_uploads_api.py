@@ -1,0 +1,335 @@
+"""Tasks waiting for their input file: submit, detection, expiry; multipart imports; readiness.
+
+On both databases and both stores (local, and a real S3-compatible server): bytes PUT to a
+presigned S3 URL bypass the API, so the task starts on POST /tasks/{id}/submit or when the
+check-uploads job finds the object; an upload that never comes fails the task.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import httpx
+import pytest
+from sqlalchemy import update
+
+from service.bootstrap import Resources
+from service.clock import utcnow
+from service.config import Settings
+from service.db.engine import session_scope
+from service.db.repositories.files import FileRepository
+from service.db.tables import files_table, tasks_table
+from tests.fixtures.app import make_settings, user, wait_until
+from tests.fixtures.s3 import S3Server, s3_bucket, s3_server, transfer
+from tests.integration.api.support import BASE as TASKS, assert_problem, count, event_types
+from worker.jobs import JOBS
+
+__all__ = ["s3_bucket", "s3_server"]
+
+BULK = "/api/v1/operations/bulk"
+ALICE = user("alice")
+BOB = user("bob")
+LIMIT = 64 * 1024
+CSV = b"sku,name,price,currency\nA-1,Shoe,12.50,EUR\nA-2,Hat,3.00,EUR\n"
+
+
+@pytest.fixture(params=["local", "s3"])
+def storage(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def settings(
+    database_url: str, tmp_path: Path, storage: str, request: pytest.FixtureRequest
+) -> Settings:
+    overrides: dict[str, Any] = {"files_max_bytes": LIMIT}
+    if storage == "s3":
+        server: S3Server = request.getfixturevalue("s3_server")
+        overrides |= server.settings(request.getfixturevalue("s3_bucket"))
+    return make_settings(database_url, tmp_path, **overrides)
+
+
+async def waiting_import(api: httpx.AsyncClient, **body: Any) -> dict[str, Any]:
+    created = await api.post(
+        TASKS,
+        json={"taskType": "import", "entityType": "product", "fileName": "p.csv", **body},
+        headers=ALICE,
+    )
+    assert created.status_code == 201, created.text
+    task: dict[str, Any] = created.json()
+    assert task["status"] == "waiting"
+    return task
+
+
+async def put(api: httpx.AsyncClient, task: dict[str, Any], data: bytes) -> httpx.Response:
+    return await transfer(
+        api, "PUT", task["uploadUrl"], content=data, headers=task["uploadHeaders"]
+    )
+
+
+async def status(api: httpx.AsyncClient, task_id: str) -> str:
+    return str((await api.get(f"{TASKS}/{task_id}", headers=ALICE)).json()["status"])
+
+
+async def run_job(resources: Resources, job: str) -> str:
+    return await JOBS[job](resources)
+
+
+class TestSubmit:
+    async def test_submit_starts_the_task_once_its_bytes_are_there(
+        self, api: httpx.AsyncClient, storage: str
+    ) -> None:
+        task = await waiting_import(api)
+        submit = f"{TASKS}/{task['id']}/submit"
+        early = assert_problem(await api.post(submit, headers=ALICE), 409)
+        assert "not been uploaded" in early["detail"]
+        assert await status(api, task["id"]) == "waiting"
+
+        assert (await put(api, task, CSV)).status_code == 200
+        # The service receives local uploads itself; S3 uploads wait for the client's word.
+        assert await status(api, task["id"]) == ("pending" if storage == "local" else "waiting")
+
+        submitted = await api.post(submit, headers=ALICE)
+        assert submitted.status_code == 200, submitted.text
+        assert submitted.json()["status"] == "pending"
+        again = await api.post(submit, headers=ALICE)
+        assert (again.status_code, again.json()["status"]) == (200, "pending")
+        assert await event_types(api, task["id"], ALICE) == ["waiting", "created"]
+        file = await api.get(f"/api/v1/operations/files/{task['inputFileId']}", headers=ALICE)
+        assert (file.json()["status"], file.json()["size"]) == ("ready", len(CSV))
+
+    async def test_bytes_of_another_size_than_announced_are_refused(
+        self, api: httpx.AsyncClient, storage: str
+    ) -> None:
+        task = await waiting_import(api, fileSize=len(CSV) + 1)
+        response = await put(api, task, CSV)
+        if storage == "local":  # refused as they arrive
+            assert_problem(response, 422)
+        else:  # S3 takes them; the submit finds the wrong size and deletes them
+            assert response.status_code == 200
+            problem = assert_problem(
+                await api.post(f"{TASKS}/{task['id']}/submit", headers=ALICE), 422
+            )
+            assert problem["errors"][0]["field"] == "size"
+        assert await status(api, task["id"]) == "waiting"
+
+    async def test_only_the_owner_submits_and_only_tasks_with_an_input_file(
+        self, api: httpx.AsyncClient
+    ) -> None:
+        task = await waiting_import(api)
+        assert_problem(await api.post(f"{TASKS}/{task['id']}/submit", headers=BOB), 404)
+        plain = await api.post(TASKS, json={"taskType": "noop"}, headers=ALICE)
+        refused = assert_problem(
+            await api.post(f"{TASKS}/{plain.json()['id']}/submit", headers=ALICE), 409
+        )
+        assert "no input file" in refused["detail"]
+
+
+class TestCheckUploads:
+    async def test_an_unannounced_upload_is_found_and_the_task_starts(
+        self, api: httpx.AsyncClient, resources: Resources, storage: str
+    ) -> None:
+        task = await waiting_import(api)
+        assert "0 uploads detected" in await run_job(resources, "check-uploads")
+        assert await status(api, task["id"]) == "waiting"
+        assert (await put(api, task, CSV)).status_code == 200
+        detail = await run_job(resources, "check-uploads")
+        assert await status(api, task["id"]) == "pending"
+        # Local uploads released the task already; only S3 needed the job.
+        assert detail.startswith("1 uploads" if storage == "s3" else "0 uploads")
+
+    async def test_a_task_whose_upload_never_comes_fails_with_a_clear_message(
+        self, api: httpx.AsyncClient, resources: Resources, settings: Settings
+    ) -> None:
+        old, fresh = await waiting_import(api), await waiting_import(api)
+        async with session_scope(resources.sessionmaker) as session:
+            await session.execute(
+                update(tasks_table)
+                .where(tasks_table.c.id == UUID(old["id"]))
+                .values(created_at=utcnow() - timedelta(seconds=settings.upload_wait_seconds + 1))
+            )
+        assert await run_job(resources, "check-uploads") == (
+            "0 uploads detected, 1 waiting tasks expired"
+        )
+        expired = (await api.get(f"{TASKS}/{old['id']}", headers=ALICE)).json()
+        assert expired["status"] == "failed"
+        assert expired["errorMessage"] == (
+            "the input file 'p.csv' was not uploaded within 1 hour of creating the task; "
+            "create the task again and upload the file"
+        )
+        assert expired["completedAt"] is not None
+        assert await event_types(api, old["id"], ALICE) == ["waiting", "failed"]
+        assert await status(api, fresh["id"]) == "waiting"
+        # A second run (another replica's tick) changes nothing.
+        assert await run_job(resources, "check-uploads") == (
+            "0 uploads detected, 0 waiting tasks expired"
+        )
+
+    def test_the_wait_cannot_be_shorter_than_the_upload_url(self, tmp_path: Path) -> None:
+        with pytest.raises(ValueError, match="OPS_UPLOAD_WAIT_SECONDS"):
+            Settings(data_dir=tmp_path, files_url_seconds=900, upload_wait_seconds=600)
+
+
+class TestCleanupOldFiles:
+    async def test_the_job_deletes_expired_files_and_their_bytes(
+        self, api: httpx.AsyncClient, resources: Resources
+    ) -> None:
+        task = await waiting_import(api)
+        assert (await put(api, task, CSV)).status_code == 200
+        file_id = UUID(task["inputFileId"])
+        async with session_scope(resources.sessionmaker) as session:
+            key = (await FileRepository(session).get(file_id)).key  # type: ignore[union-attr]
+            await session.execute(
+                update(files_table)
+                .where(files_table.c.id == file_id)
+                .values(expires_at=utcnow() - timedelta(seconds=1))
+            )
+        assert resources.store.exists(key)
+        assert await run_job(resources, "cleanup-old-files") == "1 expired files deleted"
+        assert not resources.store.exists(key)
+        assert await count(resources, files_table) == 0
+        assert await run_job(resources, "cleanup-old-files") == "0 expired files deleted"
+
+
+def form(content: bytes = CSV, name: str = "products.csv", **fields: str) -> dict[str, Any]:
+    return {
+        "files": {"file": (name, content, "text/csv")},
+        "data": {"entityType": "product", **fields},
+    }
+
+
+class TestMultipartImport:
+    async def test_the_file_comes_with_the_request_and_the_import_runs(
+        self, embedded: httpx.AsyncClient
+    ) -> None:
+        options = json.dumps({"mode": "upsert"})
+        response = await embedded.post(
+            f"{BULK}/import", headers=ALICE, **form(params=options, priority="high")
+        )
+        assert response.status_code == 201, response.text
+        task = response.json()
+        assert task["uploadUrl"] is None
+        assert (task["status"], task["priority"], task["fileName"]) in {
+            ("pending", "high", "products.csv"),
+            ("processing", "high", "products.csv"),
+            ("completed", "high", "products.csv"),
+        }
+        assert task["params"] == {"mode": "upsert"}
+
+        async def done() -> dict[str, Any] | None:
+            body = (await embedded.get(f"{BULK}/operations/{task['id']}", headers=ALICE)).json()
+            return body if body["status"] == "completed" else None
+
+        finished = await wait_until(done, timeout=30)
+        assert (finished["processedItems"], finished["succeededItems"]) == (2, 2)
+        file = await embedded.get(f"/api/v1/operations/files/{task['inputFileId']}", headers=ALICE)
+        assert (file.json()["status"], file.json()["size"]) == ("ready", len(CSV))
+
+    async def test_a_repeated_idempotency_key_returns_the_first_task(
+        self, api: httpx.AsyncClient, resources: Resources
+    ) -> None:
+        key = {"Idempotency-Key": "import-once"}
+        first = await api.post(f"{BULK}/import", headers=ALICE | key, **form())
+        second = await api.post(f"{BULK}/import", headers=ALICE | key, **form())
+        assert (first.status_code, second.status_code) == (201, 200)
+        assert second.json()["id"] == first.json()["id"]
+        assert second.json()["status"] == "pending"
+        assert await count(resources, files_table) == 1
+
+    @pytest.mark.parametrize(
+        ("request_parts", "field"),
+        [
+            ({"data": {"entityType": "product"}}, "file"),
+            (form(entityType="planet"), "entityType"),
+            (form(params="[1, 2]"), "params"),
+            (form(params="{not json"), "params"),
+            (form(priority="asap"), "priority"),
+        ],
+    )
+    async def test_bad_fields_are_422_problems_and_create_nothing(
+        self,
+        api: httpx.AsyncClient,
+        resources: Resources,
+        request_parts: dict[str, Any],
+        field: str,
+    ) -> None:
+        if "files" not in request_parts:  # a form without a file part is still multipart
+            request_parts = {**request_parts, "files": {"other": ("x.txt", b"x", "text/plain")}}
+        response = await api.post(f"{BULK}/import", headers=ALICE, **request_parts)
+        problem = assert_problem(response, 422)
+        assert problem["errors"][0]["field"].split(".")[0] == field
+        assert await count(resources, tasks_table) == 0
+        assert await count(resources, files_table) == 0
+
+    async def test_a_file_over_the_limit_is_413_and_creates_nothing(
+        self, api: httpx.AsyncClient, resources: Resources
+    ) -> None:
+        response = await api.post(
+            f"{BULK}/import", headers=ALICE, **form(content=b"x" * (LIMIT + 1))
+        )
+        assert_problem(response, 413)
+        assert await count(resources, tasks_table) == 0
+
+    async def test_another_body_type_is_415(self, api: httpx.AsyncClient) -> None:
+        response = await api.post(
+            f"{BULK}/import",
+            content=b"entityType=product",
+            headers=ALICE | {"Content-Type": "text/plain"},
+        )
+        assert_problem(response, 415)
+
+    async def test_the_file_name_is_kept_for_people_but_not_used_as_a_path(
+        self, api: httpx.AsyncClient, resources: Resources
+    ) -> None:
+        response = await api.post(
+            f"{BULK}/import", headers=ALICE, **form(name="../../etc/passwd.csv")
+        )
+        assert response.status_code == 201, response.text
+        async with session_scope(resources.sessionmaker) as session:
+            row = await FileRepository(session).get(UUID(response.json()["inputFileId"]))
+        assert row is not None
+        assert row.file_name == "../../etc/passwd.csv"
+        assert row.key.endswith("/passwd.csv")
+        assert ".." not in row.key.split("/")
+
+
+class TestReadiness:
+    async def test_ready_names_the_store(self, api: httpx.AsyncClient, storage: str) -> None:
+        response = await api.get("/health/ready")
+        assert response.status_code == 200
+        assert response.json()["checks"]["storage"] == {"status": "up", "kind": storage}
+        assert "sidecar" not in response.json()["checks"]  # in-process events: no sidecar
+
+    async def test_not_ready_when_the_store_cannot_be_used(
+        self, database_url: str, tmp_path: Path, storage: str
+    ) -> None:
+        from service.app import create_app
+
+        blocker = tmp_path / "not-a-directory"
+        blocker.write_text("")
+        overrides: dict[str, Any] = (
+            {"files_dir": blocker / "files"}
+            if storage == "local"
+            else {
+                "storage": "s3",
+                "s3_endpoint_url": "http://127.0.0.1:9",  # discard port: nothing listens
+                "s3_access_key_id": "k",
+                "s3_secret_access_key": "s",
+                "s3_max_attempts": 1,
+            }
+        )
+        app = create_app(make_settings(database_url, tmp_path, **overrides))
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+                response = await client.get("/health/ready")
+        assert response.status_code == 503
+        body = response.json()
+        assert body["status"] == "unavailable"
+        assert body["checks"]["database"]["status"] == "up"
+        assert body["checks"]["storage"]["status"] == "down"
+        assert body["checks"]["storage"]["error"]
