@@ -52,6 +52,25 @@ def detect_format(head: bytes, *, fmt: Format | None, filename: str | None) -> F
     return chosen
 
 
+def format_of_name(filename: str) -> Format | None:
+    """The format a file name announces; None without an extension (the content decides).
+
+    ValueError for an extension this service does not read (e.g. a PDF), so that an import of
+    the wrong file is refused when the task is created rather than after the upload.
+    """
+    name = filename.lower().removesuffix(".gz")
+    stem, dot, extension = name.rpartition(".")
+    if not dot or not stem:
+        return None
+    if extension not in _EXTENSIONS:
+        known = ", ".join(f".{e}" for e in _EXTENSIONS)
+        raise ValueError(
+            f"{filename!r} is not a file this service imports: use {known} (optionally .gz), "
+            "or name the format in params.format"
+        )
+    return _EXTENSIONS[extension]
+
+
 def _from_name(filename: str | None) -> Format | None:
     if not filename:
         return None

@@ -35,11 +35,10 @@ async def list_tasks(
     """Newest first; users see their own tasks, admins everyone's."""
     if not caller.sees_all:
         filters = replace(filters, owner=caller.user_id)
-    rows, total = await TaskRepository(session).page(
+    rows, total, more = await TaskRepository(session).page(
         filters, limit=page_size, offset=(page - 1) * page_size, cursor=cursor
     )
     items = [TaskView.from_row(r._mapping) for r in rows]
-    more = len(items) == page_size and (cursor is not None or page * page_size < total)
     next_cursor = Cursor(items[-1].created_at, items[-1].id).encode() if more else None
     return TaskPage(items, total, page, page_size, next_cursor)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -12,6 +13,7 @@ from uuid import UUID, uuid4
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.bulk import params as bulk_params
 from service.db.repositories.outbox import OutboxRepository
 from service.db.repositories.tasks import TaskRepository
 from service.domain import transitions
@@ -44,6 +46,24 @@ class NewTask:
         return hashlib.sha256(raw).hexdigest()
 
 
+def _check_import(new: NewTask) -> None:
+    bulk_params.check_import(
+        new.entity_type,
+        new.params,
+        file_name=new.file_name,
+        has_input=new.input_file_id is not None,
+    )
+
+
+def _check_export(new: NewTask) -> None:
+    bulk_params.check_export(new.entity_type, new.params)
+
+
+#: What a task type requires of a new task beyond the API's shape checks: a 422 at creation
+#: instead of a task that fails once a worker reads it.
+CHECKS: dict[str, Callable[[NewTask], None]] = {"import": _check_import, "export": _check_export}
+
+
 async def create(
     session: AsyncSession,
     caller: Caller,
@@ -65,6 +85,9 @@ async def create(
         existing = await repo.find_by_idempotency_key(caller.user_id, idempotency_key)
         if existing is not None:
             return _replayed(existing, fingerprint), False
+    check = CHECKS.get(new.task_type)
+    if check is not None:
+        check(new)
     waiting = new.file_name is not None and new.input_file_id is None
     scheduled = not waiting and new.scheduled_at is not None and new.scheduled_at > now
     status = (
@@ -121,6 +144,11 @@ async def create(
 
 
 def _replayed(row: Any, fingerprint: str) -> TaskView:
+    if row.deleted_at is not None:  # GET says 404: a replay must not hand the task back
+        raise Conflict(
+            "the task created with this Idempotency-Key was deleted; send a new key",
+            task_id=str(row.id),
+        )
     if row.request_hash is not None and row.request_hash != fingerprint:
         raise IdempotencyMismatch(
             "this Idempotency-Key was already used with a different request body",

@@ -237,7 +237,8 @@ class TaskRepository:
 
     async def page(
         self, filters: TaskFilters, *, limit: int, offset: int = 0, cursor: Cursor | None = None
-    ) -> tuple[Sequence[Row[Any]], int]:
+    ) -> tuple[Sequence[Row[Any]], int, bool]:
+        """One page newest first, the total, and whether rows follow it (one row read ahead)."""
         conditions = self._conditions(filters)
         total = (
             await self.session.execute(select(func.count()).select_from(T).where(*conditions))
@@ -252,9 +253,9 @@ class TaskRepository:
             )
         else:
             stmt = stmt.offset(offset)
-        stmt = stmt.order_by(T.c.created_at.desc(), T.c.id.desc()).limit(limit)
+        stmt = stmt.order_by(T.c.created_at.desc(), T.c.id.desc()).limit(limit + 1)
         rows = (await self.session.execute(stmt)).all()
-        return rows, total
+        return rows[:limit], total, len(rows) > limit
 
     @staticmethod
     def _conditions(f: TaskFilters) -> list[Any]:

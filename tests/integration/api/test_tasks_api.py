@@ -141,7 +141,13 @@ class TestCreateTask:
     ) -> None:
         for task_type, priority, queue, expected in self.QUEUES:
             with subtests.test(taskType=task_type, priority=priority, queue=queue):
-                body = await create(api, taskType=task_type, priority=priority, queue=queue)
+                bulk = {"entityType": "product", "inputFileId": "ext-1"}
+                extra = bulk if task_type in ("import", "export") else {}
+                if task_type == "export":
+                    del extra["inputFileId"]
+                body = await create(
+                    api, taskType=task_type, priority=priority, queue=queue, **extra
+                )
                 assert (body["priority"], body["queue"]) == (priority, expected)
 
     async def test_a_future_scheduled_at_makes_a_scheduled_task(
@@ -258,11 +264,58 @@ class TestCreateTask:
         assert await counts(resources) == NOTHING
 
 
+class TestImportAndExportChecks:
+    """Imports and exports are checked when created: a typo is a 422, not a failed task later."""
+
+    IMPORT: ClassVar[dict[str, Any]] = {
+        "taskType": "import",
+        "entityType": "product",
+        "fileName": "products.csv",
+    }
+    EXPORT: ClassVar[dict[str, Any]] = {"taskType": "export", "entityType": "order"}
+    BAD: ClassVar[list[tuple[dict[str, Any], str, str]]] = [
+        (IMPORT | {"entityType": "planet"}, "entityType", "must be one of customer"),
+        ({k: v for k, v in IMPORT.items() if k != "entityType"}, "entityType", "got None"),
+        (
+            {k: v for k, v in IMPORT.items() if k != "fileName"},
+            "fileName",
+            "needs a fileName",
+        ),
+        (IMPORT | {"fileName": "invoice.pdf"}, "fileName", "not a file this service imports"),
+        (IMPORT | {"params": {"mode": "merge"}}, "params.mode", "'insert' or 'upsert'"),
+        (IMPORT | {"params": {"batchSize": 0}}, "params.batchSize", "greater than or equal"),
+        (IMPORT | {"params": {"sink": "service"}}, "params", "needs targetService and method"),
+        (EXPORT | {"params": {"columns": ["nope"]}}, "params.columns", "unknown order columns"),
+        (EXPORT | {"params": {"format": "pdf"}}, "params.format", "'csv', 'jsonl' or 'xlsx'"),
+        (EXPORT | {"params": {"gzip": "maybe"}}, "params.gzip", "valid boolean"),
+        (IMPORT | {"params": {"validateonly": True}}, "params.validateonly", "not permitted"),
+    ]
+
+    async def test_bad_fields_are_422_and_nothing_is_written(
+        self, api: httpx.AsyncClient, resources: Resources, subtests: pytest.Subtests
+    ) -> None:
+        for body, field, reason in self.BAD:
+            with subtests.test(field=field, reason=reason):
+                response = await api.post(BASE, json=body, headers=ALICE)
+                problem = assert_problem(response, 422)
+                assert problem["errors"][0]["field"] == field
+                assert reason in problem["errors"][0]["reason"]
+        assert await counts(resources) == NOTHING
+
+    async def test_an_unknown_extension_is_fine_when_the_format_is_named(
+        self, api: httpx.AsyncClient
+    ) -> None:
+        body = self.IMPORT | {"fileName": "dump.2026-11-01", "params": {"format": "csv"}}
+        assert (await api.post(BASE, json=body, headers=ALICE)).status_code == 201
+        unnamed = self.IMPORT | {"fileName": "products"}  # no extension: the content decides
+        assert (await api.post(BASE, json=unnamed, headers=ALICE)).status_code == 201
+
+
 class TestIdempotencyKey:
     BODY: ClassVar[dict[str, Any]] = {
         "taskType": "export",
         "entityType": "order",
-        "params": {"since": "x"},
+        "params": {"format": "jsonl"},
     }
 
     async def post(
@@ -287,7 +340,7 @@ class TestIdempotencyKey:
     ) -> None:
         first = await self.post(api, "k", self.BODY)
         again = await self.post(
-            api, "k", {"task_type": "export", "entity_type": "order", "params": {"since": "x"}}
+            api, "k", {"task_type": "export", "entity_type": "order", "params": {"format": "jsonl"}}
         )
         assert again.status_code == 200
         assert again.json()["id"] == first.json()["id"]
@@ -328,6 +381,14 @@ class TestIdempotencyKey:
         assert first["id"] != second["id"]
         assert (await counts(resources))["tasks"] == 2
 
+    async def test_the_key_of_a_deleted_task_is_a_409_not_the_deleted_task(
+        self, api: httpx.AsyncClient
+    ) -> None:
+        first = await self.post(api, "once", self.BODY)
+        assert (await api.delete(f"{BASE}/{first.json()['id']}", headers=ALICE)).status_code == 204
+        problem = assert_problem(await self.post(api, "once", self.BODY), 409)
+        assert "was deleted" in problem["detail"]
+
     async def test_an_overlong_key_is_422(
         self, api: httpx.AsyncClient, resources: Resources
     ) -> None:
@@ -338,7 +399,7 @@ class TestIdempotencyKey:
 
 class TestGetTask:
     async def test_returns_the_task_as_created(self, api: httpx.AsyncClient) -> None:
-        created = await create(api, taskType="import", entityType="product")
+        created = await create(api, taskType="import", entityType="product", fileName="p.csv")
         response = await api.get(f"{BASE}/{created['id']}", headers=ALICE)
         assert response.status_code == 200
         task = response.json()
@@ -380,10 +441,14 @@ class TestListTasks:
             "alice-failed": await make_failed(  # first: it claims every pending default task
                 resources, api, taskType="noop", error="disk 50%_full"
             ),
-            "alice-import": await create(api, taskType="import", entityType="product"),
+            "alice-import": await create(
+                api, taskType="import", entityType="product", inputFileId="ext-1"
+            ),
             "alice-export": await create(api, taskType="export", entityType="order"),
             "alice-sleep": await create(api, taskType="sleep"),
-            "bob-import": await create(api, BOB, taskType="import", entityType="customer"),
+            "bob-import": await create(
+                api, BOB, taskType="import", entityType="customer", inputFileId="ext-2"
+            ),
         }
         await api.post(f"{BASE}/{ids['alice-sleep']['id']}/cancel", headers=ALICE)
         return {name: task["id"] for name, task in ids.items()}
@@ -513,11 +578,24 @@ class TestListTasks:
         assert walked == expected
         assert len(set(walked)) == 27
 
+    async def test_an_exactly_full_last_page_has_no_next_cursor(
+        self, api: httpx.AsyncClient
+    ) -> None:
+        for _ in range(4):
+            await create(api)
+        first = await listing(api, pageSize=2)
+        assert first["nextCursor"] is not None
+        last = await listing(api, pageSize=2, cursor=first["nextCursor"])
+        assert len(last["items"]) == 2
+        assert last["nextCursor"] is None
+        assert (await listing(api, pageSize=4))["nextCursor"] is None
+
     async def test_a_cursor_keeps_the_filters(self, api: httpx.AsyncClient, clock: Clock) -> None:
         exports = set()
         for n in range(12):
             clock.now = T0 + timedelta(seconds=n // 3)
-            task = await create(api, taskType="export" if n % 2 else "import")
+            kind = {"taskType": "export"} if n % 2 else {"taskType": "import", "inputFileId": "x"}
+            task = await create(api, entityType="product", **kind)
             if n % 2:
                 exports.add(task["id"])
         walked: list[str] = []
