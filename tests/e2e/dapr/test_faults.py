@@ -7,6 +7,7 @@ from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -101,6 +102,19 @@ class TestRedisOutage:
         await assert_each_ran_once(stack, ids)
 
 
+async def readiness(worker: Any, *, expect: int = 200) -> dict[str, Any]:
+    """The worker's /health/ready checks once it answers `expect` (503: not ready)."""
+
+    async def probe() -> dict[str, Any] | None:
+        async with httpx.AsyncClient(timeout=10) as client:
+            response = await client.get(worker.url + "/health/ready")
+        checks: dict[str, Any] = response.json()["checks"]
+        return checks if response.status_code == expect else None
+
+    result: dict[str, Any] = await wait_until(probe, timeout=20, interval=0.2)
+    return result
+
+
 class TestSidecarRestart:
     async def test_worker_sidecar_killed_and_restarted_mid_run_loses_nothing(
         self, stack: Stack
@@ -110,8 +124,10 @@ class TestSidecarRestart:
             (await create(stack, {"taskType": "sleep", "params": {"seconds": 0.3}}))["id"]
             for _ in range(10)
         ]
+        assert (await readiness(worker))["sidecar"] == {"status": "up", "publisher": "dapr"}
         worker.sidecar.kill()
         second = [(await create(stack, {"taskType": "noop"}))["id"] for _ in range(10)]
+        assert (await readiness(worker, expect=503))["sidecar"]["status"] == "down"
         await asyncio.sleep(2)
         worker.start_sidecar()
         ids = first + second
