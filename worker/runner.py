@@ -61,6 +61,8 @@ class Runner:
         self._maybe_more = True
         self._room_was_short = False  # a queue had no room at the last claim
         self._stopping = False
+        #: held while a claim runs: stop() waits for it, so the tasks it claims are stopped too
+        self._claiming = asyncio.Lock()
         self._outcomes: asyncio.Queue[Outcome] = asyncio.Queue()
         self._idle = asyncio.Event()
         #: told how long the oldest task a poll claimed had waited (doorbell health)
@@ -106,7 +108,8 @@ class Runner:
                     break  # stop() rang to end the loop, not to take more work
                 self._wake.clear()
                 dispatch, self._dispatch = self._dispatch, "poll"
-                claimed = await self._claim(dispatch)
+                async with self._claiming:
+                    claimed = await self._claim(dispatch)
                 if until_idle and not claimed and not self.running:
                     if self._room_was_short:
                         continue  # a full queue's runs ended while we claimed: look again
@@ -295,7 +298,8 @@ class Runner:
         """Stop claiming; give running tasks `grace` seconds, then release them back to pending."""
         self._stopping = True
         self._wake.set()
-        jobs = [r.job for r in self.running.values() if r.job is not None]
+        async with self._claiming:  # a claim in flight has started its tasks by now
+            jobs = [r.job for r in self.running.values() if r.job is not None]
         if jobs:
             _, pending = await asyncio.wait(jobs, timeout=grace)
             for job in pending:

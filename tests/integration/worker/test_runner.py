@@ -11,7 +11,7 @@ from uuid import UUID
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from service.bootstrap import Resources
 from service.clock import utcnow
@@ -20,7 +20,7 @@ from service.db.tables import attempts_table, tasks_table
 from service.domain.tasks import Priority, Queue
 from service.usecases import execution, tasks as task_usecases
 from tests.fixtures.app import user, wait_until
-from tests.integration.worker.support import ALICE, make_task, open_resources, rows
+from tests.integration.worker.support import ALICE, load_task, make_task, open_resources, rows
 from worker.context import HandlerContext
 from worker.poller import Poller
 from worker.registry import HandlerRegistry
@@ -278,3 +278,44 @@ class TestCancelWhileRunning:
             "cancelled",
         ]
         assert await attempts_of(embedded, task_id) == [(1, "cancelled")]
+
+
+@pytest.mark.postgres_only
+@pytest.mark.parametrize("dialect", ["postgresql"])
+class TestStopDuringAClaim:
+    async def test_tasks_claimed_while_stopping_are_stopped_and_released_too(
+        self, database_url: str, tmp_path: Path
+    ) -> None:
+        """A claim still in the database when stop() is called returns tasks afterwards: they
+        are stopped with the others and handed back, not left running past the grace."""
+        ran: list[tuple[UUID, str]] = []
+        async with (
+            open_resources(database_url, tmp_path / "w", worker_id="stopping") as resources,
+            open_resources(database_url, tmp_path / "lock") as locker,
+        ):
+            ids = [(await make_task(resources, "record")).id for _ in range(3)]
+            runner = Runner(resources, recording_registry(ran, pause=60))
+            async with locker.engine.connect() as blocker:
+                await blocker.execute(text("LOCK TABLE tasks IN EXCLUSIVE MODE"))  # no UPDATEs
+                loop = asyncio.create_task(runner.run())
+                runner.wake("push")
+                await wait_until(lambda: _claim_blocked(locker), timeout=10, interval=0.05)
+                stopping = asyncio.create_task(runner.stop(grace=0.2))
+                await asyncio.sleep(0.2)  # stop() is waiting for the claim
+                await blocker.rollback()  # the claim goes through now
+            await asyncio.wait_for(stopping, timeout=15)
+            await asyncio.gather(loop, return_exceptions=True)
+            assert len(ran) == 3  # the claimed tasks did start ...
+            statuses = {(await load_task(resources, i)).status for i in ids}
+            assert statuses == {"pending"}  # ... and were handed back at the stop
+
+
+async def _claim_blocked(resources: Resources) -> bool:
+    async with resources.engine.connect() as conn:
+        waiting = await conn.execute(
+            text(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE wait_event_type = 'Lock' AND query ILIKE '%UPDATE tasks%'"
+            )
+        )
+        return bool(waiting.scalar_one())
