@@ -6,6 +6,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from service.bootstrap import Resources
 from service.clock import utcnow
 from service.db.engine import session_scope
@@ -76,9 +78,14 @@ class HandlerContext:
 
     async def _check(self, now_mono: float) -> None:
         async with session_scope(self.sessionmaker) as session:
-            flag = await TaskRepository(session).cancel_requested(self.task.id)
-        self.cancel_requested = self.cancel_requested or flag
+            await self.learn_cancel(session)
         self._last_check = now_mono
+
+    async def learn_cancel(self, session: AsyncSession) -> None:
+        """Read the cancel flag in the caller's transaction (e.g. with a batch it commits), so
+        the next `report` stops right after that batch instead of up to a second later."""
+        flag = await TaskRepository(session).cancel_requested(self.task.id)
+        self.cancel_requested = self.cancel_requested or flag
 
     async def log(self, level: str, message: str, **data: Any) -> None:
         """Append a line to the task's log (visible through GET /tasks/{id}/logs)."""

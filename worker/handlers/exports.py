@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 import httpx
+from pydantic_core import from_json
 from sqlalchemy import Integer, cast
 
+from service.bulk import params as bulk_params
+from service.bulk.formats.base import RowWriter
 from service.bulk.schemas import SCHEMAS
 from service.bulk.writers import CONTENT_TYPES, file_name, open_writer
 from service.clock import utcnow
@@ -24,11 +27,11 @@ from service.domain.errors import PermanentFailure, RetryLater
 from service.usecases import task_files
 from service.usecases.files import FilePolicy
 from worker.context import HandlerContext
-from worker.handlers import bulk_params
 from worker.handlers.imports import schema_for
 from worker.registry import HandlerRegistry
 
-Page = list[dict[str, Any]]
+#: One page of records; iterated once, by the writer (in its thread).
+Page = Iterable[dict[str, Any]]
 
 
 def _conditions(params: bulk_params.ExportParams) -> list[Any]:
@@ -60,7 +63,7 @@ async def local_pages(
         if not rows:
             return
         after = rows[-1].key
-        yield [row.data for row in rows]
+        yield map(from_json, [row.data for row in rows])  # parsed where the file is written
 
 
 async def service_pages(
@@ -112,19 +115,12 @@ async def run_export(ctx: HandlerContext) -> None:
     content_type = "application/gzip" if params.gzip else CONTENT_TYPES[params.format]
     pages = (local_pages if params.sink == "local" else service_pages)(ctx, schema.entity, params)
     store = ctx.resources.store
-    started, written = time.monotonic(), 0
+    started = time.monotonic()
     opened = store.open_write(key, content_type)
     stream = await asyncio.to_thread(opened.__enter__)
     try:
         writer = open_writer(stream, params.format, columns, gzip=params.gzip)
-        async for page in pages:
-            written += await asyncio.to_thread(writer.write_rows, page)
-            rate = round(written / max(time.monotonic() - started, 1e-6), 1)
-            await ctx.report(
-                processed_items=written,
-                succeeded_items=written,
-                result={"rowsWritten": written, "rowsPerSecond": rate},
-            )
+        written = await _write_pages(ctx, writer, pages, started)
         await asyncio.to_thread(writer.close)
     finally:
         await asyncio.to_thread(opened.__exit__, None, None, None)
@@ -152,6 +148,39 @@ async def run_export(ctx: HandlerContext) -> None:
         total_items=written,
         failed_items=0,
         output_file_id=str(view.id),
+    )
+
+
+async def _write_pages(
+    ctx: HandlerContext, writer: RowWriter, pages: AsyncIterator[Page], started: float
+) -> int:
+    """Write page after page (in a thread) while the next page is fetched; rows written."""
+    written = 0
+    writing: asyncio.Future[int] | None = None
+    try:
+        async for page in pages:
+            if writing is not None:
+                written += await writing
+                await _progress(ctx, written, started)
+            writing = asyncio.ensure_future(asyncio.to_thread(writer.write_rows, page))
+        if writing is not None:
+            written += await writing
+            writing = None
+            await _progress(ctx, written, started)
+    finally:
+        if writing is not None:  # the writer must be idle before the file is closed
+            await asyncio.wait([writing])
+            if not writing.cancelled():
+                writing.exception()
+    return written
+
+
+async def _progress(ctx: HandlerContext, written: int, started: float) -> None:
+    rate = round(written / max(time.monotonic() - started, 1e-6), 1)
+    await ctx.report(
+        processed_items=written,
+        succeeded_items=written,
+        result={"rowsWritten": written, "rowsPerSecond": rate},
     )
 
 

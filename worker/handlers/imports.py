@@ -15,8 +15,7 @@ from itertools import islice
 from typing import Any, BinaryIO
 from uuid import UUID
 
-from pydantic_core import to_jsonable_python
-
+from service.bulk import params as bulk_params
 from service.bulk.errors import BadFile
 from service.bulk.pipeline import CheckedRow, check_rows
 from service.bulk.readers import Reader, open_reader
@@ -31,7 +30,7 @@ from service.sinks.base import Sink
 from service.usecases import imports
 from service.usecases.imports import Candidate, Options, Outcome, Totals
 from worker.context import HandlerContext
-from worker.handlers import bulk_params, reports
+from worker.handlers import reports
 from worker.handlers.sinks import build_sink
 from worker.registry import HandlerRegistry
 
@@ -69,14 +68,14 @@ class _Batches:
         candidates: list[Candidate] = []
         errors: list[RowError] = []
         last = 0
-        for checked in islice(self._rows, size):
-            last = checked.row
-            if checked.record is None:
-                errors.extend(checked.errors)
+        key, candidate = self.schema.key_text, Candidate
+        for last, record, problems in islice(self._rows, size):
+            if record is None:
+                errors.extend(problems)
             else:
-                key = "|".join(str(v) for v in self.schema.key_of(checked.record))
-                data = to_jsonable_python(self.schema.to_row(checked.record))
-                candidates.append(Candidate(checked.row, key, data))
+                # record.__dict__ is schema.to_row(record) without its copy: the record is
+                # frozen and nothing changes a candidate's fields
+                candidates.append(candidate(last, key(record), record.__dict__))
         return candidates, errors, last
 
 
@@ -97,6 +96,12 @@ class ImportRun:
         async with session_scope(self.ctx.sessionmaker) as session:
             totals = await imports.load_totals(session, self.ctx.task.id)
         sink = build_sink(self.ctx.resources, self.params)
+        try:
+            await self._read(file_row, sink, totals)
+        finally:
+            await sink.close()
+
+    async def _read(self, file_row: Any, sink: Sink, totals: Totals) -> None:
         opened: AbstractContextManager[BinaryIO] = self.ctx.resources.store.open_read(file_row.key)
         stream = await asyncio.to_thread(opened.__enter__)
         try:
@@ -129,22 +134,32 @@ class ImportRun:
         return reader
 
     async def _loop(self, batches: _Batches, sink: Sink, totals: Totals, size: int | None) -> None:
-        while True:
-            try:
-                candidates, errors, last = await asyncio.to_thread(
-                    batches.next, self.params.batch_size
+        """Write batch after batch; the next one is read and validated (in a thread) while
+        the current one is written, so parsing overlaps the database's work."""
+        rows = self.params.batch_size
+
+        def read() -> asyncio.Future[tuple[list[Candidate], list[RowError], int]]:
+            return asyncio.ensure_future(asyncio.to_thread(batches.next, rows))
+
+        ahead = read()
+        try:
+            while True:
+                try:
+                    candidates, errors, last = await ahead
+                except BadFile as error:
+                    raise PermanentFailure(f"after row {totals.last_row}: {error}") from error
+                if not last:
+                    return
+                ahead = read()
+                await self._commit(sink, totals, candidates, errors, last)
+                await self.ctx.report(
+                    processed_items=totals.processed,
+                    succeeded_items=totals.succeeded,
+                    failed_items=totals.failed,
+                    result=self._figures(totals),
                 )
-            except BadFile as error:
-                raise PermanentFailure(f"after row {totals.last_row}: {error}") from error
-            if not last:
-                return
-            await self._commit(sink, totals, candidates, errors, last)
-            await self.ctx.report(
-                processed_items=totals.processed,
-                succeeded_items=totals.succeeded,
-                failed_items=totals.failed,
-                result=self._figures(totals),
-            )
+        finally:
+            await _settle(ahead)  # the reader must be idle before it is closed
 
     async def _commit(
         self,
@@ -174,6 +189,7 @@ class ImportRun:
             totals.updated += outcome.updated + early.updated
             totals.skipped += outcome.skipped + early.skipped
             totals.failed += len({e.row for e in rejected})
+            await self.ctx.learn_cancel(session)  # a cancel stops the import after this batch
             await imports.record_batch(session, self.ctx.task.id, rejected, totals, now=utcnow())
         self.rows_this_run += len(candidates) + len(errors)
 
@@ -217,6 +233,14 @@ class ImportRun:
         )
         if report is not None:
             self.ctx.result["errorReportFileId"] = str(report)
+
+
+async def _settle(future: asyncio.Future[Any]) -> None:
+    """Wait for a read-ahead nobody will use, and drop its result or error."""
+    if not future.done():
+        await asyncio.wait([future])
+    if not future.cancelled():
+        future.exception()
 
 
 async def run_import(ctx: HandlerContext) -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import httpx
 
 from service.bootstrap import Resources
+from service.bulk.params import SinkParams
 from service.sinks.base import Sink
 from service.sinks.dapr import DaprServiceSink
 from service.sinks.local import LocalSink
-from worker.handlers.bulk_params import SinkParams
 
 
 def build_sink(resources: Resources, params: SinkParams) -> Sink:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Generic, TypeVar, cast
 
@@ -39,6 +40,7 @@ class Schema(Generic[M]):
         self.validator: Callable[[Any], Any] = model.__pydantic_validator__.validate_python
         self._by_name = {column.name: column for column in columns}
         self._batch = TypeAdapter(list[model])  # type: ignore[valid-type]
+        self._key = operator.attrgetter(*key)
 
     def validate_row(
         self, raw: Mapping[str, Any], row: int = 0
@@ -79,6 +81,11 @@ class Schema(Generic[M]):
     def key_of(self, record: M) -> tuple[Any, ...]:
         """The values that identify the record (for duplicates and upserts)."""
         return tuple(getattr(record, name) for name in self.key)
+
+    def key_text(self, record: M) -> str:
+        """The key as one string, its values joined by "|" (what duplicates are found by)."""
+        values = self._key(record)
+        return str(values) if len(self.key) == 1 else "|".join(map(str, values))
 
     def jsonable(self, records: Sequence[M]) -> list[dict[str, Any]]:
         """Records as JSON-ready dicts for a sink, in one pydantic-core call for the batch.

@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Row, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from pydantic_core import to_json
+from sqlalchemy import (
+    Row,
+    Text,
+    TextClause,
+    bindparam,
+    cast,
+    func,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.db import dialects
@@ -20,48 +31,60 @@ from service.db.tables import (
 
 
 class StoreRepository:
-    """Records by (entity, key); each batch is one statement."""
+    """Records by (entity, key); each batch is one statement.
+
+    A batch travels as one JSON text parameter, `[[key, data], ...]`, that the database
+    unpacks itself (PostgreSQL `json_array_elements`, SQLite `json_each`) in an
+    `INSERT … SELECT`. Hand-written SQL rather than `insert().values()` + executemany
+    because that costs SQLAlchemy ~25 µs of Python per row (bind processors for the two
+    timestamps, the UUID and the JSON column, parameter construction, the stdlib JSON
+    encoder) against ~1 µs to encode the whole batch in pydantic-core; the constant
+    columns (entity, task, time) go once per batch through their column types' processors,
+    so they are stored exactly as SQLAlchemy stores them elsewhere. `data` is stored as the
+    compact JSON text of the record (same keys, order and values as before).
+    """
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
         self.dialect = dialects.name(session)
-
-    def _insert(self) -> Any:
-        return (postgresql if self.dialect == "postgresql" else sqlite).insert(S)
+        self._sql = _POSTGRES if self.dialect == "postgresql" else _SQLITE
 
     async def existing_keys(self, entity: str, keys: Sequence[str]) -> set[str]:
         if not keys:
             return set()
-        stmt = select(S.c.key).where(S.c.entity == entity, S.c.key.in_(keys))
-        return set((await self.session.execute(stmt)).scalars())
+        params = {"entity": entity, "keys": to_json(list(keys)).decode()}
+        return set((await self.session.execute(self._sql.existing, params)).scalars())
 
-    async def insert_new(self, rows: list[dict[str, Any]]) -> set[str]:
-        """Insert rows whose key is free; returns the keys inserted."""
-        if not rows:
+    async def insert_new(
+        self, entity: str, task_id: UUID, items: Sequence[tuple[str, Any]], now: datetime
+    ) -> set[str]:
+        """Insert the (key, data) items whose key is free; returns the keys inserted.
+
+        `data` is anything pydantic-core encodes as a JSON object (a dict of Decimal, …).
+        """
+        if not items:
             return set()
-        stmt = self._insert().on_conflict_do_nothing().returning(S.c.key)
-        return set((await self.session.execute(stmt, rows)).scalars())
+        params = _batch(entity, task_id, items, now)
+        return set((await self.session.execute(self._sql.insert_new, params)).scalars())
 
-    async def upsert(self, rows: list[dict[str, Any]]) -> None:
-        """Insert or replace each row's data."""
-        if not rows:
-            return
-        insert = self._insert()
-        stmt = insert.on_conflict_do_update(
-            index_elements=[S.c.entity, S.c.key],
-            set_={
-                "data": insert.excluded.data,
-                "updated_at": insert.excluded.updated_at,
-                "source_task_id": insert.excluded.source_task_id,
-            },
-        )
-        await self.session.execute(stmt, rows)
+    async def upsert(
+        self, entity: str, task_id: UUID, items: Sequence[tuple[str, Any]], now: datetime
+    ) -> None:
+        """Insert or replace each (key, data) item's data."""
+        if items:
+            await self.session.execute(self._sql.upsert, _batch(entity, task_id, items, now))
 
     async def page(
         self, entity: str, *, after: str | None, limit: int, conditions: Sequence[Any] = ()
     ) -> Sequence[Row[Any]]:
-        """Records in key order after `after` (keyset paging)."""
-        stmt = select(S.c.key, S.c.data).where(S.c.entity == entity, *conditions)
+        """Records in key order after `after` (keyset paging); `data` as its JSON text.
+
+        The text, not the JSON column's result processor (the stdlib decoder, ~5 µs a row,
+        half of an export's CPU): the caller parses it where it likes, e.g. with
+        pydantic-core's `from_json` (~2 µs) in the thread that writes the file.
+        """
+        data = cast(S.c.data, Text).label("data")  # asyncpg would decode a json column itself
+        stmt = select(S.c.key, data).where(S.c.entity == entity, *conditions)
         if after is not None:
             stmt = stmt.where(S.c.key > after)
         return (await self.session.execute(stmt.order_by(S.c.key).limit(limit))).all()
@@ -69,6 +92,71 @@ class StoreRepository:
     async def count(self, entity: str, conditions: Sequence[Any] = ()) -> int:
         stmt = select(func.count()).select_from(S).where(S.c.entity == entity, *conditions)
         return int((await self.session.execute(stmt)).scalar_one())
+
+
+def _batch(
+    entity: str, task_id: UUID, items: Sequence[tuple[str, Any]], now: datetime
+) -> dict[str, Any]:
+    return {
+        "entity": entity,
+        "task_id": task_id,
+        "now": now,
+        "rows": to_json(items if isinstance(items, list) else list(items)).decode(),
+    }
+
+
+@dataclass(frozen=True)
+class _Statements:
+    existing: TextClause
+    insert_new: TextClause
+    upsert: TextClause
+
+
+def _statements(
+    *, rows: str, pair: tuple[str, str], keys: str, task: str, now: str, where: str
+) -> _Statements:
+    """One dialect's batch statements. `rows` unpacks the JSON batch as r(value) and `pair`
+    takes key (as text) and data (as JSON) out of one; `keys` unpacks a JSON array of keys as
+    one column; `task` and `now` are the typed parameters; `where` is what SQLite's parser
+    needs before the upsert clause of an INSERT … SELECT."""
+    entity = bindparam("entity", type_=S.c.entity.type)
+    typed = (
+        entity,
+        bindparam("task_id", type_=S.c.source_task_id.type),
+        bindparam("now", type_=S.c.created_at.type),
+    )
+    insert = (
+        "INSERT INTO store_records (entity, key, data, source_task_id, created_at, updated_at) "
+        f"SELECT :entity, {pair[0]}, {pair[1]}, {task}, {now}, {now} FROM {rows}{where} "
+    )
+    return _Statements(
+        existing=text(
+            f"SELECT key FROM store_records WHERE entity = :entity AND key IN ({keys})"
+        ).bindparams(entity),
+        insert_new=text(insert + "ON CONFLICT DO NOTHING RETURNING key").bindparams(*typed),
+        upsert=text(
+            insert + "ON CONFLICT (entity, key) DO UPDATE SET data = excluded.data, "
+            "updated_at = excluded.updated_at, source_task_id = excluded.source_task_id"
+        ).bindparams(*typed),
+    )
+
+
+_POSTGRES = _statements(
+    rows="json_array_elements(CAST(:rows AS json)) AS r(value)",
+    pair=("r.value ->> 0", "r.value -> 1"),
+    keys="SELECT json_array_elements_text(CAST(:keys AS json))",
+    task="CAST(:task_id AS uuid)",
+    now="CAST(:now AS timestamptz)",
+    where="",
+)
+_SQLITE = _statements(
+    rows="json_each(:rows) AS r",
+    pair=("json_extract(r.value, '$[0]')", "json_extract(r.value, '$[1]')"),
+    keys="SELECT value FROM json_each(:keys)",
+    task=":task_id",
+    now=":now",
+    where=" WHERE true",
+)
 
 
 class ImportLedger:
