@@ -51,7 +51,7 @@ async def upload_for_task(
     if task.file_name is None:
         return task, None
     if task.input_file_id is not None:
-        row = await _own_input(session, task)
+        row = await own_input(session, task)
         if row is None or row.status != file_usecases.FileStatus.PENDING:
             return task, None
         return task, file_usecases.sign_upload(
@@ -109,7 +109,8 @@ async def check_input(session: AsyncSession, caller: Caller, input_file_id: str)
         raise InvalidInput(f"file {file_id} not found", field="inputFileId")
 
 
-async def _own_input(session: AsyncSession, task: TaskView) -> Any:
+async def own_input(session: AsyncSession, task: TaskView) -> Any:
+    """The task's own input file row, or None (no file, or an external input reference)."""
     try:
         file_id = UUID(str(task.input_file_id))
     except ValueError:

@@ -22,21 +22,11 @@ from service.domain.callers import Caller
 from service.domain.errors import Conflict, InvalidInput
 from service.domain.tasks import TaskStatus
 from service.storage.base import FileStore
-from service.usecases import files as file_usecases, history, tasks as task_usecases
+from service.usecases import files as file_usecases, history, task_files, tasks as task_usecases
 from service.usecases.files import FilePolicy, FileStatus
 from service.usecases.views import TaskView
 
 JOB = "check-uploads"
-
-
-async def _input_file(session: AsyncSession, task: TaskView) -> Any:
-    """The task's own pending or ready input file row, or None (no file, or an external ref)."""
-    try:
-        file_id = UUID(str(task.input_file_id))
-    except ValueError:
-        return None
-    row = await FileRepository(session).get(file_id)
-    return row if row is not None and row.task_id == task.id else None
 
 
 async def submit(
@@ -53,7 +43,7 @@ async def submit(
     Repeating it once the task runs is harmless (the task is returned as it is).
     """
     task = await task_usecases.get(session, caller, task_id)
-    row = await _input_file(session, task)
+    row = await task_files.own_input(session, task)
     if row is None:
         raise Conflict(f"task {task_id} has no input file to submit; create it with a fileName")
     if task.status is not TaskStatus.WAITING:
@@ -81,7 +71,7 @@ class Waiting:
 
 async def waiting(session: AsyncSession, *, limit: int) -> list[Waiting]:
     tasks = [TaskView.from_row(r._mapping) for r in await TaskRepository(session).waiting(limit)]
-    return [Waiting(t, await _input_file(session, t)) for t in tasks]
+    return [Waiting(t, await task_files.own_input(session, t)) for t in tasks]
 
 
 async def present(store: FileStore, keys: list[str | None]) -> list[bool]:

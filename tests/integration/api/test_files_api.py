@@ -27,7 +27,7 @@ from service.storage.local import LocalFileStore
 from service.usecases import files as file_usecases, task_files
 from service.usecases.files import FilePolicy, FilePurpose
 from tests.fixtures.app import ADMIN, make_settings, user, wait_until
-from tests.fixtures.s3 import S3Server, s3_bucket, s3_server, transfer
+from tests.fixtures.s3 import s3_bucket, s3_server, store_overrides, transfer
 from tests.integration.api.support import (
     BASE as TASKS,
     assert_problem,
@@ -54,10 +54,7 @@ def storage(request: pytest.FixtureRequest) -> str:
 def settings(
     database_url: str, tmp_path: Path, storage: str, request: pytest.FixtureRequest
 ) -> Settings:
-    overrides: dict[str, Any] = {"files_max_bytes": LIMIT}
-    if storage == "s3":
-        server: S3Server = request.getfixturevalue("s3_server")
-        overrides |= server.settings(request.getfixturevalue("s3_bucket"))
+    overrides = {"files_max_bytes": LIMIT} | store_overrides(request, storage)
     return make_settings(database_url, tmp_path, **overrides)
 
 

@@ -24,7 +24,7 @@ from service.db.engine import session_scope
 from service.db.repositories.files import FileRepository
 from service.db.tables import files_table, tasks_table
 from tests.fixtures.app import make_settings, user, wait_until
-from tests.fixtures.s3 import S3Server, s3_bucket, s3_server, transfer
+from tests.fixtures.s3 import s3_bucket, s3_server, store_overrides, transfer
 from tests.integration.api.support import BASE as TASKS, assert_problem, count, event_types
 from worker.jobs import JOBS
 
@@ -46,10 +46,7 @@ def storage(request: pytest.FixtureRequest) -> str:
 def settings(
     database_url: str, tmp_path: Path, storage: str, request: pytest.FixtureRequest
 ) -> Settings:
-    overrides: dict[str, Any] = {"files_max_bytes": LIMIT}
-    if storage == "s3":
-        server: S3Server = request.getfixturevalue("s3_server")
-        overrides |= server.settings(request.getfixturevalue("s3_bucket"))
+    overrides = {"files_max_bytes": LIMIT} | store_overrides(request, storage)
     return make_settings(database_url, tmp_path, **overrides)
 
 

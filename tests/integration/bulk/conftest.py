@@ -15,7 +15,7 @@ import pytest
 
 from service.config import Settings
 from tests.fixtures.app import make_settings
-from tests.fixtures.s3 import S3Server, s3_bucket, s3_server
+from tests.fixtures.s3 import s3_bucket, s3_server, store_overrides
 
 __all__ = ["s3_bucket", "s3_server"]
 
@@ -39,8 +39,5 @@ def settings(
     settings_overrides: dict[str, Any],
     request: pytest.FixtureRequest,
 ) -> Settings:
-    overrides = dict(settings_overrides)
-    if storage == "s3":
-        server: S3Server = request.getfixturevalue("s3_server")
-        overrides |= server.settings(request.getfixturevalue("s3_bucket"))
+    overrides = settings_overrides | store_overrides(request, storage)
     return make_settings(database_url, tmp_path, **overrides)
