@@ -67,7 +67,12 @@ class HandlerContext:
     async def _write(self, update: progress_usecases.ProgressUpdate, now_mono: float) -> None:
         async with session_scope(self.sessionmaker) as session:
             task = await progress_usecases.report(
-                session, self.task.id, update, now=utcnow(), announce=True
+                session,
+                self.task.id,
+                update,
+                now=utcnow(),
+                announce=True,
+                announce_every=self.resources.settings.progress_interval_seconds,
             )
             announced = history.wrote_outbox(session)
         if announced:

@@ -82,6 +82,9 @@ class Task(SQLModel, table=True):
     lease_until: datetime | None = _ts()
     worker_id: str | None = Field(default=None, max_length=128)
     cancel_requested: bool = False
+    #: when the last progress notice was queued: PATCH /progress announces at most one per
+    #: progress interval, however often an executor reports
+    progress_announced_at: datetime | None = _ts()
     idempotency_key: str | None = Field(default=None, max_length=255)
     request_hash: str | None = Field(default=None, max_length=64)
     template_id: str | None = Field(default=None, max_length=64)

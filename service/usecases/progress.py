@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -12,7 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.db.repositories.tasks import TaskRepository
 from service.domain.errors import Conflict, NotFound
 from service.domain.events import EventType
-from service.domain.tasks import TaskStatus
 from service.usecases import history
 from service.usecases.views import TaskView
 
@@ -51,14 +50,19 @@ async def report(
     *,
     now: datetime,
     announce: bool,
+    announce_every: float = 0.0,
 ) -> TaskView:
-    """Store progress of a processing task; `announce` also queues a (throttled) progress event.
+    """Store progress of a processing task; `announce` also queues a progress notice, at most
+    one per `announce_every` seconds per task (counted in the database, so reports from any
+    number of processes share the budget).
 
     The returned task carries cancel_requested, so the reporter learns of a cancel on each report.
     """
     repo = TaskRepository(session)
-    row = await repo.update_where(
-        task_id, [TaskStatus.PROCESSING], {**update.values(), "updated_at": now}
+    # a little slack: a reporter throttled to the same interval on its own clock is not skipped
+    announce_before = now - timedelta(seconds=announce_every * 0.9) if announce else None
+    row = await repo.report_progress(
+        task_id, {**update.values(), "updated_at": now}, announce_before=announce_before
     )
     if row is None:
         current = await repo.get(task_id)
@@ -68,6 +72,6 @@ async def report(
             f"progress can only be reported for a processing task; this one is {current.status}"
         )
     task = TaskView.from_row(row._mapping)
-    if announce:
+    if announce and row.progress_announced_at == now:
         await history.announce(session, task, EventType.PROGRESS, now=now)
     return task

@@ -7,7 +7,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query
 
-from service.api.deps import CallerDep, ServiceDep, SessionDep
+from service.api.deps import CallerDep, ResourcesDep, ServiceDep, SessionDep
 from service.api.problems import PROBLEM_RESPONSES
 from service.api.schemas import AttemptPublic, EventPublic, LogPage, ProgressAck, ProgressReport
 from service.clock import utcnow
@@ -48,7 +48,11 @@ async def task_attempts(
 
 @router.patch("/progress", response_model=ProgressAck)
 async def report_progress(
-    task_id: UUID, body: ProgressReport, session: SessionDep, caller: ServiceDep
+    task_id: UUID,
+    body: ProgressReport,
+    session: SessionDep,
+    caller: ServiceDep,
+    resources: ResourcesDep,
 ) -> ProgressAck:
     """Internal: an executor reports progress; the answer says whether a cancel was requested."""
     now = utcnow()
@@ -59,7 +63,14 @@ async def report_progress(
         succeeded_items=body.succeeded_items,
         failed_items=body.failed_items,
     )
-    task = await progress_usecases.report(session, task_id, update, now=now, announce=True)
+    task = await progress_usecases.report(
+        session,
+        task_id,
+        update,
+        now=now,
+        announce=True,
+        announce_every=resources.settings.progress_interval_seconds,
+    )
     if body.message:
         await log_usecases.append(
             session, [log_usecases.LogEntry(task_id, "info", body.message, now, task.attempts)]

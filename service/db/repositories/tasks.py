@@ -17,7 +17,9 @@ from sqlalchemy import (
     Table,
     and_,
     bindparam,
+    case,
     func,
+    literal,
     or_,
     select,
     union_all,
@@ -234,6 +236,20 @@ class TaskRepository:
             .returning(*T.c)
         )
         return (await self.session.execute(stmt)).one_or_none()
+
+    async def report_progress(
+        self, task_id: UUID, values: dict[str, Any], *, announce_before: datetime | None
+    ) -> Row[Any] | None:
+        """Progress of a processing task; with `announce_before`, also stamp
+        progress_announced_at with its updated_at when the last stamp is older (or missing),
+        which is how the caller knows to queue a notice: one per interval, however many
+        reports race (the row lock orders them)."""
+        if announce_before is not None:
+            stamp = T.c.progress_announced_at
+            fresh = or_(stamp.is_(None), stamp < announce_before)
+            now = literal(values["updated_at"], type_=stamp.type)
+            values = {**values, "progress_announced_at": case((fresh, now), else_=stamp)}
+        return await self.update_where(task_id, [TaskStatus.PROCESSING], values)
 
     async def page(
         self, filters: TaskFilters, *, limit: int, offset: int = 0, cursor: Cursor | None = None

@@ -8,10 +8,12 @@ from uuid import UUID, uuid4
 
 import httpx
 import pytest
+from sqlalchemy import update
 
 from service.bootstrap import Resources
 from service.clock import utcnow
 from service.db.engine import session_scope
+from service.db.tables import tasks_table
 from service.domain.events import EventType
 from service.usecases import logs as log_usecases
 from tests.fixtures.app import ADMIN, SERVICE, TOKEN, user, wait_until
@@ -324,6 +326,25 @@ class TestReportProgress:
         assert after["outbox"] == before["outbox"] + 1  # the operations.task.progress notice
         events, _ = await trail(resources)
         assert [kind for _, kind in events] == [EventType.CREATED, EventType.STARTED]
+
+    async def test_a_burst_of_reports_is_announced_once_per_interval(
+        self, api: httpx.AsyncClient, resources: Resources
+    ) -> None:
+        task_id = await self.running(api, resources)
+        before = (await counts(resources))["outbox"]
+        for progress in range(10, 60, 10):
+            assert (await self.patch(api, task_id, {"progress": progress}, SERVICE)).is_success
+        assert (await counts(resources))["outbox"] == before + 1
+        task = (await api.get(f"{BASE}/{task_id}", headers=ALICE)).json()
+        assert task["progress"] == 50  # every report is stored; only the notices are thinned
+        async with session_scope(resources.sessionmaker) as session:  # an interval later
+            await session.execute(
+                update(tasks_table)
+                .where(tasks_table.c.id == UUID(task_id))
+                .values(progress_announced_at=utcnow() - timedelta(seconds=2))
+            )
+        assert (await self.patch(api, task_id, {"progress": 60}, SERVICE)).is_success
+        assert (await counts(resources))["outbox"] == before + 2
 
     async def test_the_answer_says_when_a_cancel_was_requested(
         self, api: httpx.AsyncClient, resources: Resources
