@@ -271,6 +271,13 @@ class TestMultipartImport:
         assert_problem(response, 413)
         assert await count(resources, tasks_table) == 0
 
+    async def test_the_api_description_offers_both_bodies(self, api: httpx.AsyncClient) -> None:
+        spec = (await api.get("/openapi.json")).json()
+        body = spec["paths"][f"{BULK}/import"]["post"]["requestBody"]["content"]
+        assert set(body) == {"application/json", "multipart/form-data"}
+        assert body["multipart/form-data"]["schema"]["required"] == ["file", "entityType"]
+        assert "entityType" in body["application/json"]["schema"]["properties"]
+
     async def test_another_body_type_is_415(self, api: httpx.AsyncClient) -> None:
         response = await api.post(
             f"{BULK}/import",
