@@ -4,13 +4,24 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, Field, field_validator
 
 from service.usecases.views import AttemptView, CamelModel, EventView, LogView, TaskView
 
 NAME = r"^[a-z][a-z0-9_.-]{0,63}$"
+#: A file's name as people see it (the storage key is derived from it, sanitised): any text
+#: but control characters, which would forge log lines and headers.
+FileName = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=255,
+        pattern=r"^[^\x00-\x1f\x7f]+$",
+        description="The file's name, without control characters",
+    ),
+]
 
 TaskPublic = TaskView
 EventPublic = EventView
@@ -53,7 +64,7 @@ class TaskCreate(InputModel):
     priority: Literal["low", "normal", "high", "urgent"] = "normal"
     queue: Literal["default", "urgent", "bulk"] | None = None
     params: dict[str, Any] = Field(default_factory=dict)
-    file_name: str | None = Field(None, min_length=1, max_length=255)
+    file_name: FileName | None = None
     file_size: int | None = Field(None, ge=0)
     input_file_id: str | None = Field(None, max_length=255)
     scheduled_at: AwareDatetime | None = Field(None, description="Run at this time (with a zone)")

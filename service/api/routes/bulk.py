@@ -17,7 +17,7 @@ from service.api.deps import CallerDep, ResourcesDep, SessionDep, after_commit
 from service.api.problems import PROBLEM_RESPONSES, problem
 from service.api.routes import tasks as task_routes
 from service.api.routes.files import too_large
-from service.api.schemas import InputModel, TaskCreate, TaskPublic
+from service.api.schemas import FileName, InputModel, TaskCreate, TaskPublic
 from service.bootstrap import Resources
 from service.clock import utcnow
 from service.db.engine import session_scope
@@ -40,7 +40,7 @@ class BulkImport(InputModel):
     """An import: the answer carries the uploadUrl to PUT the file to."""
 
     entity_type: Entity
-    file_name: str = Field(min_length=1, max_length=255)
+    file_name: FileName
     file_size: int | None = Field(None, ge=0)
     params: dict[str, Any] = Field(default_factory=dict)
     priority: PriorityLabel = "normal"

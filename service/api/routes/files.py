@@ -16,7 +16,7 @@ from pydantic import Field
 
 from service.api.deps import CallerDep, ResourcesDep, SessionDep
 from service.api.problems import PROBLEM_RESPONSES, problem
-from service.api.schemas import InputModel
+from service.api.schemas import FileName, InputModel
 from service.bootstrap import Resources
 from service.clock import utcnow
 from service.db.engine import session_scope
@@ -39,7 +39,7 @@ Signature = Annotated[str, Query(min_length=1, max_length=128)]
 class FileCreate(InputModel):
     """A file to upload: its name, and optionally its type and exact size in bytes."""
 
-    file_name: str = Field(min_length=1, max_length=255)
+    file_name: FileName
     content_type: str | None = Field(None, max_length=255, pattern=MIME)
     size: int | None = Field(None, ge=0)
 

@@ -127,6 +127,8 @@ class TestCreateFile:
         ({"fileName": ""}, "fileName"),
         ({"fileName": "x" * 256}, "fileName"),
         ({"fileName": "a\x00.csv"}, "fileName"),
+        ({"fileName": "a\x1b[31m.csv"}, "fileName"),
+        ({"fileName": "a.csv\r\nX-Injected: 1"}, "fileName"),
         ({"fileName": "a.csv", "size": -1}, "size"),
         ({"fileName": "a.csv", "size": "big"}, "size"),
         ({"fileName": "a.csv", "contentType": "not a type"}, "contentType"),
