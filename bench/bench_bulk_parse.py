@@ -4,7 +4,7 @@
 
 Each scenario runs in a fresh child process so its peak RSS is its own. Import scenarios
 read a generated products file from disk and validate every row in batches of 1000
-(`pipeline.check_batches`, what an import handler runs);
+(`pipeline.Batches`, what an import handler runs);
 export scenarios write product rows from a small cycled pool (so the source costs almost
 nothing) to a file on disk. stdlib_csv_baseline parses the import file with bare csv.reader
 and dict(zip()), the floor under any Python CSV import: a yardstick of the machine.
@@ -33,7 +33,7 @@ from itertools import cycle, islice
 from pathlib import Path
 from typing import Any
 
-from service.bulk import pipeline
+from service.bulk.pipeline import Batches
 from service.bulk.readers import open_reader
 from service.bulk.schemas import SCHEMAS
 from service.bulk.sniffing import Format
@@ -87,9 +87,9 @@ def run_import(path: Path) -> dict[str, Any]:
     with path.open("rb") as upload:
         started, cpu = time.perf_counter(), time.process_time()
         with open_reader(upload, filename=path.name) as reader:
-            for batch in pipeline.check_batches(reader, SCHEMA, size=1000):
-                good += len(batch.records)
-                bad += batch.rows - len(batch.records)
+            for batch in Batches(reader, SCHEMA):
+                good += len(batch.candidates)
+                bad += len({error.row for error in batch.errors})
         return _timing(good + bad, started, cpu) | {"valid": good, "invalid": bad}
 
 

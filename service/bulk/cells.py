@@ -122,6 +122,8 @@ def _datetime(value: Any) -> str:
 
 
 def _json(value: Any) -> str:
+    if value.__class__ is dict:
+        return json_text(value)  # "{…" is never a formula: nothing to neutralise
     if value is None:
         return ""
     if isinstance(value, str):

@@ -8,8 +8,9 @@ from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.bulk.rows import Candidate
 from service.domain.errors import OperationsError
-from service.usecases.imports import Candidate, Options, Outcome
+from service.usecases.imports import Options, Outcome
 
 
 class SinkUnavailable(OperationsError):

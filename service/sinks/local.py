@@ -7,9 +7,10 @@ from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.bulk.rows import Candidate
 from service.clock import utcnow
 from service.usecases import imports
-from service.usecases.imports import Candidate, Options, Outcome
+from service.usecases.imports import Options, Outcome
 
 
 class LocalSink:

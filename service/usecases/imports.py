@@ -7,35 +7,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, cast
+from typing import Literal
 from uuid import UUID
 
-from pydantic_core import to_jsonable_python
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.bulk.rows import RowError, reported
+from service.bulk.rows import Candidate, RowError, reported
 from service.db.repositories.store import ImportLedger, StoreRepository
 
 Mode = Literal["insert", "upsert"]
-
-
-@dataclass(frozen=True, slots=True)
-class Candidate:
-    """A row that passed validation: its row number, key and the record's values."""
-
-    row_number: int
-    key: str
-    #: the validated values by field (Decimal, datetime, nested records …); not to be changed
-    fields: dict[str, Any]
-
-    @property
-    def data(self) -> dict[str, Any]:
-        """The record JSON-ready (decimals as strings, datetimes in ISO 8601), for a sink.
-
-        Made on demand: the local store encodes `fields` straight to JSON text, a batch in
-        one pydantic-core call, which costs a third of making this dict for every row.
-        """
-        return cast(dict[str, Any], to_jsonable_python(self.fields))
 
 
 @dataclass
@@ -88,8 +68,11 @@ def dedupe_batch(
     candidates: Sequence[Candidate], options: Options
 ) -> tuple[list[Candidate], Outcome]:
     """Within one batch a key counts once: later copies are skipped, errors, or (upsert) win."""
-    first: dict[str, Candidate] = {}
+    first = {candidate.key: candidate for candidate in candidates}
     outcome = Outcome()
+    if len(first) == len(candidates):  # no key twice: the common case, in one pass
+        return list(candidates), outcome
+    first.clear()
     for candidate in candidates:
         earlier = first.get(candidate.key)
         if earlier is None:

@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 import httpx
-from pydantic_core import from_json
 from sqlalchemy import Integer, cast
 
 from service.bulk import params as bulk_params
@@ -57,13 +56,13 @@ async def local_pages(
     after: str | None = None
     while True:
         async with session_scope(ctx.sessionmaker) as session:
-            rows = await StoreRepository(session).page(
+            page = await StoreRepository(session).page_json(
                 entity, after=after, limit=params.batch_size, conditions=conditions
             )
-        if not rows:
+        if page is None:
             return
-        after = rows[-1].key
-        yield map(from_json, [row.data for row in rows])  # parsed where the file is written
+        after = page.last_key
+        yield page  # one JSON text, parsed where the file is written
 
 
 async def service_pages(

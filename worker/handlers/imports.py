@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from contextlib import AbstractContextManager
-from itertools import islice
 from typing import Any, BinaryIO
 from uuid import UUID
 
 from service.bulk import params as bulk_params
 from service.bulk.errors import BadFile
-from service.bulk.pipeline import CheckedRow, check_rows
+from service.bulk.pipeline import Batches, CheckedBatch
 from service.bulk.readers import Reader, open_reader
-from service.bulk.rows import RowError
+from service.bulk.rows import Candidate, RowError
 from service.bulk.schemas import SCHEMAS
 from service.bulk.schemas.base import Schema
 from service.clock import utcnow
@@ -28,7 +26,7 @@ from service.db.repositories.files import FileRepository
 from service.domain.errors import PermanentFailure, TaskCancelled
 from service.sinks.base import Sink
 from service.usecases import imports
-from service.usecases.imports import Candidate, Options, Outcome, Totals
+from service.usecases.imports import Options, Outcome, Totals
 from worker.context import HandlerContext
 from worker.handlers import reports
 from worker.handlers.sinks import build_sink
@@ -55,28 +53,6 @@ async def input_file(ctx: HandlerContext) -> Any:
     if row is None or row.status != "ready":
         raise PermanentFailure(f"input file {file_id} is not uploaded")
     return row
-
-
-class _Batches:
-    """Validated rows of the file, `size` at a time (runs in a worker thread)."""
-
-    def __init__(self, reader: Reader, schema: Schema[Any]) -> None:
-        self.schema = schema
-        self._rows: Iterator[CheckedRow[Any]] = check_rows(reader, schema)
-
-    def next(self, size: int) -> tuple[list[Candidate], list[RowError], int]:
-        candidates: list[Candidate] = []
-        errors: list[RowError] = []
-        last = 0
-        key, candidate = self.schema.key_text, Candidate
-        for last, record, problems in islice(self._rows, size):
-            if record is None:
-                errors.extend(problems)
-            else:
-                # record.__dict__ is schema.to_row(record) without its copy: the record is
-                # frozen and nothing changes a candidate's fields
-                candidates.append(candidate(last, key(record), record.__dict__))
-        return candidates, errors, last
 
 
 class ImportRun:
@@ -107,7 +83,7 @@ class ImportRun:
         try:
             reader = await asyncio.to_thread(self._open, stream, file_row, totals.last_row)
             try:
-                await self._loop(_Batches(reader, self.schema), sink, totals, file_row.size)
+                await self._loop(Batches(reader, self.schema), sink, totals, file_row.size)
             finally:
                 await asyncio.to_thread(reader.close)
         except TaskCancelled:
@@ -133,25 +109,25 @@ class ImportRun:
             raise PermanentFailure(f"{file_row.file_name}: {error}") from error
         return reader
 
-    async def _loop(self, batches: _Batches, sink: Sink, totals: Totals, size: int | None) -> None:
+    async def _loop(self, batches: Batches, sink: Sink, totals: Totals, size: int | None) -> None:
         """Write batch after batch; the next one is read and validated (in a thread) while
         the current one is written, so parsing overlaps the database's work."""
         rows = self.params.batch_size
 
-        def read() -> asyncio.Future[tuple[list[Candidate], list[RowError], int]]:
+        def read() -> asyncio.Future[CheckedBatch | None]:
             return asyncio.ensure_future(asyncio.to_thread(batches.next, rows))
 
         ahead = read()
         try:
             while True:
                 try:
-                    candidates, errors, last = await ahead
+                    batch = await ahead
                 except BadFile as error:
                     raise PermanentFailure(f"after row {totals.last_row}: {error}") from error
-                if not last:
+                if batch is None:
                     return
                 ahead = read()
-                await self._commit(sink, totals, candidates, errors, last)
+                await self._commit(sink, totals, *batch)
                 await self.ctx.report(
                     processed_items=totals.processed,
                     succeeded_items=totals.succeeded,

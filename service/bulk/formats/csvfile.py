@@ -84,7 +84,8 @@ class CsvReader(RowReader[list[str]]):
                 and guard.longest <= max_cell
             ):
                 self._line = line
-                row = dict(filter(_has_value, zip(header, record, strict=True)))
+                # the width is checked just above: zip's own strict check would repeat it
+                row = dict(filter(_has_value, zip(header, record)))  # noqa: B905
             else:
                 row = self._row(number, record)
             if row:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, BinaryIO
@@ -90,6 +90,31 @@ class JsonlWriter(RowWriter):
             if (canonical := _canonical(column)) is not None
         ]
         self._pending: list[bytes] = []
+        self._order = tuple(self._names)
+        self._fixed = tuple(name for name, _ in self._canonical)
+
+    def write_rows(self, rows: Iterable[Mapping[str, Any]]) -> int:
+        # The hot loop of an export. A row that is a dict with exactly the columns, in
+        # column order, whose decimal and datetime values are already text (or null), is
+        # what `write_row` would build from it, value for value: it is encoded as it is.
+        order, fixed, pending = self._order, self._fixed, self._pending
+        before = self.rows_written
+        quick = 0
+        for row in rows:
+            if row.__class__ is dict and tuple(row) == order:
+                for name in fixed:
+                    value = row[name]
+                    if value is not None and value.__class__ is not str:
+                        break
+                else:
+                    pending.append(to_json(row))
+                    quick += 1
+                    if len(pending) >= _BATCH:
+                        self._flush()
+                    continue
+            self.write_row(row)
+        self.rows_written += quick
+        return self.rows_written - before
 
     def write_row(self, row: Mapping[str, Any]) -> None:
         get = row.get

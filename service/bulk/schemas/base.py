@@ -41,6 +41,13 @@ class Schema(Generic[M]):
         self._by_name = {column.name: column for column in columns}
         self._batch = TypeAdapter(list[model])  # type: ignore[valid-type]
         self._key = operator.attrgetter(*key)
+        #: `key_text` as one C call where the key is a single text field (every entity's but
+        #: inventory's): the import runs it for every row.
+        self.key_texter: Callable[[Any], str] = (
+            cast(Callable[[Any], str], self._key)
+            if len(key) == 1 and model.model_fields[key[0]].annotation is str
+            else self.key_text
+        )
 
     def validate_row(
         self, raw: Mapping[str, Any], row: int = 0

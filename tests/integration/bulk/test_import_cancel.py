@@ -16,8 +16,9 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.bulk.rows import Candidate
 from service.sinks.local import LocalSink
-from service.usecases.imports import Candidate, Options, Outcome
+from service.usecases.imports import Options, Outcome
 from tests.fixtures.app import wait_until
 from tests.integration.bulk.support import (
     ALICE,

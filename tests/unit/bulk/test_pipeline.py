@@ -1,77 +1,83 @@
-"""check_rows: reader rows through a schema, bad rows beside good ones."""
+"""Batches: reader rows through a schema, bad rows beside good ones, a checkpoint per batch."""
 
 from __future__ import annotations
 
 import io
-from typing import Any
+from decimal import Decimal
 
-from service.bulk import pipeline
+from service.bulk.pipeline import Batches, CheckedBatch
 from service.bulk.readers import open_reader
 from service.bulk.rows import RowError
 from service.bulk.schemas import SCHEMAS
 
 
+def batches(upload: bytes, entity: str, size: int, start_after: int = 0) -> list[CheckedBatch]:
+    with open_reader(io.BytesIO(upload), start_after=start_after) as reader:
+        rows = Batches(reader, SCHEMAS[entity])
+        return list(iter(lambda: rows.next(size), None))
+
+
 def test_bad_rows_do_not_stop_good_ones() -> None:
     upload = b"sku,name,price,currency\nA,Apple,1.00,EUR\nB,,-1,EUR\nC,Cherry\n\nD,Date,2,usd\n"
-    with open_reader(io.BytesIO(upload)) as reader:
-        checked = list(pipeline.check_rows(reader, SCHEMAS["product"]))
-    assert [(row.row, row.record is not None) for row in checked] == [
-        (1, True),
-        (2, False),
-        (3, False),
-        (5, True),
-    ]
-    assert checked[1].errors == (
+    ((candidates, errors, last),) = batches(upload, "product", size=10)
+    assert [(c.row_number, c.key) for c in candidates] == [(1, "A"), (5, "D")]
+    assert candidates[1].fields["currency"] == "USD"
+    assert errors == [
         RowError(2, "name", None, "name is required"),
         RowError(2, "price", "-1", "price must not be negative"),
-    )
-    assert checked[2].errors == (
         RowError(3, None, None, "row has 2 values but the header has 4 columns"),
-    )
-    record = checked[3].record
-    assert record is not None
-    assert record.currency == "USD"
+    ]
+    assert last == 5
 
 
 def test_a_bad_json_line_becomes_a_row_error() -> None:
     upload = b'{"sku": "A", "name": "x", "price": 1, "currency": "EUR"}\n{oops\n'
-    with open_reader(io.BytesIO(upload)) as reader:
-        checked = list(pipeline.check_rows(reader, SCHEMAS["product"]))
-    assert checked[0].errors == ()
-    assert checked[1].record is None
-    assert checked[1].errors[0].message.startswith("line is not valid JSON")
+    ((candidates, errors, _),) = batches(upload, "product", size=10)
+    assert [c.key for c in candidates] == ["A"]
+    assert errors[0].row == 2
+    assert errors[0].message.startswith("line is not valid JSON")
 
 
-def test_checked_rows_unpack_like_tuples() -> None:
-    with open_reader(io.BytesIO(b"sku,warehouse,quantity\nA,W,1\n")) as reader:
-        ((number, record, errors),) = pipeline.check_rows(reader, SCHEMAS["inventory"])
-    assert (number, errors) == (1, ())
-    assert record is not None
-    assert record.quantity == 1
+def test_a_candidate_holds_the_key_and_the_validated_values() -> None:
+    upload = b"sku,name,price,currency\n A-1 ,Apple,1.5,eur\n"
+    ((candidates, _, _),) = batches(upload, "product", size=10)
+    (apple,) = candidates
+    assert (apple.row_number, apple.key) == (1, "A-1")
+    assert apple.fields["price"] == Decimal("1.50")
+    assert apple.data["price"] == "1.50"  # JSON-ready for a sink
+    assert apple.data["currency"] == "EUR"
 
 
-class TestCheckBatches:
+def test_an_inventory_key_names_sku_and_warehouse() -> None:
+    ((candidates, _, _),) = batches(b"sku,warehouse,quantity\nA,W,1\n", "inventory", size=10)
+    record = SCHEMAS["inventory"].validator(candidates[0].fields)
+    assert candidates[0].key == SCHEMAS["inventory"].key_text(record)
+    assert SCHEMAS["inventory"].key_of(record) == ("A", "W")
+
+
+class TestBatches:
     UPLOAD = b"sku,warehouse,quantity\nA,W,1\nB,W,-1\n\nC,W,3\nD,W\nE,W,5\n"
 
-    def batches(self, size: int, start_after: int = 0) -> list[pipeline.CheckedBatch[Any]]:
-        with open_reader(io.BytesIO(self.UPLOAD), start_after=start_after) as reader:
-            return list(pipeline.check_batches(reader, SCHEMAS["inventory"], size=size))
-
     def test_rows_are_grouped_with_their_checkpoint(self) -> None:
-        first, second, third = self.batches(size=2)
-        assert [record.sku for record in first.records] == ["A"]
-        assert first.record_rows == [1]
+        first, second, third = batches(self.UPLOAD, "inventory", size=2)
+        assert [c.fields["sku"] for c in first.candidates] == ["A"]
+        assert [c.row_number for c in first.candidates] == [1]
         assert first.errors == [RowError(2, "quantity", "-1", "quantity must not be negative")]
-        assert (first.rows, first.last_row) == (2, 2)
-        assert (second.record_rows, second.rows, second.last_row) == ([4], 2, 5)
+        assert first.last_row == 2
+        assert ([c.row_number for c in second.candidates], second.last_row) == ([4], 5)
         assert second.errors[0].row == 5
-        assert (third.record_rows, third.rows, third.last_row) == ([6], 1, 6)
+        assert ([c.row_number for c in third.candidates], third.last_row) == ([6], 6)
 
     def test_resuming_after_a_checkpoint_gives_the_remaining_batches(self) -> None:
-        checkpoint = self.batches(size=2)[0].last_row
-        resumed = self.batches(size=2, start_after=checkpoint)
-        assert [batch.record_rows for batch in resumed] == [[4], [6]]
+        checkpoint = batches(self.UPLOAD, "inventory", size=2)[0].last_row
+        resumed = batches(self.UPLOAD, "inventory", size=2, start_after=checkpoint)
+        assert [[c.row_number for c in batch.candidates] for batch in resumed] == [[4], [6]]
 
     def test_an_empty_file_gives_no_batch(self) -> None:
-        with open_reader(io.BytesIO(b"sku,warehouse,quantity\n")) as reader:
-            assert list(pipeline.check_batches(reader, SCHEMAS["inventory"])) == []
+        assert batches(b"sku,warehouse,quantity\n", "inventory", size=2) == []
+
+    def test_iterating_gives_every_row_once(self) -> None:
+        upload = b"sku,warehouse,quantity\n" + b"".join(b"S%d,W,1\n" % i for i in range(2500))
+        with open_reader(io.BytesIO(upload)) as reader:
+            sizes = [len(batch.candidates) for batch in Batches(reader, SCHEMAS["inventory"])]
+        assert sizes == [1000, 1000, 500]

@@ -402,6 +402,13 @@ class TestSchema:
         assert SCHEMAS["inventory"].key_of(valid("inventory")) == ("A-1", "BER")
         assert SCHEMAS["customer"].key_of(valid("customer", email="X@Y.de")) == ("x@y.de",)
 
+    @pytest.mark.parametrize("entity", sorted(SCHEMAS))
+    def test_the_quick_key_text_is_key_text(self, entity: str) -> None:
+        record = valid(entity)
+        schema = SCHEMAS[entity]
+        assert schema.key_texter(record) == schema.key_text(record)
+        assert type(schema.key_texter(record)) is str
+
     def test_check_header_names_the_missing_columns(self) -> None:
         message = "the file has no columns price, currency; product imports need sku, name"
         with pytest.raises(MissingColumns, match=message):

@@ -147,3 +147,49 @@ class TestGzipAndClosing:
     def test_file_name(self) -> None:
         assert writers.file_name("products", "csv", gzip=True) == "products.csv.gz"
         assert writers.file_name("products", "xlsx") == "products.xlsx"
+
+
+class TestJsonlQuickPath:
+    """Rows already in the written form are encoded as they are: the same bytes as row by row."""
+
+    ROWS: tuple[dict[str, Any], ...] = (
+        {
+            "sku": "A-1",
+            "price": "12.50",
+            "adjustment": -5,
+            "active": True,
+            "at": "2024-05-01T10:00:00Z",
+            "attributes": {"a": 1},
+        },  # the quick path: columns in order, decimal and datetime as text
+        {
+            "sku": "A-2",
+            "price": None,
+            "adjustment": None,
+            "active": None,
+            "at": None,
+            "attributes": None,
+        },
+        dict(ROW),  # a Decimal and a datetime: rendered
+        {"price": "1.00", "sku": "A-3"},  # other order, missing columns
+        {**ROW, "extra": 1},  # an unknown key: left out
+        {
+            "sku": "A-4",
+            "price": 7,
+            "adjustment": 0,
+            "active": False,
+            "at": "x",
+            "attributes": [],
+        },
+    )
+
+    def test_write_rows_writes_what_write_row_writes(self) -> None:
+        rows = [dict(row) for row in self.ROWS] * 300  # more than one flush
+        one_by_one = io.BytesIO()
+        with writers.open_writer(one_by_one, "jsonl", COLUMNS) as writer:
+            for row in rows:
+                writer.write_row(row)
+        assert write("jsonl", rows) == one_by_one.getvalue()
+        lines = write("jsonl", rows).decode().splitlines()
+        assert len(lines) == len(rows)
+        assert json.loads(lines[5])["price"] == "7.00"
+        assert list(json.loads(lines[3])) == [column.name for column in COLUMNS]
