@@ -215,9 +215,11 @@ def workdir(prefix: str) -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def fresh(db: Database) -> None:
-    """Empty every table (between runs on the same database)."""
-    tables = "task_events, task_logs, task_attempts, outbox, job_runs, tasks"
+TASK_TABLES = "task_events, task_logs, task_attempts, outbox, job_runs, tasks"
+
+
+def fresh(db: Database, tables: str = TASK_TABLES) -> None:
+    """Empty `tables` (every task table by default) between runs on the same database."""
     if db.kind == "postgres":
         _psql(db.info["port"], f"TRUNCATE {tables} RESTART IDENTITY", db="bench")
         _psql(db.info["port"], "VACUUM ANALYZE", db="bench")

@@ -37,12 +37,13 @@ from typing import Any
 import httpx
 from _common import (
     ROOT,
+    TASK_TABLES,
     Database,
     Meter,
     Server,
-    _psql,
     database,
     emit,
+    fresh,
     log,
     machine,
     median,
@@ -117,21 +118,7 @@ def reset_peak(pid: int) -> None:
 
 def fresh_bulk(db: Database) -> None:
     """Empty the task and bulk tables between runs on the same database."""
-    tables = (
-        "store_records, import_checkpoints, import_row_errors, files, task_events, task_logs, "
-        "task_attempts, outbox, job_runs, tasks"
-    )
-    if db.kind == "postgres":
-        _psql(db.info["port"], f"TRUNCATE {tables} RESTART IDENTITY", db="bench")
-        _psql(db.info["port"], "VACUUM ANALYZE", db="bench")
-        return
-    import sqlite3
-
-    with contextlib.closing(sqlite3.connect(db.info["file"], timeout=30)) as conn:
-        for table in tables.split(", "):
-            conn.execute(f"DELETE FROM {table}")
-        conn.commit()
-        conn.execute("VACUUM")
+    fresh(db, "store_records, import_checkpoints, import_row_errors, files, " + TASK_TABLES)
 
 
 # -- one phase --------------------------------------------------------------------------------

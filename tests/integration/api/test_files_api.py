@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 from uuid import UUID, uuid4
@@ -19,15 +18,14 @@ from sqlalchemy import update
 
 from service.bootstrap import Resources
 from service.clock import utcnow
-from service.config import Settings
 from service.db.engine import session_scope
 from service.db.repositories.files import FileRepository
 from service.db.tables import files_table
 from service.storage.local import LocalFileStore
 from service.usecases import files as file_usecases, task_files
 from service.usecases.files import FilePolicy, FilePurpose
-from tests.fixtures.app import ADMIN, make_settings, user, wait_until
-from tests.fixtures.s3 import s3_bucket, s3_server, store_overrides, transfer
+from tests.fixtures.app import ADMIN, user, wait_until
+from tests.fixtures.s3 import transfer
 from tests.integration.api.support import (
     BASE as TASKS,
     assert_problem,
@@ -35,8 +33,6 @@ from tests.integration.api.support import (
     create,
     event_types,
 )
-
-__all__ = ["s3_bucket", "s3_server"]
 
 FILES = "/api/v1/operations/files"
 ALICE = user("alice")
@@ -51,11 +47,8 @@ def storage(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def settings(
-    database_url: str, tmp_path: Path, storage: str, request: pytest.FixtureRequest
-) -> Settings:
-    overrides = {"files_max_bytes": LIMIT} | store_overrides(request, storage)
-    return make_settings(database_url, tmp_path, **overrides)
+def settings_overrides() -> dict[str, Any]:
+    return {"files_max_bytes": LIMIT}
 
 
 async def new_file(

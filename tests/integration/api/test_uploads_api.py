@@ -24,11 +24,9 @@ from service.db.engine import session_scope
 from service.db.repositories.files import FileRepository
 from service.db.tables import files_table, tasks_table
 from tests.fixtures.app import make_settings, user, wait_until
-from tests.fixtures.s3 import s3_bucket, s3_server, store_overrides, transfer
+from tests.fixtures.s3 import transfer
 from tests.integration.api.support import BASE as TASKS, assert_problem, count, event_types
 from worker.jobs import JOBS
-
-__all__ = ["s3_bucket", "s3_server"]
 
 BULK = "/api/v1/operations/bulk"
 ALICE = user("alice")
@@ -43,11 +41,8 @@ def storage(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def settings(
-    database_url: str, tmp_path: Path, storage: str, request: pytest.FixtureRequest
-) -> Settings:
-    overrides = {"files_max_bytes": LIMIT} | store_overrides(request, storage)
-    return make_settings(database_url, tmp_path, **overrides)
+def settings_overrides() -> dict[str, Any]:
+    return {"files_max_bytes": LIMIT}
 
 
 async def waiting_import(api: httpx.AsyncClient, **body: Any) -> dict[str, Any]:

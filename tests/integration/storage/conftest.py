@@ -9,9 +9,7 @@ import pytest
 from service.bootstrap import build_store
 from service.config import Settings
 from service.storage.base import FileStore
-from tests.fixtures.s3 import S3Server, s3_bucket, s3_server
-
-__all__ = ["s3_bucket", "s3_server"]
+from tests.fixtures.s3 import S3Server
 
 
 @pytest.fixture(params=["local", "s3"])
