@@ -38,6 +38,26 @@ class _Prefixed(io.RawIOBase):
         return len(data)
 
 
+class Counted(io.RawIOBase):
+    """A stream that counts the bytes read from it: how far an import is into its file.
+
+    Wrap it in an `io.BufferedReader`; closing it leaves `source` open.
+    """
+
+    def __init__(self, source: BinaryIO) -> None:
+        self._source = source
+        self.consumed = 0  #: bytes read so far
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        data = self._source.read(len(buffer))
+        buffer[: len(data)] = data
+        self.consumed += len(data)
+        return len(data)
+
+
 class _Readable(Protocol):
     def read(self, size: int = -1, /) -> bytes: ...
 

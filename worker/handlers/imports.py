@@ -8,13 +8,16 @@ is written twice. Reading and validation run in a thread; the event loop keeps h
 from __future__ import annotations
 
 import asyncio
+import io
 import time
+from collections.abc import Callable
 from contextlib import AbstractContextManager
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 from uuid import UUID
 
-from service.bulk import params as bulk_params
+from service.bulk import params as bulk_params, streams
 from service.bulk.errors import BadFile
+from service.bulk.eta import Eta
 from service.bulk.pipeline import Batches, CheckedBatch
 from service.bulk.readers import Reader, open_reader
 from service.bulk.rows import Candidate, RowError
@@ -81,9 +84,12 @@ class ImportRun:
         opened: AbstractContextManager[BinaryIO] = self.ctx.resources.store.open_read(file_row.key)
         stream = await asyncio.to_thread(opened.__enter__)
         try:
-            reader = await asyncio.to_thread(self._open, stream, file_row, totals.last_row)
+            counted = streams.Counted(stream)
+            buffered = cast(BinaryIO, io.BufferedReader(counted, streams.CHUNK))
+            reader = await asyncio.to_thread(self._open, buffered, file_row, totals.last_row)
+            done = _share_done(reader, counted, file_row.size)
             try:
-                await self._loop(Batches(reader, self.schema), sink, totals, file_row.size)
+                await self._loop(Batches(reader, self.schema), sink, totals, done)
             finally:
                 await asyncio.to_thread(reader.close)
         except TaskCancelled:
@@ -109,10 +115,18 @@ class ImportRun:
             raise PermanentFailure(f"{file_row.file_name}: {error}") from error
         return reader
 
-    async def _loop(self, batches: Batches, sink: Sink, totals: Totals, size: int | None) -> None:
+    async def _loop(
+        self,
+        batches: Batches,
+        sink: Sink,
+        totals: Totals,
+        done: Callable[[int], float | None],
+    ) -> None:
         """Write batch after batch; the next one is read and validated (in a thread) while
-        the current one is written, so parsing overlaps the database's work."""
+        the current one is written, so parsing overlaps the database's work. `done` is the
+        share of the file read up to a row, for progress."""
         rows = self.params.batch_size
+        eta = Eta()
 
         def read() -> asyncio.Future[CheckedBatch | None]:
             return asyncio.ensure_future(asyncio.to_thread(batches.next, rows))
@@ -126,13 +140,18 @@ class ImportRun:
                     raise PermanentFailure(f"after row {totals.last_row}: {error}") from error
                 if batch is None:
                     return
+                share = done(batch.last_row)  # before the next batch moves the reader on
                 ahead = read()
                 await self._commit(sink, totals, *batch)
+                percent, seconds_left = (None, None)
+                if share is not None:
+                    percent, seconds_left = eta.update(share, time.monotonic())
                 await self.ctx.report(
+                    progress=percent,
                     processed_items=totals.processed,
                     succeeded_items=totals.succeeded,
                     failed_items=totals.failed,
-                    result=self._figures(totals),
+                    result={**self._figures(totals), "etaSeconds": seconds_left},
                 )
         finally:
             await _settle(ahead)  # the reader must be idle before it is closed
@@ -209,6 +228,20 @@ class ImportRun:
         )
         if report is not None:
             self.ctx.result["errorReportFileId"] = str(report)
+
+
+def _share_done(
+    reader: Reader, counted: streams.Counted, size: int | None
+) -> Callable[[int], float | None]:
+    """The share of the file read by the time a row is: by the bytes read of its size
+    (compressed bytes for gzip); for XLSX, copied whole before its first row, by rows where
+    the workbook says how many it holds. None where neither tells."""
+    if reader.format == "xlsx":
+        expected = reader.expected_rows
+        return (lambda row: row / expected) if expected else (lambda row: None)
+    if size:
+        return lambda row: counted.consumed / size
+    return lambda row: None
 
 
 async def _settle(future: asyncio.Future[Any]) -> None:

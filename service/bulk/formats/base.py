@@ -46,6 +46,12 @@ class RowReader(ABC, Generic[R]):
         """Header names in file order; None for JSON Lines, which has no header."""
         return None
 
+    @property
+    def expected_rows(self) -> int | None:
+        """Data rows the file says it holds before it is read (an XLSX sheet's dimension), for
+        progress where counting bytes says nothing; None when the file does not tell."""
+        return None
+
     @abstractmethod
     def _records(self) -> Iterator[R]:
         """Raw records in file order, exactly one per row number."""

@@ -47,12 +47,19 @@ class XlsxReader(RowReader[Row]):
         except (zipfile.BadZipFile, InvalidFileException, KeyError, ValueError) as error:
             raise CorruptFile(f"the file is not a valid XLSX workbook: {error}") from error
         sheet = self._book.worksheets[0]
+        self._expected = sheet.max_row - 1 if sheet.max_row else None  # from its dimension
         self._rows: Iterator[Row] = sheet.iter_rows(values_only=True)
         self._header = _header(next(self._rows, ()), limits)
 
     @property
     def columns(self) -> tuple[str, ...]:
         return self._header
+
+    @property
+    def expected_rows(self) -> int | None:
+        # from the sheet's <dimension>, which Excel writes and openpyxl's write-only mode
+        # (our exports) does not
+        return self._expected
 
     def close(self) -> None:
         self._book.close()

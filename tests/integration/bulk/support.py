@@ -5,13 +5,20 @@ Uploads and downloads follow the signed URLs the service gives, whichever store 
 
 from __future__ import annotations
 
+import asyncio
 import io
+from collections.abc import Sequence
 from typing import Any
+from uuid import UUID
 
 import httpx
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.bulk.rows import Candidate
 from service.bulk.schemas import SCHEMAS
 from service.bulk.writers import open_writer
+from service.sinks.local import LocalSink
+from service.usecases.imports import Options, Outcome
 from tests.fixtures.app import user, wait_until
 from tests.fixtures.s3 import transfer
 
@@ -84,3 +91,34 @@ async def export(
     task = await finished(client, created.json()["id"])
     assert task["status"] == "completed", task
     return task, await download(client, task["id"])
+
+
+class GatedSink:
+    """The local sink, holding batch `held` until `gate` opens; it records the batches asked."""
+
+    kind = "local"
+
+    def __init__(self, held: int) -> None:
+        self.held = held
+        self.reached = asyncio.Event()
+        self.gate = asyncio.Event()
+        self.batches: list[int] = []
+        self._inner = LocalSink()
+
+    async def write(
+        self,
+        session: AsyncSession,
+        entity: str,
+        task_id: UUID,
+        batch_number: int,
+        batch: Sequence[Candidate],
+        options: Options,
+    ) -> Outcome:
+        self.batches.append(batch_number)
+        if batch_number == self.held:
+            self.reached.set()
+            await self.gate.wait()  # before any statement: the session holds no connection yet
+        return await self._inner.write(session, entity, task_id, batch_number, batch, options)
+
+    async def close(self) -> None:
+        await self._inner.close()

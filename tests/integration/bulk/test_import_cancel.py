@@ -8,21 +8,16 @@ has asked for the cancel, so the stop lands on a known batch however loaded the 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 from typing import Any
-from uuid import UUID
 
 import httpx
 import pytest
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.bulk.rows import Candidate
-from service.sinks.local import LocalSink
-from service.usecases.imports import Options, Outcome
 from tests.fixtures.app import wait_until
 from tests.integration.bulk.support import (
     ALICE,
     TASKS,
+    GatedSink,
     download,
     export,
     finished,
@@ -45,37 +40,6 @@ def settings_overrides() -> dict[str, Any]:
     # progress writes held back for a minute: the cancel must be learnt from the batch's own
     # transaction (not from a progress write or the once-a-second check)
     return {"progress_interval_seconds": 60}
-
-
-class GatedSink:
-    """The local sink, holding batch `held` until `gate` opens; it records the batches asked."""
-
-    kind = "local"
-
-    def __init__(self, held: int) -> None:
-        self.held = held
-        self.reached = asyncio.Event()
-        self.gate = asyncio.Event()
-        self.batches: list[int] = []
-        self._inner = LocalSink()
-
-    async def write(
-        self,
-        session: AsyncSession,
-        entity: str,
-        task_id: UUID,
-        batch_number: int,
-        batch: Sequence[Candidate],
-        options: Options,
-    ) -> Outcome:
-        self.batches.append(batch_number)
-        if batch_number == self.held:
-            self.reached.set()
-            await self.gate.wait()  # before any statement: the session holds no connection yet
-        return await self._inner.write(session, entity, task_id, batch_number, batch, options)
-
-    async def close(self) -> None:
-        await self._inner.close()
 
 
 @pytest.fixture
