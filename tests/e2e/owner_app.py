@@ -6,18 +6,25 @@ worker/handlers/exports.py::service_pages, keeping records in memory.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 
 app = FastAPI()
 records: dict[str, dict[str, dict[str, Any]]] = {}
 batches: dict[str, int] = {}
+#: import calls answered 503 before the owner takes any (OWNER_UNAVAILABLE_CALLS: a short outage)
+unavailable = {"left": int(os.environ.get("OWNER_UNAVAILABLE_CALLS", "0")), "answered": 0}
 
 
-@app.post("/import")
-async def take_batch(request: Request) -> dict[str, Any]:
+@app.post("/import", response_model=None)
+async def take_batch(request: Request) -> dict[str, Any] | Response:
     body = await request.json()
+    if unavailable["left"] > 0:
+        unavailable["left"] -= 1
+        unavailable["answered"] += 1
+        return Response(status_code=503)
     batch_id = request.headers.get("Idempotency-Key", body["batchId"])
     batches[batch_id] = batches.get(batch_id, 0) + 1
     store = records.setdefault(body["entity"], {})
@@ -44,7 +51,7 @@ async def give_page(request: Request) -> dict[str, Any]:
 
 @app.get("/state")
 async def state() -> dict[str, Any]:
-    return {"records": records, "batches": batches}
+    return {"records": records, "batches": batches, "unavailable": unavailable["answered"]}
 
 
 @app.get("/health/live")

@@ -13,7 +13,7 @@ CSV = (
 )
 
 
-def start_owner(stack: Stack) -> Any:
+def start_owner(stack: Stack, **env: str) -> Any:
     owner = daprlocal.DaprApp(
         "e2e-owner",
         [
@@ -31,7 +31,7 @@ def start_owner(stack: Stack) -> Any:
         stack.workdir / "owner",
         stack.resources,
         stack.daprd,
-        {},
+        env,
     ).start()
     stack.subscribers.append(owner)  # stopped with the stack
     return owner
@@ -74,3 +74,25 @@ class TestServiceSink:
         link = (await stack.client.get(f"{TASKS}/{export['id']}/download", headers=ALICE)).json()
         content = (await stack.client.get(link["downloadUrl"])).content.decode()
         assert content.splitlines() == ["sku,price", "A-1,12.50", "B-7,1.00"]
+
+    async def test_a_batch_the_owner_could_not_take_is_sent_again_and_kept_once(
+        self, stack: Stack
+    ) -> None:
+        owner = start_owner(stack, OWNER_UNAVAILABLE_CALLS="1")  # the first batch gets a 503
+        stack.add_worker(OPS_RETRY_BASE_SECONDS="0.2", OPS_RETRY_CAP_SECONDS="0.5")
+        assert stack.client is not None
+        params = {"sink": "service", "targetService": "e2e-owner", "method": "import"}
+        body = {"taskType": "import", "entityType": "product", "fileName": "p.csv"}
+        created = (
+            await stack.client.post(TASKS, json={**body, "params": params}, headers=ALICE)
+        ).json()
+        put = await stack.client.put(created["uploadUrl"], content=CSV)
+        assert put.status_code == 200, put.text
+
+        done = await wait_status(stack, created["id"], "completed", timeout=60)
+        assert (done["succeededItems"], done["failedItems"]) == (2, 1)
+        assert done["attempts"] == 2  # the 503 made the attempt retry from its checkpoint
+        state = await get_json(owner.url + "/state")
+        assert state["unavailable"] == 1
+        assert sorted(state["records"]["product"]) == ["A-1", "B-7"]
+        assert state["batches"] == {f"{created['id']}:1": 1}  # taken once, on the retry

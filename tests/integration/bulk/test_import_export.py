@@ -194,6 +194,31 @@ class TestOptions:
         _, exported = await export(embedded, "product", format="csv")
         assert exported.decode().splitlines()[1:] == []
 
+    async def test_a_dry_run_finds_a_repeat_in_a_later_batch_as_a_real_run_would(
+        self, embedded: httpx.AsyncClient
+    ) -> None:
+        first, second = RECORDS["product"][:2]
+        content = render("product", "csv", [first, second, dict(first, name="Again")])
+        params: dict[str, Any] = {"validateOnly": True, "batchSize": 1}  # a batch per row
+
+        task = await import_file(embedded, "product", "p.csv", content, **params)
+        assert (task["succeededItems"], task["failedItems"]) == (2, 1)
+        report = (await download(embedded, task["id"], "errorReport")).decode().splitlines()
+        assert report[1] == (
+            f"3,key,{first['sku']},duplicate key '{first['sku']}': "
+            "already in an earlier row of the file"
+        )
+        skip = await import_file(
+            embedded, "product", "p.csv", content, skipDuplicates=True, **params
+        )
+        assert (skip["succeededItems"], skip["result"]["skipped"], skip["failedItems"]) == (
+            2,
+            1,
+            0,
+        )
+        _, exported = await export(embedded, "product", format="csv")
+        assert exported.decode().splitlines()[1:] == []  # a dry run writes nothing
+
 
 class TestFormulaInjection:
     async def test_csv_cells_that_start_a_formula_are_neutralised(
