@@ -12,9 +12,10 @@ from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 import httpx
-from sqlalchemy import Integer, cast
+from sqlalchemy import ColumnElement, Text, cast, func
 
 from service.bulk import params as bulk_params
+from service.bulk.eta import Eta
 from service.bulk.formats.base import RowWriter
 from service.bulk.schemas import SCHEMAS
 from service.bulk.writers import CONTENT_TYPES, file_name, open_writer
@@ -33,31 +34,41 @@ from worker.registry import HandlerRegistry
 Page = Iterable[dict[str, Any]]
 
 
-def _conditions(params: bulk_params.ExportParams) -> list[Any]:
-    data = store_records_table.c.data
-    conditions: list[Any] = []
-    if params.key_prefix:
-        conditions.append(store_records_table.c.key.startswith(params.key_prefix, autoescape=True))
-    for field, value in params.filters.items():
-        if isinstance(value, bool):
-            conditions.append(data[field].as_boolean() == value)
-        elif isinstance(value, int):
-            conditions.append(cast(data[field].as_string(), Integer) == value)
-        else:
-            conditions.append(data[field].as_string() == value)
+def _conditions(export: bulk_params.Export) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    prefix = export.params.key_prefix
+    if prefix:
+        # not LIKE: SQLite's ignores the case of ASCII letters, and keys are case-sensitive
+        key = store_records_table.c.key
+        conditions.append(func.substr(key, 1, len(prefix)) == prefix)
+    conditions.extend(_equals(f) for f in export.filters)
     return conditions
 
 
+def _equals(f: bulk_params.Filter) -> ColumnElement[bool]:
+    """The record's field equals the filter's value, compared without a cast to the value's
+    type: a stored value of another type just does not match, instead of failing the query
+    (PostgreSQL refuses CAST('A-1' AS INTEGER)). Whole numbers and true/false compare as
+    their JSON text, text and decimals (stored as JSON strings) as text."""
+    field = store_records_table.c.data[f.column.name]
+    if isinstance(f.value, bool):
+        # PostgreSQL gives the JSON text true/false; SQLite's json_extract turns them into 1/0
+        return cast(field, Text).in_(("true", "1") if f.value else ("false", "0"))
+    if isinstance(f.value, int):
+        return cast(field, Text) == str(f.value)
+    text: ColumnElement[str] = field.as_string()
+    return text == f.value
+
+
 async def local_pages(
-    ctx: HandlerContext, entity: str, params: bulk_params.ExportParams
+    ctx: HandlerContext, entity: str, batch_size: int, conditions: list[ColumnElement[bool]]
 ) -> AsyncIterator[Page]:
     """Records of the local store in key order, one keyset page per transaction."""
-    conditions = _conditions(params)
     after: str | None = None
     while True:
         async with session_scope(ctx.sessionmaker) as session:
             page = await StoreRepository(session).page_json(
-                entity, after=after, limit=params.batch_size, conditions=conditions
+                entity, after=after, limit=batch_size, conditions=conditions
             )
         if page is None:
             return
@@ -65,14 +76,22 @@ async def local_pages(
         yield page  # one JSON text, parsed where the file is written
 
 
+async def _count(ctx: HandlerContext, entity: str, conditions: list[ColumnElement[bool]]) -> int:
+    async with session_scope(ctx.sessionmaker) as session:
+        return await StoreRepository(session).count(entity, conditions)
+
+
 async def service_pages(
-    ctx: HandlerContext, entity: str, params: bulk_params.ExportParams
+    ctx: HandlerContext, entity: str, export: bulk_params.Export
 ) -> AsyncIterator[Page]:
     """Records of the owning service through Dapr service invocation, page by page.
 
     Contract: POST .../method/{method} {"entity", "filters", "after", "limit"} answers
-    {"records": [...], "next": <cursor or null>}.
+    {"records": [...], "next": <cursor or null>}. Filter values are sent as the records'
+    JSON holds them (a decimal as its text with the column's places, e.g. "12.50").
     """
+    params = export.params
+    filters = {f.column.name: f.value for f in export.filters}
     settings = ctx.resources.settings
     headers = {"dapr-api-token": settings.dapr_api_token} if settings.dapr_api_token else {}
     path = f"/v1.0/invoke/{params.target_service}/method/{(params.method or '').lstrip('/')}"
@@ -83,7 +102,7 @@ async def service_pages(
         while True:
             body = {
                 "entity": entity,
-                "filters": params.filters,
+                "filters": filters,
                 "after": after,
                 "limit": params.batch_size,
             }
@@ -106,20 +125,26 @@ async def service_pages(
 
 async def run_export(ctx: HandlerContext) -> None:
     """Export one entity type to a file in storage; the task's output is its download."""
-    params = bulk_params.parse(bulk_params.ExportParams, ctx.params)
     schema = schema_for(ctx.task.entity_type)
-    columns = schema.select(params.columns)
+    export = bulk_params.parse_export(schema, ctx.params)
+    params = export.params
     name = params.file_name or file_name(f"{schema.entity}-export", params.format, gzip=params.gzip)
     key = f"exports/{ctx.task.id}/{file_name('export', params.format, gzip=params.gzip)}"
     content_type = "application/gzip" if params.gzip else CONTENT_TYPES[params.format]
-    pages = (local_pages if params.sink == "local" else service_pages)(ctx, schema.entity, params)
+    if params.sink == "local":
+        conditions = _conditions(export)
+        pace = Pace(await _count(ctx, schema.entity, conditions))
+        pages = local_pages(ctx, schema.entity, params.batch_size, conditions)
+    else:  # the owning service does not say how many records it has
+        pace = Pace(None)
+        pages = service_pages(ctx, schema.entity, export)
+    await ctx.report(**pace.figures(0))
     store = ctx.resources.store
-    started = time.monotonic()
     opened = store.open_write(key, content_type)
     stream = await asyncio.to_thread(opened.__enter__)
     try:
-        writer = open_writer(stream, params.format, columns, gzip=params.gzip)
-        written = await _write_pages(ctx, writer, pages, started)
+        writer = open_writer(stream, params.format, export.columns, gzip=params.gzip)
+        written = await _write_pages(ctx, writer, pages, pace)
         await asyncio.to_thread(writer.close)
     finally:
         await asyncio.to_thread(opened.__exit__, None, None, None)
@@ -136,12 +161,13 @@ async def run_export(ctx: HandlerContext) -> None:
         )
     ctx.result = {
         "rowsWritten": written,
+        "rowsPerSecond": pace.rate(written),
         "format": params.format,
         "gzip": params.gzip,
         "outputFileId": str(view.id),
-        "columns": [c.name for c in columns],
+        "columns": [c.name for c in export.columns],
     }
-    ctx.final.update(
+    ctx.final.update(  # the completed task's progress (100) is the lifecycle's to set
         processed_items=written,
         succeeded_items=written,
         total_items=written,
@@ -150,8 +176,43 @@ async def run_export(ctx: HandlerContext) -> None:
     )
 
 
+class Pace:
+    """How far an export is. With a total (the local store's count of the matching records,
+    taken before the first page): a percentage, at most 99 until the task completes, and the
+    seconds left at the rate so far. With a remote source, whose total is unknown: the rate."""
+
+    def __init__(self, total: int | None) -> None:
+        self.total = total
+        self.started = time.monotonic()
+        self._eta = Eta()
+
+    def rate(self, written: int) -> float:
+        """Rows per second since the first page was asked for."""
+        return round(written / max(time.monotonic() - self.started, 1e-6), 1)
+
+    def figures(self, written: int) -> dict[str, Any]:
+        """A progress report after `written` rows (fields of `HandlerContext.report`)."""
+        progress: int | None = None
+        eta: float | None = None
+        if self.total:
+            progress, eta = self._eta.update(written / self.total, time.monotonic())
+        elif self.total == 0:
+            progress = 0
+        return {
+            "progress": progress,
+            "total_items": self.total,
+            "processed_items": written,
+            "succeeded_items": written,
+            "result": {
+                "rowsWritten": written,
+                "rowsPerSecond": self.rate(written),
+                "etaSeconds": eta,
+            },
+        }
+
+
 async def _write_pages(
-    ctx: HandlerContext, writer: RowWriter, pages: AsyncIterator[Page], started: float
+    ctx: HandlerContext, writer: RowWriter, pages: AsyncIterator[Page], pace: Pace
 ) -> int:
     """Write page after page (in a thread) while the next page is fetched; rows written."""
     written = 0
@@ -160,27 +221,18 @@ async def _write_pages(
         async for page in pages:
             if writing is not None:
                 written += await writing
-                await _progress(ctx, written, started)
+                await ctx.report(**pace.figures(written))
             writing = asyncio.ensure_future(asyncio.to_thread(writer.write_rows, page))
         if writing is not None:
             written += await writing
             writing = None
-            await _progress(ctx, written, started)
+            await ctx.report(**pace.figures(written))
     finally:
         if writing is not None:  # the writer must be idle before the file is closed
             await asyncio.wait([writing])
             if not writing.cancelled():
                 writing.exception()
     return written
-
-
-async def _progress(ctx: HandlerContext, written: int, started: float) -> None:
-    rate = round(written / max(time.monotonic() - started, 1e-6), 1)
-    await ctx.report(
-        processed_items=written,
-        succeeded_items=written,
-        result={"rowsWritten": written, "rowsPerSecond": rate},
-    )
 
 
 def register(registry: HandlerRegistry) -> None:
