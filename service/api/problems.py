@@ -10,6 +10,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from service.domain import errors
+from service.storage.base import FileTooLarge
+from service.usecases.files import UnsupportedMediaType
 
 MEDIA_TYPE = "application/problem+json"
 TYPE_BASE = "https://common-operations.dev/problems/"
@@ -22,6 +24,8 @@ STATUS: dict[type[errors.OperationsError], int] = {
     errors.Unauthenticated: 401,
     errors.Forbidden: 403,
     errors.InvalidInput: 422,
+    FileTooLarge: 413,
+    UnsupportedMediaType: 415,
 }
 
 
@@ -102,4 +106,9 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
         409: "Conflicts with the task's state",
         422: "Invalid input",
     }.items()
+}
+#: The extra answers of routes that receive or announce a file.
+FILE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    413: {"description": "The file is too large", "content": {MEDIA_TYPE: {}}},
+    415: {"description": "The file's content type is not accepted", "content": {MEDIA_TYPE: {}}},
 }

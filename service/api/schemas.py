@@ -23,6 +23,25 @@ FileName = Annotated[
     ),
 ]
 
+#: A media type as in a Content-Type header, parameters allowed ("text/csv; charset=utf-8").
+ContentType = Annotated[
+    str,
+    Field(
+        max_length=255,
+        # RFC 6838 names; parameters in printable ASCII (the type becomes a header value)
+        pattern=r"^[A-Za-z0-9!#$&^_.+-]+/[A-Za-z0-9!#$&^_.+-]+( *;[ -~]{1,200})?$",
+        description="The file's media type; the upload must send it as its Content-Type",
+    ),
+]
+#: A SHA-256 the client announces: the uploaded bytes must hash to it (any case accepted).
+Sha256 = Annotated[
+    str,
+    Field(
+        pattern=r"^[0-9a-fA-F]{64}$",
+        description="SHA-256 of the file's bytes, 64 hex digits; other bytes are refused",
+    ),
+]
+
 TaskPublic = TaskView
 EventPublic = EventView
 LogPublic = LogView
@@ -66,6 +85,8 @@ class TaskCreate(InputModel):
     params: dict[str, Any] = Field(default_factory=dict)
     file_name: FileName | None = None
     file_size: int | None = Field(None, ge=0)
+    file_content_type: ContentType | None = None
+    file_sha256: Sha256 | None = None
     input_file_id: str | None = Field(None, max_length=255)
     scheduled_at: AwareDatetime | None = Field(None, description="Run at this time (with a zone)")
     max_retries: int | None = Field(None, ge=0, le=20)

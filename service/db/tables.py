@@ -267,6 +267,8 @@ class File(SQLModel, table=True):
     file_name: str = Field(max_length=255)
     content_type: str = Field(max_length=255)
     size: int | None = Field(default=None, sa_column=Column(BigInteger(), nullable=True))
+    #: Lowercase hex SHA-256 of the stored bytes (announced by the client while pending).
+    sha256: str | None = Field(default=None, max_length=64)
     status: str = Field(max_length=16)
     owner: str = Field(max_length=128)
     task_id: uuid.UUID | None = None

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import AsyncIterable
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import BinaryIO, Protocol
 from urllib.parse import quote
 
@@ -22,6 +24,20 @@ class ObjectNotFound(NotFound):
 
 class FileTooLarge(InvalidInput):
     """The file is larger than this service accepts."""
+
+    @classmethod
+    def over(cls, limit: int, *, size: int | None = None, field: str | None = None) -> FileTooLarge:
+        """The refusal of a file past `limit` bytes (of `size` bytes, when known)."""
+        has = "" if size is None else f"the file has {size} bytes; "
+        return cls(f"{has}files are limited to {limit} bytes", field=field)
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """What a store holds under a key: its size, and the SHA-256 of its bytes (lowercase hex)."""
+
+    size: int
+    sha256: str
 
 
 class FileStore(Protocol):
@@ -89,28 +105,43 @@ def attachment(download_name: str) -> str:
     return f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(download_name, safe='')}"
 
 
+def digest(store: FileStore, key: str) -> Stored:
+    """Read the file once, in chunks, and hash it (blocking: run it in a thread)."""
+    sha, size = hashlib.sha256(), 0
+    with store.open_read(key) as stream:
+        while chunk := stream.read(WRITE_BATCH):
+            sha.update(chunk)
+            size += len(chunk)
+    return Stored(size, sha.hexdigest())
+
+
 async def write_stream(
     store: FileStore, key: str, content_type: str, chunks: AsyncIterable[bytes], *, limit: int
-) -> int:
-    """Stream `chunks` into the store under `key` in constant memory; return the size.
+) -> Stored:
+    """Stream `chunks` into the store under `key` in constant memory, hashing them as they pass.
 
     FileTooLarge past `limit` bytes, and then nothing is stored.
     """
     writer = store.open_write(key, content_type)
     stream = await asyncio.to_thread(writer.__enter__)
-    size, batch = 0, bytearray()
+    sha, size, batch = hashlib.sha256(), 0, bytearray()
+
+    def flush(data: bytes) -> None:  # in a thread: hashing a batch is CPU work too
+        sha.update(data)
+        stream.write(data)
+
     try:
         async for chunk in chunks:
             size += len(chunk)
             if size > limit:
-                raise FileTooLarge(f"files are limited to {limit} bytes", field="size")
+                raise FileTooLarge.over(limit)
             batch += chunk
             if len(batch) >= WRITE_BATCH:
-                await asyncio.to_thread(stream.write, bytes(batch))
+                await asyncio.to_thread(flush, bytes(batch))
                 batch.clear()
-        await asyncio.to_thread(stream.write, bytes(batch))
+        await asyncio.to_thread(flush, bytes(batch))
     except BaseException as error:
         await asyncio.to_thread(writer.__exit__, type(error), error, error.__traceback__)
         raise
     await asyncio.to_thread(writer.__exit__, None, None, None)
-    return size
+    return Stored(size, sha.hexdigest())

@@ -20,11 +20,45 @@ from service.domain import transitions
 from service.domain.callers import Caller
 from service.domain.errors import Conflict, InvalidInput, NotFound
 from service.domain.tasks import TaskStatus
-from service.storage.base import FileStore, FileTooLarge, ObjectNotFound
+from service.storage.base import FileStore, FileTooLarge, ObjectNotFound, digest
 from service.usecases import history
 from service.usecases.views import CamelModel, TaskView
 
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+#: Media types an import reads (service/bulk sniffs CSV, JSON Lines, XLSX, optionally gzipped).
+IMPORT_CONTENT_TYPES = frozenset(
+    {
+        "text/csv",
+        "text/plain",
+        "text/tab-separated-values",
+        "application/csv",
+        "application/x-ndjson",
+        "application/jsonl",
+        "application/x-jsonlines",
+        "application/json",
+        XLSX,
+        "application/gzip",
+        "application/x-gzip",
+        DEFAULT_CONTENT_TYPE,
+    }
+)
+#: Types of the file names an import reads, fixed here rather than taken from the host's
+#: mime.types, so that such a name gets an accepted type on every machine.
+_IMPORT_NAME_TYPES = {
+    "csv": "text/csv",
+    "tsv": "text/tab-separated-values",
+    "txt": "text/plain",
+    "json": "application/json",
+    "jsonl": "application/x-ndjson",
+    "ndjson": "application/x-ndjson",
+    "xlsx": XLSX,
+    "gz": "application/gzip",
+}
+
+
+class UnsupportedMediaType(InvalidInput):
+    """The file's content type is not one this service accepts here."""
 
 
 class FileStatus(enum.StrEnum):
@@ -60,6 +94,7 @@ class FileView(CamelModel):
     file_name: str
     content_type: str
     size: int | None
+    sha256: str | None
     status: FileStatus
     owner: str
     task_id: UUID | None
@@ -85,9 +120,14 @@ class DownloadLink(CamelModel):
 
 @dataclass(frozen=True, slots=True)
 class NewFile:
+    """A file to upload; `size` and `sha256` are announced, and the bytes must match them."""
+
     file_name: str
     content_type: str | None = None
     size: int | None = None
+    sha256: str | None = None
+    #: the request's name of `size`, named by a 413 ("fileSize" on POST /tasks)
+    size_field: str = "size"
 
 
 def to_view(row: Any) -> FileView:
@@ -100,8 +140,25 @@ def _safe_name(file_name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", base).lstrip(".")[-100:] or "file"
 
 
-def _content_type(new: NewFile) -> str:
-    return new.content_type or mimetypes.guess_type(new.file_name)[0] or DEFAULT_CONTENT_TYPE
+def content_type_of(file_name: str, declared: str | None = None) -> str:
+    """The declared content type, else the one the file name suggests, else the generic one."""
+    if declared:
+        return declared
+    stem, dot, extension = file_name.lower().rpartition(".")
+    fixed = _IMPORT_NAME_TYPES.get(extension) if dot and stem else None
+    return fixed or mimetypes.guess_type(file_name)[0] or DEFAULT_CONTENT_TYPE
+
+
+def media_type(content_type: str) -> str:
+    """The type without its parameters, lowercase: "Text/CSV; charset=utf-8" -> "text/csv"."""
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+def check_import_type(content_type: str, *, field: str) -> None:
+    """Refuse an import input whose content type the import cannot read (415)."""
+    if media_type(content_type) not in IMPORT_CONTENT_TYPES:
+        accepted = ", ".join(sorted(IMPORT_CONTENT_TYPES))
+        raise UnsupportedMediaType(f"an import reads {accepted}; not {content_type}", field=field)
 
 
 def sign_upload(
@@ -128,7 +185,7 @@ async def create_upload(
 ) -> Upload:
     """Record a pending input file and sign the URL its bytes go to."""
     if new.size is not None and new.size > policy.max_bytes:
-        raise FileTooLarge(f"files are limited to {policy.max_bytes} bytes", field="size")
+        raise FileTooLarge.over(policy.max_bytes, size=new.size, field=new.size_field)
     file_id = uuid4()
     key = f"uploads/{file_id}/{_safe_name(new.file_name)}"
     row = await FileRepository(session).insert(
@@ -136,8 +193,9 @@ async def create_upload(
             "id": file_id,
             "key": key,
             "file_name": new.file_name,
-            "content_type": _content_type(new),
+            "content_type": content_type_of(new.file_name, new.content_type),
             "size": new.size,
+            "sha256": None if new.sha256 is None else new.sha256.lower(),
             "status": FileStatus.PENDING.value,
             "owner": caller.user_id,
             "task_id": task_id,
@@ -181,15 +239,43 @@ async def complete_upload(
     policy: FilePolicy,
     now: datetime,
 ) -> FileView:
-    """Check that the bytes arrived (uploads to S3 bypass the API) and mark the file ready."""
+    """Check that the bytes arrived (uploads to S3 bypass the API) and mark the file ready.
+
+    Ends the caller's transaction, which has only read so far, before the bytes are read back
+    and hashed: on SQLite it would hold the database's write lock, on PostgreSQL a connection,
+    for as long as that read takes. The file is then marked in a new transaction, only if it
+    is still pending.
+    """
     row = await _visible(session, caller, file_id)
     if row.status == FileStatus.READY:
         return to_view(row)
+    await session.commit()
     try:
-        size = await asyncio.to_thread(store.size, row.key)
+        found = await arrived(store, row, policy)
     except ObjectNotFound as error:
         raise Conflict(f"file {file_id} has not been uploaded yet", file_id=str(file_id)) from error
-    return await mark_uploaded(session, store, row, size, policy=policy, now=now, actor=caller)
+    return await mark_uploaded(
+        session, store, row, found.size, sha256=found.sha256, policy=policy, now=now, actor=caller
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Arrival:
+    """Bytes stored for a pending file: their size and, unless that size is refused anyway,
+    their SHA-256."""
+
+    size: int
+    sha256: str | None
+
+
+async def arrived(store: FileStore, row: Any, policy: FilePolicy) -> Arrival:
+    """What is stored for the pending file `row` (an upload straight to S3), read back once in
+    a thread and hashed; ObjectNotFound when nothing is."""
+    size = await asyncio.to_thread(store.size, row.key)
+    if refusal(row, size, None, policy) is not None:  # refused bytes are not worth reading
+        return Arrival(size, None)
+    stored = await asyncio.to_thread(digest, store, row.key)
+    return Arrival(stored.size, stored.sha256)
 
 
 async def mark_uploaded(
@@ -198,21 +284,21 @@ async def mark_uploaded(
     row: Any,
     size: int,
     *,
+    sha256: str | None,
     policy: FilePolicy,
     now: datetime,
     actor: Caller | None = None,
 ) -> FileView:
-    """Mark a pending file ready after its bytes arrived, and start the task that waited for it.
-
-    Bytes of the wrong size (or too many) are deleted and refused: the upload can be repeated.
+    """Mark a pending file ready after its bytes (`size`, `sha256`: hashed as they came
+    through the service, or read back by `arrived`) are stored, and start the task that waited
+    for it. Bytes refused by `refusal` are deleted: the upload can be repeated.
     """
-    problem = _size_problem(row, size, policy)
+    problem = refusal(row, size, sha256, policy)
     if problem is not None:
         await asyncio.to_thread(store.delete, row.key)
         raise problem
-    updated = await FileRepository(session).update_where(
-        row.id, FileStatus.PENDING.value, {"status": FileStatus.READY.value, "size": size}
-    )
+    values = {"status": FileStatus.READY.value, "size": size, "sha256": sha256}
+    updated = await FileRepository(session).update_where(row.id, FileStatus.PENDING.value, values)
     if updated is None:  # a concurrent upload of the same file marked it first
         return to_view(await FileRepository(session).get(row.id))
     if updated.purpose == FilePurpose.INPUT and updated.task_id is not None:
@@ -220,13 +306,20 @@ async def mark_uploaded(
     return to_view(updated)
 
 
-def _size_problem(row: Any, size: int, policy: FilePolicy) -> InvalidInput | None:
+def refusal(row: Any, size: int, sha256: str | None, policy: FilePolicy) -> InvalidInput | None:
+    """Why uploaded bytes cannot be the pending file `row`: too large (413), or not the size
+    or SHA-256 the client announced (422); None when they can."""
     if size > policy.max_bytes:
-        return FileTooLarge(f"files are limited to {policy.max_bytes} bytes", field="size")
+        return FileTooLarge.over(policy.max_bytes, size=size, field="size")
     if row.size is not None and size != row.size:
         return InvalidInput(
-            f"the upload has {size} bytes but {row.size} were announced; upload it again",
+            f"the upload has {size} bytes but {row.size} were announced",
             field="size",
+        )
+    if sha256 is not None and row.sha256 is not None and sha256 != row.sha256:
+        return InvalidInput(
+            f"the upload's SHA-256 is {sha256} but {row.sha256} was announced",
+            field="sha256",
         )
     return None
 

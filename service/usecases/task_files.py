@@ -14,7 +14,7 @@ from service.db.repositories.tasks import TaskRepository
 from service.domain.callers import Caller
 from service.domain.errors import Conflict, InvalidInput, NotFound
 from service.domain.tasks import TaskStatus
-from service.storage.base import FileStore, check_key
+from service.storage.base import FileStore, Stored, check_key, digest
 from service.usecases import files as file_usecases, tasks as task_usecases
 from service.usecases.views import TaskView
 
@@ -44,10 +44,13 @@ async def upload_for_task(
     caller: Caller,
     task: TaskView,
     *,
+    content_type: str | None = None,
+    sha256: str | None = None,
     policy: file_usecases.FilePolicy,
     now: datetime,
 ) -> tuple[TaskView, file_usecases.Upload | None]:
-    """The input upload of a task created with a fileName: made once, re-signed on a replay."""
+    """The input upload of a task created with a fileName (and perhaps its fileContentType and
+    fileSha256): made once, re-signed on a replay."""
     if task.file_name is None:
         return task, None
     if task.input_file_id is not None:
@@ -57,7 +60,13 @@ async def upload_for_task(
         return task, file_usecases.sign_upload(
             store, file_usecases.to_view(row), row.key, policy, now
         )
-    new = file_usecases.NewFile(task.file_name, size=task.file_size)
+    new = file_usecases.NewFile(
+        task.file_name,
+        content_type,
+        task.file_size,
+        sha256,
+        size_field="fileSize",
+    )
     upload = await file_usecases.create_upload(
         session, store, caller, new, policy=policy, now=now, task_id=task.id
     )
@@ -82,18 +91,25 @@ async def input_uploaded(
     caller: Caller,
     task_id: UUID,
     file_id: UUID,
-    size: int,
+    stored: Stored,
     *,
     policy: file_usecases.FilePolicy,
     now: datetime,
 ) -> TaskView:
-    """The bytes of a task's input file were stored (`size` of them): the task can run."""
+    """The bytes of a task's input file were stored (as `stored`): the task can run."""
     row = await FileRepository(session).get(file_id)
     if row is None:
         raise NotFound(f"file {file_id} not found", file_id=str(file_id))
     if row.status == file_usecases.FileStatus.PENDING:
         await file_usecases.mark_uploaded(
-            session, store, row, size, policy=policy, now=now, actor=caller
+            session,
+            store,
+            row,
+            stored.size,
+            sha256=stored.sha256,
+            policy=policy,
+            now=now,
+            actor=caller,
         )
     return await task_usecases.get(session, caller, task_id)
 
@@ -131,14 +147,20 @@ async def register_output(
     policy: file_usecases.FilePolicy,
     now: datetime,
 ) -> file_usecases.FileView:
-    """Record a file a task wrote to the store under `key` and link it from the task."""
+    """Record a file a task wrote to the store under `key` and link it from the task.
+
+    The file is read back once (in a thread, before any statement, so no transaction waits
+    on it) for its size and SHA-256: what is recorded is what the store holds.
+    """
+    stored = await asyncio.to_thread(digest, store, check_key(key))
     task = await TaskRepository(session).get(task_id)
     if task is None:
         raise NotFound(f"task {task_id} not found", task_id=str(task_id))
     values = {
         "file_name": file_name,
         "content_type": content_type,
-        "size": await asyncio.to_thread(store.size, check_key(key)),
+        "size": stored.size,
+        "sha256": stored.sha256,
         "status": file_usecases.FileStatus.READY.value,
         "owner": task.requested_by,
         "task_id": task_id,

@@ -21,7 +21,7 @@ from service.domain.callers import Caller
 from service.domain.errors import Conflict, IdempotencyMismatch, IllegalTransition, NotFound
 from service.domain.events import EventType
 from service.domain.tasks import Priority, Queue, TaskStatus, queue_for
-from service.usecases import history
+from service.usecases import files as file_usecases, history
 from service.usecases.views import TaskView
 
 
@@ -40,9 +40,15 @@ class NewTask:
     scheduled_at: datetime | None = None
     max_retries: int | None = None
     template_id: str | None = None
+    file_content_type: str | None = None
+    file_sha256: str | None = None
 
     def fingerprint(self) -> str:
-        raw = json.dumps(asdict(self), sort_keys=True, default=str).encode()
+        fields = asdict(self)
+        for late in ("file_content_type", "file_sha256"):  # unset, they hash as before they
+            if fields[late] is None:  # existed: an Idempotency-Key replay across the upgrade
+                del fields[late]
+        raw = json.dumps(fields, sort_keys=True, default=str).encode()
         return hashlib.sha256(raw).hexdigest()
 
 
@@ -53,6 +59,9 @@ def _check_import(new: NewTask) -> None:
         file_name=new.file_name,
         has_input=new.input_file_id is not None,
     )
+    if new.file_name is not None and new.input_file_id is None:
+        content_type = file_usecases.content_type_of(new.file_name, new.file_content_type)
+        file_usecases.check_import_type(content_type, field="fileContentType")
 
 
 def _check_export(new: NewTask) -> None:

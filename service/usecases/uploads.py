@@ -2,7 +2,8 @@
 
 A local upload marks its file ready itself (the API receives the bytes). Bytes PUT straight to S3
 bypass the API, so the client confirms with POST /tasks/{id}/submit, and the check-uploads job
-looks for objects nobody confirmed; a task whose upload never comes fails with a clear message.
+looks for objects nobody confirmed; a task whose upload never comes, or whose upload the job
+has to refuse (too large, not the announced size or SHA-256), fails with a clear message.
 """
 
 from __future__ import annotations
@@ -21,9 +22,9 @@ from service.domain import transitions
 from service.domain.callers import Caller
 from service.domain.errors import Conflict, InvalidInput
 from service.domain.tasks import TaskStatus
-from service.storage.base import FileStore
+from service.storage.base import FileStore, ObjectNotFound
 from service.usecases import files as file_usecases, history, task_files, tasks as task_usecases
-from service.usecases.files import FilePolicy, FileStatus
+from service.usecases.files import Arrival, FilePolicy, FileStatus
 from service.usecases.views import TaskView
 
 JOB = "check-uploads"
@@ -74,13 +75,20 @@ async def waiting(session: AsyncSession, *, limit: int) -> list[Waiting]:
     return [Waiting(t, await task_files.own_input(session, t)) for t in tasks]
 
 
-async def present(store: FileStore, keys: list[str | None]) -> list[bool]:
-    """Which keys have bytes in the store (a HEAD each on S3, run side by side)."""
+async def arrivals(
+    store: FileStore, items: list[Waiting], policy: FilePolicy
+) -> list[Arrival | None]:
+    """What arrived for each waiting task, None where nothing did (run side by side)."""
 
-    async def one(key: str | None) -> bool:
-        return key is not None and await asyncio.to_thread(store.exists, key)
+    async def one(item: Waiting) -> Arrival | None:
+        if item.file is None:
+            return None
+        try:
+            return await file_usecases.arrived(store, item.file, policy)
+        except ObjectNotFound:
+            return None
 
-    return list(await asyncio.gather(*(one(k) for k in keys)))
+    return list(await asyncio.gather(*(one(item) for item in items)))
 
 
 async def settle(
@@ -88,16 +96,17 @@ async def settle(
     store: FileStore,
     item: Waiting,
     *,
-    found: bool,
+    arrival: Arrival | None,
     policy: FilePolicy,
     wait: timedelta,
     now: datetime,
 ) -> str | None:
-    """Release a waiting task whose bytes arrived, or fail it once it waited too long.
+    """Release a waiting task whose bytes arrived, fail it when they are refused (nobody else
+    would learn why) or once it waited too long.
 
-    Returns "released", "expired" or None (still waiting, or changed meanwhile).
+    Returns "released", "refused", "expired" or None (still waiting, or changed meanwhile).
     """
-    if found and item.file is not None:
+    if arrival is not None and item.file is not None:
         row = await FileRepository(session).get(item.file.id)
         if row is not None and row.status == FileStatus.PENDING:
             try:
@@ -105,27 +114,34 @@ async def settle(
                     session,
                     store,
                     row,
-                    await asyncio.to_thread(store.size, row.key),
+                    arrival.size,
+                    sha256=arrival.sha256,
                     policy=policy,
                     now=now,
                     actor=Caller(JOB),
                 )
-            except InvalidInput:
-                pass  # wrong size: mark_uploaded deleted the bytes; the client can upload again
-            else:
-                return "released"
+            except InvalidInput as refused:  # mark_uploaded deleted the bytes
+                message = (
+                    f"the input file {_name(item)!r} was refused: {refused.detail}; "
+                    "create the task again and upload the file"
+                )
+                return "refused" if await _fail(session, item, message, now=now) else None
+            return "released"
     if now - item.task.created_at < wait:
         return None
-    return "expired" if await _expire(session, item, wait, now=now) else None
-
-
-async def _expire(session: AsyncSession, item: Waiting, wait: timedelta, *, now: datetime) -> bool:
-    task = item.task
-    name = task.file_name or "the input file"
     message = (
-        f"the input file {name!r} was not uploaded within {_span(wait)} of creating the task; "
-        "create the task again and upload the file"
+        f"the input file {_name(item)!r} was not uploaded within {_span(wait)} of creating the "
+        "task; create the task again and upload the file"
     )
+    return "expired" if await _fail(session, item, message, now=now) else None
+
+
+def _name(item: Waiting) -> str:
+    return item.task.file_name or "the input file"
+
+
+async def _fail(session: AsyncSession, item: Waiting, message: str, *, now: datetime) -> bool:
+    task = item.task
     event = transitions.transition(TaskStatus.WAITING, TaskStatus.FAILED)
     values = {
         "status": TaskStatus.FAILED.value,

@@ -1,8 +1,11 @@
 """Waiting tasks whose bytes reached the store unannounced start; those never uploaded expire.
 
-The store is asked outside any transaction (S3 HEADs must not hold SQLite's write lock); each
-task is then settled in its own short transaction with a conditional update, so replicas and a
-concurrent upload never settle one task twice.
+Bytes the service must refuse (too large, not the announced size or SHA-256) are deleted and
+their task fails saying why: no client is there to answer, and expiring it later as "not
+uploaded" would be false. The store is asked (and the bytes hashed) outside any transaction
+(S3 reads must not hold SQLite's write lock); each task is then settled in its own short
+transaction with a conditional update, so replicas and a concurrent upload never settle one
+task twice.
 """
 
 from __future__ import annotations
@@ -21,17 +24,26 @@ BATCH = 200
 async def run(resources: Resources) -> str:
     async with session_scope(resources.sessionmaker) as session:
         items = await uploads.waiting(session, limit=BATCH)
-    found = await uploads.present(resources.store, [item.key for item in items])
     policy = FilePolicy.from_settings(resources.settings)
+    arrivals = await uploads.arrivals(resources.store, items, policy)
     wait = timedelta(seconds=resources.settings.upload_wait_seconds)
-    counts = {"released": 0, "expired": 0}
-    for item, there in zip(items, found, strict=True):
+    counts = {"released": 0, "refused": 0, "expired": 0}
+    for item, arrival in zip(items, arrivals, strict=True):
         async with session_scope(resources.sessionmaker) as session:
             outcome = await uploads.settle(
-                session, resources.store, item, found=there, policy=policy, wait=wait, now=utcnow()
+                session,
+                resources.store,
+                item,
+                arrival=arrival,
+                policy=policy,
+                wait=wait,
+                now=utcnow(),
             )
         if outcome is not None:
             counts[outcome] += 1
-    if counts["released"] or counts["expired"]:
+    if any(counts.values()):
         resources.relay.kick()
-    return f"{counts['released']} uploads detected, {counts['expired']} waiting tasks expired"
+    return (
+        f"{counts['released']} uploads detected, {counts['refused']} refused, "
+        f"{counts['expired']} waiting tasks expired"
+    )

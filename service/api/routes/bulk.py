@@ -14,16 +14,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import UploadFile
 
 from service.api.deps import CallerDep, ResourcesDep, SessionDep, after_commit
-from service.api.problems import PROBLEM_RESPONSES, problem
+from service.api.problems import FILE_RESPONSES, PROBLEM_RESPONSES, problem
 from service.api.routes import tasks as task_routes
-from service.api.routes.files import too_large
-from service.api.schemas import FileName, InputModel, TaskCreate, TaskPublic
+from service.api.schemas import ContentType, FileName, InputModel, Sha256, TaskCreate, TaskPublic
 from service.bootstrap import Resources
 from service.clock import utcnow
 from service.db.engine import session_scope
 from service.domain.callers import Caller
-from service.storage.base import WRITE_BATCH, write_stream
-from service.usecases import task_files, tasks as task_usecases
+from service.storage.base import WRITE_BATCH, FileTooLarge, write_stream
+from service.usecases import files as file_usecases, task_files, tasks as task_usecases
 from service.usecases.files import FilePolicy
 
 router = APIRouter(prefix="/bulk", tags=["bulk"], responses=PROBLEM_RESPONSES)
@@ -42,6 +41,8 @@ class BulkImport(InputModel):
     entity_type: Entity
     file_name: FileName
     file_size: int | None = Field(None, ge=0)
+    file_content_type: ContentType | None = None
+    file_sha256: Sha256 | None = None
     params: dict[str, Any] = Field(default_factory=dict)
     priority: PriorityLabel = "normal"
 
@@ -51,6 +52,8 @@ class BulkImport(InputModel):
             entity_type=self.entity_type,
             file_name=self.file_name,
             file_size=self.file_size,
+            file_content_type=self.file_content_type,
+            file_sha256=self.file_sha256,
             params=self.params,
             priority=self.priority,
         )
@@ -113,7 +116,7 @@ def _missing(field: str, message: str) -> RequestValidationError:
     "/import",
     status_code=status.HTTP_201_CREATED,
     response_model=task_routes.TaskCreated,
-    responses={413: {"description": "The file is too large"}},
+    responses=FILE_RESPONSES,
     openapi_extra=_import_body(),
 )
 async def bulk_import(
@@ -127,8 +130,9 @@ async def bulk_import(
     """Same as POST /tasks with taskType "import".
 
     A JSON body answers with the uploadUrl to PUT the file to. A multipart/form-data body
-    (fields file, entityType, params as JSON text, priority) carries the file itself: the task
-    is created with it and goes straight to the workers (for scripts and small files).
+    (fields file, entityType, params as JSON text, priority, fileSha256) carries the file
+    itself: the task is created with it and goes straight to the workers (for scripts and small
+    files). 413 for a file over the limit, 415 for a file type the import does not read.
     """
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media == "multipart/form-data":
@@ -155,7 +159,7 @@ async def _import_form(
     resources: Resources,
     response: Response,
     idempotency_key: str | None,
-) -> task_routes.TaskCreated | JSONResponse:
+) -> task_routes.TaskCreated:
     """Create the import with the file of a multipart body.
 
     Starlette spools the part to a temporary file (memory stays flat). The task and its pending
@@ -167,13 +171,15 @@ async def _import_form(
     limit = resources.settings.files_max_bytes
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit + FORM_OVERHEAD:
-        return too_large(request, limit)
+        raise FileTooLarge.over(limit)
     async with request.form(max_files=1, max_fields=8) as form:
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
             raise _missing("file", "Field required: the file to import, as a form-data file part")
         if upload.size is not None and upload.size > limit:
-            return too_large(request, limit)
+            raise FileTooLarge.over(limit, size=upload.size, field="file")
+        if upload.content_type is not None:
+            file_usecases.check_import_type(upload.content_type, field="file")
         fields = {k: v for k, v in form.multi_items() if isinstance(v, str)}
         params = fields.pop("params", "{}") or "{}"
         body = _valid(
@@ -182,6 +188,7 @@ async def _import_form(
                 **fields,
                 "fileName": upload.filename or "upload",
                 "fileSize": upload.size,
+                "fileContentType": upload.content_type,
                 "params": _valid(_Params, params, field="params").root,
             },
         )
@@ -193,7 +200,7 @@ async def _import_form(
         after_commit(resources, first)
         if pending is None or key is None:  # a repeated request whose file is already there
             return task_routes.answer_created(task, None, created, response)
-        size = await write_stream(
+        stored = await write_stream(
             resources.store, key, pending.file.content_type, _chunks(upload), limit=limit
         )
     task = await task_files.input_uploaded(
@@ -202,7 +209,7 @@ async def _import_form(
         caller,
         task.id,
         pending.file.id,
-        size,
+        stored,
         policy=FilePolicy.from_settings(resources.settings),
         now=utcnow(),
     )

@@ -11,12 +11,12 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Request, Response, status
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse
 from pydantic import Field
 
 from service.api.deps import CallerDep, ResourcesDep, SessionDep
-from service.api.problems import PROBLEM_RESPONSES, problem
-from service.api.schemas import FileName, InputModel
+from service.api.problems import FILE_RESPONSES, PROBLEM_RESPONSES
+from service.api.schemas import ContentType, FileName, InputModel, Sha256
 from service.bootstrap import Resources
 from service.clock import utcnow
 from service.db.engine import session_scope
@@ -26,22 +26,29 @@ from service.domain.errors import Conflict, NotFound
 from service.storage.base import FileTooLarge, write_stream
 from service.storage.local import LocalFileStore
 from service.usecases import files as file_usecases
-from service.usecases.files import DownloadLink, FilePolicy, FileStatus, FileView, Upload
+from service.usecases.files import (
+    DownloadLink,
+    FilePolicy,
+    FileStatus,
+    FileView,
+    UnsupportedMediaType,
+    Upload,
+)
 from service.usecases.views import CamelModel
 
 router = APIRouter(prefix="/files", tags=["files"], responses=PROBLEM_RESPONSES)
 
-MIME = r"^[\w.+-]+/[\w.+-]+(\s*;.{1,200})?$"
 Expires = Annotated[int, Query(ge=0, le=2**40)]
 Signature = Annotated[str, Query(min_length=1, max_length=128)]
 
 
 class FileCreate(InputModel):
-    """A file to upload: its name, and optionally its type and exact size in bytes."""
+    """A file to upload: its name, and optionally its type, exact size in bytes and SHA-256."""
 
     file_name: FileName
-    content_type: str | None = Field(None, max_length=255, pattern=MIME)
+    content_type: ContentType | None = None
     size: int | None = Field(None, ge=0)
+    sha256: Sha256 | None = None
 
 
 class FilePage(CamelModel):
@@ -57,11 +64,14 @@ def _local(resources: Resources) -> LocalFileStore:
     return resources.store
 
 
-def too_large(request: Request, limit: int) -> JSONResponse:
-    detail = f"files are limited to {limit} bytes"
-    return problem(
-        413, "file-too-large", "The file is too large.", detail, instance=request.url.path
-    )
+def _check_content_type(request: Request, declared: str) -> None:
+    """Refuse a PUT whose Content-Type is not the file's (parameters and case aside), as S3
+    refuses one its presigned URL was not signed for; a PUT without one is taken."""
+    sent = request.headers.get("content-type")
+    if sent is not None and file_usecases.media_type(sent) != file_usecases.media_type(declared):
+        raise UnsupportedMediaType(
+            f"this upload URL takes Content-Type {declared} (see uploadHeaders), not {sent}"
+        )
 
 
 @router.put("/content/{key:path}", response_model=FileView, include_in_schema=False)
@@ -72,8 +82,8 @@ async def put_content(
     resources: ResourcesDep,
     expires: Expires,
     signature: Signature,
-) -> FileView | JSONResponse:
-    """Receive an upload through a signed URL (local store).
+) -> FileView:
+    """Receive an upload through a signed URL (local store), hashing it as it streams in.
 
     No transaction is open while the bytes stream in (SQLite has one writer): the file is looked
     up in a short one, and `session` is first used to mark it uploaded afterwards.
@@ -83,20 +93,25 @@ async def put_content(
     limit = resources.settings.files_max_bytes
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
-        return too_large(request, limit)
+        raise FileTooLarge.over(limit, size=int(declared))
     async with session_scope(resources.sessionmaker) as lookup:
         row = await FileRepository(lookup).get_by_key(key)
     if row is None:
         raise NotFound("no file is waiting for this upload")
     if row.status != FileStatus.PENDING:
         raise Conflict("this file was uploaded already", file_id=str(row.id))
-    try:
-        size = await write_stream(store, key, row.content_type, request.stream(), limit=limit)
-    except FileTooLarge:
-        return too_large(request, limit)
+    _check_content_type(request, row.content_type)
+    stored = await write_stream(store, key, row.content_type, request.stream(), limit=limit)
     policy = FilePolicy.from_settings(resources.settings)
     return await file_usecases.mark_uploaded(
-        session, store, row, size, policy=policy, now=utcnow(), actor=Caller(row.owner)
+        session,
+        store,
+        row,
+        stored.size,
+        sha256=stored.sha256,
+        policy=policy,
+        now=utcnow(),
+        actor=Caller(row.owner),
     )
 
 
@@ -119,7 +134,9 @@ async def get_content(
     return FileResponse(path, media_type=media_type, filename=name)
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=Upload)
+@router.post(
+    "", status_code=status.HTTP_201_CREATED, response_model=Upload, responses=FILE_RESPONSES
+)
 async def create_file(
     body: FileCreate,
     session: SessionDep,
@@ -127,8 +144,12 @@ async def create_file(
     resources: ResourcesDep,
     response: Response,
 ) -> Upload:
-    """Record a file and return the URL to PUT its bytes to (with `uploadHeaders`)."""
-    new = file_usecases.NewFile(body.file_name, body.content_type, body.size)
+    """Record a file and return the URL to PUT its bytes to (with `uploadHeaders`).
+
+    413 when the announced size is over the limit. Bytes of another size or SHA-256 than
+    announced are refused when they arrive (422), and can be uploaded again.
+    """
+    new = file_usecases.NewFile(body.file_name, body.content_type, body.size, body.sha256)
     upload = await file_usecases.create_upload(
         session,
         resources.store,
@@ -158,11 +179,12 @@ async def get_file(file_id: UUID, session: SessionDep, caller: CallerDep) -> Fil
     return await file_usecases.get(session, caller, file_id)
 
 
-@router.post("/{file_id}/complete", response_model=FileView)
+@router.post("/{file_id}/complete", response_model=FileView, responses=FILE_RESPONSES)
 async def complete_file(
     file_id: UUID, session: SessionDep, caller: CallerDep, resources: ResourcesDep
 ) -> FileView:
-    """Confirm an upload made straight to S3; the file becomes ready once its bytes are there."""
+    """Confirm an upload made straight to S3; the file becomes ready once its bytes are there
+    (and hashed). Bytes that are too large (413) or not as announced (422) are deleted."""
     return await file_usecases.complete_upload(
         session,
         resources.store,

@@ -11,7 +11,7 @@ from pydantic import AwareDatetime, Field, field_validator
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.api.deps import CallerDep, ResourcesDep, SessionDep
-from service.api.problems import PROBLEM_RESPONSES
+from service.api.problems import FILE_RESPONSES, PROBLEM_RESPONSES
 from service.api.schemas import InputModel, TaskCreate, TaskPage, TaskPublic
 from service.bootstrap import Resources
 from service.clock import utcnow
@@ -36,7 +36,9 @@ class TaskCreated(TaskView):
     upload_expires_at: datetime | None = None
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=TaskCreated)
+@router.post(
+    "", status_code=status.HTTP_201_CREATED, response_model=TaskCreated, responses=FILE_RESPONSES
+)
 async def create_task(
     body: TaskCreate,
     session: SessionDep,
@@ -48,7 +50,9 @@ async def create_task(
 ) -> TaskCreated:
     """Create a task; repeating an Idempotency-Key returns the first task (200).
 
-    With a fileName (and no inputFileId) the answer carries an uploadUrl for the input file.
+    With a fileName (and no inputFileId) the answer carries an uploadUrl for the input file:
+    413 when its fileSize is over the limit, 415 when an import's file has a content type the
+    import does not read.
     """
     task, upload, created = await create_with_upload(
         body, session, caller, resources, idempotency_key, traceparent
@@ -80,6 +84,8 @@ async def create_with_upload(
         scheduled_at=body.scheduled_at,
         max_retries=body.max_retries,
         template_id=body.template_id,
+        file_content_type=body.file_content_type,
+        file_sha256=None if body.file_sha256 is None else body.file_sha256.lower(),
     )
     task, created = await task_usecases.create(
         session,
@@ -95,6 +101,8 @@ async def create_with_upload(
         resources.store,
         caller,
         task,
+        content_type=new.file_content_type,
+        sha256=new.file_sha256,
         policy=FilePolicy.from_settings(resources.settings),
         now=utcnow(),
     )

@@ -46,6 +46,17 @@ def storage(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+async def stored_key(resources: Resources, file_id: str) -> str:
+    async with session_scope(resources.sessionmaker) as session:
+        row = await FileRepository(session).get(UUID(file_id))
+    assert row is not None
+    return str(row.key)
+
+
 @pytest.fixture
 def settings_overrides() -> dict[str, Any]:
     return {"files_max_bytes": LIMIT}
@@ -105,6 +116,7 @@ class TestCreateFile:
             12,
         )
         assert (file["status"], file["owner"], file["purpose"]) == ("pending", "alice", "input")
+        assert file["sha256"] is None  # nothing announced, nothing received yet
         assert (body["uploadMethod"], body["uploadHeaders"]) == (
             "PUT",
             {"Content-Type": "text/csv"},
@@ -125,7 +137,10 @@ class TestCreateFile:
         ({"fileName": "a.csv", "size": -1}, "size"),
         ({"fileName": "a.csv", "size": "big"}, "size"),
         ({"fileName": "a.csv", "contentType": "not a type"}, "contentType"),
-        ({"fileName": "a.csv", "size": LIMIT + 1}, "size"),
+        ({"fileName": "a.csv", "contentType": "text/csv; a\r\nX-Injected: 1"}, "contentType"),
+        ({"fileName": "a.csv", "contentType": "text/csv; charset=é"}, "contentType"),
+        ({"fileName": "a.csv", "sha256": "0" * 63}, "sha256"),
+        ({"fileName": "a.csv", "sha256": "g" * 64}, "sha256"),
     ]
 
     @pytest.mark.parametrize("storage", ["local"])  # validation comes before any storage
@@ -141,6 +156,32 @@ class TestCreateFile:
             assert_problem(response, 401, "unauthenticated")
         assert await count(resources, files_table) == 0
 
+    @pytest.mark.parametrize("storage", ["local"])  # refused before any storage
+    async def test_a_declared_size_over_the_limit_is_413_and_writes_nothing(
+        self, api: httpx.AsyncClient, resources: Resources
+    ) -> None:
+        response = await api.post(
+            FILES, json={"fileName": "a.csv", "size": LIMIT + 1}, headers=ALICE
+        )
+        problem = assert_problem(response, 413, "file-too-large")
+        assert problem["detail"] == (
+            f"the file has {LIMIT + 1} bytes; files are limited to {LIMIT} bytes"
+        )
+        assert problem["errors"] == [{"field": "size", "reason": problem["detail"]}]
+        assert await count(resources, files_table) == 0
+
+    @pytest.mark.parametrize("storage", ["local"])  # nothing here depends on the store
+    async def test_any_well_formed_content_type_and_an_announced_sha256_are_kept(
+        self, api: httpx.AsyncClient
+    ) -> None:
+        digest = sha256(b"%PDF-1.7")
+        ticket = await new_file(
+            api, fileName="scan.pdf", contentType="application/pdf", sha256=digest.upper()
+        )
+        assert ticket["file"]["contentType"] == "application/pdf"
+        assert ticket["file"]["sha256"] == digest  # stored lowercase
+        assert ticket["uploadHeaders"] == {"Content-Type": "application/pdf"}
+
 
 class TestUploadAndDownload:
     async def test_a_multi_megabyte_round_trip_through_the_signed_urls(
@@ -152,6 +193,8 @@ class TestUploadAndDownload:
         file_id = ticket["file"]["id"]
         done = await api.post(f"{FILES}/{file_id}/complete", headers=ALICE)
         assert (done.json()["status"], done.json()["size"]) == ("ready", len(data))
+        assert done.json()["sha256"] == sha256(data)
+        assert (await api.get(f"{FILES}/{file_id}", headers=ALICE)).json() == done.json()
         got = await download(api, f"{FILES}/{file_id}/download", ALICE)
         assert got.status_code == 200
         assert got.content == data
@@ -172,6 +215,47 @@ class TestUploadAndDownload:
         assert (await upload(api, ticket, b"0123456789")).status_code == 200
         done = await api.post(f"{FILES}/{file_id}/complete", headers=ALICE)
         assert done.json()["status"] == "ready"
+
+    async def test_bytes_of_another_sha256_than_announced_are_deleted_and_can_be_sent_again(
+        self, api: httpx.AsyncClient, resources: Resources
+    ) -> None:
+        good, bad = b"sku,name\nA-1,Tea\n", b"sku,name\nA-1,Tee\n"
+        ticket = await new_file(api, sha256=sha256(good).upper(), size=len(good))
+        file_id = ticket["file"]["id"]
+        refused = await upload(api, ticket, bad)
+        if refused.status_code == 200:  # S3 took the bytes; the check runs on completion
+            refused = await api.post(f"{FILES}/{file_id}/complete", headers=ALICE)
+        problem = assert_problem(refused, 422)
+        assert problem["errors"][0]["field"] == "sha256"
+        assert sha256(bad) in problem["detail"]
+        assert sha256(good) in problem["detail"]
+        assert not resources.store.exists(await stored_key(resources, file_id))
+        pending = (await api.get(f"{FILES}/{file_id}", headers=ALICE)).json()
+        assert (pending["status"], pending["sha256"]) == ("pending", sha256(good))
+        assert (await upload(api, ticket, good)).status_code == 200
+        done = await api.post(f"{FILES}/{file_id}/complete", headers=ALICE)
+        assert (done.json()["status"], done.json()["sha256"]) == ("ready", sha256(good))
+        assert (await download(api, f"{FILES}/{file_id}/download", ALICE)).content == good
+
+    @pytest.mark.parametrize("storage", ["s3"])  # local uploads are refused as they stream in
+    async def test_an_s3_upload_over_the_limit_is_413_on_completion_and_deleted(
+        self, api: httpx.AsyncClient, resources: Resources
+    ) -> None:
+        ticket = await new_file(api)  # no size announced: S3 takes whatever is PUT
+        file_id = ticket["file"]["id"]
+        assert (await upload(api, ticket, b"x" * (LIMIT + 1))).status_code == 200
+        key = await stored_key(resources, file_id)
+        assert resources.store.exists(key)
+        problem = assert_problem(
+            await api.post(f"{FILES}/{file_id}/complete", headers=ALICE), 413, "file-too-large"
+        )
+        assert problem["detail"] == (
+            f"the file has {LIMIT + 1} bytes; files are limited to {LIMIT} bytes"
+        )
+        assert problem["errors"][0]["field"] == "size"
+        assert not resources.store.exists(key)
+        file = (await api.get(f"{FILES}/{file_id}", headers=ALICE)).json()
+        assert (file["status"], file["size"], file["sha256"]) == ("pending", None, None)
 
     async def test_a_pending_file_has_no_download_yet(self, api: httpx.AsyncClient) -> None:
         ticket = await new_file(api)
@@ -196,13 +280,49 @@ class TestLocalSignedUrls:
         response = await upload(api, ticket, body())
         assert_problem(response, 413, "file-too-large")
         response = await upload(api, ticket, b"x" * (LIMIT + 1))  # with Content-Length
-        assert_problem(response, 413, "file-too-large")
+        problem = assert_problem(response, 413, "file-too-large")
+        assert problem["detail"] == (
+            f"the file has {LIMIT + 1} bytes; files are limited to {LIMIT} bytes"
+        )
         store = resources.store
         assert isinstance(store, LocalFileStore)
         assert [p for p in store.root.rglob("*") if p.is_file()] == []
         assert (await api.get(f"{FILES}/{ticket['file']['id']}", headers=ALICE)).json()[
             "status"
         ] == "pending"
+
+    async def test_a_put_with_another_content_type_is_415_and_stores_nothing(
+        self, api: httpx.AsyncClient, resources: Resources
+    ) -> None:
+        ticket = await new_file(api)  # products.csv: text/csv
+        for sent in ("application/x-www-form-urlencoded", "application/json", "text/csv2"):
+            response = await api.put(
+                ticket["uploadUrl"], content=b"sku\nA-1\n", headers={"Content-Type": sent}
+            )
+            problem = assert_problem(response, 415, "unsupported-media-type")
+            assert problem["detail"] == (
+                f"this upload URL takes Content-Type text/csv (see uploadHeaders), not {sent}"
+            )
+        store = resources.store
+        assert isinstance(store, LocalFileStore)
+        assert [p for p in store.root.rglob("*") if p.is_file()] == []
+        file_id = ticket["file"]["id"]
+        assert (await api.get(f"{FILES}/{file_id}", headers=ALICE)).json()["status"] == "pending"
+        # Parameters and case aside, the declared type is taken.
+        same = {"Content-Type": "Text/CSV; charset=utf-8"}
+        response = await api.put(ticket["uploadUrl"], content=b"sku\nA-1\n", headers=same)
+        assert response.status_code == 200, response.text
+        assert response.json()["sha256"] == sha256(b"sku\nA-1\n")
+
+    async def test_a_put_without_content_type_is_taken(self, api: httpx.AsyncClient) -> None:
+        ticket = await new_file(api)
+        response = await api.put(ticket["uploadUrl"], content=b"sku\nA-1\n")
+        assert "content-type" not in response.request.headers
+        assert response.status_code == 200, response.text
+        assert (response.json()["status"], response.json()["sha256"]) == (
+            "ready",
+            sha256(b"sku\nA-1\n"),
+        )
 
     async def test_a_tampered_link_is_403(self, api: httpx.AsyncClient) -> None:
         ticket = await new_file(api)
@@ -370,6 +490,7 @@ class TestTaskFiles:
                 now=utcnow(),
             )
         assert (output.purpose, output.size, output.owner) == (FilePurpose.OUTPUT, 16, "alice")
+        assert output.sha256 == sha256(b"id,total\n1,9.99\n")  # read back from the store
         got = await download(api, path, ALICE)
         assert got.content == b"id,total\n1,9.99\n"
         refreshed = (await api.get(f"{TASKS}/{task['id']}", headers=ALICE)).json()

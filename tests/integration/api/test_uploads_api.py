@@ -7,6 +7,7 @@ check-uploads job finds the object; an upload that never comes fails the task.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import timedelta
 from pathlib import Path
@@ -23,6 +24,7 @@ from service.config import Settings
 from service.db.engine import session_scope
 from service.db.repositories.files import FileRepository
 from service.db.tables import files_table, tasks_table
+from service.usecases.files import IMPORT_CONTENT_TYPES
 from tests.fixtures.app import make_settings, user, wait_until
 from tests.fixtures.s3 import transfer
 from tests.integration.api.support import BASE as TASKS, assert_problem, count, event_types
@@ -71,6 +73,21 @@ async def run_job(resources: Resources, job: str) -> str:
     return await JOBS[job](resources)
 
 
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+async def input_file(
+    api: httpx.AsyncClient, resources: Resources, task: dict[str, Any]
+) -> tuple[dict[str, Any], str]:
+    """The task's input file as its owner sees it, and its storage key."""
+    file = await api.get(f"/api/v1/operations/files/{task['inputFileId']}", headers=ALICE)
+    async with session_scope(resources.sessionmaker) as session:
+        row = await FileRepository(session).get(UUID(task["inputFileId"]))
+    assert row is not None
+    return file.json(), str(row.key)
+
+
 class TestSubmit:
     async def test_submit_starts_the_task_once_its_bytes_are_there(
         self, api: httpx.AsyncClient, storage: str
@@ -93,6 +110,7 @@ class TestSubmit:
         assert await event_types(api, task["id"], ALICE) == ["waiting", "created"]
         file = await api.get(f"/api/v1/operations/files/{task['inputFileId']}", headers=ALICE)
         assert (file.json()["status"], file.json()["size"]) == ("ready", len(CSV))
+        assert file.json()["sha256"] == sha256(CSV)
 
     async def test_bytes_of_another_size_than_announced_are_refused(
         self, api: httpx.AsyncClient, storage: str
@@ -108,6 +126,44 @@ class TestSubmit:
             )
             assert problem["errors"][0]["field"] == "size"
         assert await status(api, task["id"]) == "waiting"
+
+    async def test_bytes_of_another_sha256_than_announced_are_refused_and_deleted(
+        self, api: httpx.AsyncClient, resources: Resources, storage: str
+    ) -> None:
+        task = await waiting_import(api, fileSha256=sha256(CSV).upper())
+        other = CSV.replace(b"Shoe", b"Shoo")
+        response = await put(api, task, other)
+        if storage == "s3":  # S3 takes them; the submit hashes them and deletes them
+            assert response.status_code == 200
+            response = await api.post(f"{TASKS}/{task['id']}/submit", headers=ALICE)
+        problem = assert_problem(response, 422)
+        assert problem["errors"][0]["field"] == "sha256"
+        assert f"is {sha256(other)} but {sha256(CSV)} was announced" in problem["detail"]
+        file, key = await input_file(api, resources, task)
+        assert (file["status"], file["sha256"]) == ("pending", sha256(CSV))
+        assert not resources.store.exists(key)
+        assert await status(api, task["id"]) == "waiting"
+        assert (await put(api, task, CSV)).status_code == 200  # the right bytes are taken
+        submitted = await api.post(f"{TASKS}/{task['id']}/submit", headers=ALICE)
+        assert submitted.json()["status"] == "pending"
+
+    @pytest.mark.parametrize("storage", ["s3"])  # local uploads are refused as they stream in
+    async def test_an_s3_upload_over_the_limit_is_413_at_submit_and_deleted(
+        self, api: httpx.AsyncClient, resources: Resources
+    ) -> None:
+        task = await waiting_import(api)
+        assert (await put(api, task, b"x" * (LIMIT + 1))).status_code == 200
+        problem = assert_problem(
+            await api.post(f"{TASKS}/{task['id']}/submit", headers=ALICE), 413, "file-too-large"
+        )
+        assert problem["detail"] == (
+            f"the file has {LIMIT + 1} bytes; files are limited to {LIMIT} bytes"
+        )
+        assert problem["errors"][0]["field"] == "size"
+        file, key = await input_file(api, resources, task)
+        assert not resources.store.exists(key)
+        assert (file["status"], file["size"]) == ("pending", None)
+        assert await status(api, task["id"]) == "waiting"  # the client was told; it may retry
 
     async def test_only_the_owner_submits_and_only_tasks_with_an_input_file(
         self, api: httpx.AsyncClient
@@ -133,6 +189,53 @@ class TestCheckUploads:
         assert await status(api, task["id"]) == "pending"
         # Local uploads released the task already; only S3 needed the job.
         assert detail.startswith("1 uploads" if storage == "s3" else "0 uploads")
+        file, _ = await input_file(api, resources, task)
+        assert (file["status"], file["size"], file["sha256"]) == ("ready", len(CSV), sha256(CSV))
+
+    @pytest.mark.parametrize("storage", ["s3"])  # only S3 takes bytes the service would refuse
+    @pytest.mark.parametrize(
+        ("announced", "sent", "reason"),
+        [
+            (
+                {},
+                b"x" * (LIMIT + 1),
+                f"the file has {LIMIT + 1} bytes; files are limited to {LIMIT} bytes",
+            ),
+            (
+                {"fileSha256": sha256(CSV)},
+                CSV.upper(),
+                f"the upload's SHA-256 is {sha256(CSV.upper())} but {sha256(CSV)} was announced",
+            ),
+        ],
+        ids=["too-large", "other-sha256"],
+    )
+    async def test_an_upload_it_must_refuse_is_deleted_and_fails_its_task_saying_why(
+        self,
+        api: httpx.AsyncClient,
+        resources: Resources,
+        announced: dict[str, Any],
+        sent: bytes,
+        reason: str,
+    ) -> None:
+        task, fresh = await waiting_import(api, **announced), await waiting_import(api)
+        assert (await put(api, task, sent)).status_code == 200
+        assert await run_job(resources, "check-uploads") == (
+            "0 uploads detected, 1 refused, 0 waiting tasks expired"
+        )
+        failed = (await api.get(f"{TASKS}/{task['id']}", headers=ALICE)).json()
+        assert failed["status"] == "failed"
+        assert failed["errorMessage"] == (
+            f"the input file 'p.csv' was refused: {reason}; "
+            "create the task again and upload the file"
+        )
+        assert await event_types(api, task["id"], ALICE) == ["waiting", "failed"]
+        file, key = await input_file(api, resources, task)
+        assert (file["status"], file["size"]) == ("pending", None)
+        assert not resources.store.exists(key)
+        assert await status(api, fresh["id"]) == "waiting"
+        assert await run_job(resources, "check-uploads") == (
+            "0 uploads detected, 0 refused, 0 waiting tasks expired"
+        )
 
     async def test_a_task_whose_upload_never_comes_fails_with_a_clear_message(
         self, api: httpx.AsyncClient, resources: Resources, settings: Settings
@@ -145,7 +248,7 @@ class TestCheckUploads:
                 .values(created_at=utcnow() - timedelta(seconds=settings.upload_wait_seconds + 1))
             )
         assert await run_job(resources, "check-uploads") == (
-            "0 uploads detected, 1 waiting tasks expired"
+            "0 uploads detected, 0 refused, 1 waiting tasks expired"
         )
         expired = (await api.get(f"{TASKS}/{old['id']}", headers=ALICE)).json()
         assert expired["status"] == "failed"
@@ -158,7 +261,7 @@ class TestCheckUploads:
         assert await status(api, fresh["id"]) == "waiting"
         # A second run (another replica's tick) changes nothing.
         assert await run_job(resources, "check-uploads") == (
-            "0 uploads detected, 0 waiting tasks expired"
+            "0 uploads detected, 0 refused, 0 waiting tasks expired"
         )
 
     def test_the_wait_cannot_be_shorter_than_the_upload_url(self, tmp_path: Path) -> None:
@@ -187,11 +290,102 @@ class TestCleanupOldFiles:
         assert await run_job(resources, "cleanup-old-files") == "0 expired files deleted"
 
 
-def form(content: bytes = CSV, name: str = "products.csv", **fields: str) -> dict[str, Any]:
+def form(
+    content: bytes = CSV, name: str = "products.csv", media: str = "text/csv", **fields: str
+) -> dict[str, Any]:
     return {
-        "files": {"file": (name, content, "text/csv")},
+        "files": {"file": (name, content, media)},
         "data": {"entityType": "product", **fields},
     }
+
+
+ACCEPTED = ", ".join(sorted(IMPORT_CONTENT_TYPES))
+IMPORT = {"taskType": "import", "entityType": "product", "fileName": "p.csv"}
+
+
+@pytest.mark.parametrize("storage", ["local"])  # refused before anything is stored
+class TestDeclaredInput:
+    """What a client declares about an input file is checked before anything is created."""
+
+    @pytest.mark.parametrize(
+        ("path", "body"),
+        [(TASKS, IMPORT), (f"{BULK}/import", {"entityType": "product", "fileName": "p.csv"})],
+        ids=["tasks", "bulk-json"],
+    )
+    async def test_a_declared_file_size_over_the_limit_is_413_and_creates_nothing(
+        self, api: httpx.AsyncClient, resources: Resources, path: str, body: dict[str, Any]
+    ) -> None:
+        response = await api.post(path, json={**body, "fileSize": LIMIT + 1}, headers=ALICE)
+        problem = assert_problem(response, 413, "file-too-large")
+        assert problem["detail"] == (
+            f"the file has {LIMIT + 1} bytes; files are limited to {LIMIT} bytes"
+        )
+        assert problem["errors"] == [{"field": "fileSize", "reason": problem["detail"]}]
+        assert await count(resources, tasks_table) == 0
+        assert await count(resources, files_table) == 0
+
+    @pytest.mark.parametrize(
+        ("request_kwargs", "field", "refused"),
+        [
+            ({"json": {**IMPORT, "fileContentType": "application/pdf"}}, "fileContentType", None),
+            (  # no type given: the one the name suggests is checked
+                {"json": {**IMPORT, "fileName": "p.pdf", "params": {"format": "csv"}}},
+                "fileContentType",
+                "application/pdf",
+            ),
+            (
+                {
+                    "url": f"{BULK}/import",
+                    "json": {
+                        "entityType": "product",
+                        "fileName": "p.csv",
+                        "fileContentType": "image/png",
+                    },
+                },
+                "fileContentType",
+                None,
+            ),
+            ({"url": f"{BULK}/import", **form(media="image/png")}, "file", "image/png"),
+        ],
+        ids=["tasks", "tasks-guessed", "bulk-json", "bulk-multipart"],
+    )
+    async def test_an_import_of_a_type_it_cannot_read_is_415_and_creates_nothing(
+        self,
+        api: httpx.AsyncClient,
+        resources: Resources,
+        request_kwargs: dict[str, Any],
+        field: str,
+        refused: str | None,
+    ) -> None:
+        kwargs = dict(request_kwargs)  # the parameter is shared by the dialects' runs
+        url = kwargs.pop("url", TASKS)
+        refused = refused or kwargs["json"]["fileContentType"]
+        response = await api.post(url, headers=ALICE, **kwargs)
+        problem = assert_problem(response, 415, "unsupported-media-type")
+        assert problem["detail"] == f"an import reads {ACCEPTED}; not {refused}"
+        assert problem["errors"] == [{"field": field, "reason": problem["detail"]}]
+        assert await count(resources, tasks_table) == 0
+        assert await count(resources, files_table) == 0
+
+    async def test_import_types_are_compared_without_parameters_or_case(
+        self, api: httpx.AsyncClient
+    ) -> None:
+        declared = "Application/X-NDJSON; charset=utf-8"
+        task = await waiting_import(api, fileName="p.jsonl", fileContentType=declared)
+        assert task["uploadHeaders"] == {"Content-Type": declared}
+        line = b'{"sku": "A-1", "name": "Shoe", "price": "1.00", "currency": "EUR"}\n'
+        sent = {"Content-Type": "application/x-ndjson"}
+        put = await transfer(api, "PUT", task["uploadUrl"], content=line, headers=sent)
+        assert put.status_code == 200, put.text
+        assert await status(api, task["id"]) == "pending"
+
+    async def test_other_tasks_and_plain_files_take_any_well_formed_type(
+        self, api: httpx.AsyncClient
+    ) -> None:
+        body = {"taskType": "noop", "fileName": "scan.pdf", "fileContentType": "application/pdf"}
+        response = await api.post(TASKS, json=body, headers=ALICE)
+        assert response.status_code == 201, response.text
+        assert response.json()["uploadHeaders"] == {"Content-Type": "application/pdf"}
 
 
 class TestMultipartImport:
@@ -220,6 +414,36 @@ class TestMultipartImport:
         assert (finished["processedItems"], finished["succeededItems"]) == (2, 2)
         file = await embedded.get(f"/api/v1/operations/files/{task['inputFileId']}", headers=ALICE)
         assert (file.json()["status"], file.json()["size"]) == ("ready", len(CSV))
+        assert (file.json()["sha256"], file.json()["contentType"]) == (sha256(CSV), "text/csv")
+
+    async def test_a_curl_like_part_is_taken_and_its_announced_sha256_checked(
+        self, api: httpx.AsyncClient, resources: Resources
+    ) -> None:
+        # curl -F file=@products.csv sends application/octet-stream; a fileSha256 field is
+        # checked against the bytes, whatever its case.
+        response = await api.post(
+            f"{BULK}/import",
+            headers=ALICE,
+            **form(media="application/octet-stream", fileSha256=sha256(CSV).upper()),
+        )
+        assert response.status_code == 201, response.text
+        task = response.json()
+        assert task["status"] == "pending"
+        file, _ = await input_file(api, resources, task)
+        assert (file["contentType"], file["sha256"]) == ("application/octet-stream", sha256(CSV))
+
+    async def test_a_part_of_another_sha256_than_announced_is_422_and_not_kept(
+        self, api: httpx.AsyncClient, resources: Resources
+    ) -> None:
+        response = await api.post(
+            f"{BULK}/import", headers=ALICE, **form(fileSha256=sha256(b"other"))
+        )
+        problem = assert_problem(response, 422)
+        assert problem["errors"][0]["field"] == "sha256"
+        [task] = (await api.get(TASKS, headers=ALICE)).json()["items"]
+        file, key = await input_file(api, resources, task)
+        assert (task["status"], file["status"]) == ("waiting", "pending")
+        assert not resources.store.exists(key)
 
     async def test_a_repeated_idempotency_key_returns_the_first_task(
         self, api: httpx.AsyncClient, resources: Resources
@@ -263,8 +487,13 @@ class TestMultipartImport:
         response = await api.post(
             f"{BULK}/import", headers=ALICE, **form(content=b"x" * (LIMIT + 1))
         )
-        assert_problem(response, 413)
+        problem = assert_problem(response, 413, "file-too-large")
+        assert problem["detail"] == (
+            f"the file has {LIMIT + 1} bytes; files are limited to {LIMIT} bytes"
+        )
+        assert problem["errors"] == [{"field": "file", "reason": problem["detail"]}]
         assert await count(resources, tasks_table) == 0
+        assert await count(resources, files_table) == 0
 
     async def test_the_api_description_offers_both_bodies(self, api: httpx.AsyncClient) -> None:
         spec = (await api.get("/openapi.json")).json()

@@ -8,7 +8,7 @@ import hashlib
 import io
 import os
 import tracemalloc
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import ClassVar
@@ -20,7 +20,7 @@ import pytest
 from service.bootstrap import build_store
 from service.config import Settings
 from service.domain.errors import InvalidInput
-from service.storage.base import FileStore, ObjectNotFound
+from service.storage.base import FileStore, FileTooLarge, ObjectNotFound, digest, write_stream
 from service.storage.local import LocalFileStore
 from service.storage.s3 import S3FileStore
 from service.storage.signing import UrlSigner
@@ -134,6 +134,37 @@ class TestRoundTrip:
         assert rows == [{"sku": "A-1", "name": "Thé vert"}, {"sku": "B-2", "name": "Café"}]
 
 
+def _exactly(total: int) -> list[bytes]:
+    """`chunks(total)`, the last one cut so that there are exactly `total` bytes."""
+    parts = list(chunks(total))
+    parts[-1] = parts[-1][: total - CHUNK * (len(parts) - 1)]
+    return parts
+
+
+async def _stream(total: int) -> AsyncIterator[bytes]:
+    for chunk in _exactly(total):
+        yield chunk
+
+
+class TestHashing:
+    async def test_write_stream_and_digest_give_the_sha256_of_the_stored_bytes(
+        self, store: FileStore
+    ) -> None:
+        size = 3 * MIB + 123  # several write batches and a short last chunk
+        expected = hashlib.sha256(b"".join(_exactly(size))).hexdigest()
+        stored = await write_stream(store, "in/data.bin", "text/csv", _stream(size), limit=size)
+        assert (stored.size, stored.sha256) == (size, expected)
+        assert digest(store, "in/data.bin") == stored  # read back: the same bytes
+        assert hashlib.sha256(read(store, "in/data.bin")).hexdigest() == expected
+
+    async def test_write_stream_past_the_limit_stores_nothing(self, store: FileStore) -> None:
+        with pytest.raises(FileTooLarge, match=f"files are limited to {MIB} bytes"):
+            await write_stream(store, "in/big.bin", "text/csv", _stream(2 * MIB), limit=MIB)
+        assert not store.exists("in/big.bin")
+        with pytest.raises(ObjectNotFound):
+            digest(store, "in/big.bin")
+
+
 class TestKeys:
     BAD: ClassVar[list[str]] = [
         "",
@@ -228,6 +259,18 @@ class TestS3PresignedUrls:
                 url.replace("r.csv", "page.html"),
             ):
                 assert (await client.get(tampered)).status_code == 403, tampered
+
+    @pytest.mark.usefixtures("_checks_signatures")
+    async def test_a_put_with_another_content_type_is_refused(self, s3_store: S3FileStore) -> None:
+        """The signature covers the Content-Type: the local store's 415 mirrors this."""
+        url = s3_store.presign_put("up/data.csv", expires=60, content_type="text/csv")
+        other = {"Content-Type": "application/x-www-form-urlencoded"}  # curl's default
+        async with httpx.AsyncClient(timeout=30) as client:
+            put = await client.put(url, content=b"a,b\n", headers=other)
+            assert put.status_code == 403, put.text
+            put = await client.put(url, content=b"a,b\n")  # none: a signed header is missing
+            assert put.status_code in (400, 403), put.text
+        assert not s3_store.exists("up/data.csv")
 
     @pytest.mark.usefixtures("_checks_signatures")
     async def test_an_expired_url_is_refused(self, s3_store: S3FileStore) -> None:
