@@ -13,7 +13,7 @@ from service.sinks.local import LocalSink
 
 def build_sink(resources: Resources, params: SinkParams) -> Sink:
     if params.sink == "local":
-        return LocalSink()
+        return LocalSink(resources.sessionmaker)
     # the params' own validation made sure a service sink names both
     assert params.target_service is not None
     assert params.method is not None

@@ -14,7 +14,12 @@ from typing import Any
 import httpx
 import pytest
 from openpyxl import load_workbook
+from sqlalchemy import text
 
+from service.bootstrap import Resources
+from service.db.engine import session_scope
+from service.sinks import local as local_sink
+from tests.fixtures.app import wait_until
 from tests.integration.bulk.support import (
     download,
     export,
@@ -229,3 +234,29 @@ class TestFormulaInjection:
         )
         _, exported = await export(embedded, "product", format="csv")
         assert "'=HYPERLINK" in exported.decode()
+
+
+@pytest.mark.postgres_only
+@pytest.mark.parametrize("dialect", ["postgresql"])
+class TestPlannerStatistics:
+    async def test_a_large_import_leaves_the_store_analyzed_for_the_export_after_it(
+        self, embedded: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(local_sink, "ANALYZE_AFTER_ROWS", 3)  # "large": three rows here
+        small = render("product", "csv", RECORDS["product"][:2])
+        await import_file(embedded, "product", "p.csv", small)
+        assert await last_analyze(embedded) is None  # below the threshold
+
+        rows = [dict(RECORDS["product"][0], sku=f"S-{n}") for n in range(3)]
+        task = await import_file(embedded, "product", "q.csv", render("product", "csv", rows))
+        assert task["status"] == "completed"
+        # the statistics views are updated a moment after the ANALYZE's transaction
+        assert await wait_until(lambda: last_analyze(embedded), timeout=10) is not None
+
+
+async def last_analyze(client: httpx.AsyncClient) -> Any:
+    """When the store's table was last analyzed by hand (not by autovacuum), or None."""
+    resources: Resources = client.app.state.resources  # type: ignore[attr-defined]
+    async with session_scope(resources.sessionmaker) as session:
+        stmt = text("SELECT last_analyze FROM pg_stat_user_tables WHERE relname = 'store_records'")
+        return (await session.execute(stmt)).scalar_one()
