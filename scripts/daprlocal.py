@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import shutil
 import signal
 import socket
@@ -32,10 +33,38 @@ CONFIG = COMPONENTS / "config" / "operations.yaml"
 VENV_BIN = ROOT / ".venv" / "bin"
 
 
+#: Ports handed out below the kernel's ephemeral range start here.
+LOWEST_PORT = 10_000
+
+
 def free_port() -> int:
-    with socket.socket() as s:
+    """A loopback port nobody listens on, picked below the kernel's ephemeral range.
+
+    bind(0) answers from the ephemeral range, which the kernel also gives to outgoing
+    connections: a port found free there can be taken by a client connection before the
+    server it was chosen for binds it (daprd binds seconds later, after its app is up; a CI
+    run lost a sidecar that way). Below the range only explicit binds compete.
+    """
+    low = _ephemeral_low()
+    chooser = random.SystemRandom()
+    for _ in range(100) if low - LOWEST_PORT > 1000 else ():
+        port = chooser.randrange(LOWEST_PORT, low)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as s:  # an unusual range: let the kernel choose
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
 
 
 def daprd_path() -> str:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -13,14 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.fixtures.database import ROOT
-
-_spec = importlib.util.spec_from_file_location("daprlocal", ROOT / "scripts" / "daprlocal.py")
-assert _spec is not None
-assert _spec.loader is not None
-daprlocal = importlib.util.module_from_spec(_spec)
-sys.modules["daprlocal"] = daprlocal
-_spec.loader.exec_module(daprlocal)
+from tests.fixtures.database import ROOT, daprlocal
 
 APP_TOKEN = "e2e-app-token"
 SERVICE_TOKEN = "e2e-service-token"
