@@ -40,8 +40,8 @@ build_daprd() {
   # A build tag is mandatory: without one daprd registers no components and panics at start.
   go build -trimpath -tags stablecomponents \
     -ldflags "-s -w -X github.com/dapr/dapr/pkg/buildinfo.version=$DAPR_VERSION" \
-    -o "$DAPRD.tmp" github.com/dapr/dapr/cmd/daprd >&2
-  mv "$DAPRD.tmp" "$DAPRD"
+    -o "$DAPRD.tmp.$$" github.com/dapr/dapr/cmd/daprd >&2
+  mv "$DAPRD.tmp.$$" "$DAPRD"
   cp "$DAPRD" "$OUT/runtime/.dapr/bin/daprd"   # `dapr run -f` wants <runtimePath>/.dapr/bin/daprd
 }
 
@@ -59,6 +59,10 @@ build_cli() {
 
 start=$SECONDS
 mkdir -p "$OUT" "$GOMODCACHE" "$GOCACHE"
+# One build at a time per cache: two test runs on one machine would otherwise both build into
+# the same work directory and one would lose its files (the loser waits, then finds daprd built).
+exec 9>"$CACHE/.build.lock"
+flock 9
 # Idempotent: skip daprd if it exists and reports the pinned version; retry only a missing CLI.
 if [[ -x "$DAPRD" && -x "$OUT/runtime/.dapr/bin/daprd" ]] \
    && [[ "$("$DAPRD" --version 2>/dev/null)" == "$DAPR_VERSION" ]]; then

@@ -22,6 +22,11 @@ usage() { echo "usage: $0 build | start <port> <dir> | stop <dir>" >&2; exit 2; 
 
 build_minio() {
   [[ -x "$MINIO" ]] && { echo "$MINIO"; return 0; }
+  # One build at a time per cache (two test runs on one machine share it): wait for the other.
+  mkdir -p "$CACHE"
+  exec 8>"$CACHE/.build.lock"
+  flock 8
+  [[ -x "$MINIO" ]] && { echo "$MINIO"; return 0; }
   export PATH="/usr/local/go/bin:$PATH" GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=
   export GOMODCACHE="$CACHE/gomod" GOCACHE="$CACHE/gocache" GOBIN="$CACHE/$MINIO_VERSION/bin"
   command -v go >/dev/null || { log "no Go toolchain"; return 1; }
@@ -30,7 +35,7 @@ build_minio() {
   # A time box, so that a proxy that refuses a module (403) or hangs costs minutes, not the run.
   timeout "${OPS_MINIO_BUILD_SECONDS:-1800}" \
     go install "github.com/minio/minio@$MINIO_VERSION" >&2 || return 1
-  mv "$GOBIN/minio" "$MINIO"
+  mv "$GOBIN/minio" "$MINIO.tmp.$$" && mv "$MINIO.tmp.$$" "$MINIO"
   echo "$MINIO"
 }
 
