@@ -40,7 +40,9 @@ from _common import (
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from service.bootstrap import build_catalog
 from service.clock import utcnow
+from service.config import Settings
 from service.db.engine import create_sessionmaker, session_scope
 from service.db.tables import (
     attempts_table as A,
@@ -66,7 +68,7 @@ async def fill(url: str, count: int, *, published: bool) -> float:
                 Caller("bench", frozenset()),
                 task_usecases.NewTask(task_type="noop"),
                 now=utcnow(),
-                default_max_retries=3,
+                catalog=build_catalog(Settings()),
             )
         async with session_scope(sessionmaker) as session:
             task = (await session.execute(select(T).where(T.c.id == template.id))).one()._asdict()

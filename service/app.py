@@ -12,7 +12,15 @@ from fastapi import FastAPI
 
 from service import __version__
 from service.api.problems import add_exception_handlers
-from service.api.routes import bulk, dead_letters, files, health, task_history, tasks
+from service.api.routes import (
+    bulk,
+    dead_letters,
+    files,
+    health,
+    task_history,
+    task_types,
+    tasks,
+)
 from service.bootstrap import Resources, build_resources
 from service.config import Settings
 from service.db import migrate
@@ -94,6 +102,7 @@ def create_app(settings: Settings, *, companions: Sequence[Companion] = ()) -> F
     add_exception_handlers(app)
     app.include_router(health.router)
     app.include_router(tasks.router, prefix=API_PREFIX)
+    app.include_router(task_types.router, prefix=API_PREFIX)
     app.include_router(task_history.router, prefix=API_PREFIX)
     app.include_router(dead_letters.router, prefix=API_PREFIX)
     app.include_router(bulk.router, prefix=API_PREFIX)

@@ -9,6 +9,8 @@ from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from service.catalog.builtin import BUILTIN
+from service.catalog.catalog import Catalog, Limits, Override
 from service.config import Settings
 from service.db.engine import SessionMaker, create_engine, create_sessionmaker
 from service.domain.backoff import RetryPolicy
@@ -31,6 +33,7 @@ class Resources:
     relay: OutboxRelay
     retry_policy: RetryPolicy
     store: FileStore
+    catalog: Catalog
     rng: random.Random = field(default_factory=random.Random)
     #: Embedded mode (API and worker in one process): the worker's doorbell, rung with the ids
     #: of just-committed new pending tasks before the relay publishes their `created` events.
@@ -63,6 +66,20 @@ def build_store(settings: Settings) -> FileStore:
     return LocalFileStore(settings.files_root, signer)
 
 
+def build_catalog(settings: Settings) -> Catalog:
+    """The built-in task types with the operator's limits (OPS_TASK_TYPES) applied."""
+    limits = Limits(
+        execution_timeout=settings.task_timeout_seconds,
+        heartbeat_timeout=settings.lease_seconds,
+        max_retries=settings.default_max_retries,
+    )
+    overrides = {
+        name: Override(t.execution_timeout_seconds, t.heartbeat_timeout_seconds, t.max_retries)
+        for name, t in settings.task_types.items()
+    }
+    return Catalog(BUILTIN, limits, overrides)
+
+
 def build_resources(settings: Settings, process_name: str) -> Resources:
     engine = create_engine(settings, process_name)
     sessionmaker = create_sessionmaker(engine)
@@ -75,4 +92,5 @@ def build_resources(settings: Settings, process_name: str) -> Resources:
         relay=OutboxRelay(sessionmaker, publisher),
         retry_policy=RetryPolicy(base=settings.retry_base_seconds, cap=settings.retry_cap_seconds),
         store=build_store(settings),
+        catalog=build_catalog(settings),
     )

@@ -8,32 +8,28 @@ import socket
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic.alias_generators import to_camel
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
+from service.domain.jobs import JOBS
 from service.domain.tasks import Queue
 
 DEFAULT_CONCURRENCY = {Queue.URGENT.value: 4, Queue.DEFAULT.value: 16, Queue.BULK.value: 2}
 DEV_TOKEN = "dev-service-token"
-#: croniter syntax; a sixth field counts seconds (croniter puts it last, unlike Dapr's cron).
-DEFAULT_CRON = {
-    "process-scheduled": "* * * * * *",
-    "detect-timeouts": "* * * * * */5",
-    "outbox-sweep": "* * * * * */10",
-    "cleanup-old-tasks": "17 3 * * *",
-    "check-uploads": "* * * * * */10",
-    "cleanup-old-files": "37 3 * * *",
-}
-#: seconds between a job's Dapr cron ticks (components/cron-*.yaml); see worker/bindings.py
-DEFAULT_JOB_SLOTS = {
-    "process-scheduled": 2,
-    "detect-timeouts": 5,
-    "outbox-sweep": 10,
-    "cleanup-old-tasks": 3600,
-    "check-uploads": 10,
-    "cleanup-old-files": 3600,
-}
+DEFAULT_CRON = {job.name: job.cron for job in JOBS}
+DEFAULT_JOB_SLOTS = {job.name: job.slot_seconds for job in JOBS}
+
+
+class TaskTypeSettings(BaseModel):
+    """An operator's limits for one task type (OPS_TASK_TYPES), over the catalog's own."""
+
+    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True)
+
+    execution_timeout_seconds: float | None = Field(None, gt=0, le=7 * 24 * 3600)
+    heartbeat_timeout_seconds: float | None = Field(None, gt=0, le=3600)
+    max_retries: int | None = Field(None, ge=0, le=100)
 
 
 class Settings(BaseSettings):
@@ -51,6 +47,10 @@ class Settings(BaseSettings):
     retry_base_seconds: float = Field(1.0, ge=0)
     retry_cap_seconds: float = Field(60.0, ge=0)
     default_max_retries: int = Field(3, ge=0, le=100)
+    #: how long a run may take unless its type says otherwise (the original's task_timeout)
+    task_timeout_seconds: float = Field(3600.0, gt=0, le=7 * 24 * 3600)
+    #: per task type: {"import": {"executionTimeoutSeconds": 7200, "maxRetries": 5}, …}
+    task_types: dict[str, TaskTypeSettings] = Field(default_factory=dict)
     worker_concurrency: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_CONCURRENCY))
     claim_batch_size: int = Field(100, ge=1, le=1000)
     worker_id: str = ""

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.bootstrap import Resources
 from service.clock import utcnow
 from service.db.engine import session_scope
 from service.db.repositories.tasks import TaskRepository
-from service.domain.errors import TaskCancelled
+from service.domain.errors import PermanentFailure, TaskCancelled
 from service.usecases import history, logs as log_usecases, progress as progress_usecases
 from service.usecases.views import TaskView
+from service.wire import StrictModel
 
 LEVELS = ("debug", "info", "warning", "error")
+P = TypeVar("P", bound=StrictModel)
 
 
 @dataclass
@@ -35,6 +38,18 @@ class HandlerContext:
     @property
     def params(self) -> dict[str, Any]:
         return self.task.params
+
+    def params_as(self, model: type[P]) -> P:
+        """The params as the catalog checked them at create; a task written some other way with
+        bad params fails at once, naming them."""
+        try:
+            return model.model_validate(self.task.params)
+        except ValidationError as error:
+            problems = "; ".join(
+                f"params.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+                for e in error.errors(include_url=False)
+            )
+            raise PermanentFailure(f"invalid params: {problems}") from error
 
     @property
     def sessionmaker(self):  # type: ignore[no-untyped-def]

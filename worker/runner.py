@@ -23,9 +23,13 @@ from service.usecases import execution, history
 from service.usecases.execution import Dispatch, Outcome, OutcomeKind
 from service.usecases.views import TaskView
 from worker.context import HandlerContext
-from worker.registry import HandlerRegistry
+from worker.registry import Handler, HandlerRegistry
 
 logger = logging.getLogger(__name__)
+
+
+class ExecutionTimeout(RetryLater):
+    """The run took longer than its task type allows; it was stopped."""
 
 
 @dataclass
@@ -52,6 +56,17 @@ class Runner:
         settings = resources.settings
         self.worker_id = settings.worker_id
         self.capacity = {q: settings.worker_concurrency[q.value] for q in Queue}
+        self.catalog = resources.catalog
+        #: task types whose lease (heartbeat timeout) is not the default one
+        self.leases = {
+            t.name: self.catalog.heartbeat_timeout(t.name)
+            for t in self.catalog
+            if self.catalog.heartbeat_timeout(t.name) != settings.lease_seconds
+        }
+        #: heartbeats renew every lease well before it ends: a third of the shortest
+        self.heartbeat_seconds = min(
+            [settings.heartbeat_seconds, *(seconds / 3 for seconds in self.leases.values())]
+        )
         self.running: dict[UUID, Running] = {}
         #: running tasks per queue, kept with `running` (free() must not scan it on every claim)
         self.busy: dict[str, int] = {q.value: 0 for q in Queue}
@@ -140,6 +155,7 @@ class Runner:
                     now=now,
                     lease_seconds=self.resources.settings.lease_seconds,
                     dispatch=dispatch,
+                    leases=self.leases,
                 )
                 wrote = history.wrote_outbox(session)
         except Exception:
@@ -179,9 +195,23 @@ class Runner:
             extra={"action": "task.claimed", "task_id": str(task.id), "worker_id": self.worker_id},
         )
 
+    async def _run_bounded(self, handler: Handler, ctx: HandlerContext) -> None:
+        """Run the handler for at most its type's execution timeout."""
+        seconds = self.catalog.execution_timeout(ctx.task.task_type)
+        deadline = asyncio.timeout(seconds)
+        try:
+            async with deadline:
+                await handler(ctx)
+                await ctx.flush()
+        except TimeoutError as error:
+            if deadline.expired():
+                raise ExecutionTimeout(f"execution timeout after {seconds:g} s") from error
+            raise
+
     async def _execute(self, running: Running) -> None:
         task, ctx = running.task, running.context
         handler = self.registry.lookup(task.task_type, task.entity_type)
+        spec = self.catalog.get(task.task_type)
         kind: OutcomeKind = "completed"
         error: str | None = None
         delay: float | None = None
@@ -191,8 +221,7 @@ class Runner:
                     f"no handler is registered for taskType={task.task_type!r} "
                     f"entityType={task.entity_type!r}"
                 )
-            await handler(ctx)
-            await ctx.flush()
+            await self._run_bounded(handler, ctx)
         except TaskCancelled:
             kind = "cancelled"
         except RetryLater as exc:
@@ -205,6 +234,8 @@ class Runner:
             kind, error = "released", "worker shut down while the task ran"
         except Exception as exc:  # a handler's bug or a transient fault: retry with backoff
             kind, error = "retry", f"{type(exc).__name__}: {exc}"
+            if spec is not None and isinstance(exc, spec.non_retryable):
+                kind = "failed"  # its type says a retry would meet the same error
             logger.warning(
                 "handler raised",
                 extra={"action": "task.handler_error", "task_id": str(task.id), "error": error},
@@ -264,14 +295,21 @@ class Runner:
         ids = list(self.running)
         if not ids:
             return
+        by_lease: dict[float, list[UUID]] = {}
+        default = self.resources.settings.lease_seconds
+        for task_id in ids:
+            task_type = self.running[task_id].task.task_type
+            by_lease.setdefault(self.leases.get(task_type, default), []).append(task_id)
+        held: dict[UUID, bool] = {}
         async with session_scope(self.resources.sessionmaker) as session:
-            held = await execution.heartbeat(
-                session,
-                worker_id=self.worker_id,
-                task_ids=ids,
-                now=utcnow(),
-                lease_seconds=self.resources.settings.lease_seconds,
-            )
+            for seconds, group in by_lease.items():
+                held |= await execution.heartbeat(
+                    session,
+                    worker_id=self.worker_id,
+                    task_ids=group,
+                    now=utcnow(),
+                    lease_seconds=seconds,
+                )
         for task_id in ids:
             running = self.running.get(task_id)
             if running is None:
@@ -288,7 +326,7 @@ class Runner:
 
     async def heartbeat_loop(self) -> None:
         while True:
-            await asyncio.sleep(self.resources.settings.heartbeat_seconds)
+            await asyncio.sleep(self.heartbeat_seconds)
             try:
                 await self.heartbeat_once()
             except Exception:

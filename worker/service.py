@@ -35,7 +35,7 @@ class WorkerService:
         shares_bus: bool = False,
     ) -> None:
         self.resources = resources
-        self.registry = registry or register_all(HandlerRegistry())
+        self.registry = registry or register_all(HandlerRegistry(resources.catalog))
         self.runner = Runner(resources, self.registry)
         self.shares_bus = shares_bus
         expected = resources.publisher.crosses_processes or shares_bus

@@ -23,7 +23,8 @@ TYPE_BASE = "https://common-operations.dev/problems/"
 STATUS: dict[type[errors.OperationsError], int] = {
     errors.NotFound: 404,
     errors.IllegalTransition: 409,
-    errors.IdempotencyMismatch: 409,
+    errors.IdempotencyMismatch: 422,
+    errors.MalformedRequest: 400,
     errors.Conflict: 409,
     errors.Unauthenticated: 401,
     errors.Forbidden: 403,

@@ -80,7 +80,9 @@ class TaskCreate(InputModel):
     entity_type: str | None = Field(
         None, pattern=NAME, description="What it works on, e.g. product"
     )
-    priority: Literal["low", "normal", "high", "urgent"] = "normal"
+    priority: Literal["low", "normal", "high", "urgent"] | None = Field(
+        None, description="Claim order in its queue; default: the task type's (GET /task-types)"
+    )
     queue: Literal["default", "urgent", "bulk"] | None = None
     params: dict[str, Any] = Field(default_factory=dict)
     file_name: FileName | None = None

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import ConfigDict, Field, PlainValidator, ValidationError, model_validator
+from pydantic import Field, PlainValidator, ValidationError, model_validator
 from pydantic_core import to_json
 
 from service.bulk import sniffing
@@ -15,13 +15,13 @@ from service.bulk.columns import Column, Kind
 from service.bulk.schemas import SCHEMAS
 from service.bulk.schemas.base import Schema
 from service.domain.errors import InvalidInput, PermanentFailure
-from service.usecases.views import CamelModel
+from service.wire import StrictModel
 
 NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
 P = TypeVar("P", bound="SinkParams")
 
 
-class SinkParams(CamelModel):
+class SinkParams(StrictModel):
     """Where rows go (import) or come from (export): the local store or the owning service."""
 
     sink: Literal["local", "service"] = "local"
@@ -37,8 +37,6 @@ class SinkParams(CamelModel):
 
 class ImportParams(SinkParams):
     """An unknown key is refused: a misspelt validateOnly must not run a real import."""
-
-    model_config = ConfigDict(extra="forbid")
 
     format: Literal["csv", "jsonl", "xlsx"] | None = None
     delimiter: Literal[",", ";", "\t", "|"] | None = None
@@ -59,8 +57,6 @@ def _scalar(value: Any) -> Scalar:
 
 
 class ExportParams(SinkParams):
-    model_config = ConfigDict(extra="forbid")
-
     format: Literal["csv", "jsonl", "xlsx"] = "csv"
     gzip: bool = False
     columns: list[str] | None = Field(None, max_length=200)

@@ -26,7 +26,6 @@ def _ts(nullable: bool = True, index: bool = False) -> Any:
 class Task(SQLModel, table=True):
     __tablename__ = "tasks"
     __table_args__ = (
-        UniqueConstraint("requested_by", "idempotency_key", name="tasks_idempotency_key"),
         Index(
             "ix_tasks_claim",
             "queue",
@@ -76,7 +75,10 @@ class Task(SQLModel, table=True):
     started_at: datetime | None = _ts()
     completed_at: datetime | None = _ts()
     error_message: str | None = None
+    #: every retry, automatic or asked for by a person
     retry_count: int = 0
+    #: automatic retries since a person last started the task: the budget maxRetries bounds
+    auto_retries: int = 0
     max_retries: int = 3
     attempts: int = 0
     lease_until: datetime | None = _ts()
@@ -85,13 +87,29 @@ class Task(SQLModel, table=True):
     #: when the last progress notice was queued: PATCH /progress announces at most one per
     #: progress interval, however often an executor reports
     progress_announced_at: datetime | None = _ts()
+    #: the Idempotency-Key it was created with (the key's record is in idempotency_keys)
     idempotency_key: str | None = Field(default=None, max_length=255)
-    request_hash: str | None = Field(default=None, max_length=64)
     template_id: str | None = Field(default=None, max_length=64)
     version: int = 1
     created_at: datetime = _ts(nullable=False)
     updated_at: datetime = _ts(nullable=False)
     deleted_at: datetime | None = _ts()
+
+
+class IdempotencyKey(SQLModel, table=True):
+    """An Idempotency-Key as its caller used it on one operation: a repeat of the request
+    gets the same task back; the same key with another request is refused."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (Index("ix_idempotency_keys_created", "created_at"),)
+
+    owner: str = Field(max_length=128, primary_key=True)
+    operation: str = Field(max_length=64, primary_key=True)
+    key: str = Field(max_length=255, primary_key=True)
+    #: SHA-256 of the request as the operation understood it
+    fingerprint: str = Field(max_length=64)
+    task_id: uuid.UUID
+    created_at: datetime = _ts(nullable=False)
 
 
 class TaskEvent(SQLModel, table=True):
@@ -176,6 +194,7 @@ class JobRun(SQLModel, table=True):
 
 
 tasks_table = Task.__table__  # type: ignore[attr-defined]
+idempotency_keys_table = IdempotencyKey.__table__  # type: ignore[attr-defined]
 events_table = TaskEvent.__table__  # type: ignore[attr-defined]
 logs_table = TaskLog.__table__  # type: ignore[attr-defined]
 attempts_table = TaskAttempt.__table__  # type: ignore[attr-defined]

@@ -22,5 +22,9 @@ class Caller:
     def may_see(self, owner: str) -> bool:
         return self.sees_all or owner == self.user_id
 
+    def has_role(self, role: str | None) -> bool:
+        """Whether the caller holds `role` (None: no role needed); the service token holds all."""
+        return role is None or role in self.roles or SERVICE_ROLE in self.roles
+
 
 SYSTEM = Caller("system", frozenset({SERVICE_ROLE}))

@@ -26,8 +26,24 @@ class Conflict(OperationsError):
     """The request conflicts with the current state of the resource."""
 
 
-class IdempotencyMismatch(Conflict):
+class InvalidInput(OperationsError):
+    """The request is not valid."""
+
+    def __init__(self, detail: str | None = None, *, field: str | None = None) -> None:
+        super().__init__(detail, field=field)
+        self.field = field
+
+
+class MalformedRequest(InvalidInput):
+    """The request is malformed (e.g. a header that cannot be read)."""
+
+
+class IdempotencyMismatch(InvalidInput):
     """The Idempotency-Key was already used with a different request."""
+
+    def __init__(self, detail: str | None = None, *, task_id: str | None = None) -> None:
+        super().__init__(detail, field="Idempotency-Key")
+        self.context["task_id"] = task_id
 
 
 class Unavailable(OperationsError):
@@ -44,14 +60,6 @@ class Unauthenticated(OperationsError):
 
 class Forbidden(OperationsError):
     """The caller may not do this."""
-
-
-class InvalidInput(OperationsError):
-    """The request is not valid."""
-
-    def __init__(self, detail: str | None = None, *, field: str | None = None) -> None:
-        super().__init__(detail, field=field)
-        self.field = field
 
 
 class TaskCancelled(OperationsError):

@@ -39,6 +39,17 @@ def transition(current: TaskStatus, to: TaskStatus) -> EventType:
     return event_for(current, to)
 
 
+def creation_event(status: TaskStatus) -> EventType:
+    """The event of a task created in `status` (the first statuses a task can have)."""
+    if status is S.PENDING:
+        return EventType.CREATED
+    if status is S.SCHEDULED:
+        return EventType.SCHEDULED
+    if status is S.WAITING:
+        return EventType.WAITING
+    raise IllegalTransition(f"a task cannot be created {status.value}", target=status.value)
+
+
 def event_for(current: TaskStatus, to: TaskStatus) -> EventType:
     """The lifecycle event of a legal move."""
     if to is S.PENDING:

@@ -38,12 +38,14 @@ async def claim(
     rooms: Mapping[str, int] | None = None,
     queue: str | None = None,
     limit: int | None = None,
+    leases: Mapping[str, float] | None = None,
 ) -> list[TaskView]:
     """Take due pending tasks, up to rooms[queue] of each queue, highest priority first.
 
     `queue` and `limit` claim from one queue (the same as rooms={queue: limit}). All queues are
     claimed by one statement; the result lists them in queue order (urgent, default, bulk), each
-    highest priority first, then oldest.
+    highest priority first, then oldest. `leases` gives the task types whose lease (heartbeat
+    timeout) is not `lease_seconds`; their leases are set in the same transaction.
     """
     if rooms is None:
         if queue is None or limit is None:
@@ -62,6 +64,8 @@ async def claim(
         return []
     rows = sorted(rows, key=_claim_order)
     claimed = [TaskView.from_row(r._mapping) for r in rows]
+    if leases:
+        claimed = await _own_leases(session, claimed, worker_id, now, leases)
     started = transitions.transition(TaskStatus.PENDING, TaskStatus.PROCESSING)
     await history.record(
         session,
@@ -82,6 +86,28 @@ async def claim(
         ]
     )
     return claimed
+
+
+async def _own_leases(
+    session: AsyncSession,
+    claimed: list[TaskView],
+    worker_id: str,
+    now: datetime,
+    leases: Mapping[str, float],
+) -> list[TaskView]:
+    """Set the lease of claimed tasks whose type has its own heartbeat timeout."""
+    by_lease: dict[float, list[UUID]] = {}
+    for task in claimed:
+        if task.task_type in leases:
+            by_lease.setdefault(leases[task.task_type], []).append(task.id)
+    until: dict[UUID, datetime] = {}
+    for seconds, ids in by_lease.items():
+        moment = now + timedelta(seconds=seconds)
+        await TaskRepository(session).extend_leases(ids, worker_id, moment)
+        until.update(dict.fromkeys(ids, moment))
+    return [
+        t.model_copy(update={"lease_until": until[t.id]}) if t.id in until else t for t in claimed
+    ]
 
 
 _QUEUE_ORDER = {q.value: i for i, q in enumerate(Queue)}
@@ -149,8 +175,9 @@ def _plan(outcome: Outcome, now: datetime, policy: RetryPolicy, rng: random.Rand
         )
     if outcome.kind == "retry":
         task = outcome.task
+        automatic = task.auto_retries
         decision = policy.decide(
-            task.retry_count, task.max_retries, rng, requested_delay=outcome.retry_delay
+            automatic, task.max_retries, rng, requested_delay=outcome.retry_delay
         )
         if decision is not None:
             return _Plan(
@@ -161,14 +188,15 @@ def _plan(outcome: Outcome, now: datetime, policy: RetryPolicy, rng: random.Rand
                     "updated_at": now,
                     "worker_id": None,
                     "available_at": now + timedelta(seconds=decision.delay),
-                    "retry_count": decision.retry_count,
+                    "retry_count": task.retry_count + 1,
+                    "auto_retries": decision.retry_count,
                     "error_message": outcome.error,
                     **extra,
                 },
                 f"retry {decision.retry_count}/{task.max_retries} "
                 f"in {decision.delay:.1f}s: {outcome.error}",
             )
-        message = f"{outcome.error} (gave up after {task.retry_count} retries)"
+        message = f"{outcome.error} (gave up after {automatic} retries)"
         return _Plan(
             TaskStatus.FAILED,
             "failed",
@@ -260,20 +288,22 @@ async def expire_leases(
     for row in await repo.expired_leases(now, limit):
         task = TaskView.from_row(row._mapping)
         error = f"lease expired: worker {task.worker_id} stopped heartbeating"
-        decision = policy.decide(task.retry_count, task.max_retries, rng)
+        automatic = task.auto_retries
+        decision = policy.decide(automatic, task.max_retries, rng)
         if decision is not None:
             values = {
                 "status": TaskStatus.PENDING.value,
                 "worker_id": None,
                 "lease_until": None,
                 "available_at": now + timedelta(seconds=decision.delay),
-                "retry_count": decision.retry_count,
+                "retry_count": task.retry_count + 1,
+                "auto_retries": decision.retry_count,
                 "error_message": error,
                 "updated_at": now,
             }
             message = f"{error}; retry {decision.retry_count}/{task.max_retries}"
         else:
-            message = f"{error} (gave up after {task.retry_count} retries)"
+            message = f"{error} (gave up after {automatic} retries)"
             values = {
                 "status": TaskStatus.FAILED.value,
                 "lease_until": None,

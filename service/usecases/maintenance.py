@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.db import dialects
 from service.db.repositories.history import HistoryRepository
+from service.db.repositories.idempotency import IdempotencyRepository
 from service.db.repositories.outbox import OutboxRepository
 from service.db.repositories.tasks import TaskRepository
 from service.db.tables import job_runs_table as J
@@ -40,7 +41,8 @@ async def finish_tick(
 async def cleanup_old_tasks(
     session: AsyncSession, *, now: datetime, retention_days: int, batch: int = 500
 ) -> int:
-    """Delete finished tasks (and their history) and published outbox rows past retention."""
+    """Delete finished tasks (and their history), published outbox rows and Idempotency-Key
+    records past retention."""
     before = now - timedelta(days=retention_days)
     repo = TaskRepository(session)
     ids = await repo.old_finished_ids(before, batch)
@@ -48,5 +50,6 @@ async def cleanup_old_tasks(
         await HistoryRepository(session).delete_for_tasks(ids)
         await repo.delete_ids(ids)
     await OutboxRepository(session).delete_published_before(before)
+    await IdempotencyRepository(session).delete_before(before)
     await session.execute(J.delete().where(J.c.started_at < before))
     return len(ids)

@@ -4,34 +4,35 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.bulk import params as bulk_params
+from service.catalog.catalog import Catalog
+from service.catalog.model import Submission
+from service.db.repositories.idempotency import IdempotencyRecord, IdempotencyRepository
 from service.db.repositories.outbox import OutboxRepository
 from service.db.repositories.tasks import TaskRepository
 from service.domain import transitions
 from service.domain.callers import Caller
 from service.domain.errors import Conflict, IdempotencyMismatch, IllegalTransition, NotFound
 from service.domain.events import EventType
-from service.domain.tasks import Priority, Queue, TaskStatus, queue_for
+from service.domain.tasks import Priority, Queue, TaskStatus
 from service.usecases import files as file_usecases, history
 from service.usecases.views import TaskView
 
 
 @dataclass(frozen=True, slots=True)
 class NewTask:
-    """What a caller asks for; validated at the edge."""
+    """What a caller asks for; its shape is checked at the edge, its meaning by the catalog."""
 
     task_type: str
     entity_type: str | None = None
-    priority: Priority = Priority.NORMAL
+    #: None: the task type's default priority
+    priority: Priority | None = None
     queue: Queue | None = None
     params: dict[str, Any] = field(default_factory=dict)
     file_name: str | None = None
@@ -44,33 +45,42 @@ class NewTask:
     file_sha256: str | None = None
 
     def fingerprint(self) -> str:
-        fields = asdict(self)
-        for late in ("file_content_type", "file_sha256"):  # unset, they hash as before they
-            if fields[late] is None:  # existed: an Idempotency-Key replay across the upgrade
-                del fields[late]
-        raw = json.dumps(fields, sort_keys=True, default=str).encode()
+        """SHA-256 of the request: a repeated Idempotency-Key must come with the same one."""
+        raw = json.dumps(asdict(self), sort_keys=True, default=str).encode()
         return hashlib.sha256(raw).hexdigest()
 
+    def submission(self) -> Submission:
+        return Submission(
+            task_type=self.task_type,
+            entity_type=self.entity_type,
+            params=self.params,
+            file_name=self.file_name,
+            has_input=self.input_file_id is not None,
+        )
 
-def _check_import(new: NewTask) -> None:
-    bulk_params.check_import(
-        new.entity_type,
-        new.params,
-        file_name=new.file_name,
-        has_input=new.input_file_id is not None,
-    )
+
+@dataclass(frozen=True, slots=True)
+class IdempotencyKey:
+    """An Idempotency-Key header's value and the operation it was sent to."""
+
+    key: str
+    operation: str
+
+
+def _check_file_type(new: NewTask) -> None:
+    """A file the task reads, uploaded later, must be of a type it reads (415 otherwise)."""
     if new.file_name is not None and new.input_file_id is None:
         content_type = file_usecases.content_type_of(new.file_name, new.file_content_type)
         file_usecases.check_import_type(content_type, field="fileContentType")
 
 
-def _check_export(new: NewTask) -> None:
-    bulk_params.check_export(new.entity_type, new.params)
-
-
-#: What a task type requires of a new task beyond the API's shape checks: a 422 at creation
-#: instead of a task that fails once a worker reads it.
-CHECKS: dict[str, Callable[[NewTask], None]] = {"import": _check_import, "export": _check_export}
+def _first_status(new: NewTask, now: datetime) -> TaskStatus:
+    """Waiting for its file, scheduled for later, or ready to run."""
+    if new.file_name is not None and new.input_file_id is None:
+        return TaskStatus.WAITING
+    if new.scheduled_at is not None and new.scheduled_at > now:
+        return TaskStatus.SCHEDULED
+    return TaskStatus.PENDING
 
 
 async def create(
@@ -78,90 +88,90 @@ async def create(
     caller: Caller,
     new: NewTask,
     *,
+    catalog: Catalog,
     now: datetime,
-    default_max_retries: int,
-    idempotency_key: str | None = None,
+    idempotency: IdempotencyKey | None = None,
     traceparent: str | None = None,
 ) -> tuple[TaskView, bool]:
     """Create a task: pending; scheduled when scheduledAt is in the future; waiting when it
     names a fileName to be uploaded (it never starts before its input file is complete).
 
-    Returns (task, created). A repeated Idempotency-Key returns the first task unchanged.
+    The catalog decides first: an unknown type or bad params are a 422 naming the field, a
+    type the caller may not create a 403, and nothing is written. Returns (task, created): a
+    repeated Idempotency-Key returns the first task unchanged.
     """
-    repo = TaskRepository(session)
     fingerprint = new.fingerprint()
-    if idempotency_key is not None:
-        existing = await repo.find_by_idempotency_key(caller.user_id, idempotency_key)
-        if existing is not None:
-            return _replayed(existing, fingerprint), False
-    check = CHECKS.get(new.task_type)
-    if check is not None:
-        check(new)
-    waiting = new.file_name is not None and new.input_file_id is None
-    scheduled = not waiting and new.scheduled_at is not None and new.scheduled_at > now
-    status = (
-        TaskStatus.WAITING if waiting else TaskStatus.SCHEDULED if scheduled else TaskStatus.PENDING
+    keys = IdempotencyRepository(session)
+    if idempotency is not None:
+        known = await keys.find(caller.user_id, idempotency.operation, idempotency.key)
+        if known is not None:
+            return await _replayed(session, known, fingerprint), False
+    task_type = catalog.check(caller, new.submission())
+    if task_type.needs_file:
+        _check_file_type(new)
+    status = _first_status(new, now)
+    priority = task_type.priority if new.priority is None else new.priority
+    task_id = uuid4()
+    if idempotency is not None:
+        record = IdempotencyRecord(
+            caller.user_id, idempotency.operation, idempotency.key, fingerprint, task_id, now
+        )
+        if not await keys.claim(record):  # a concurrent request with this key came first
+            known = await keys.find(caller.user_id, idempotency.operation, idempotency.key)
+            if known is None:
+                raise Conflict("a request with this Idempotency-Key is still in progress")
+            return await _replayed(session, known, fingerprint), False
+    repo = TaskRepository(session)
+    row = repo.new_row(
+        {
+            "id": task_id,
+            "task_type": new.task_type,
+            "entity_type": new.entity_type,
+            "status": status.value,
+            "priority": int(priority),
+            "queue": (new.queue or task_type.queue_for(priority)).value,
+            "requested_by": caller.user_id,
+            "params": new.params,
+            "file_name": new.file_name,
+            "file_size": new.file_size,
+            "input_file_id": new.input_file_id,
+            "scheduled_at": new.scheduled_at,
+            "available_at": new.scheduled_at if status is TaskStatus.SCHEDULED else now,
+            "max_retries": (
+                catalog.max_retries(new.task_type) if new.max_retries is None else new.max_retries
+            ),
+            "idempotency_key": None if idempotency is None else idempotency.key,
+            "template_id": new.template_id,
+            "created_at": now,
+            "updated_at": now,
+        }
     )
-    values = {
-        "id": uuid4(),
-        "task_type": new.task_type,
-        "entity_type": new.entity_type,
-        "status": status.value,
-        "priority": int(new.priority),
-        "queue": (new.queue or queue_for(new.task_type, new.priority)).value,
-        "requested_by": caller.user_id,
-        "params": new.params,
-        "file_name": new.file_name,
-        "file_size": new.file_size,
-        "input_file_id": new.input_file_id,
-        "scheduled_at": new.scheduled_at,
-        "available_at": new.scheduled_at if scheduled else now,
-        "max_retries": default_max_retries if new.max_retries is None else new.max_retries,
-        "idempotency_key": idempotency_key,
-        "request_hash": fingerprint if idempotency_key else None,
-        "template_id": new.template_id,
-        "created_at": now,
-        "updated_at": now,
-    }
     # The row is known before it is written (no RETURNING), so the task and its event row go
     # out together (one statement on PostgreSQL, see insert_created), then the outbox row.
-    row = repo.new_row(values)
     task = TaskView.from_row(row)
-    event = {
-        TaskStatus.WAITING: EventType.WAITING,
-        TaskStatus.SCHEDULED: EventType.SCHEDULED,
-    }.get(status, EventType.CREATED)
+    event = transitions.creation_event(status)
     change = history.Change(task, event, None, actor=caller.user_id, message="created")
     [event_row], [outbox_row] = history.trail([change], now=now, traceparent=traceparent)
-    if idempotency_key is None:
-        await repo.insert_created(row, event_row)
-        await OutboxRepository(session).add([outbox_row])
-    else:
-        try:
-            async with session.begin_nested():
-                await repo.insert_created(row, event_row)
-                await OutboxRepository(session).add([outbox_row])
-        except IntegrityError:  # a concurrent request with the same key won the race
-            existing = await repo.find_by_idempotency_key(caller.user_id, idempotency_key)
-            if existing is None:
-                raise
-            return _replayed(existing, fingerprint), False
+    await repo.insert_created(row, event_row)
+    await OutboxRepository(session).add([outbox_row])
     history.note_written(session)
     if status is TaskStatus.PENDING:
         history.note_new_pending(session, task.id)
     return task, True
 
 
-def _replayed(row: Any, fingerprint: str) -> TaskView:
-    if row.deleted_at is not None:  # GET says 404: a replay must not hand the task back
+async def _replayed(session: AsyncSession, known: IdempotencyRecord, fingerprint: str) -> TaskView:
+    """The task a key made, for a repeat of the same request; refused for another request."""
+    if known.fingerprint and known.fingerprint != fingerprint:
+        raise IdempotencyMismatch(
+            "this Idempotency-Key was already used with a different request; send a new key",
+            task_id=str(known.task_id),
+        )
+    row = await TaskRepository(session).get(known.task_id, include_deleted=True)
+    if row is None or row.deleted_at is not None:  # GET says 404: do not hand the task back
         raise Conflict(
             "the task created with this Idempotency-Key was deleted; send a new key",
-            task_id=str(row.id),
-        )
-    if row.request_hash is not None and row.request_hash != fingerprint:
-        raise IdempotencyMismatch(
-            "this Idempotency-Key was already used with a different request body",
-            task_id=str(row.id),
+            task_id=str(known.task_id),
         )
     return TaskView.from_row(row._mapping)
 
@@ -239,7 +249,9 @@ async def cancel(
 
 
 async def retry(session: AsyncSession, caller: Caller, task_id: UUID, *, now: datetime) -> TaskView:
-    """Run a failed or cancelled task again; a person's retry resets the automatic retry budget."""
+    """Run a failed or cancelled task again: retryCount counts it, as every retry, and the
+    task gets its automatic retries (maxRetries) anew."""
+    current = await get(session, caller, task_id)
     return await _move(
         session,
         caller,
@@ -247,7 +259,8 @@ async def retry(session: AsyncSession, caller: Caller, task_id: UUID, *, now: da
         TaskStatus.PENDING,
         {
             "available_at": now,
-            "retry_count": 0,
+            "retry_count": current.retry_count + 1,
+            "auto_retries": 0,
             "error_message": None,
             "completed_at": None,
             "cancel_requested": False,

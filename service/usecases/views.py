@@ -7,16 +7,10 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict
-from pydantic.alias_generators import to_camel
-
 from service.domain.tasks import Priority, TaskStatus
+from service.wire import CamelModel
 
-
-class CamelModel(BaseModel):
-    """camelCase out, camelCase or snake_case in."""
-
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, from_attributes=True)
+__all__ = ["AttemptView", "CamelModel", "EventView", "LogView", "TaskView"]
 
 
 class TaskView(CamelModel):
@@ -46,6 +40,8 @@ class TaskView(CamelModel):
     completed_at: datetime | None = None
     error_message: str | None = None
     retry_count: int
+    #: automatic retries since a person last started it: maxRetries bounds these
+    auto_retries: int = 0
     max_retries: int
     attempts: int
     lease_until: datetime | None = None

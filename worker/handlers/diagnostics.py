@@ -6,11 +6,10 @@ import asyncio
 import math
 import time
 
+from service.catalog.builtin import FailParams, SleepParams
 from service.domain.errors import PermanentFailure
 from worker.context import HandlerContext
 from worker.registry import HandlerRegistry
-
-MAX_SLEEP = 24 * 3600
 
 
 async def noop(ctx: HandlerContext) -> None:
@@ -19,15 +18,7 @@ async def noop(ctx: HandlerContext) -> None:
 
 async def sleep(ctx: HandlerContext) -> None:
     """Sleeps params.seconds, reporting progress each second; stops on cancel."""
-    seconds = ctx.params.get("seconds", 1)
-    if (
-        isinstance(seconds, bool)
-        or not isinstance(seconds, int | float)
-        or not 0 <= seconds <= MAX_SLEEP
-    ):
-        raise PermanentFailure(
-            f"params.seconds must be a number from 0 to {MAX_SLEEP}, got {seconds!r}"
-        )
+    seconds = ctx.params_as(SleepParams).seconds
     ticks = max(1, math.ceil(seconds))
     await ctx.report(progress=0, total_items=ticks, processed_items=0)
     start = time.monotonic()
@@ -41,12 +32,11 @@ async def sleep(ctx: HandlerContext) -> None:
 
 async def fail(ctx: HandlerContext) -> None:
     """Raises params.message before attempt params.untilAttempt; `permanent` fails at once."""
-    message = str(ctx.params.get("message", "failing on purpose"))
-    if ctx.params.get("permanent"):
-        raise PermanentFailure(message)
-    until = ctx.params.get("untilAttempt")
-    if until is None or ctx.task.attempts < int(until):
-        raise RuntimeError(message)
+    params = ctx.params_as(FailParams)
+    if params.permanent:
+        raise PermanentFailure(params.message)
+    if params.until_attempt is None or ctx.task.attempts < params.until_attempt:
+        raise RuntimeError(params.message)
 
 
 def register(registry: HandlerRegistry) -> None:

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import UploadFile
 
 from service.api.deps import CallerDep, ResourcesDep, SessionDep, after_commit
+from service.api.idempotency import IdempotencyKeyDep
 from service.api.problems import FILE_RESPONSES, PROBLEM_RESPONSES, problem
 from service.api.routes import tasks as task_routes
 from service.api.schemas import ContentType, FileName, InputModel, Sha256, TaskCreate, TaskPublic
@@ -24,12 +25,16 @@ from service.domain.callers import Caller
 from service.storage.base import WRITE_BATCH, FileTooLarge, write_stream
 from service.usecases import files as file_usecases, task_files, tasks as task_usecases
 from service.usecases.files import FilePolicy
+from service.usecases.tasks import IdempotencyKey
 
 router = APIRouter(prefix="/bulk", tags=["bulk"], responses=PROBLEM_RESPONSES)
 
 M = TypeVar("M", bound=BaseModel)
 #: Bytes a multipart body may carry beyond the file itself (boundaries, headers, fields).
 FORM_OVERHEAD = 64 * 1024
+
+IMPORT_OPERATION = "bulk.import"
+EXPORT_OPERATION = "bulk.export"
 
 Entity = Literal["product", "customer", "order", "inventory"]
 PriorityLabel = Literal["low", "normal", "high", "urgent"]
@@ -125,7 +130,7 @@ async def bulk_import(
     caller: CallerDep,
     resources: ResourcesDep,
     response: Response,
-    idempotency_key: task_routes.IdempotencyKey = None,
+    idempotency_key: IdempotencyKeyDep = None,
 ) -> task_routes.TaskCreated | JSONResponse:
     """Same as POST /tasks with taskType "import".
 
@@ -135,8 +140,9 @@ async def bulk_import(
     files). 413 for a file over the limit, 415 for a file type the import does not read.
     """
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    key = None if idempotency_key is None else IdempotencyKey(idempotency_key, IMPORT_OPERATION)
     if media == "multipart/form-data":
-        return await _import_form(request, session, caller, resources, response, idempotency_key)
+        return await _import_form(request, session, caller, resources, response, key)
     if media not in ("application/json", ""):
         return problem(
             415,
@@ -147,7 +153,7 @@ async def bulk_import(
         )
     body = _valid(BulkImport, await request.body())
     task, upload, created = await task_routes.create_with_upload(
-        body.as_task(), session, caller, resources, idempotency_key
+        body.as_task(), session, caller, resources, key
     )
     return task_routes.answer_created(task, upload, created, response)
 
@@ -158,7 +164,7 @@ async def _import_form(
     caller: Caller,
     resources: Resources,
     response: Response,
-    idempotency_key: str | None,
+    idempotency: IdempotencyKey | None,
 ) -> task_routes.TaskCreated:
     """Create the import with the file of a multipart body.
 
@@ -194,7 +200,7 @@ async def _import_form(
         )
         async with session_scope(resources.sessionmaker) as first:
             task, pending, created = await task_routes.create_with_upload(
-                body.as_task(), first, caller, resources, idempotency_key
+                body.as_task(), first, caller, resources, idempotency
             )
             key = None if pending is None else await task_files.input_key(first, pending.file.id)
         after_commit(resources, first)
@@ -228,7 +234,7 @@ async def bulk_export(
     caller: CallerDep,
     resources: ResourcesDep,
     response: Response,
-    idempotency_key: task_routes.IdempotencyKey = None,
+    idempotency_key: IdempotencyKeyDep = None,
 ) -> task_routes.TaskCreated:
     """Same as POST /tasks with taskType "export"."""
     create = TaskCreate(
@@ -237,9 +243,11 @@ async def bulk_export(
         params=body.params,
         priority=body.priority,
     )
-    return await task_routes.create_task(
-        create, session, caller, resources, response, idempotency_key, None
+    key = None if idempotency_key is None else IdempotencyKey(idempotency_key, EXPORT_OPERATION)
+    task, upload, created = await task_routes.create_with_upload(
+        create, session, caller, resources, key
     )
+    return task_routes.answer_created(task, upload, created, response)
 
 
 @router.get("/operations/{task_id}", response_model=TaskPublic)

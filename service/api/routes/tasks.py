@@ -11,6 +11,7 @@ from pydantic import AwareDatetime, Field, field_validator
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.api.deps import CallerDep, ResourcesDep, SessionDep
+from service.api.idempotency import IdempotencyKeyDep
 from service.api.problems import FILE_RESPONSES, PROBLEM_RESPONSES
 from service.api.schemas import InputModel, TaskCreate, TaskPage, TaskPublic
 from service.bootstrap import Resources
@@ -21,11 +22,13 @@ from service.domain.errors import InvalidInput
 from service.domain.tasks import Priority, Queue, TaskStatus
 from service.usecases import queries, task_files, tasks as task_usecases, uploads
 from service.usecases.files import DownloadLink, FilePolicy, FilePurpose, Upload
+from service.usecases.tasks import IdempotencyKey
 from service.usecases.views import TaskView
 
 router = APIRouter(prefix="/tasks", tags=["tasks"], responses=PROBLEM_RESPONSES)
 
-IdempotencyKey = Annotated[str | None, Header(max_length=255, alias="Idempotency-Key")]
+#: Operation names that scope Idempotency-Keys (a key of POST /tasks is not one of /bulk/export).
+CREATE_OPERATION = "tasks.create"
 
 
 class TaskCreated(TaskView):
@@ -45,7 +48,7 @@ async def create_task(
     caller: CallerDep,
     resources: ResourcesDep,
     response: Response,
-    idempotency_key: IdempotencyKey = None,
+    idempotency_key: IdempotencyKeyDep = None,
     traceparent: Annotated[str | None, Header(max_length=64)] = None,
 ) -> TaskCreated:
     """Create a task; repeating an Idempotency-Key returns the first task (200).
@@ -54,8 +57,9 @@ async def create_task(
     413 when its fileSize is over the limit, 415 when an import's file has a content type the
     import does not read.
     """
+    key = None if idempotency_key is None else IdempotencyKey(idempotency_key, CREATE_OPERATION)
     task, upload, created = await create_with_upload(
-        body, session, caller, resources, idempotency_key, traceparent
+        body, session, caller, resources, key, traceparent
     )
     return answer_created(task, upload, created, response)
 
@@ -65,7 +69,7 @@ async def create_with_upload(
     session: AsyncSession,
     caller: Caller,
     resources: Resources,
-    idempotency_key: str | None,
+    idempotency: IdempotencyKey | None,
     traceparent: str | None = None,
 ) -> tuple[TaskView, Upload | None, bool]:
     """The task (new, or the first one of a repeated Idempotency-Key), its input upload (when
@@ -75,7 +79,7 @@ async def create_with_upload(
     new = task_usecases.NewTask(
         task_type=body.task_type,
         entity_type=body.entity_type,
-        priority=Priority.parse(body.priority),
+        priority=None if body.priority is None else Priority.parse(body.priority),
         queue=Queue(body.queue) if body.queue else None,
         params=body.params,
         file_name=body.file_name,
@@ -91,9 +95,9 @@ async def create_with_upload(
         session,
         caller,
         new,
+        catalog=resources.catalog,
         now=utcnow(),
-        default_max_retries=resources.settings.default_max_retries,
-        idempotency_key=idempotency_key,
+        idempotency=idempotency,
         traceparent=traceparent,
     )
     task, upload = await task_files.upload_for_task(
@@ -116,6 +120,7 @@ def answer_created(
     response.headers["Location"] = f"/api/v1/operations/tasks/{task.id}"
     if not created:
         response.status_code = status.HTTP_200_OK
+        response.headers["Idempotent-Replayed"] = "true"
     if upload is None:
         return TaskCreated.model_validate(task.model_dump())
     extra = {"upload_url": upload.upload_url, "upload_headers": upload.upload_headers}

@@ -215,14 +215,14 @@ class TaskRepository:
         await self.session.execute(_PLAIN_INSERT, row)
         await self.session.execute(_INSERT_EVENT, [event])
 
-    async def get(self, task_id: UUID, *, for_update: bool = False) -> Row[Any] | None:
-        stmt = select(T).where(T.c.id == task_id, ACTIVE)
+    async def get(
+        self, task_id: UUID, *, for_update: bool = False, include_deleted: bool = False
+    ) -> Row[Any] | None:
+        stmt = select(T).where(T.c.id == task_id)
+        if not include_deleted:
+            stmt = stmt.where(ACTIVE)
         if for_update and self.dialect == "postgresql":
             stmt = stmt.with_for_update()
-        return (await self.session.execute(stmt)).one_or_none()
-
-    async def find_by_idempotency_key(self, owner: str, key: str) -> Row[Any] | None:
-        stmt = select(T).where(T.c.requested_by == owner, T.c.idempotency_key == key)
         return (await self.session.execute(stmt)).one_or_none()
 
     async def update_where(

@@ -274,7 +274,7 @@ class TestImportAndExportChecks:
     }
     EXPORT: ClassVar[dict[str, Any]] = {"taskType": "export", "entityType": "order"}
     BAD: ClassVar[list[tuple[dict[str, Any], str, str]]] = [
-        (IMPORT | {"entityType": "planet"}, "entityType", "must be one of customer"),
+        (IMPORT | {"entityType": "planet"}, "entityType", "one of: customer, inventory"),
         ({k: v for k, v in IMPORT.items() if k != "entityType"}, "entityType", "got None"),
         (
             {k: v for k, v in IMPORT.items() if k != "fileName"},
@@ -345,12 +345,14 @@ class TestIdempotencyKey:
         assert again.status_code == 200
         assert again.json()["id"] == first.json()["id"]
 
-    async def test_the_same_key_with_another_body_is_a_409_problem(
+    async def test_the_same_key_with_another_body_is_a_422_problem(
         self, api: httpx.AsyncClient, resources: Resources
     ) -> None:
+        """The Idempotency-Key draft's answer to a key reused for another request."""
         first = await self.post(api, "order-export-1", self.BODY)
         other = await self.post(api, "order-export-1", {**self.BODY, "entityType": "product"})
-        problem = assert_problem(other, 409, "idempotency-mismatch")
+        problem = assert_problem(other, 422, "idempotency-mismatch")
+        assert problem["errors"][0]["field"] == "Idempotency-Key"
         assert "Idempotency-Key" in problem["detail"]
         assert await counts(resources) == {"tasks": 1, "events": 1, "outbox": 1}
         task = (await api.get(f"{BASE}/{first.json()['id']}", headers=ALICE)).json()
@@ -389,11 +391,12 @@ class TestIdempotencyKey:
         problem = assert_problem(await self.post(api, "once", self.BODY), 409)
         assert "was deleted" in problem["detail"]
 
-    async def test_an_overlong_key_is_422(
+    async def test_an_overlong_key_is_400(
         self, api: httpx.AsyncClient, resources: Resources
     ) -> None:
         response = await self.post(api, "k" * 256, self.BODY)
-        assert_problem(response, 422, "validation-error")
+        problem = assert_problem(response, 400, "malformed-request")
+        assert problem["errors"][0]["field"] == "Idempotency-Key"
         assert await counts(resources) == NOTHING
 
 
@@ -762,6 +765,8 @@ class TestRetryTask:
     async def test_a_failed_task_goes_back_to_pending_with_a_fresh_retry_budget(
         self, api: httpx.AsyncClient, resources: Resources
     ) -> None:
+        """retryCount counts every retry, a person's too (as the original service did); the
+        person's retry grants the automatic retries (maxRetries) anew."""
         task = await create(api, maxRetries=1)
         await finish(resources, await start(resources, task["id"]), "retry", "flaky")
         claimed = await wait_until(lambda: try_start(resources, task["id"]), timeout=5)
@@ -772,12 +777,19 @@ class TestRetryTask:
         assert response.status_code == 200
         body = response.json()
         assert body["status"] == "pending"
-        assert body["retryCount"] == 0
+        assert (body["retryCount"], body["autoRetries"]) == (2, 0)
         assert body["errorMessage"] is None
         assert body["completedAt"] is None
         assert body["maxRetries"] == 1
         assert (await event_types(api, task["id"]))[-2:] == ["failed", "retried"]
-        assert await try_start(resources, task["id"]) is not None, "it runs again"
+        again = await try_start(resources, task["id"])
+        assert again is not None, "it runs again"
+        retried = await finish(resources, again, "retry", "flaky once more")
+        assert (retried.status.value, retried.retry_count, retried.auto_retries) == (
+            "pending",
+            3,
+            1,
+        )
 
     async def test_a_cancelled_task_goes_back_to_pending(
         self, api: httpx.AsyncClient, resources: Resources

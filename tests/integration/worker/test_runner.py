@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import Counter
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -14,13 +15,23 @@ import pytest
 from sqlalchemy import func, select, text
 
 from service.bootstrap import Resources
+from service.catalog.builtin import NoParams
+from service.catalog.model import TaskType
 from service.clock import utcnow
 from service.db.engine import session_scope
 from service.db.tables import attempts_table, tasks_table
 from service.domain.tasks import Priority, Queue
 from service.usecases import execution, tasks as task_usecases
 from tests.fixtures.app import user, wait_until
-from tests.integration.worker.support import ALICE, load_task, make_task, open_resources, rows
+from tests.integration.worker.support import (
+    ALICE,
+    insert_unlisted,
+    load_task,
+    make_task,
+    open_resources,
+    rows,
+    with_types,
+)
 from worker.context import HandlerContext
 from worker.poller import Poller
 from worker.registry import HandlerRegistry
@@ -30,9 +41,21 @@ BASE = "/api/v1/operations/tasks"
 FINISHED = ("completed", "failed", "cancelled")
 
 
-def recording_registry(ran: list[tuple[UUID, str]], pause: float = 0.0) -> HandlerRegistry:
+RECORD = TaskType("record", "notes each execution (tests)", NoParams)
+
+
+@contextlib.asynccontextmanager
+async def open_recording(*args: Any, **overrides: Any) -> AsyncIterator[Resources]:
+    """Resources whose catalog also lists the test type `record`."""
+    async with open_resources(*args, **overrides) as resources:
+        yield with_types(resources, RECORD)
+
+
+def recording_registry(
+    resources: Resources, ran: list[tuple[UUID, str]], pause: float = 0.0
+) -> HandlerRegistry:
     """A registry whose `record` handler notes (task id, worker id) of every execution."""
-    registry = HandlerRegistry()
+    registry = HandlerRegistry(resources.catalog)
 
     @registry.handler("record")
     async def record(ctx: HandlerContext) -> None:
@@ -60,11 +83,10 @@ class TestExactlyOnce:
         self, database_url: str, tmp_path: Path
     ) -> None:
         ran: list[tuple[UUID, str]] = []
-        registry = recording_registry(ran, pause=0.005)
         async with contextlib.AsyncExitStack() as stack:
             replicas = [
                 await stack.enter_async_context(
-                    open_resources(
+                    open_recording(
                         database_url,
                         tmp_path / f"runner-{i}",
                         worker_id=f"runner-{i}",
@@ -80,8 +102,9 @@ class TestExactlyOnce:
                         ALICE,
                         task_usecases.NewTask(task_type="record"),
                         now=utcnow(),
-                        default_max_retries=3,
+                        catalog=replicas[0].catalog,
                     )
+            registry = recording_registry(replicas[0], ran, pause=0.005)
             runners = [Runner(r, registry) for r in replicas]
             pollers = [Poller(x, x.resources.settings, healthy=lambda: False) for x in runners]
             loops = [asyncio.create_task(x.run()) for x in runners]
@@ -121,7 +144,7 @@ class TestPriority:
         self, database_url: str, tmp_path: Path
     ) -> None:
         ran: list[tuple[UUID, str]] = []
-        async with open_resources(
+        async with open_recording(
             database_url, tmp_path, worker_concurrency={"default": 1}
         ) as resources:
             lows = [await make_task(resources, "record", priority=Priority.LOW) for _ in range(3)]
@@ -130,7 +153,7 @@ class TestPriority:
             urgent = await make_task(
                 resources, "record", priority=Priority.URGENT, queue=Queue.DEFAULT
             )
-            runner = Runner(resources, recording_registry(ran))
+            runner = Runner(resources, recording_registry(resources, ran))
             await asyncio.wait_for(runner.run(until_idle=True), timeout=30)
 
         assert [task_id for task_id, _ in ran] == [
@@ -146,7 +169,7 @@ class TestOneClaimForAllQueues:
     async def test_each_queue_gets_at_most_its_room_highest_priority_first(
         self, database_url: str, tmp_path: Path
     ) -> None:
-        async with open_resources(database_url, tmp_path) as resources:
+        async with open_recording(database_url, tmp_path) as resources:
             default = [
                 await make_task(resources, "record", priority=p)
                 for p in (Priority.LOW, Priority.HIGH, Priority.NORMAL, Priority.HIGH)
@@ -239,7 +262,10 @@ class TestRetries:
     async def test_an_unknown_task_type_fails_once_with_a_clear_message(
         self, embedded: httpx.AsyncClient
     ) -> None:
-        task_id = await create(embedded, taskType="teleport", entityType="product")
+        resources = embedded.app.state.resources  # type: ignore[attr-defined]
+        unlisted = await insert_unlisted(resources.sessionmaker, "teleport", entity_type="product")
+        task_id = str(unlisted.id)
+        resources.relay.kick()  # its `created` event rings the worker beside the API
         task = await wait_finished(embedded, task_id)
         assert task["status"] == "failed"
         assert "no handler is registered for taskType='teleport'" in task["errorMessage"]
@@ -290,11 +316,11 @@ class TestStopDuringAClaim:
         are stopped with the others and handed back, not left running past the grace."""
         ran: list[tuple[UUID, str]] = []
         async with (
-            open_resources(database_url, tmp_path / "w", worker_id="stopping") as resources,
-            open_resources(database_url, tmp_path / "lock") as locker,
+            open_recording(database_url, tmp_path / "w", worker_id="stopping") as resources,
+            open_recording(database_url, tmp_path / "lock") as locker,
         ):
             ids = [(await make_task(resources, "record")).id for _ in range(3)]
-            runner = Runner(resources, recording_registry(ran, pause=60))
+            runner = Runner(resources, recording_registry(resources, ran, pause=60))
             async with locker.engine.connect() as blocker:
                 await blocker.execute(text("LOCK TABLE tasks IN EXCLUSIVE MODE"))  # no UPDATEs
                 loop = asyncio.create_task(runner.run())

@@ -1,0 +1,1 @@
+"""The task-type catalog: every type a task may have, checked when a task is created."""
