@@ -19,6 +19,7 @@ from service.db import dialects
 from service.db.engine import SessionMaker, session_scope
 from service.db.repositories.outbox import OutboxRepository
 from service.events.base import OutgoingEvent, Publisher, PublishError
+from service.logging import FailureStreak
 
 logger = logging.getLogger(__name__)
 
@@ -98,6 +99,9 @@ class OutboxRelay:
         self._kick = asyncio.Event()
         self._contended = False
         self._stopping = False
+        #: one warning per streak of failures: the database away, or the publisher refusing
+        self.draining = FailureStreak(logger, "outbox drain", "outbox.drain")
+        self.publishing = FailureStreak(logger, "publishing outbox rows", "outbox.publish")
 
     def kick(self) -> None:
         self._kick.set()
@@ -140,10 +144,9 @@ class OutboxRelay:
             except Exception as error:  # the database may be away for a while: keep trying
                 self.failures += 1
                 self.last_error = str(error)
-                logger.warning(
-                    "outbox drain failed",
-                    extra={"action": "outbox.drain_failed", "error": str(error)},
-                )
+                self.draining.failed(error)
+            else:
+                self.draining.succeeded()
 
     async def _publish(self, rows: Sequence[Any]) -> tuple[list[int], str | None]:
         """Publish rows, each task's in id order; tasks in parallel up to the publisher's limit.
@@ -244,14 +247,12 @@ class OutboxRelay:
             self.published += len(done)
             if error is None:
                 self.failures = 0
+                self.publishing.succeeded()
                 return len(done), len(rows) >= self.batch_size
             self.failures += 1
             self.last_error = error
             failed = [r.id for r in rows if r.id not in set(done)][:1]
             for row_id in failed:
                 await repo.mark_failed(row_id, error)
-            logger.warning(
-                "publish failed",
-                extra={"action": "outbox.publish_failed", "outbox_id": failed, "error": error},
-            )
+            self.publishing.failed(PublishError(error), outbox_id=failed)
             return len(done), False

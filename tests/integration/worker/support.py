@@ -8,10 +8,11 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.bootstrap import Resources, build_resources
 from service.clock import utcnow
-from service.db.engine import session_scope
+from service.db.engine import SessionMaker, session_scope
 from service.db.tables import tasks_table
 from service.domain.callers import Caller
 from service.usecases import tasks as task_usecases
@@ -58,3 +59,45 @@ async def rows(resources: Resources, table: Any, *order_by: Any, **where: Any) -
     stmt = stmt.order_by(*(order_by or (table.c.id,)))
     async with session_scope(resources.sessionmaker) as session:
         return list((await session.execute(stmt)).all())
+
+
+class Outage:
+    """A sessionmaker that refuses to connect while `down`, as a stopped PostgreSQL does."""
+
+    def __init__(self, sessionmaker: SessionMaker) -> None:
+        self.sessionmaker = sessionmaker
+        self.down = False
+
+    def __call__(self) -> Any:
+        return _Refused() if self.down else self.sessionmaker()
+
+
+class _Refused:
+    async def __aenter__(self) -> AsyncSession:
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
+class CommitAnswerLost:
+    """A sessionmaker whose next COMMIT is applied (or not), then fails as a cut connection
+    does: the caller cannot tell which happened."""
+
+    def __init__(self, sessionmaker: SessionMaker, *, applied: bool) -> None:
+        self.sessionmaker = sessionmaker
+        self.applied = applied
+        self.armed = True
+
+    def __call__(self) -> AsyncSession:
+        session = self.sessionmaker()
+        if self.armed:
+            self.armed = False
+            commit = session.commit
+
+            async def commit_then_lose_the_answer() -> None:
+                await (commit() if self.applied else session.rollback())
+                raise ConnectionResetError(104, "Connection reset by peer")
+
+            session.commit = commit_then_lose_the_answer  # type: ignore[method-assign]
+        return session
