@@ -24,7 +24,15 @@ ResourcesDep = Annotated[Resources, Depends(get_resources)]
 
 
 async def get_session(resources: ResourcesDep) -> AsyncIterator[AsyncSession]:
-    """Commit on success, roll back on error; wake the outbox relay only after a commit."""
+    """The request's transaction: committed before the answer is sent, rolled back on error.
+
+    Used with `scope="function"` (SessionDep): FastAPI then runs the code after `yield` when
+    the route returns, before the response goes out. With the default scope it would run
+    after the response was sent, and a commit that failed there would leave the client
+    holding a 201 for work that is gone. A failed commit raises here instead and becomes the
+    answer (503 while the database cannot be reached, see api/problems.py). The relay and the
+    workers are woken only after a commit.
+    """
     async with resources.sessionmaker() as session:
         try:
             yield session
@@ -46,7 +54,7 @@ def after_commit(resources: Resources, session: AsyncSession) -> None:
         resources.relay.kick()
 
 
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
 def _has_service_token(resources: Resources, token: str | None, authorization: str | None) -> bool:

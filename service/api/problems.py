@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -9,9 +10,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from service.db import availability
 from service.domain import errors
 from service.storage.base import FileTooLarge
 from service.usecases.files import UnsupportedMediaType
+
+logger = logging.getLogger(__name__)
 
 MEDIA_TYPE = "application/problem+json"
 TYPE_BASE = "https://common-operations.dev/problems/"
@@ -24,6 +28,7 @@ STATUS: dict[type[errors.OperationsError], int] = {
     errors.Unauthenticated: 401,
     errors.Forbidden: 403,
     errors.InvalidInput: 422,
+    errors.Unavailable: 503,
     FileTooLarge: 413,
     UnsupportedMediaType: 415,
 }
@@ -52,7 +57,7 @@ async def _operations_error(request: Request, error: Exception) -> JSONResponse:
     if isinstance(error, errors.InvalidInput) and error.field:
         extra["errors"] = [{"field": error.field, "reason": error.detail}]
     name = type(error).__name__
-    return problem(
+    response = problem(
         status,
         _slug(name),
         (type(error).__doc__ or name).strip(),
@@ -60,6 +65,45 @@ async def _operations_error(request: Request, error: Exception) -> JSONResponse:
         instance=request.url.path,
         **extra,
     )
+    if isinstance(error, errors.Unavailable):
+        response.headers["Retry-After"] = str(error.retry_after)
+    return response
+
+
+#: Seconds a client is asked to wait while the database is away.
+DATABASE_RETRY_AFTER = 5
+
+
+async def _infrastructure_error(request: Request, error: Exception) -> JSONResponse:
+    """A database error: 503 with Retry-After while the database is unreachable (the request
+    changed nothing that was committed), else an unexpected failure, logged as the bug it is."""
+    if availability.is_unavailable(error):
+        logger.warning(
+            "database unavailable",
+            extra={"action": "db.unavailable", "path": request.url.path, "error": str(error)[:200]},
+        )
+        unavailable = errors.Unavailable(
+            "the database cannot be reached right now; nothing was changed, try again shortly",
+            retry_after=DATABASE_RETRY_AFTER,
+        )
+        return await _operations_error(request, unavailable)
+    logger.error("unexpected error", exc_info=error, extra={"action": "api.unexpected_error"})
+    return _internal_error(request)
+
+
+def _internal_error(request: Request) -> JSONResponse:
+    return problem(
+        500,
+        "internal-error",
+        "Internal server error.",
+        "the service failed to answer this request; the failure is logged",
+        instance=request.url.path,
+    )
+
+
+async def _unexpected(request: Request, error: Exception) -> JSONResponse:
+    """Any other exception: a problem+json 500 (Starlette still logs the traceback)."""
+    return _internal_error(request)
 
 
 def _field(loc: tuple[Any, ...]) -> str:
@@ -96,6 +140,9 @@ def add_exception_handlers(app: FastAPI) -> None:
     app.add_exception_handler(errors.OperationsError, _operations_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
+    for candidate in availability.CANDIDATES:
+        app.add_exception_handler(candidate, _infrastructure_error)
+    app.add_exception_handler(Exception, _unexpected)
 
 
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {

@@ -30,6 +30,14 @@ class IdempotencyMismatch(Conflict):
     """The Idempotency-Key was already used with a different request."""
 
 
+class Unavailable(OperationsError):
+    """A service this one depends on cannot be reached right now; try again shortly."""
+
+    def __init__(self, detail: str | None = None, *, retry_after: int = 5) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
 class Unauthenticated(OperationsError):
     """The request carries no caller identity."""
 

@@ -24,10 +24,15 @@ CHECK_SECONDS = 2.0
 
 
 async def _database(resources: Resources) -> dict[str, Any]:
-    try:
+    async def probe() -> int:
         async with session_scope(resources.sessionmaker) as session:
             await session.execute(text("SELECT 1"))
-            backlog = await OutboxRepository(session).pending_count()
+            return await OutboxRepository(session).pending_count()
+
+    try:
+        backlog = await asyncio.wait_for(probe(), CHECK_SECONDS)
+    except TimeoutError:
+        return {"status": "down", "error": f"no answer in {CHECK_SECONDS} s"}
     except Exception as error:  # any driver error means not ready
         return {"status": "down", "error": str(error)[:300]}
     return {"status": "up", "dialect": resources.engine.dialect.name, "outboxBacklog": backlog}
