@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from service.config import Settings
-from service.db import outages
+from service.db import availability
 
 FIELDS = ("action", "task_id", "worker_id", "job", "outbox_id", "error")
 
@@ -53,7 +53,7 @@ class FailureStreak:
             self.logger.debug("%s failed again (%d)", self.what, self.failures, extra=fields)
             return
         self._since = time.monotonic()
-        expected = outages.unavailable(error) or error.__traceback__ is None
+        expected = availability.is_unavailable(error) or error.__traceback__ is None
         trace = None if expected else error
         self.logger.warning(
             "%s failed; repeats are logged at debug level until it works",

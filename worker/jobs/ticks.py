@@ -10,7 +10,7 @@ from typing import Any
 
 from service.bootstrap import Resources
 from service.clock import utcnow
-from service.db import outages
+from service.db import availability
 from service.db.engine import session_scope
 from service.logging import FailureStreak
 from service.usecases import maintenance
@@ -95,7 +95,7 @@ class JobTrigger:
             streak.failed(error, job=job)
             detail = str(error)[:300]
             self._note(job, {"at": at, "slot": slot, "outcome": "failed", "detail": detail})
-            return outages.unavailable(error)
+            return availability.is_unavailable(error)
         streak.succeeded()
         outcome = "skipped" if detail is None else "ok"
         self._note(job, {"at": at, "slot": slot, "outcome": outcome, "detail": detail})
