@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 
 #: Seconds between tries of a claim or a finish that failed (doubling up to the cap): short,
 #: because the database being back should put the worker back to work at once.
-RETRY_FIRST, RETRY_CAP = 0.25, 2.0
+RETRY_FIRST, RETRY_CAP = 0.25, 1.0
 
 
 @dataclass

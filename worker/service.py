@@ -157,6 +157,17 @@ class WorkerService:
         if self.resources.local_doorbell == self.ring_new:
             self.resources.local_doorbell = None
 
+    def failing(self) -> dict[str, dict[str, Any]]:
+        """The worker's repeating steps that fail right now: how often in a row, and why."""
+        runner, relay = self.runner, self.resources.relay
+        streaks = [runner.claims, runner.finishes, runner.heartbeats, relay.draining]
+        streaks += [relay.publishing, *self.jobs.streaks.values()]
+        return {
+            s.what: {"failures": s.failures, "lastError": s.last_error}
+            for s in streaks
+            if s.failures
+        }
+
     def health(self) -> dict[str, Any]:
         runner = self.runner
         return {
@@ -169,6 +180,7 @@ class WorkerService:
             "doorbells": self.doorbells.health(),
             "poller": self.poller.health(),
             "scheduler": self.scheduler.health() if self.scheduler else {"mode": "dapr cron"},
+            "failing": self.failing(),
             "jobs": self.jobs.last,
             "jobHistory": list(self.jobs.history),
             "deliveries": dict(self.deliveries),

@@ -15,6 +15,7 @@ from tests.fixtures.outage import (
     PostgresCluster,
     assert_contract,
     audit,
+    recoveries,
     run_outage,
     settled,
 )
@@ -47,12 +48,15 @@ class TestDatabaseOutage:
         settle_seconds = await settled(own_postgres.url)
         result = await audit(own_postgres.url, seen.created)
         log = dev.output()
+        recovered = recoveries(log, seen)
         print(  # noqa: T201 - the measurements, shown with -s or on failure
             "embedded outage:",
             seen.summary(),
             f"settled in {settle_seconds:.1f}s,",
-            f"{result.tasks} tasks, {result.retried} needed a second attempt,",
-            f"{log.count('Traceback')} tracebacks in the log",
+            f"{result.tasks} tasks, {result.retried} needed a second attempt, the last finished",
+            f"{result.last_finished - seen.clock['load_stopped']:.1f}s after the load stopped,",
+            f"{log.count('Traceback')} tracebacks in the log; back after restart (s): {recovered}",
         )
-        assert_contract(seen, result)
+        assert_contract(seen, result, recovered)
+        assert log.count("Traceback") == 0, log[-3000:]
         assert dev.alive, log[-3000:]

@@ -19,7 +19,7 @@ from worker.jobs import JOBS
 logger = logging.getLogger(__name__)
 
 #: Seconds before a tick that failed for want of the database is tried again (doubling).
-RETRY_FIRST, RETRY_CAP = 0.5, 10.0
+RETRY_FIRST, RETRY_CAP = 0.5, 5.0
 
 
 async def run_tick(resources: Resources, job: str, slot: int) -> str | None:
@@ -58,7 +58,7 @@ class JobTrigger:
         self._active: dict[str, asyncio.Task[None]] = {}
         self._due: dict[str, int] = {}  # a tick that fired while its job was running
         self._fired: dict[str, asyncio.Event] = {}
-        self._streaks: dict[str, FailureStreak] = {}
+        self.streaks: dict[str, FailureStreak] = {}  # per job, for the worker's health
         self.last: dict[str, dict[str, Any]] = {}
         self.history: deque[dict[str, Any]] = deque(maxlen=200)
 
@@ -87,7 +87,7 @@ class JobTrigger:
 
     async def _try(self, job: str, slot: int) -> bool:
         """Run one tick and note it; True when it failed for want of the database."""
-        streak = self._streaks.setdefault(job, FailureStreak(logger, f"job {job}", "job"))
+        streak = self.streaks.setdefault(job, FailureStreak(logger, f"job {job}", "job"))
         at = utcnow().isoformat()
         try:
             detail = await run_tick(self.resources, job, slot)
@@ -105,7 +105,7 @@ class JobTrigger:
         """Wait before trying again, but no longer than until the job's next tick fires."""
         fired = self._fired.setdefault(job, asyncio.Event())
         fired.clear()
-        delay = self._streaks[job].backoff(RETRY_FIRST, RETRY_CAP)
+        delay = self.streaks[job].backoff(RETRY_FIRST, RETRY_CAP)
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(delay):
                 await fired.wait()

@@ -10,7 +10,15 @@ from __future__ import annotations
 import pytest
 
 from tests.e2e.dapr.conftest import Stack
-from tests.fixtures.outage import Load, PostgresCluster, assert_contract, audit, run_outage, settled
+from tests.fixtures.outage import (
+    Load,
+    PostgresCluster,
+    assert_contract,
+    audit,
+    recoveries,
+    run_outage,
+    settled,
+)
 
 SLEEP = {"taskType": "sleep", "params": {"seconds": 0.1}}
 
@@ -34,12 +42,25 @@ class TestDatabaseOutage:
         seen = await run_outage(load, own_postgres, before=3, outage=15, after=3)
         settle_seconds = await settled(own_postgres.url)
         result = await audit(own_postgres.url, seen.created)
+        logs = {
+            app: proc.app.log_path.read_text()
+            for app, proc in [("api", stack.api), ("worker", worker)]
+        }
+        recovered = {
+            f"{app}: {what}": after
+            for app, log in logs.items()
+            for what, after in recoveries(log, seen).items()
+        }
+        tracebacks = {app: log.count("Traceback") for app, log in logs.items()}
         print(  # noqa: T201 - the measurements, shown with -s or on failure
             "dapr outage:",
             seen.summary(),
             f"settled in {settle_seconds:.1f}s,",
-            f"{result.tasks} tasks, {result.retried} needed a second attempt",
+            f"{result.tasks} tasks, {result.retried} needed a second attempt, the last finished",
+            f"{result.last_finished - seen.clock['load_stopped']:.1f}s after the load stopped,",
+            f"tracebacks {tracebacks}; back after restart (s): {recovered}",
         )
-        assert_contract(seen, result)
+        assert_contract(seen, result, recovered)
+        assert set(tracebacks.values()) == {0}, tracebacks
         assert stack.api.app.alive
         assert worker.app.alive
