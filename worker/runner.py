@@ -414,19 +414,24 @@ class Runner:
         return len(doomed)
 
     async def heartbeat_loop(self) -> None:
+        """Extend the leases every heartbeat interval; while that fails, try again within a
+        second, and stop the runs whose lease would end before the next try could renew it."""
         settings = self.resources.settings
         interval = settings.heartbeat_seconds
-        # the next try is `interval` away; keep a second (a tenth of the lease) for clock skew
-        margin = interval + min(1.0, settings.lease_seconds / 10)
+        patience = interval / 2  # a heartbeat slower than this counts as failed
+        skew = min(1.0, settings.lease_seconds / 10)  # clocks of workers and database differ
+        wait = interval
         while True:
-            await asyncio.sleep(interval)
+            await asyncio.sleep(wait)
             try:
-                async with asyncio.timeout(interval):
+                async with asyncio.timeout(patience):
                     asked = await self.heartbeat_once()
             except Exception as error:
                 self.heartbeats.failed(error, worker_id=self.worker_id)
-                self.fence(margin)
+                wait = min(interval, self.heartbeats.backoff(RETRY_FIRST, RETRY_CAP))
+                self.fence(margin=wait + patience + skew)
             else:
+                wait = interval
                 if asked:
                     self.heartbeats.succeeded()
 
