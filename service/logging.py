@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+import time
+from typing import Any
 
 from service.config import Settings
+from service.db import availability
 
 FIELDS = ("action", "task_id", "worker_id", "job", "outbox_id", "error")
 
@@ -23,3 +26,55 @@ def configure_logging(settings: Settings) -> None:
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level.upper())
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per sidecar call is noise
+
+
+class FailureStreak:
+    """Logs a run of failures of one repeating step once, and the recovery once.
+
+    A loop that retries while the database is away would otherwise log a traceback per try.
+    The first failure is a warning (with its traceback unless it is the database being
+    unreachable, which needs none); the rest of the streak is debug; the first success after
+    it says, as a warning too, that it works again and how long it did not.
+    """
+
+    def __init__(self, logger: logging.Logger, what: str, action: str) -> None:
+        self.logger = logger
+        self.what = what
+        self.action = action
+        self.failures = 0
+        self.last_error: str | None = None
+        self._since = 0.0
+
+    def failed(self, error: BaseException, **extra: Any) -> None:
+        self.failures += 1
+        self.last_error = f"{type(error).__name__}: {error}"[:300]
+        fields = {"action": f"{self.action}_failed", "error": self.last_error, **extra}
+        if self.failures > 1:
+            self.logger.debug("%s failed again (%d)", self.what, self.failures, extra=fields)
+            return
+        self._since = time.monotonic()
+        expected = availability.is_unavailable(error) or error.__traceback__ is None
+        trace = None if expected else error
+        self.logger.warning(
+            "%s failed; repeats are logged at debug level until it works",
+            self.what,
+            exc_info=trace,
+            extra=fields,
+        )
+
+    def succeeded(self) -> None:
+        if not self.failures:
+            return
+        self.logger.warning(
+            "%s works again after %d failures in %.1f s",
+            self.what,
+            self.failures,
+            time.monotonic() - self._since,
+            extra={"action": f"{self.action}_recovered"},
+        )
+        self.failures = 0
+        self.last_error = None
+
+    def backoff(self, first: float, cap: float) -> float:
+        """Seconds to wait before the next try: `first`, doubling per failure, at most `cap`."""
+        return min(cap, first * 2.0 ** max(0, self.failures - 1))

@@ -35,7 +35,11 @@ class DoorbellHealth:
             self.reason = "sidecar or broker unreachable"
             return False
         if self.relay.failures:
-            self.reason = "publishing fails"
+            self.reason = (
+                "the outbox relay cannot reach the database"
+                if self.relay.draining.failures
+                else "publishing fails"
+            )
             return False
         if time.monotonic() < self._trouble_until:
             return False

@@ -19,13 +19,18 @@ from service.clock import utcnow
 from service.db.engine import session_scope
 from service.domain.errors import PermanentFailure, RetryLater, TaskCancelled
 from service.domain.tasks import Queue
+from service.logging import FailureStreak
 from service.usecases import execution, history
-from service.usecases.execution import Dispatch, Outcome, OutcomeKind
+from service.usecases.execution import Dispatch, Outcome, OutcomeKind, StaleOutcomes
 from service.usecases.views import TaskView
 from worker.context import HandlerContext
 from worker.registry import Handler, HandlerRegistry
 
 logger = logging.getLogger(__name__)
+
+#: Seconds between tries of a claim or a finish that failed (doubling up to the cap): short,
+#: because the database being back should put the worker back to work at once.
+RETRY_FIRST, RETRY_CAP = 0.25, 1.0
 
 
 class ExecutionTimeout(RetryLater):
@@ -37,6 +42,8 @@ class Running:
     task: TaskView
     context: HandlerContext
     started_at: datetime
+    #: event-loop time at which the lease ends unless a heartbeat extends it
+    lease_ends: float = 0.0
     job: asyncio.Task[None] | None = None
     lost: bool = False
 
@@ -79,7 +86,13 @@ class Runner:
         #: held while a claim runs: stop() waits for it, so the tasks it claims are stopped too
         self._claiming = asyncio.Lock()
         self._outcomes: asyncio.Queue[Outcome] = asyncio.Queue()
+        self._finisher: asyncio.Task[None] | None = None
         self._idle = asyncio.Event()
+        #: claims whose COMMIT failed after the UPDATE returned these tasks: taken or not?
+        self._in_doubt: list[tuple[TaskView, datetime]] = []
+        self.claims = FailureStreak(logger, "claiming tasks", "task.claim")
+        self.finishes = FailureStreak(logger, "recording finished runs", "task.finish")
+        self.heartbeats = FailureStreak(logger, "extending leases", "task.heartbeat")
         #: told how long the oldest task a poll claimed had waited (doorbell health)
         self.on_poll_claim: Callable[[float], None] | None = None
 
@@ -114,7 +127,10 @@ class Runner:
     # -- main loops -------------------------------------------------------------------------
     async def run(self, *, until_idle: bool = False) -> None:
         """Claim and run until stopped; with until_idle, return once nothing is due or running."""
-        finisher = asyncio.create_task(self._finish_loop())
+        if self._finisher is None or self._finisher.done():
+            # kept across a restart of this loop (after a crash): it may hold a batch
+            self._finisher = asyncio.create_task(self._finish_loop(), name="runner-finisher")
+        finisher = self._finisher
         try:
             while not self._stopping:
                 if not until_idle:
@@ -129,7 +145,9 @@ class Runner:
                     if self._room_was_short:
                         continue  # a full queue's runs ended while we claimed: look again
                     return
-                if until_idle and not claimed:
+                if self.claims.failures:
+                    await self._pause(dispatch)
+                elif until_idle and not claimed:
                     await self._wait_for_progress()
         finally:
             if until_idle or self._stopping:
@@ -139,13 +157,23 @@ class Runner:
         self._idle.clear()
         await self._idle.wait()
 
+    async def _pause(self, dispatch: Dispatch) -> None:
+        """After a failed claim: wait a little (whatever rings meanwhile), then claim again."""
+        if dispatch == "push":
+            self._dispatch = "push"
+        await asyncio.sleep(self.claims.backoff(RETRY_FIRST, RETRY_CAP))
+        self._wake.set()
+
     async def _claim(self, dispatch: Dispatch) -> int:
+        if self._in_doubt and not await self._settle_in_doubt():
+            return 0
         rooms = {q: min(self.free(q), self.resources.settings.claim_batch_size) for q in Queue}
         self._room_was_short = any(n <= 0 for n in rooms.values())
         rooms = {q: n for q, n in rooms.items() if n > 0}
         if not rooms:
             return 0
         now = utcnow()
+        claimed: list[TaskView] = []
         try:
             async with session_scope(self.resources.sessionmaker) as session:
                 claimed = await execution.claim(
@@ -158,13 +186,13 @@ class Runner:
                     leases=self.leases,
                 )
                 wrote = history.wrote_outbox(session)
-        except Exception:
-            logger.exception(
-                "claim failed", extra={"action": "task.claim_failed", "worker_id": self.worker_id}
-            )
-            await asyncio.sleep(0.5)
-            self._wake.set()
+        except Exception as error:
+            self.claims.failed(error, worker_id=self.worker_id)
+            # The UPDATE returned these tasks, then the COMMIT failed: if its answer was lost
+            # rather than the commit, they are ours, under a lease no one extends.
+            self._in_doubt += [(task, now) for task in claimed]
             return 0
+        self.claims.succeeded()
         if wrote:
             self.resources.relay.kick()
         per_queue: dict[str, int] = {}
@@ -183,10 +211,49 @@ class Runner:
             self._start(task, now)
         return len(claimed)
 
+    async def _settle_in_doubt(self) -> bool:
+        """Run the tasks that claims with an unanswered COMMIT did take; False if still unknown.
+
+        Confirming renews the lease only where the task is still this worker's and in the
+        attempt that claim made: if the lease ran out and the task was handed back meanwhile,
+        it is someone else's run now (or a later claim of ours), never a second one of this.
+        """
+        doubtful = {task.id: (task, at) for task, at in self._in_doubt}
+        confirmed = asyncio.get_running_loop().time()
+        try:
+            held = await self._renew([task for task, _ in doubtful.values()])
+        except Exception as error:
+            self.claims.failed(error, worker_id=self.worker_id)
+            return False
+        self._in_doubt.clear()
+        taken = [
+            doubtful[task_id]
+            for task_id, held_lease in held.items()
+            if held_lease.attempt == doubtful[task_id][0].attempts and task_id not in self.running
+        ]
+        if doubtful:
+            logger.warning(
+                "claims in doubt settled: %d of %d tasks were taken, running them",
+                len(taken),
+                len(doubtful),
+                extra={"action": "task.claim_settled", "worker_id": self.worker_id},
+            )
+        for task, claimed_at in taken:
+            self._start(task, claimed_at)
+            self.running[task.id].lease_ends = confirmed + self._lease_of(task)
+        self.stats.claimed += len(taken)
+        return True
+
     def _start(self, task: TaskView, now: datetime) -> None:
         context = HandlerContext(task=task, resources=self.resources)
-        running = Running(task, context, now)
-        self._forget(task.id)  # never the case, but keep the slot count exact if it were
+        loop = asyncio.get_running_loop()
+        lease_ends = loop.time() - (utcnow() - now).total_seconds()
+        running = Running(task, context, now, lease_ends + self._lease_of(task))
+        older = self.running.get(task.id)
+        if older is not None and older.job is not None and not older.job.done():
+            older.lost = True  # never the case (fencing stops it first); never two runs at once
+            older.job.cancel()
+        self._forget(task.id)
         self.running[task.id] = running
         self.busy[task.queue] = self.busy.get(task.queue, 0) + 1
         running.job = asyncio.create_task(self._execute(running), name=f"task-{task.id}")
@@ -255,26 +322,35 @@ class Runner:
             await self._commit(batch)
 
     async def _commit(self, batch: list[Outcome]) -> None:
+        """Record the outcomes, trying until the database takes them.
+
+        Trying again is safe even when a COMMIT's answer was lost: a finish only changes
+        tasks this worker still holds in the attempt that ran, so a second try changes nothing.
+        """
+        recorded = list(batch)
         while True:
             try:
                 async with session_scope(self.resources.sessionmaker) as session:
                     finished = await execution.finish(
                         session,
                         worker_id=self.worker_id,
-                        outcomes=batch,
+                        outcomes=recorded,
                         now=utcnow(),
                         policy=self.resources.retry_policy,
                         rng=self.resources.rng,
                     )
                     wrote = history.wrote_outbox(session)
                 break
-            except Exception:  # keep the outcomes until the database takes them
-                logger.exception("finish failed", extra={"action": "task.finish_failed"})
-                await asyncio.sleep(1.0)
+            except StaleOutcomes as stale:
+                recorded = self._drop_stale(recorded, stale.task_ids)
+            except Exception as error:  # keep the outcomes until the database takes them
+                self.finishes.failed(error, worker_id=self.worker_id)
+                await asyncio.sleep(self.finishes.backoff(RETRY_FIRST, RETRY_CAP))
+        self.finishes.succeeded()
         if wrote:
             self.resources.relay.kick()
         for outcome in batch:
-            self._forget(outcome.task.id)
+            self._forget_run(outcome.task)
         for task in finished:
             if task.status == "pending":
                 self.wake_at(task.available_at)
@@ -283,6 +359,21 @@ class Runner:
         if self._maybe_more:
             self._wake.set()
 
+    def _drop_stale(self, outcomes: list[Outcome], task_ids: list[UUID]) -> list[Outcome]:
+        stale = set(task_ids)
+        for task_id in stale:
+            logger.warning(
+                "outcome of an earlier attempt dropped: the task was handed back and claimed again",
+                extra={"action": "task.outcome_stale", "task_id": str(task_id)},
+            )
+        return [o for o in outcomes if o.task.id not in stale]
+
+    def _forget_run(self, task: TaskView) -> None:
+        """Forget a finished run, unless the slot is a later attempt's (claimed again)."""
+        running = self.running.get(task.id)
+        if running is not None and running.task.attempts == task.attempts:
+            self._forget(task.id)
+
     async def _drain_finisher(self, finisher: asyncio.Task[None]) -> None:
         while self.running or not self._outcomes.empty():
             self._idle.clear()
@@ -290,19 +381,61 @@ class Runner:
         finisher.cancel()
 
     # -- leases -----------------------------------------------------------------------------
-    async def heartbeat_once(self) -> None:
-        """Extend our leases; stop runs we lost; pass on cancel requests."""
-        ids = list(self.running)
-        if not ids:
-            return
+    async def heartbeat_once(self) -> bool:
+        """Extend our leases; stop runs we lost; pass on cancel requests.
+
+        Returns whether there was anything to extend (the database was asked).
+        """
+        runs = dict(self.running)
+        if not runs:
+            return False
+        sent = asyncio.get_running_loop().time()
+        held = await self._renew([running.task for running in runs.values()])
+        for task_id, running in runs.items():
+            if self.running.get(task_id) is not running:
+                continue  # finished (or replaced) while we asked
+            held_lease = held.get(task_id)
+            if held_lease is not None and held_lease.attempt == running.task.attempts:
+                running.lease_ends = sent + self._lease_of(running.task)
+                if held_lease.cancel_requested:
+                    running.context.cancel_requested = True
+            elif running.job is not None and not running.job.done():
+                self._stop_run(running, "lease lost")
+        return True
+
+    def _stop_run(self, running: Running, why: str) -> None:
+        """Stop a run this worker may no longer own; it writes nothing (see _execute)."""
+        assert running.job is not None
+        running.lost = True
+        running.job.cancel()
+        self._forget(running.task.id)
+        logger.warning(why, extra={"action": "task.lease_lost", "task_id": str(running.task.id)})
+
+    def fence(self, margin: float) -> int:
+        """Stop the runs whose lease ends within `margin` seconds; returns how many.
+
+        Called when a heartbeat failed: once a lease has run out, detect-timeouts may hand the
+        task to another worker, so a run must stop before its lease ends, not when the
+        database answers again. The task is then retried (by whoever claims it next).
+        """
+        deadline = asyncio.get_running_loop().time() + margin
+        doomed = [
+            r
+            for r in self.running.values()
+            if r.lease_ends <= deadline and r.job is not None and not r.job.done()
+        ]
+        for running in doomed:
+            self._stop_run(running, "lease not renewed in time (database unreachable)")
+        return len(doomed)
+
+    async def _renew(self, tasks: list[TaskView]) -> dict[UUID, execution.Lease]:
+        """Extend the leases this worker holds on `tasks`, each by its type's lease length."""
         by_lease: dict[float, list[UUID]] = {}
-        default = self.resources.settings.lease_seconds
-        for task_id in ids:
-            task_type = self.running[task_id].task.task_type
-            by_lease.setdefault(self.leases.get(task_type, default), []).append(task_id)
-        held: dict[UUID, bool] = {}
+        for task in tasks:
+            by_lease.setdefault(self._lease_of(task), []).append(task.id)
+        held: dict[UUID, execution.Lease] = {}
         async with session_scope(self.resources.sessionmaker) as session:
-            for seconds, group in by_lease.items():
+            for seconds, group in by_lease.items():  # one UPDATE per lease length
                 held |= await execution.heartbeat(
                     session,
                     worker_id=self.worker_id,
@@ -310,27 +443,33 @@ class Runner:
                     now=utcnow(),
                     lease_seconds=seconds,
                 )
-        for task_id in ids:
-            running = self.running.get(task_id)
-            if running is None:
-                continue
-            if task_id not in held and running.job is not None and not running.job.done():
-                running.lost = True
-                running.job.cancel()
-                self._forget(task_id)
-                logger.warning(
-                    "lease lost", extra={"action": "task.lease_lost", "task_id": str(task_id)}
-                )
-            elif held.get(task_id):
-                running.context.cancel_requested = True
+        return held
+
+    def _lease_of(self, task: TaskView) -> float:
+        """The task's lease: its type's heartbeat timeout, else the service's."""
+        return self.leases.get(task.task_type, self.resources.settings.lease_seconds)
 
     async def heartbeat_loop(self) -> None:
+        """Extend the leases every heartbeat interval; while that fails, try again within a
+        second, and stop the runs whose lease would end before the next try could renew it."""
+        interval = self.heartbeat_seconds
+        patience = interval / 2  # a heartbeat slower than this counts as failed
+        shortest = min([self.resources.settings.lease_seconds, *self.leases.values()])
+        skew = min(1.0, shortest / 10)  # clocks of workers and database differ
+        wait = interval
         while True:
-            await asyncio.sleep(self.heartbeat_seconds)
+            await asyncio.sleep(wait)
             try:
-                await self.heartbeat_once()
-            except Exception:
-                logger.exception("heartbeat failed", extra={"action": "task.heartbeat_failed"})
+                async with asyncio.timeout(patience):
+                    asked = await self.heartbeat_once()
+            except Exception as error:
+                self.heartbeats.failed(error, worker_id=self.worker_id)
+                wait = min(interval, self.heartbeats.backoff(RETRY_FIRST, RETRY_CAP))
+                self.fence(margin=wait + patience + skew)
+            else:
+                wait = interval
+                if asked:
+                    self.heartbeats.succeeded()
 
     async def stop(self, grace: float) -> None:
         """Stop claiming; give running tasks `grace` seconds, then release them back to pending."""

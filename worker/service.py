@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter, deque
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -13,6 +14,7 @@ from service.bootstrap import Resources
 from service.domain.events import DOORBELLS, EventType
 from service.events.base import OutgoingEvent
 from service.events.inprocess import ALL
+from service.logging import FailureStreak
 from worker.doorbells import DoorbellHealth
 from worker.handlers import register_all
 from worker.jobs.ticks import JobTrigger
@@ -22,6 +24,23 @@ from worker.runner import Runner
 from worker.scheduler import Scheduler
 
 logger = logging.getLogger(__name__)
+
+
+async def keep_running(name: str, loop: Callable[[], Awaitable[None]]) -> None:
+    """Run a background loop for good: should it crash, log that and start it again.
+
+    Each loop handles the failures it expects (the database away, the sidecar down); this is
+    for the ones nobody expected, which would otherwise end the loop without a word while
+    the worker went on looking healthy.
+    """
+    crashes = FailureStreak(logger, f"worker loop {name}", "worker.loop")
+    while True:
+        try:
+            await loop()
+            return
+        except Exception as error:
+            crashes.failed(error)
+            await asyncio.sleep(crashes.backoff(0.5, 10.0))
 
 
 class WorkerService:
@@ -107,12 +126,19 @@ class WorkerService:
             bus.subscribe(ALL, self.on_event)
             if self.shares_bus:
                 self.resources.local_doorbell = self.ring_new
-        loops = [self.runner.run(), self.runner.heartbeat_loop(), self.poller.run()]
+        loops: dict[str, Callable[[], Awaitable[None]]] = {
+            "runner": self.runner.run,
+            "heartbeat": self.runner.heartbeat_loop,
+            "poller": self.poller.run,
+        }
         if self.resources.publisher.crosses_processes:
-            loops.append(self.doorbells.watch())
+            loops["doorbells"] = self.doorbells.watch
         if self.scheduler is not None:
-            loops.append(self.scheduler.run())
-        self._tasks = [asyncio.create_task(loop) for loop in loops]
+            loops["scheduler"] = self.scheduler.run
+        self._tasks = [
+            asyncio.create_task(keep_running(name, loop), name=f"worker-{name}")
+            for name, loop in loops.items()
+        ]
         self.runner.wake("poll")  # pick up whatever waited while no worker ran
         logger.info(
             "worker started", extra={"action": "worker.started", "worker_id": self.runner.worker_id}
@@ -131,6 +157,17 @@ class WorkerService:
         if self.resources.local_doorbell == self.ring_new:
             self.resources.local_doorbell = None
 
+    def failing(self) -> dict[str, dict[str, Any]]:
+        """The worker's repeating steps that fail right now: how often in a row, and why."""
+        runner, relay = self.runner, self.resources.relay
+        streaks = [runner.claims, runner.finishes, runner.heartbeats, relay.draining]
+        streaks += [relay.publishing, *self.jobs.streaks.values()]
+        return {
+            s.what: {"failures": s.failures, "lastError": s.last_error}
+            for s in streaks
+            if s.failures
+        }
+
     def health(self) -> dict[str, Any]:
         runner = self.runner
         return {
@@ -143,6 +180,7 @@ class WorkerService:
             "doorbells": self.doorbells.health(),
             "poller": self.poller.health(),
             "scheduler": self.scheduler.health() if self.scheduler else {"mode": "dapr cron"},
+            "failing": self.failing(),
             "jobs": self.jobs.last,
             "jobHistory": list(self.jobs.history),
             "deliveries": dict(self.deliveries),

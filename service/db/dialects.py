@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from sqlalchemy import Select, Table, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,6 +27,30 @@ def insert_ignoring_conflicts(table: Table, dialect: str) -> Insert:
     if dialect == "postgresql":
         return postgresql.insert(table).on_conflict_do_nothing()
     return sqlite.insert(table).on_conflict_do_nothing()
+
+
+def insert_or_update(
+    table: Table,
+    dialect: str,
+    values: dict[str, Any],
+    *,
+    keys: list[str],
+    set_: list[str],
+    where: Callable[[Any], Any],
+) -> Insert:
+    """INSERT … ON CONFLICT (keys) DO UPDATE SET set_ = the new values WHERE where(excluded).
+
+    `where` gets the statement's `excluded` row (the values that conflicted); a row it
+    rejects is left alone and returns nothing, as with DO NOTHING.
+    """
+    stmt = (postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)).values(
+        **values
+    )
+    return stmt.on_conflict_do_update(
+        index_elements=keys,
+        set_={name: stmt.excluded[name] for name in set_},
+        where=where(stmt.excluded),
+    )
 
 
 async def try_exclusive(session: AsyncSession, key: int) -> bool:

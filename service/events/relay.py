@@ -19,6 +19,7 @@ from service.db import dialects
 from service.db.engine import SessionMaker, session_scope
 from service.db.repositories.outbox import OutboxRepository
 from service.events.base import OutgoingEvent, Publisher, PublishError
+from service.logging import FailureStreak
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +30,8 @@ RELAY_LOCK = 0x0C0F_0B0E  # advisory lock key: one draining relay at a time keep
 #: every 20 ms the try-lock made a `created` event wait 50 ms behind a `completed` one.
 LOCK_WAIT = "2s"
 LOCK_NOT_AVAILABLE = "55P03"
+#: Longest wait between drains while the database cannot be reached.
+DATABASE_RETRY_CAP = 2.0
 
 BatchPublish = Callable[[Sequence[OutgoingEvent]], Awaitable[tuple[set[str], str | None]]]
 
@@ -98,6 +101,9 @@ class OutboxRelay:
         self._kick = asyncio.Event()
         self._contended = False
         self._stopping = False
+        #: one warning per streak of failures: the database away, or the publisher refusing
+        self.draining = FailureStreak(logger, "outbox drain", "outbox.drain")
+        self.publishing = FailureStreak(logger, "publishing outbox rows", "outbox.publish")
 
     def kick(self) -> None:
         self._kick.set()
@@ -118,15 +124,7 @@ class OutboxRelay:
     async def run(self) -> None:
         """Drain until stopped: on each kick, each sweep, and backing off while publishing fails."""
         while not self._stopping:
-            timeout = (
-                0.05
-                if self._contended
-                else (
-                    self.sweep_seconds
-                    if not self.failures
-                    else min(self.max_backoff, 0.5 * 2**self.failures)
-                )
-            )
+            timeout = self._next_wait()
             # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancel that
             # arrives just after a kick, and the app's shutdown then waits for ever.
             with contextlib.suppress(TimeoutError):
@@ -140,10 +138,21 @@ class OutboxRelay:
             except Exception as error:  # the database may be away for a while: keep trying
                 self.failures += 1
                 self.last_error = str(error)
-                logger.warning(
-                    "outbox drain failed",
-                    extra={"action": "outbox.drain_failed", "error": str(error)},
-                )
+                self.draining.failed(error)
+            else:
+                self.draining.succeeded()
+
+    def _next_wait(self) -> float:
+        """Seconds until the next drain unless a kick comes first."""
+        if self._contended:
+            return 0.05
+        if self.draining.failures:
+            # The database is away: a try is one cheap query, and the rows must go out soon
+            # after it is back (the API's relay may get no kick then, as nothing commits).
+            return self.draining.backoff(0.5, DATABASE_RETRY_CAP)
+        if self.failures:  # the publisher refuses: do not hammer the sidecar or broker
+            return min(self.max_backoff, 0.5 * 2.0**self.failures)
+        return self.sweep_seconds
 
     async def _publish(self, rows: Sequence[Any]) -> tuple[list[int], str | None]:
         """Publish rows, each task's in id order; tasks in parallel up to the publisher's limit.
@@ -244,14 +253,12 @@ class OutboxRelay:
             self.published += len(done)
             if error is None:
                 self.failures = 0
+                self.publishing.succeeded()
                 return len(done), len(rows) >= self.batch_size
             self.failures += 1
             self.last_error = error
             failed = [r.id for r in rows if r.id not in set(done)][:1]
             for row_id in failed:
                 await repo.mark_failed(row_id, error)
-            logger.warning(
-                "publish failed",
-                extra={"action": "outbox.publish_failed", "outbox_id": failed, "error": error},
-            )
+            self.publishing.failed(PublishError(error), outbox_id=failed)
             return len(done), False

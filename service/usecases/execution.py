@@ -19,6 +19,7 @@ from service.db.repositories.history import HistoryRepository
 from service.db.repositories.tasks import TaskRepository
 from service.domain import transitions
 from service.domain.backoff import RetryPolicy
+from service.domain.errors import OperationsError
 from service.domain.events import EventType
 from service.domain.tasks import Queue, TaskStatus
 from service.usecases import history
@@ -220,7 +221,12 @@ async def finish(
     policy: RetryPolicy,
     rng: random.Random,
 ) -> list[TaskView]:
-    """Record how runs ended; tasks this worker no longer holds (lease lost) are left alone."""
+    """Record how runs ended; tasks this worker no longer holds (lease lost) are left alone.
+
+    Raises StaleOutcomes (the caller rolls back) when an outcome's task is held again by this
+    worker, in a later attempt: it was handed back (lease expired while the outcome waited for
+    the database) and claimed anew, and the old run must not finish the new one.
+    """
     repo = TaskRepository(session)
     plans = {o.task.id: (o, _plan(o, now, policy, rng)) for o in outcomes}
     # Plain completions share their final values: one UPDATE for all of them.
@@ -235,6 +241,9 @@ async def finish(
             rows.extend(
                 await repo.finish_owned([task_id], worker_id, {"status": p.to.value, **p.values})
             )
+    stale = [r.id for r in rows if r.attempts != plans[r.id][0].task.attempts]
+    if stale:
+        raise StaleOutcomes(stale)
     finished = [TaskView.from_row(r._mapping) for r in rows]
     changes, attempt_rows = [], []
     for task in finished:
@@ -257,6 +266,23 @@ async def finish(
     return finished
 
 
+class StaleOutcomes(OperationsError):
+    """Outcomes of an earlier attempt of tasks this worker has claimed again; not recorded."""
+
+    def __init__(self, task_ids: Sequence[UUID]) -> None:
+        super().__init__()
+        self.task_ids = list(task_ids)
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """A lease the worker still holds: which attempt of the task it is, and whether the task
+    was asked to cancel."""
+
+    attempt: int
+    cancel_requested: bool
+
+
 async def heartbeat(
     session: AsyncSession,
     *,
@@ -264,14 +290,19 @@ async def heartbeat(
     task_ids: Sequence[UUID],
     now: datetime,
     lease_seconds: float,
-) -> dict[UUID, bool]:
-    """Extend the leases of running tasks; returns {task id: cancel requested} of those held."""
+) -> dict[UUID, Lease]:
+    """Extend the leases of running tasks; returns the leases of those this worker still holds.
+
+    A held lease of another attempt than the caller's run means the task was handed back and
+    claimed again meanwhile: that run is stale. The runner also confirms with this a claim
+    whose COMMIT went unanswered (did it take the tasks or not?).
+    """
     if not task_ids:
         return {}
     rows = await TaskRepository(session).extend_leases(
         task_ids, worker_id, now + timedelta(seconds=lease_seconds)
     )
-    return {r.id: bool(r.cancel_requested) for r in rows}
+    return {r.id: Lease(r.attempts, bool(r.cancel_requested)) for r in rows}
 
 
 async def expire_leases(

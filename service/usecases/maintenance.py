@@ -18,12 +18,20 @@ from service.db.tables import job_runs_table as J
 async def claim_tick(
     session: AsyncSession, job: str, slot: int, *, runner: str, now: datetime
 ) -> int | None:
-    """Record that `runner` runs tick `slot` of `job`; None when another replica already does."""
-    stmt = (
-        dialects.insert_ignoring_conflicts(J, dialects.name(session))
-        .values(job=job, slot=slot, runner=runner, started_at=now)
-        .returning(J.c.id)
-    )
+    """Record that `runner` runs tick `slot` of `job`; None when another replica already does.
+
+    The runner's own unfinished record of the tick is taken again: its earlier try failed
+    before it could finish the record (the database went away), or the COMMIT of the claim
+    itself went unanswered. Jobs are sweeps, so running one again for its tick is safe.
+    """
+    stmt = dialects.insert_or_update(
+        J,
+        dialects.name(session),
+        {"job": job, "slot": slot, "runner": runner, "started_at": now},
+        keys=["job", "slot"],
+        set_=["started_at"],
+        where=lambda new: (J.c.runner == new.runner) & J.c.finished_at.is_(None),
+    ).returning(J.c.id)
     run_id: int | None = (await session.execute(stmt)).scalar_one_or_none()
     return run_id
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tests.fixtures.outage import own_postgres
 from tests.fixtures.processes import spawner
 
-__all__ = ["spawner"]
+__all__ = ["own_postgres", "spawner"]

@@ -141,7 +141,7 @@ _EXTEND_LEASES = (
     update(T)
     .where(*_owned())
     .values(lease_until=bindparam("set_lease_until", type_=T.c.lease_until.type))
-    .returning(T.c.id, T.c.cancel_requested)
+    .returning(T.c.id, T.c.attempts, T.c.cancel_requested)
 )
 
 
@@ -328,7 +328,7 @@ class TaskRepository:
     async def extend_leases(
         self, ids: Sequence[UUID], worker_id: str, lease_until: datetime
     ) -> Sequence[Row[Any]]:
-        """Extend this worker's leases; returns (id, cancel_requested) of tasks still held."""
+        """Extend this worker's leases; returns (id, attempts, cancel_requested) of those held."""
         params = {"owned_ids": list(ids), "owned_by": worker_id, "set_lease_until": lease_until}
         return (await self.session.execute(_EXTEND_LEASES, params)).all()
 

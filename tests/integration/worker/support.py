@@ -9,6 +9,7 @@ from uuid import UUID
 
 from pydantic import ConfigDict
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.bootstrap import Resources, build_resources
 from service.catalog.catalog import Catalog, Limits
@@ -90,3 +91,45 @@ class AnyParams(StrictModel):
     """Whatever params."""
 
     model_config = ConfigDict(extra="allow", strict=True)
+
+
+class Outage:
+    """A sessionmaker that refuses to connect while `down`, as a stopped PostgreSQL does."""
+
+    def __init__(self, sessionmaker: SessionMaker) -> None:
+        self.sessionmaker = sessionmaker
+        self.down = False
+
+    def __call__(self) -> Any:
+        return _Refused() if self.down else self.sessionmaker()
+
+
+class _Refused:
+    async def __aenter__(self) -> AsyncSession:
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
+class CommitAnswerLost:
+    """A sessionmaker whose next COMMIT is applied (or not), then fails as a cut connection
+    does: the caller cannot tell which happened."""
+
+    def __init__(self, sessionmaker: SessionMaker, *, applied: bool) -> None:
+        self.sessionmaker = sessionmaker
+        self.applied = applied
+        self.armed = True
+
+    def __call__(self) -> AsyncSession:
+        session = self.sessionmaker()
+        if self.armed:
+            self.armed = False
+            commit = session.commit
+
+            async def commit_then_lose_the_answer() -> None:
+                await (commit() if self.applied else session.rollback())
+                raise ConnectionResetError(104, "Connection reset by peer")
+
+            session.commit = commit_then_lose_the_answer  # type: ignore[method-assign]
+        return session

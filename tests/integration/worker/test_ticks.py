@@ -8,10 +8,12 @@ from datetime import timedelta
 from pathlib import Path
 
 from service.clock import utcnow
+from service.db.engine import session_scope
 from service.db.tables import events_table, job_runs_table
+from service.usecases import maintenance
 from tests.fixtures.app import wait_until
-from tests.integration.worker.support import load_task, make_task, open_resources, rows
-from worker.jobs.ticks import run_tick
+from tests.integration.worker.support import Outage, load_task, make_task, open_resources, rows
+from worker.jobs.ticks import JobTrigger, run_tick
 
 
 class TestRunTick:
@@ -52,3 +54,68 @@ class TestRunTick:
             assert await run_tick(b, "process-scheduled", slot + 1) == (
                 "0 scheduled tasks became pending"
             )
+
+
+class TestTicksThroughAnOutage:
+    async def test_a_runners_own_unfinished_record_of_a_tick_is_taken_again(
+        self, database_url: str, tmp_path: Path
+    ) -> None:
+        """A try that claimed the tick but could not finish its record (or whose claim COMMIT
+        went unanswered) does not make the next try skip the tick."""
+        async with open_resources(database_url, tmp_path) as r:
+
+            async def claim(runner: str) -> int | None:
+                async with session_scope(r.sessionmaker) as session:
+                    return await maintenance.claim_tick(
+                        session, "detect-timeouts", 7, runner=runner, now=utcnow()
+                    )
+
+            first = await claim("replica-a")
+            assert first is not None
+            assert await claim("replica-a") == first
+            assert await claim("replica-b") is None
+            async with session_scope(r.sessionmaker) as session:
+                await maintenance.finish_tick(
+                    session, first, now=utcnow(), outcome="completed", detail=""
+                )
+            assert await claim("replica-a") is None
+
+    async def test_a_tick_that_failed_for_want_of_the_database_runs_when_it_is_back(
+        self, database_url: str, tmp_path: Path
+    ) -> None:
+        async with open_resources(database_url, tmp_path, worker_id="replica-a") as r:
+            outage = Outage(r.sessionmaker)
+            r.sessionmaker = outage  # type: ignore[assignment]
+            outage.down = True
+            trigger = JobTrigger(r)
+            assert trigger.fire("process-scheduled", 42)
+
+            async def failed_once() -> bool:
+                return any(h["outcome"] == "failed" for h in trigger.history)
+
+            await wait_until(failed_once, timeout=5)
+            assert not trigger.fire("process-scheduled", 42)  # still trying: not twice at once
+            outage.down = False
+
+            async def ran() -> bool:
+                return trigger.last["process-scheduled"]["outcome"] == "ok"
+
+            await wait_until(ran, timeout=10)
+            await trigger.stop()
+            runs = await rows(r, job_runs_table, job="process-scheduled")
+            assert [(x.slot, x.outcome) for x in runs] == [(42, "completed")]
+
+    async def test_a_tick_fired_while_its_job_runs_is_run_after_it(
+        self, database_url: str, tmp_path: Path
+    ) -> None:
+        async with open_resources(database_url, tmp_path, worker_id="replica-a") as r:
+            trigger = JobTrigger(r)
+            assert trigger.fire("process-scheduled", 1)
+            assert not trigger.fire("process-scheduled", 2)
+            assert not trigger.fire("process-scheduled", 3)  # the latest waiting tick stands
+
+            async def both() -> bool:
+                return [h["slot"] for h in trigger.history] == [1, 3]
+
+            await wait_until(both, timeout=10)
+            await trigger.stop()
