@@ -13,7 +13,7 @@ import hashlib
 import logging
 import threading
 from collections.abc import AsyncIterator, Awaitable, Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 from uuid import UUID
@@ -27,9 +27,10 @@ from service.bootstrap import Resources
 from service.clock import utcnow
 from service.db.engine import session_scope
 from service.db.repositories.files import FileRepository
-from service.db.tables import files_table
+from service.db.tables import files_table, tasks_table
 from service.storage.base import FileStore
 from service.storage.local import LocalFileStore
+from service.usecases import receiving
 from service.usecases.receiving import CLAIM_STALE
 from tests.fixtures.app import user, wait_until
 from tests.fixtures.database import free_port
@@ -235,12 +236,8 @@ class TestOneUploadAtATime:
         first = asyncio.create_task(api.put(url, content=stalled, headers=headers))
         await gate.wait()
         assert_problem(await api.put(url, content=late, headers=headers), 409)
-        async with session_scope(resources.sessionmaker) as session:  # as if it died long ago
-            await session.execute(
-                update(files_table)
-                .where(files_table.c.id == UUID(file_id))
-                .values(upload_claimed_at=utcnow() - CLAIM_STALE - timedelta(seconds=1))
-            )
+        long_ago = utcnow() - CLAIM_STALE - timedelta(seconds=1)
+        await set_claimed_at(resources, file_id, long_ago)  # as if its process had died
         took = await api.put(url, content=taking, headers=headers)
         assert took.status_code == 200, took.text
         gate.opened.set()
@@ -254,6 +251,53 @@ class TestOneUploadAtATime:
         assert isinstance(store, LocalFileStore)
         assert list(store.root.rglob("*.part")) == []
 
+    @pytest.mark.parametrize("storage", ["local"])  # S3 upload URLs do not reach the service
+    async def test_an_upload_whose_bytes_keep_coming_keeps_its_claim(
+        self, api: httpx.AsyncClient, resources: Resources, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(receiving, "CLAIM_REFRESH", timedelta(0))  # at every chunk
+        ticket, file_id = await new_upload(api, "import")
+        url, headers = ticket["uploadUrl"], ticket["uploadHeaders"]
+        data, steps = csv_file(1), [asyncio.Event(), asyncio.Event()]
+
+        async def body() -> AsyncIterator[bytes]:  # a third, then another at each step
+            third = len(data) // 3
+            yield data[:third]
+            await steps[0].wait()
+            yield data[third : 2 * third]
+            await steps[1].wait()
+            yield data[2 * third :]
+
+        first = asyncio.create_task(api.put(url, content=body(), headers=headers))
+        await wait_until(lambda: claimed_at(resources, file_id))
+        long_ago = utcnow() - CLAIM_STALE - timedelta(seconds=1)
+        await set_claimed_at(resources, file_id, long_ago)  # as if it had stalled
+        steps[0].set()  # ... but its bytes come: the claim is refreshed
+
+        async def refreshed() -> bool:
+            return (await claimed_at(resources, file_id) or long_ago) > long_ago
+
+        await wait_until(refreshed)
+        assert_problem(await api.put(url, content=csv_file(2), headers=headers), 409)
+        steps[1].set()
+        assert (await first).status_code == 200
+        row = await file_row(resources, file_id)
+        assert stored(resources.store, row.key) == data
+
+
+async def claimed_at(resources: Resources, file_id: str) -> datetime | None:
+    moment: datetime | None = (await file_row(resources, file_id)).upload_claimed_at
+    return moment
+
+
+async def set_claimed_at(resources: Resources, file_id: str, moment: datetime) -> None:
+    async with session_scope(resources.sessionmaker) as session:
+        await session.execute(
+            update(files_table)
+            .where(files_table.c.id == UUID(file_id))
+            .values(upload_claimed_at=moment)
+        )
+
 
 @pytest.mark.parametrize("storage", ["local"])  # S3 upload URLs do not reach the service
 class TestClientDisconnect:
@@ -265,35 +309,17 @@ class TestClientDisconnect:
         caplog: pytest.LogCaptureFixture,
     ) -> None:
         ticket, file_id = await new_upload(api, "import")
-        address = urlsplit(server)
-        reader, writer = await asyncio.open_connection(address.hostname, address.port)
         data = csv_file(1)
-        head = [f"PUT {ticket['uploadUrl']} HTTP/1.1", f"Host: {address.netloc}"]
-        head += [f"{name}: {value}" for name, value in ticket["uploadHeaders"].items()]
-        head.append(f"Content-Length: {len(data)}")
-        writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + data[:1000])
-        await writer.drain()
+        hanging = await send_part(
+            server, "PUT", ticket["uploadUrl"], ticket["uploadHeaders"], data, sent=1000
+        )
 
         async def claimed() -> bool:
             return (await file_row(resources, file_id)).upload_claim is not None
 
         await wait_until(claimed)  # the service is reading the body
-        writer.close()
-        await writer.wait_closed()
-
-        def warnings() -> list[logging.LogRecord]:
-            return [r for r in caplog.records if r.levelno >= logging.WARNING]
-
-        async def logged() -> list[logging.LogRecord]:
-            return warnings()
-
-        [record] = await wait_until(logged)
-        await asyncio.sleep(0.2)  # anything logged after it would be a second line
-        assert warnings() == [record]
-        assert record.levelname == "WARNING"
-        assert record.exc_info is None
-        assert "client disconnected" in record.getMessage()
-        assert "Exception in ASGI application" not in caplog.text
+        hanging.close()
+        await one_warning(caplog)
 
         row = await file_row(resources, file_id)
         assert (row.status, row.upload_claim) == ("pending", None)
@@ -304,4 +330,54 @@ class TestClientDisconnect:
         assert (task["status"], task["fileSize"]) == ("waiting", None)
         again = await api.put(ticket["uploadUrl"], content=data, headers=ticket["uploadHeaders"])
         assert again.status_code == 200, again.text  # the upload can be made again at once
-        del reader
+
+    async def test_a_client_gone_mid_multipart_import_is_one_warning_and_creates_nothing(
+        self,
+        server: str,
+        resources: Resources,
+        caplog: pytest.LogCaptureFixture,
+    ) -> None:
+        boundary = "ops-boundary"
+        body = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="entityType"\r\n\r\n'
+            f'product\r\n--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+            f'filename="p.csv"\r\nContent-Type: text/csv\r\n\r\n'
+        ).encode() + csv_file(1)
+        headers = ALICE | {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+        hanging = await send_part(server, "POST", f"{BULK}/import", headers, body, sent=4000)
+        hanging.close()
+        await one_warning(caplog)
+        assert await count(resources, tasks_table) == 0
+        assert await count(resources, files_table) == 0
+
+
+async def send_part(
+    server: str, method: str, target: str, headers: dict[str, str], body: bytes, *, sent: int
+) -> asyncio.StreamWriter:
+    """Start a request announcing all of `body` but sending only its first `sent` bytes."""
+    address = urlsplit(server)
+    _, writer = await asyncio.open_connection(address.hostname, address.port)
+    head = [f"{method} {target} HTTP/1.1", f"Host: {address.netloc}"]
+    head += [f"{name}: {value}" for name, value in headers.items()]
+    head.append(f"Content-Length: {len(body)}")
+    writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + body[:sent])
+    await writer.drain()
+    return writer
+
+
+async def one_warning(caplog: pytest.LogCaptureFixture) -> None:
+    """Wait for the warning of a client gone mid-body: one line, no traceback, no error."""
+
+    def warnings() -> list[logging.LogRecord]:
+        return [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+    async def logged() -> list[logging.LogRecord]:
+        return warnings()
+
+    [record] = await wait_until(logged)
+    await asyncio.sleep(0.2)  # anything logged after it would be a second line
+    assert warnings() == [record]
+    assert record.levelname == "WARNING"
+    assert record.exc_info is None
+    assert "client disconnected" in record.getMessage()
+    assert "Exception in ASGI application" not in caplog.text
