@@ -294,6 +294,10 @@ class File(SQLModel, table=True):
     purpose: str = Field(max_length=16)
     created_at: datetime = _ts(nullable=False)
     expires_at: datetime | None = _ts()
+    #: The token of the upload that is streaming this pending file's bytes in, and when it last
+    #: showed life (a claim left by a killed process is taken over once it is stale).
+    upload_claim: str | None = Field(default=None, max_length=32)
+    upload_claimed_at: datetime | None = _ts()
 
 
 files_table = File.__table__  # type: ignore[attr-defined]

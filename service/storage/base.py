@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
-from collections.abc import AsyncIterable
-from contextlib import AbstractContextManager
+import mimetypes
+from collections.abc import AsyncIterable, Callable
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import BinaryIO, Protocol
 from urllib.parse import quote
 
@@ -16,6 +19,23 @@ from service.domain.errors import InvalidInput, NotFound
 MAX_KEY_BYTES = 1024
 #: Bytes handed to a store per blocking write while an async stream comes in.
 WRITE_BATCH = 1024 * 1024
+#: Types a download is served as; any other is served as application/octet-stream, so that no
+#: uploaded page, script or image with script (HTML, SVG, …) is ever rendered from our origin.
+PASSIVE_TYPES = frozenset(
+    {
+        "text/csv",
+        "text/plain",
+        "text/tab-separated-values",
+        "application/json",
+        "application/x-ndjson",
+        "application/gzip",
+        "application/zip",
+        "application/pdf",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "image/png",
+        "image/jpeg",
+    }
+)
 
 
 class ObjectNotFound(NotFound):
@@ -75,8 +95,18 @@ class FileStore(Protocol):
         """A URL that accepts one HTTP PUT of the file's bytes for `expires` seconds."""
         ...
 
+    def put_headers(self, content_type: str) -> dict[str, str]:
+        """The headers a PUT to a `presign_put` URL must carry."""
+        ...
+
     def presign_get(self, key: str, *, expires: int, download_name: str) -> str:
-        """A URL serving the file as an attachment named `download_name` for `expires` seconds."""
+        """A URL serving the file as an attachment named `download_name` for `expires` seconds,
+        typed by `download_type`."""
+        ...
+
+    def sweep(self, *, before: datetime) -> int:
+        """Remove what writers killed mid-write left behind (temporary files, unfinished
+        multipart uploads) untouched since `before`; returns how many."""
         ...
 
 
@@ -105,6 +135,13 @@ def attachment(download_name: str) -> str:
     return f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(download_name, safe='')}"
 
 
+def download_type(download_name: str) -> str:
+    """The Content-Type a download named `download_name` is served with: its usual type when
+    that is passive (PASSIVE_TYPES), else application/octet-stream."""
+    guessed = mimetypes.guess_type(download_name)[0]
+    return guessed if guessed in PASSIVE_TYPES else "application/octet-stream"
+
+
 def digest(store: FileStore, key: str) -> Stored:
     """Read the file once, in chunks, and hash it (blocking: run it in a thread)."""
     sha, size = hashlib.sha256(), 0
@@ -115,16 +152,30 @@ def digest(store: FileStore, key: str) -> Stored:
     return Stored(size, sha.hexdigest())
 
 
+#: Wraps the publication of streamed bytes (see write_stream).
+Acceptance = Callable[[Stored], AbstractAsyncContextManager[object]]
+
+
 async def write_stream(
-    store: FileStore, key: str, content_type: str, chunks: AsyncIterable[bytes], *, limit: int
+    store: FileStore,
+    key: str,
+    content_type: str,
+    chunks: AsyncIterable[bytes],
+    *,
+    limit: int,
+    accept: Acceptance | None = None,
 ) -> Stored:
     """Stream `chunks` into the store under `key` in constant memory, hashing them as they pass.
 
-    FileTooLarge past `limit` bytes, and then nothing is stored.
+    FileTooLarge past `limit` bytes, and then nothing is stored. With `accept`, the file is
+    published inside `accept(stored)` once every byte is in: if entering it raises (the bytes
+    are refused, or the writer lost its right to publish) nothing is stored, and its exit sees
+    whether publishing succeeded (e.g. to commit the record of the bytes only then).
     """
     writer = store.open_write(key, content_type)
     stream = await asyncio.to_thread(writer.__enter__)
     sha, size, batch = hashlib.sha256(), 0, bytearray()
+    closing = False
 
     def flush(data: bytes) -> None:  # in a thread: hashing a batch is CPU work too
         sha.update(data)
@@ -140,8 +191,12 @@ async def write_stream(
                 await asyncio.to_thread(flush, bytes(batch))
                 batch.clear()
         await asyncio.to_thread(flush, bytes(batch))
+        stored = Stored(size, sha.hexdigest())
+        async with accept(stored) if accept is not None else contextlib.nullcontext():
+            closing = True  # the writer's own exit discards its temporary file if it fails
+            await asyncio.to_thread(writer.__exit__, None, None, None)
     except BaseException as error:
-        await asyncio.to_thread(writer.__exit__, type(error), error, error.__traceback__)
+        if not closing:
+            await asyncio.to_thread(writer.__exit__, type(error), error, error.__traceback__)
         raise
-    await asyncio.to_thread(writer.__exit__, None, None, None)
-    return Stored(size, sha.hexdigest())
+    return stored

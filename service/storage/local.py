@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
 from service.domain.errors import InvalidInput
 from service.storage.base import ObjectNotFound, check_key
 from service.storage.signing import UrlSigner
+
+#: A writer's temporary file, beside its target: mkstemp's ".<name>.<8 random>.part".
+TEMPORARY = re.compile(r"\..+\.[a-z0-9_]{8}\.part")
 
 
 class LocalFileStore:
@@ -74,5 +79,27 @@ class LocalFileStore:
     def presign_put(self, key: str, *, expires: int, content_type: str) -> str:
         return self.signer.url("PUT", check_key(key), expires_in=expires)
 
+    def put_headers(self, content_type: str) -> dict[str, str]:
+        return {"Content-Type": content_type}
+
     def presign_get(self, key: str, *, expires: int, download_name: str) -> str:
         return self.signer.url("GET", check_key(key), expires_in=expires, name=download_name)
+
+    def sweep(self, *, before: datetime) -> int:
+        """Temporary files of writers that died (SIGKILL, power loss): a live writer touches
+        its file at every batch, so one untouched since `before` has no writer any more."""
+        removed, cutoff = 0, before.timestamp()
+        for folder, _, names in os.walk(self.root):
+            for name in names:
+                path = Path(folder, name)
+                if TEMPORARY.fullmatch(name) and _modified(path) < cutoff:
+                    path.unlink(missing_ok=True)
+                    removed += 1
+        return removed
+
+
+def _modified(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:  # its writer just published or removed it
+        return float("inf")

@@ -5,9 +5,13 @@ from __future__ import annotations
 import contextlib
 import functools
 import io
+import os
+import re
 import tempfile
 import threading
 from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 import boto3
@@ -16,7 +20,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from service.config import Settings
-from service.storage.base import ObjectNotFound, attachment, check_key
+from service.storage.base import ObjectNotFound, attachment, check_key, download_type
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -30,6 +34,8 @@ TRANSFER = TransferConfig(
 #: Bytes a reader pulls from the response body at a time.
 READ_BUFFER = MIB
 MISSING = {"404", "NoSuchKey", "NotFound"}
+#: A writer's local spool file (see open_write): NamedTemporaryFile's "ops-s3-<8 random>.part".
+SPOOL = re.compile(r"ops-s3-[a-z0-9_]{8}\.part")
 _SESSION_LOCK = threading.Lock()
 
 
@@ -88,13 +94,17 @@ class _BodyReader(io.RawIOBase):
 
 
 class S3FileStore:
-    """One bucket; keys are the object keys. The boto3 client is shared between threads."""
+    """One bucket; keys are the object keys. The boto3 client is shared between threads.
+
+    Writes spool to a local file in `spool_dir` (the system's temporary directory by default).
+    """
 
     kind = "s3"
 
-    def __init__(self, bucket: str, client: S3Client) -> None:
+    def __init__(self, bucket: str, client: S3Client, spool_dir: Path | None = None) -> None:
         self.bucket = bucket
         self.client = client
+        self.spool_dir = spool_dir or Path(tempfile.gettempdir())
 
     @contextlib.contextmanager
     def open_read(self, key: str) -> Iterator[BinaryIO]:
@@ -112,7 +122,9 @@ class S3FileStore:
         check_key(key)
         # A named temp file lets upload_file read each part from disk as it sends it, so memory
         # stays flat; a file object would make s3transfer buffer whole parts in memory.
-        with tempfile.NamedTemporaryFile(prefix="ops-s3-", suffix=".part") as spool:
+        with tempfile.NamedTemporaryFile(
+            prefix="ops-s3-", suffix=".part", dir=self.spool_dir
+        ) as spool:
             yield cast(BinaryIO, spool)
             spool.flush()
             self.client.upload_file(
@@ -146,15 +158,59 @@ class S3FileStore:
         self.client.head_bucket(Bucket=self.bucket)
 
     def presign_put(self, key: str, *, expires: int, content_type: str) -> str:
-        params = {"Bucket": self.bucket, "Key": check_key(key), "ContentType": content_type}
+        """A PUT that only creates: once an object is there, S3 refuses every other PUT (412),
+        so parallel uploads cannot replace the bytes a confirmation hashed and recorded."""
+        params = {
+            "Bucket": self.bucket,
+            "Key": check_key(key),
+            "ContentType": content_type,
+            "IfNoneMatch": "*",
+        }
         return self.client.generate_presigned_url(
             "put_object", Params=params, ExpiresIn=expires, HttpMethod="PUT"
         )
+
+    def put_headers(self, content_type: str) -> dict[str, str]:
+        return {"Content-Type": content_type, "If-None-Match": "*"}
 
     def presign_get(self, key: str, *, expires: int, download_name: str) -> str:
         params = {
             "Bucket": self.bucket,
             "Key": check_key(key),
             "ResponseContentDisposition": attachment(download_name),
+            # S3 would serve the type the uploader sent (text/html, say); ours instead.
+            "ResponseContentType": download_type(download_name),
         }
         return self.client.generate_presigned_url("get_object", Params=params, ExpiresIn=expires)
+
+    def sweep(self, *, before: datetime) -> int:
+        """Multipart uploads started before `before` and never finished (S3 keeps and bills
+        their parts until they are aborted), and local spool files untouched since then."""
+        removed = 0
+        for page in self.client.get_paginator("list_multipart_uploads").paginate(
+            Bucket=self.bucket
+        ):
+            for upload in page.get("Uploads", []):
+                if upload["Initiated"] < before:
+                    removed += self._abort(upload["Key"], upload["UploadId"])
+        return removed + _sweep_spool(self.spool_dir, before)
+
+    def _abort(self, key: str, upload_id: str) -> int:
+        try:
+            self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+        except ClientError as error:
+            if str(error.response.get("Error", {}).get("Code")) == "NoSuchUpload":
+                return 0  # finished or aborted meanwhile
+            raise
+        return 1
+
+
+def _sweep_spool(folder: Path, before: datetime) -> int:
+    removed = 0
+    for entry in os.scandir(folder):
+        if SPOOL.fullmatch(entry.name) and entry.is_file():
+            with contextlib.suppress(FileNotFoundError):  # its writer finished meanwhile
+                if entry.stat().st_mtime < before.timestamp():
+                    os.unlink(entry.path)
+                    removed += 1
+    return removed

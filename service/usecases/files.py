@@ -168,7 +168,7 @@ def sign_upload(
     return Upload(
         file=view,
         upload_url=url,
-        upload_headers={"Content-Type": view.content_type},
+        upload_headers=store.put_headers(view.content_type),
         expires_at=now + timedelta(seconds=policy.url_seconds),
     )
 
@@ -302,7 +302,7 @@ async def mark_uploaded(
     if updated is None:  # a concurrent upload of the same file marked it first
         return to_view(await FileRepository(session).get(row.id))
     if updated.purpose == FilePurpose.INPUT and updated.task_id is not None:
-        await _release_task(session, updated.task_id, actor or Caller(row.owner), now=now)
+        await release_task(session, updated, actor or Caller(row.owner), now=now)
     return to_view(updated)
 
 
@@ -324,15 +324,20 @@ def refusal(row: Any, size: int, sha256: str | None, policy: FilePolicy) -> Inva
     return None
 
 
-async def _release_task(
-    session: AsyncSession, task_id: UUID, actor: Caller, *, now: datetime
-) -> None:
-    """A task waiting for its input file becomes pending: the work trigger goes out with it."""
+async def release_task(session: AsyncSession, file: Any, actor: Caller, *, now: datetime) -> None:
+    """A task waiting for its input `file` (now ready) becomes pending, with the file's size as
+    its fileSize: the work trigger goes out with it."""
+    task_id = file.task_id
     current = await TaskRepository(session).get(task_id)
     if current is None or current.status != TaskStatus.WAITING:
         return
     event = transitions.transition(TaskStatus.WAITING, TaskStatus.PENDING)
-    values = {"status": TaskStatus.PENDING.value, "available_at": now, "updated_at": now}
+    values = {
+        "status": TaskStatus.PENDING.value,
+        "file_size": file.size,
+        "available_at": now,
+        "updated_at": now,
+    }
     row = await TaskRepository(session).update_where(task_id, [TaskStatus.WAITING], values)
     if row is None:
         return  # cancelled meanwhile
@@ -362,14 +367,3 @@ async def download_link(
 def sign_download(store: FileStore, row: Any, policy: FilePolicy, now: datetime) -> DownloadLink:
     url = store.presign_get(row.key, expires=policy.url_seconds, download_name=row.file_name)
     return DownloadLink(download_url=url, expires_at=now + timedelta(seconds=policy.url_seconds))
-
-
-async def purge_expired(
-    session: AsyncSession, store: FileStore, *, now: datetime, limit: int = 500
-) -> int:
-    """Delete up to `limit` files past their expiry: the bytes, then the records (for the
-    cleanup-old-files job; a record whose bytes are already gone is simply removed)."""
-    rows = await FileRepository(session).expired(now, limit)
-    for row in rows:
-        await asyncio.to_thread(store.delete, row.key)
-    return await FileRepository(session).delete_ids([r.id for r in rows])

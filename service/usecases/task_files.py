@@ -14,7 +14,7 @@ from service.db.repositories.tasks import TaskRepository
 from service.domain.callers import Caller
 from service.domain.errors import Conflict, InvalidInput, NotFound
 from service.domain.tasks import TaskStatus
-from service.storage.base import FileStore, Stored, check_key, digest
+from service.storage.base import FileStore, check_key, digest
 from service.usecases import files as file_usecases, tasks as task_usecases
 from service.usecases.views import TaskView
 
@@ -77,51 +77,19 @@ async def upload_for_task(
     return TaskView.from_row(row._mapping), upload
 
 
-async def input_key(session: AsyncSession, file_id: UUID) -> str | None:
-    """Where a pending input file's bytes go; None once they are there."""
-    row = await FileRepository(session).get(file_id)
-    if row is None or row.status != file_usecases.FileStatus.PENDING:
-        return None
-    return str(row.key)
-
-
-async def input_uploaded(
-    session: AsyncSession,
-    store: FileStore,
-    caller: Caller,
-    task_id: UUID,
-    file_id: UUID,
-    stored: Stored,
-    *,
-    policy: file_usecases.FilePolicy,
-    now: datetime,
-) -> TaskView:
-    """The bytes of a task's input file were stored (as `stored`): the task can run."""
-    row = await FileRepository(session).get(file_id)
-    if row is None:
-        raise NotFound(f"file {file_id} not found", file_id=str(file_id))
-    if row.status == file_usecases.FileStatus.PENDING:
-        await file_usecases.mark_uploaded(
-            session,
-            store,
-            row,
-            stored.size,
-            sha256=stored.sha256,
-            policy=policy,
-            now=now,
-            actor=caller,
-        )
-    return await task_usecases.get(session, caller, task_id)
-
-
 async def check_input(session: AsyncSession, caller: Caller, input_file_id: str) -> None:
-    """Refuse an inputFileId that names another user's file (other values are external refs)."""
+    """Refuse an inputFileId that is a file id (a UUID) but not one of the caller's files; other
+    values are external references.
+
+    Another user's file and a file that does not exist get the same answer, so that the answer
+    does not tell which ids exist.
+    """
     try:
         file_id = UUID(input_file_id)
     except ValueError:
         return
     row = await FileRepository(session).get(file_id)
-    if row is not None and not caller.may_see(row.owner):
+    if row is None or not caller.may_see(row.owner):
         raise InvalidInput(f"file {file_id} not found", field="inputFileId")
 
 

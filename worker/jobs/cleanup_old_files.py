@@ -1,18 +1,21 @@
-"""Deletes files past their expiry: the stored bytes first, then the records."""
+"""Deletes files past their expiry (the stored bytes first, then the records), and the
+temporaries that writers killed mid-write left in the store."""
 
 from __future__ import annotations
 
 from service.bootstrap import Resources
 from service.clock import utcnow
 from service.db.engine import session_scope
-from service.usecases import files
+from service.usecases import file_retention
 
 
 async def run(resources: Resources) -> str:
     removed = 0
     while True:  # batches keep each transaction short on a large backlog
         async with session_scope(resources.sessionmaker) as session:
-            batch = await files.purge_expired(session, resources.store, now=utcnow())
+            batch = await file_retention.purge_expired(session, resources.store, now=utcnow())
         removed += batch
         if batch == 0:
-            return f"{removed} expired files deleted"
+            break
+    swept = await file_retention.sweep_temporaries(resources.store, now=utcnow())
+    return f"{removed} expired files deleted, {swept} stale temporaries removed"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Any, Literal, TypeVar, get_args
 from uuid import UUID
@@ -11,21 +12,22 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, RootModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
+from starlette.requests import ClientDisconnect
 
-from service.api.deps import CallerDep, ResourcesDep, SessionDep, after_commit
+from service.api.deps import CallerDep, ResourcesDep, SessionDep
 from service.api.idempotency import IdempotencyKeyDep
 from service.api.problems import FILE_RESPONSES, PROBLEM_RESPONSES, problem
-from service.api.routes import tasks as task_routes
+from service.api.routes import files as file_routes, tasks as task_routes
 from service.api.schemas import ContentType, FileName, InputModel, Sha256, TaskCreate, TaskPublic
 from service.bootstrap import Resources
 from service.clock import utcnow
-from service.db.engine import session_scope
 from service.domain.callers import Caller
-from service.storage.base import WRITE_BATCH, FileTooLarge, write_stream
-from service.usecases import files as file_usecases, task_files, tasks as task_usecases
+from service.storage.base import WRITE_BATCH, FileTooLarge
+from service.usecases import files as file_usecases, receiving, tasks as task_usecases
 from service.usecases.files import FilePolicy
 from service.usecases.tasks import IdempotencyKey
+from service.usecases.views import TaskView
 
 router = APIRouter(prefix="/bulk", tags=["bulk"], responses=PROBLEM_RESPONSES)
 
@@ -165,61 +167,71 @@ async def _import_form(
     resources: Resources,
     response: Response,
     idempotency: IdempotencyKey | None,
-) -> task_routes.TaskCreated:
+) -> task_routes.TaskCreated | JSONResponse:
     """Create the import with the file of a multipart body.
 
     Starlette spools the part to a temporary file (memory stays flat). The task and its pending
-    file are committed first, the bytes are stored without a transaction open (SQLite has one
-    writer), then the file is marked ready, which sends the task to the workers. If storing
-    fails the task keeps waiting: repeating the request with the same Idempotency-Key stores
-    the file again, and otherwise check-uploads expires the task.
+    file are committed first; the bytes are then received as a signed PUT's are
+    (service/usecases/receiving.py): no transaction open while they are stored, and one upload
+    of a file at a time, so a repeat of the Idempotency-Key while the first request's bytes are
+    being stored is 409. Marking the file ready sends the task to the workers. If storing fails
+    the task keeps waiting: repeating the request with the same Idempotency-Key stores the file
+    again, and otherwise check-uploads expires the task.
     """
     limit = resources.settings.files_max_bytes
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit + FORM_OVERHEAD:
         raise FileTooLarge.over(limit)
-    async with request.form(max_files=1, max_fields=8) as form:
-        upload = form.get("file")
-        if not isinstance(upload, UploadFile):
-            raise _missing("file", "Field required: the file to import, as a form-data file part")
-        if upload.size is not None and upload.size > limit:
-            raise FileTooLarge.over(limit, size=upload.size, field="file")
-        if upload.content_type is not None:
-            file_usecases.check_import_type(upload.content_type, field="file")
-        fields = {k: v for k, v in form.multi_items() if isinstance(v, str)}
-        params = fields.pop("params", "{}") or "{}"
-        body = _valid(
-            BulkImport,
-            {
-                **fields,
-                "fileName": upload.filename or "upload",
-                "fileSize": upload.size,
-                "fileContentType": upload.content_type,
-                "params": _valid(_Params, params, field="params").root,
-            },
-        )
-        async with session_scope(resources.sessionmaker) as first:
-            task, pending, created = await task_routes.create_with_upload(
-                body.as_task(), first, caller, resources, idempotency
-            )
-            key = None if pending is None else await task_files.input_key(first, pending.file.id)
-        after_commit(resources, first)
-        if pending is None or key is None:  # a repeated request whose file is already there
-            return task_routes.answer_created(task, None, created, response)
-        stored = await write_stream(
-            resources.store, key, pending.file.content_type, _chunks(upload), limit=limit
-        )
-    task = await task_files.input_uploaded(
-        session,
-        resources.store,
-        caller,
-        task.id,
-        pending.file.id,
-        stored,
-        policy=FilePolicy.from_settings(resources.settings),
-        now=utcnow(),
-    )
+    try:
+        async with request.form(max_files=1, max_fields=8) as form:
+            task, created = await _create_with(form, caller, resources, idempotency)
+    except ClientDisconnect:
+        return file_routes.disconnected(request)
+    task = await task_usecases.get(session, caller, task.id)
     return task_routes.answer_created(task, None, created, response)
+
+
+async def _create_with(
+    form: FormData, caller: Caller, resources: Resources, idempotency: IdempotencyKey | None
+) -> tuple[TaskView, bool]:
+    """The import task of a parsed form, and whether it is new, with the form's file stored."""
+    limit = resources.settings.files_max_bytes
+    upload = form.get("file")
+    if not isinstance(upload, UploadFile):
+        raise _missing("file", "Field required: the file to import, as a form-data file part")
+    if upload.size is not None and upload.size > limit:
+        raise FileTooLarge.over(limit, size=upload.size, field="file")
+    if upload.content_type is not None:
+        file_usecases.check_import_type(upload.content_type, field="file")
+    fields = {k: v for k, v in form.multi_items() if isinstance(v, str)}
+    params = fields.pop("params", "{}") or "{}"
+    body = _valid(
+        BulkImport,
+        {
+            **fields,
+            "fileName": upload.filename or "upload",
+            "fileSize": upload.size,
+            "fileContentType": upload.content_type,
+            "params": _valid(_Params, params, field="params").root,
+        },
+    )
+    unit = file_routes.units(resources)
+    async with unit() as first:
+        task, pending, created = await task_routes.create_with_upload(
+            body.as_task(), first, caller, resources, idempotency
+        )
+    if pending is not None:
+        with contextlib.suppress(receiving.AlreadyUploaded):  # a repeat: the file is there
+            await receiving.receive(
+                unit,
+                resources.store,
+                pending.file.id,
+                _chunks(upload),
+                policy=FilePolicy.from_settings(resources.settings),
+                clock=utcnow,
+                actor=caller,
+            )
+    return task, created
 
 
 async def _chunks(upload: UploadFile) -> AsyncIterator[bytes]:

@@ -6,37 +6,33 @@ the authority. They are declared first so that "content" is never taken for a fi
 
 from __future__ import annotations
 
-import mimetypes
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Request, Response, status
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, JSONResponse
 from pydantic import Field
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import ClientDisconnect
 
-from service.api.deps import CallerDep, ResourcesDep, SessionDep
-from service.api.problems import FILE_RESPONSES, PROBLEM_RESPONSES
+from service.api.deps import CallerDep, ResourcesDep, SessionDep, after_commit
+from service.api.problems import FILE_RESPONSES, PROBLEM_RESPONSES, problem
 from service.api.schemas import ContentType, FileName, InputModel, Sha256
 from service.bootstrap import Resources
 from service.clock import utcnow
 from service.db.engine import session_scope
-from service.db.repositories.files import FileRepository
-from service.domain.callers import Caller
-from service.domain.errors import Conflict, NotFound
-from service.storage.base import FileTooLarge, write_stream
+from service.domain.errors import NotFound
+from service.storage.base import download_type
 from service.storage.local import LocalFileStore
-from service.usecases import files as file_usecases
-from service.usecases.files import (
-    DownloadLink,
-    FilePolicy,
-    FileStatus,
-    FileView,
-    UnsupportedMediaType,
-    Upload,
-)
+from service.usecases import files as file_usecases, receiving
+from service.usecases.files import DownloadLink, FilePolicy, FileView, Upload
 from service.usecases.views import CamelModel
 
 router = APIRouter(prefix="/files", tags=["files"], responses=PROBLEM_RESPONSES)
+logger = logging.getLogger(__name__)
 
 Expires = Annotated[int, Query(ge=0, le=2**40)]
 Signature = Annotated[str, Query(min_length=1, max_length=128)]
@@ -58,61 +54,76 @@ class FilePage(CamelModel):
     page_size: int
 
 
+def units(resources: Resources) -> receiving.Units:
+    """Short transactions of their own for the steps of an upload, each committed (and the
+    workers and relay woken for what it wrote) when its block succeeds."""
+
+    @asynccontextmanager
+    async def unit() -> AsyncIterator[AsyncSession]:
+        async with session_scope(resources.sessionmaker) as session:
+            yield session
+        after_commit(resources, session)
+
+    return unit
+
+
+def disconnected(request: Request) -> JSONResponse:
+    """The answer nobody reads to a request whose client went away mid-body: one warning line
+    instead of a traceback (the file stays pending, and the upload can be repeated)."""
+    logger.warning(
+        "%s %s: the client disconnected before its body ended",
+        request.method,
+        request.url.path,
+        extra={"action": "file.upload_disconnected"},
+    )
+    return problem(
+        400,
+        "client-disconnected",
+        "The client disconnected before the request body ended.",
+        "the upload is incomplete; nothing was stored",
+        instance=request.url.path,
+    )
+
+
 def _local(resources: Resources) -> LocalFileStore:
     if not isinstance(resources.store, LocalFileStore):
         raise NotFound("this service stores files in S3; use the URL it gave you")
     return resources.store
 
 
-def _check_content_type(request: Request, declared: str) -> None:
-    """Refuse a PUT whose Content-Type is not the file's (parameters and case aside), as S3
-    refuses one its presigned URL was not signed for; a PUT without one is taken."""
-    sent = request.headers.get("content-type")
-    if sent is not None and file_usecases.media_type(sent) != file_usecases.media_type(declared):
-        raise UnsupportedMediaType(
-            f"this upload URL takes Content-Type {declared} (see uploadHeaders), not {sent}"
-        )
+def _length(request: Request) -> int | None:
+    declared = request.headers.get("content-length", "")
+    return int(declared) if declared.isdigit() else None
 
 
 @router.put("/content/{key:path}", response_model=FileView, include_in_schema=False)
 async def put_content(
     key: str,
     request: Request,
-    session: SessionDep,
     resources: ResourcesDep,
     expires: Expires,
     signature: Signature,
-) -> FileView:
+) -> FileView | JSONResponse:
     """Receive an upload through a signed URL (local store), hashing it as it streams in.
 
-    No transaction is open while the bytes stream in (SQLite has one writer): the file is looked
-    up in a short one, and `session` is first used to mark it uploaded afterwards.
+    Of parallel PUTs to one URL one is taken and the others get 409; no transaction is open
+    while the bytes stream in (SQLite has one writer).
     """
     store = _local(resources)
     store.signer.verify("PUT", key, expires=expires, signature=signature)
-    limit = resources.settings.files_max_bytes
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise FileTooLarge.over(limit, size=int(declared))
-    async with session_scope(resources.sessionmaker) as lookup:
-        row = await FileRepository(lookup).get_by_key(key)
-    if row is None:
-        raise NotFound("no file is waiting for this upload")
-    if row.status != FileStatus.PENDING:
-        raise Conflict("this file was uploaded already", file_id=str(row.id))
-    _check_content_type(request, row.content_type)
-    stored = await write_stream(store, key, row.content_type, request.stream(), limit=limit)
-    policy = FilePolicy.from_settings(resources.settings)
-    return await file_usecases.mark_uploaded(
-        session,
-        store,
-        row,
-        stored.size,
-        sha256=stored.sha256,
-        policy=policy,
-        now=utcnow(),
-        actor=Caller(row.owner),
-    )
+    sent = receiving.Sent(request.headers.get("content-type"), _length(request))
+    try:
+        return await receiving.receive_signed(
+            units(resources),
+            store,
+            key,
+            request.stream(),
+            sent,
+            policy=FilePolicy.from_settings(resources.settings),
+            clock=utcnow,
+        )
+    except ClientDisconnect:
+        return disconnected(request)
 
 
 @router.get("/content/{key:path}", include_in_schema=False)
@@ -123,15 +134,20 @@ async def get_content(
     signature: Signature,
     name: Annotated[str, Query(max_length=255)] = "",
 ) -> FileResponse:
-    """Serve a download through a signed URL (local store); Range requests work."""
+    """Serve a download through a signed URL (local store) as an attachment whose type is never
+    one a browser renders (see download_type); Range requests work."""
     store = _local(resources)
     store.signer.verify("GET", key, expires=expires, signature=signature, name=name)
     path = store.path(key)
     if not path.is_file():
         raise NotFound("the file is no longer stored")
     name = name or path.name
-    media_type = mimetypes.guess_type(name)[0] or file_usecases.DEFAULT_CONTENT_TYPE
-    return FileResponse(path, media_type=media_type, filename=name)
+    return FileResponse(
+        path,
+        media_type=download_type(name),
+        filename=name,
+        headers={"X-Content-Type-Options": "nosniff"},
+    )
 
 
 @router.post(

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Row, func, select, update
+from sqlalchemy import Row, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.db.tables import files_table as F
@@ -42,6 +42,32 @@ class FileRepository:
         stmt = (
             update(F)
             .where(F.c.id == file_id, F.c.status == expected_status)
+            .values(**values)
+            .returning(*F.c)
+        )
+        return (await self.session.execute(stmt)).one_or_none()
+
+    async def claim_upload(
+        self, file_id: UUID, status: str, token: str, *, now: datetime, stale_before: datetime
+    ) -> Row[Any] | None:
+        """Take the upload of a file in `status` for `token`: only while no other upload holds
+        it, or the holder's claim went stale (not refreshed since `stale_before`)."""
+        free = or_(F.c.upload_claim.is_(None), F.c.upload_claimed_at < stale_before)
+        stmt = (
+            update(F)
+            .where(F.c.id == file_id, F.c.status == status, free)
+            .values(upload_claim=token, upload_claimed_at=now)
+            .returning(*F.c)
+        )
+        return (await self.session.execute(stmt)).one_or_none()
+
+    async def update_claimed(
+        self, file_id: UUID, token: str, values: dict[str, Any]
+    ) -> Row[Any] | None:
+        """Conditional update: applies only while `token` still holds the file's upload."""
+        stmt = (
+            update(F)
+            .where(F.c.id == file_id, F.c.upload_claim == token)
             .values(**values)
             .returning(*F.c)
         )

@@ -6,6 +6,7 @@ Local URLs are relative and served by the API itself; S3 URLs go to the S3 serve
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any, ClassVar
@@ -20,9 +21,9 @@ from service.bootstrap import Resources
 from service.clock import utcnow
 from service.db.engine import session_scope
 from service.db.repositories.files import FileRepository
-from service.db.tables import files_table
+from service.db.tables import files_table, tasks_table
 from service.storage.local import LocalFileStore
-from service.usecases import files as file_usecases, task_files
+from service.usecases import file_retention, task_files
 from service.usecases.files import FilePolicy, FilePurpose
 from tests.fixtures.app import ADMIN, user, wait_until
 from tests.fixtures.s3 import transfer
@@ -48,6 +49,12 @@ def storage(request: pytest.FixtureRequest) -> str:
 
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def put_headers(storage: str, content_type: str) -> dict[str, str]:
+    """What a PUT to an upload URL must send: S3's URLs also only create (If-None-Match)."""
+    only_create = {"If-None-Match": "*"} if storage == "s3" else {}
+    return {"Content-Type": content_type, **only_create}
 
 
 async def stored_key(resources: Resources, file_id: str) -> str:
@@ -100,7 +107,7 @@ async def download(api: httpx.AsyncClient, path: str, headers: dict[str, str]) -
 
 class TestCreateFile:
     async def test_returns_201_a_pending_file_and_where_to_put_it(
-        self, api: httpx.AsyncClient, resources: Resources
+        self, api: httpx.AsyncClient, storage: str
     ) -> None:
         response = await api.post(
             FILES, json={"fileName": "products.csv", "size": 12}, headers=ALICE
@@ -119,7 +126,7 @@ class TestCreateFile:
         assert file["sha256"] is None  # nothing announced, nothing received yet
         assert (body["uploadMethod"], body["uploadHeaders"]) == (
             "PUT",
-            {"Content-Type": "text/csv"},
+            put_headers(storage, "text/csv"),
         )
         assert body["uploadUrl"]
         assert body["expiresAt"]
@@ -201,6 +208,22 @@ class TestUploadAndDownload:
         disposition = got.headers["content-disposition"]
         assert disposition.startswith("attachment;")
         assert "Prix%20%C3%A9t%C3%A9.csv" in disposition
+
+    async def test_a_download_is_an_attachment_whose_type_no_browser_renders(
+        self, api: httpx.AsyncClient, storage: str
+    ) -> None:
+        page = b"<html><script>document.cookie</script></html>"
+        html = await uploaded(api, page, fileName="page.html", contentType="text/html")
+        csv = await uploaded(api, b"sku\nA-1\n", fileName="p.csv")
+        for file, served in ((html, "application/octet-stream"), (csv, "text/csv")):
+            got = await download(api, f"{FILES}/{file['id']}/download", ALICE)
+            assert got.status_code == 200
+            assert got.headers["content-type"].split(";")[0] == served
+            assert got.headers["content-disposition"].startswith("attachment;")
+            assert file["fileName"] in got.headers["content-disposition"]
+            if storage == "local":  # MinIO adds it too; S3's presigned GETs cannot ask for it
+                assert got.headers["x-content-type-options"] == "nosniff"
+        assert got.content == b"sku\nA-1\n"
 
     async def test_bytes_of_the_wrong_size_are_refused_and_the_upload_can_be_repeated(
         self, api: httpx.AsyncClient
@@ -393,7 +416,7 @@ class TestOwnership:
 
 class TestTaskFiles:
     async def test_a_task_with_a_file_name_answers_with_an_upload_url(
-        self, api: httpx.AsyncClient, resources: Resources
+        self, api: httpx.AsyncClient, resources: Resources, storage: str
     ) -> None:
         body = {"taskType": "import", "entityType": "product", "fileName": "products.csv"}
         response = await api.post(TASKS, json=body, headers=ALICE)
@@ -401,8 +424,9 @@ class TestTaskFiles:
         task = response.json()
         assert task["uploadUrl"]
         assert task["uploadExpiresAt"]
-        assert task["uploadHeaders"] == {"Content-Type": "text/csv"}
+        assert task["uploadHeaders"] == put_headers(storage, "text/csv")
         assert task["status"] == "waiting"  # it never starts before its input is complete
+        assert task["fileSize"] is None  # nothing announced
         file = (await api.get(f"{FILES}/{task['inputFileId']}", headers=ALICE)).json()
         assert (file["taskId"], file["purpose"], file["status"]) == (task["id"], "input", "pending")
         data = b"sku,name\nA-1,Tea\n"
@@ -413,7 +437,7 @@ class TestTaskFiles:
         done = await api.post(f"{FILES}/{file['id']}/complete", headers=ALICE)
         assert (done.json()["status"], done.json()["size"]) == ("ready", len(data))
         after = (await api.get(f"{TASKS}/{task['id']}", headers=ALICE)).json()
-        assert after["status"] == "pending"
+        assert (after["status"], after["fileSize"]) == ("pending", len(data))  # from the upload
         assert "uploadUrl" not in after
         assert await event_types(api, task["id"]) == ["waiting", "created"]
         assert await count(resources, files_table) == 1
@@ -457,16 +481,25 @@ class TestTaskFiles:
         assert task["inputFileId"] is None
 
     @pytest.mark.parametrize("storage", ["local"])  # nothing here depends on the store
-    async def test_another_users_file_cannot_be_a_tasks_input(
+    async def test_another_users_file_cannot_be_a_tasks_input_nor_told_from_no_file(
         self, api: httpx.AsyncClient, resources: Resources
     ) -> None:
-        bobs = (await new_file(api, BOB))["file"]["id"]
+        bobs, nobodys = (await new_file(api, BOB))["file"]["id"], str(uuid4())
         body = {"taskType": "import", "entityType": "product", "inputFileId": bobs}
-        problem = assert_problem(await api.post(TASKS, json=body, headers=ALICE), 422)
+        theirs = await api.post(TASKS, json=body, headers=ALICE)
+        problem = assert_problem(theirs, 422)
         assert [e["field"] for e in problem["errors"]] == ["inputFileId"]
+        missing = await api.post(TASKS, json={**body, "inputFileId": nobodys}, headers=ALICE)
+        # The same answer, but for the id it names: no way to learn which ids exist.
+        assert missing.status_code == theirs.status_code
+        assert missing.headers["content-type"] == theirs.headers["content-type"]
+        assert missing.json() == json.loads(theirs.text.replace(bobs, nobodys))
+        assert await count(resources, tasks_table) == 0
         mine = (await new_file(api))["file"]["id"]
         ok = await api.post(TASKS, json={**body, "inputFileId": mine}, headers=ALICE)
         assert ok.status_code == 201
+        external = await api.post(TASKS, json={**body, "inputFileId": "crm-42"}, headers=ALICE)
+        assert external.status_code == 201  # not a file id: an external reference
 
     async def test_download_is_404_until_the_task_registers_its_output(
         self, api: httpx.AsyncClient, resources: Resources
@@ -514,7 +547,7 @@ class TestRetention:
             )
             key = (await FileRepository(session).get(UUID(old))).key  # type: ignore[union-attr]
         async with session_scope(resources.sessionmaker) as session:
-            purged = await file_usecases.purge_expired(session, resources.store, now=utcnow())
+            purged = await file_retention.purge_expired(session, resources.store, now=utcnow())
         assert purged == 1
         assert not resources.store.exists(key)
         assert_problem(await api.get(f"{FILES}/{old}", headers=ALICE), 404)

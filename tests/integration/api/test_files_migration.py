@@ -1,4 +1,4 @@
-"""Migration 0006 (files.sha256) goes up and down on both databases and keeps existing files."""
+"""Migrations of the files table go up and down on both databases and keep existing files."""
 
 from __future__ import annotations
 
@@ -93,3 +93,30 @@ async def test_sha256_is_added_and_removed_and_files_stay(empty_url: str) -> Non
     assert await _execute(empty_url, "SELECT file_name FROM files") == [("a.csv",)]
     await asyncio.to_thread(migrate.upgrade, empty_url)
     assert await _execute(empty_url, "SELECT sha256 FROM files") == [(None,)]
+
+
+async def test_the_upload_claim_is_added_and_removed_and_files_stay(empty_url: str) -> None:
+    await asyncio.to_thread(migrate.upgrade, empty_url, "0007")
+    assert "upload_claim" not in await _columns(empty_url)
+    insert = text(
+        "INSERT INTO files (id, key, file_name, content_type, status, owner, purpose,"
+        " created_at) VALUES (:id, 'uploads/x/a.csv', 'a.csv', 'text/csv', 'pending', 'alice',"
+        " 'input', :now)"
+    ).bindparams(bindparam("id", type_=Uuid()), bindparam("now", type_=DateTime(timezone=True)))
+    await _execute(empty_url, insert, id=uuid.uuid4(), now=datetime.now(UTC))
+    await asyncio.to_thread(migrate.upgrade, empty_url)
+    assert {"upload_claim", "upload_claimed_at"} <= set(await _columns(empty_url))
+    assert await _execute(empty_url, "SELECT upload_claim, upload_claimed_at FROM files") == [
+        (None, None)
+    ]
+    claim = text("UPDATE files SET upload_claim = 'c0ffee', upload_claimed_at = :now").bindparams(
+        bindparam("now", type_=DateTime(timezone=True))
+    )
+    await _execute(empty_url, claim, now=datetime.now(UTC))
+
+    await asyncio.to_thread(_downgrade, empty_url, "0007")
+    assert not {"upload_claim", "upload_claimed_at"} & set(await _columns(empty_url))
+    kept = await _execute(empty_url, "SELECT file_name, status FROM files")
+    assert kept == [("a.csv", "pending")]
+    await asyncio.to_thread(migrate.upgrade, empty_url)
+    assert await _execute(empty_url, "SELECT upload_claim FROM files") == [(None,)]

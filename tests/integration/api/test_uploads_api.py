@@ -7,8 +7,11 @@ check-uploads job finds the object; an upload that never comes fails the task.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import os
+import sys
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -24,8 +27,11 @@ from service.config import Settings
 from service.db.engine import session_scope
 from service.db.repositories.files import FileRepository
 from service.db.tables import files_table, tasks_table
+from service.storage.local import LocalFileStore
+from service.usecases.file_retention import STALE_TEMPORARIES
 from service.usecases.files import IMPORT_CONTENT_TYPES
 from tests.fixtures.app import make_settings, user, wait_until
+from tests.fixtures.database import ROOT
 from tests.fixtures.s3 import transfer
 from tests.integration.api.support import BASE as TASKS, assert_problem, count, event_types
 from worker.jobs import JOBS
@@ -284,10 +290,54 @@ class TestCleanupOldFiles:
                 .values(expires_at=utcnow() - timedelta(seconds=1))
             )
         assert resources.store.exists(key)
-        assert await run_job(resources, "cleanup-old-files") == "1 expired files deleted"
+        assert await run_job(resources, "cleanup-old-files") == (
+            "1 expired files deleted, 0 stale temporaries removed"
+        )
         assert not resources.store.exists(key)
         assert await count(resources, files_table) == 0
-        assert await run_job(resources, "cleanup-old-files") == "0 expired files deleted"
+        assert await run_job(resources, "cleanup-old-files") == (
+            "0 expired files deleted, 0 stale temporaries removed"
+        )
+
+    @pytest.mark.parametrize("storage", ["local"])  # S3's leftovers: tests/integration/storage
+    async def test_the_job_removes_what_a_killed_writer_left_and_keeps_live_writes(
+        self, api: httpx.AsyncClient, resources: Resources
+    ) -> None:
+        store = resources.store
+        assert isinstance(store, LocalFileStore)
+        killed = await killed_writer(store.root, "tasks/t-1/export.csv")
+        aged = utcnow() - STALE_TEMPORARIES - timedelta(minutes=1)
+        os.utime(killed, (aged.timestamp(), aged.timestamp()))
+        with store.open_write("tasks/t-2/export.csv", "text/csv") as live:
+            live.write(b"id\n1\n")
+            assert await run_job(resources, "cleanup-old-files") == (
+                "0 expired files deleted, 1 stale temporaries removed"
+            )
+        assert not killed.exists()
+        assert store.exists("tasks/t-2/export.csv")  # the live writer's file still landed
+        assert [p.name for p in store.root.rglob("*") if p.is_file()] == ["export.csv"]
+
+
+async def killed_writer(root: Path, key: str) -> Path:
+    """The temporary file of a local store writer killed (SIGKILL) in the middle of its write."""
+    code = (
+        "import sys, time; from pathlib import Path;"
+        "from service.storage.local import LocalFileStore;"
+        "from service.storage.signing import UrlSigner;"
+        "store = LocalFileStore(Path(sys.argv[1]), UrlSigner(b'k'));"
+        "writer = store.open_write(sys.argv[2], 'text/csv'); stream = writer.__enter__();"
+        "stream.write(b'id\\n1\\n'); stream.flush(); print('writing', flush=True); time.sleep(60)"
+    )
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", code, str(root), key, stdout=asyncio.subprocess.PIPE, cwd=ROOT
+    )
+    assert process.stdout is not None
+    assert await asyncio.wait_for(process.stdout.readline(), 30) == b"writing\n"
+    process.kill()
+    await process.wait()
+    [left] = [p for p in root.rglob("*.part") if p.is_file()]
+    assert left.name.startswith(".export.csv.")
+    return left
 
 
 def form(

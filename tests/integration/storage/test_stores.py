@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import hashlib
 import io
 import os
+import time
 import tracemalloc
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from pathlib import Path
 from typing import ClassVar
 from urllib.parse import parse_qs, urlsplit
@@ -18,9 +21,17 @@ import httpx
 import pytest
 
 from service.bootstrap import build_store
+from service.clock import utcnow
 from service.config import Settings
 from service.domain.errors import InvalidInput
-from service.storage.base import FileStore, FileTooLarge, ObjectNotFound, digest, write_stream
+from service.storage.base import (
+    FileStore,
+    FileTooLarge,
+    ObjectNotFound,
+    Stored,
+    digest,
+    write_stream,
+)
 from service.storage.local import LocalFileStore
 from service.storage.s3 import S3FileStore
 from service.storage.signing import UrlSigner
@@ -165,6 +176,91 @@ class TestHashing:
             digest(store, "in/big.bin")
 
 
+class TestPublishing:
+    """write_stream's `accept`: the bytes are published inside it, or not at all."""
+
+    async def test_bytes_appear_only_inside_the_acceptance_and_only_if_it_is_entered(
+        self, store: FileStore
+    ) -> None:
+        seen: list[tuple[str, bool]] = []
+
+        @contextlib.asynccontextmanager
+        async def accept(stored: Stored) -> AsyncIterator[None]:
+            seen.append(("before", store.exists("in/a.csv")))
+            yield
+            seen.append(("after", store.exists("in/a.csv")))
+
+        stored = await write_stream(store, "in/a.csv", "text/csv", _stream(10), limit=10)
+        assert stored.size == 10
+        await write_stream(store, "in/a.csv", "text/csv", _stream(20), limit=20, accept=accept)
+        assert seen == [("before", True), ("after", True)]
+        assert store.size("in/a.csv") == 20
+
+        @contextlib.asynccontextmanager
+        async def refuse(stored: Stored) -> AsyncIterator[None]:
+            raise InvalidInput(f"not these {stored.size} bytes")
+            yield
+
+        with pytest.raises(InvalidInput, match="not these 30 bytes"):
+            await write_stream(store, "in/a.csv", "text/csv", _stream(30), limit=30, accept=refuse)
+        with pytest.raises(InvalidInput):
+            await write_stream(store, "in/b.csv", "text/csv", _stream(30), limit=30, accept=refuse)
+        assert store.size("in/a.csv") == 20  # the accepted bytes stay
+        assert not store.exists("in/b.csv")
+
+
+class TestSweep:
+    """What a writer killed mid-write leaves behind is removed once stale, never a live write."""
+
+    async def test_the_local_store_removes_stale_temporary_files_only(self, tmp_path: Path) -> None:
+        store = LocalFileStore(tmp_path / "files", UrlSigner(b"k" * 32))
+        write(store, "tasks/t/.hidden.csv", b"a real file whose name starts with a dot")
+        stale, fresh = (store.path(f"tasks/{n}/.export.csv.abcd_123.part") for n in "ab")
+        for path in (stale, fresh):
+            path.parent.mkdir(parents=True)
+            path.write_bytes(b"half an export")
+        hour_ago = time.time() - 3600
+        os.utime(stale, (hour_ago, hour_ago))
+        os.utime(store.path("tasks/t/.hidden.csv"), (hour_ago, hour_ago))
+        with store.open_write("tasks/c/live.csv", "text/csv") as live:
+            live.write(b"id\n")
+            assert store.sweep(before=utcnow() - timedelta(minutes=30)) == 1
+        assert (stale.exists(), fresh.exists()) == (False, True)
+        assert read(store, "tasks/c/live.csv") == b"id\n"
+        assert store.exists("tasks/t/.hidden.csv")
+        assert store.sweep(before=utcnow() - timedelta(minutes=30)) == 0
+
+    async def test_the_s3_store_aborts_stale_multipart_uploads_and_spool_files(
+        self, s3_store: S3FileStore, tmp_path: Path
+    ) -> None:
+        store = S3FileStore(s3_store.bucket, s3_store.client, spool_dir=tmp_path)
+        client, bucket = store.client, store.bucket
+        started = client.create_multipart_upload(Bucket=bucket, Key="exports/big.csv")
+        client.upload_part(
+            Bucket=bucket,
+            Key="exports/big.csv",
+            UploadId=started["UploadId"],
+            PartNumber=1,
+            Body=b"x" * 1024,
+        )
+        spool = tmp_path / "ops-s3-abcd_123.part"
+        spool.write_bytes(b"half")
+        (tmp_path / "other.part").write_bytes(b"not ours")
+
+        assert store.sweep(before=utcnow() - timedelta(hours=1)) == 0  # all of it is fresh
+        assert _uploads(store) == [started["UploadId"]]
+        hour_ago = time.time() - 3600
+        os.utime(spool, (hour_ago, hour_ago))
+        assert store.sweep(before=utcnow() + timedelta(minutes=1)) == 2
+        assert _uploads(store) == []
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["other.part"]
+
+
+def _uploads(store: S3FileStore) -> list[str]:
+    listed = store.client.list_multipart_uploads(Bucket=store.bucket)
+    return [u["UploadId"] for u in listed.get("Uploads", [])]
+
+
 class TestKeys:
     BAD: ClassVar[list[str]] = [
         "",
@@ -232,7 +328,7 @@ class TestS3PresignedUrls:
         put_url = s3_store.presign_put("up/data.csv", expires=60, content_type="text/csv")
         get_url = s3_store.presign_get("up/data.csv", expires=60, download_name="données.csv")
         async with httpx.AsyncClient(timeout=30) as client:
-            put = await client.put(put_url, content=body, headers={"Content-Type": "text/csv"})
+            put = await client.put(put_url, content=body, headers=s3_store.put_headers("text/csv"))
             assert put.status_code == 200, put.text
             got = await client.get(get_url)
         assert got.status_code == 200
@@ -264,11 +360,13 @@ class TestS3PresignedUrls:
     async def test_a_put_with_another_content_type_is_refused(self, s3_store: S3FileStore) -> None:
         """The signature covers the Content-Type: the local store's 415 mirrors this."""
         url = s3_store.presign_put("up/data.csv", expires=60, content_type="text/csv")
-        other = {"Content-Type": "application/x-www-form-urlencoded"}  # curl's default
+        signed = s3_store.put_headers("text/csv")
+        other = signed | {"Content-Type": "application/x-www-form-urlencoded"}  # curl's default
         async with httpx.AsyncClient(timeout=30) as client:
             put = await client.put(url, content=b"a,b\n", headers=other)
             assert put.status_code == 403, put.text
-            put = await client.put(url, content=b"a,b\n")  # none: a signed header is missing
+            only_create = {"If-None-Match": "*"}  # no type: a signed header is missing
+            put = await client.put(url, content=b"a,b\n", headers=only_create)
             assert put.status_code in (400, 403), put.text
         assert not s3_store.exists("up/data.csv")
 
