@@ -11,7 +11,7 @@ from typing import Any, Protocol
 from fastapi import FastAPI
 
 from service import __version__
-from service.api.problems import add_exception_handlers
+from service.api import fields, methods, problems
 from service.api.routes import bulk, dead_letters, files, health, task_history, tasks
 from service.bootstrap import Resources, build_resources
 from service.config import Settings
@@ -90,12 +90,37 @@ def create_app(settings: Settings, *, companions: Sequence[Companion] = ()) -> F
         version=__version__,
         description="Long-running work for the e-commerce platform: tasks you can watch.",
         lifespan=lifespan,
+        # The framework's limit bounds every body at the largest upload (a file and its form).
+        # JSON bodies are held to OPS_MAX_BODY_BYTES by json_body.JSONRequest instead: Starlette
+        # answers a body declared too large with a text/plain 413 that replaces any response,
+        # where the API answers every error with a problem.
+        max_body_size=settings.files_max_bytes + bulk.FORM_OVERHEAD,
     )
-    add_exception_handlers(app)
+    app.state.input_limits = fields.InputLimits.from_settings(settings)
+    problems.add_exception_handlers(app)
+    _include_routers(app)
+    _describe_problems(app)
+    return app
+
+
+def _include_routers(app: FastAPI) -> None:
     app.include_router(health.router)
     app.include_router(tasks.router, prefix=API_PREFIX)
     app.include_router(task_history.router, prefix=API_PREFIX)
     app.include_router(dead_letters.router, prefix=API_PREFIX)
     app.include_router(bulk.router, prefix=API_PREFIX)
     app.include_router(files.router, prefix=API_PREFIX)
-    return app
+    app.include_router(methods.router)  # last: OPTIONS for every path
+
+
+def _describe_problems(app: FastAPI) -> None:
+    """Add the Problem schema, which the error answers of every operation refer to, to the
+    OpenAPI description (FastAPI's documented way to extend it: replace app.openapi)."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            problems.add_schemas(FastAPI.openapi(app))
+        assert app.openapi_schema is not None
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
