@@ -13,25 +13,31 @@ from pydantic import BaseModel, Field, RootModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import UploadFile
 
+from service.api import fields
 from service.api.deps import CallerDep, ResourcesDep, SessionDep, after_commit
-from service.api.problems import FILE_RESPONSES, PROBLEM_RESPONSES, problem
+from service.api.json_body import BoundedRoute
+from service.api.problems import CALLER_RESPONSES, problem, responses
 from service.api.routes import tasks as task_routes
 from service.api.schemas import ContentType, FileName, InputModel, Sha256, TaskCreate, TaskPublic
 from service.bootstrap import Resources
 from service.clock import utcnow
 from service.db.engine import session_scope
 from service.domain.callers import Caller
+from service.domain.errors import NotFound
 from service.storage.base import WRITE_BATCH, FileTooLarge, write_stream
 from service.usecases import files as file_usecases, task_files, tasks as task_usecases
 from service.usecases.files import FilePolicy
 
-router = APIRouter(prefix="/bulk", tags=["bulk"], responses=PROBLEM_RESPONSES)
+router = APIRouter(
+    prefix="/bulk", tags=["bulk"], responses=CALLER_RESPONSES, route_class=BoundedRoute
+)
 
 M = TypeVar("M", bound=BaseModel)
 #: Bytes a multipart body may carry beyond the file itself (boundaries, headers, fields).
 FORM_OVERHEAD = 64 * 1024
 
 Entity = Literal["product", "customer", "order", "inventory"]
+BULK_TYPES = frozenset({"import", "export"})
 PriorityLabel = Literal["low", "normal", "high", "urgent"]
 
 
@@ -40,10 +46,10 @@ class BulkImport(InputModel):
 
     entity_type: Entity
     file_name: FileName
-    file_size: int | None = Field(None, ge=0)
+    file_size: fields.ByteSize | None = None
     file_content_type: ContentType | None = None
     file_sha256: Sha256 | None = None
-    params: dict[str, Any] = Field(default_factory=dict)
+    params: fields.Params = Field(default_factory=dict)
     priority: PriorityLabel = "normal"
 
     def as_task(self) -> TaskCreate:
@@ -67,7 +73,7 @@ class BulkExport(InputModel):
     """An export; its file is the task's download once it completes."""
 
     entity_type: Entity
-    params: dict[str, Any] = Field(default_factory=dict)
+    params: fields.Params = Field(default_factory=dict)
     priority: PriorityLabel = "normal"
 
 
@@ -95,11 +101,11 @@ def _import_body() -> dict[str, Any]:
     }
 
 
-def _valid(model: type[M], raw: str | bytes | dict[str, Any], *, field: str = "") -> M:
+def _valid(model: type[M], raw: Any, *, field: str = "") -> M:
     """Validate a body (or the form `field`) read by hand, failing as FastAPI's own body
-    validation does (422 with each field and reason)."""
+    validation does (422 with each field and reason); text or bytes are parsed as JSON."""
     try:
-        if isinstance(raw, dict):
+        if not isinstance(raw, str | bytes):
             return model.model_validate(raw)
         return model.model_validate_json(raw)
     except ValidationError as error:
@@ -116,7 +122,7 @@ def _missing(field: str, message: str) -> RequestValidationError:
     "/import",
     status_code=status.HTTP_201_CREATED,
     response_model=task_routes.TaskCreated,
-    responses=FILE_RESPONSES,
+    responses=task_routes.REPLAY | responses(400, 409, 413, 415),
     openapi_extra=_import_body(),
 )
 async def bulk_import(
@@ -145,7 +151,7 @@ async def bulk_import(
             f"send application/json or multipart/form-data, not {media}",
             instance=request.url.path,
         )
-    body = _valid(BulkImport, await request.body())
+    body = _valid(BulkImport, await request.json())  # within max_body_bytes (JSONRequest)
     task, upload, created = await task_routes.create_with_upload(
         body.as_task(), session, caller, resources, idempotency_key
     )
@@ -221,7 +227,12 @@ async def _chunks(upload: UploadFile) -> AsyncIterator[bytes]:
         yield chunk
 
 
-@router.post("/export", status_code=status.HTTP_201_CREATED, response_model=task_routes.TaskCreated)
+@router.post(
+    "/export",
+    status_code=status.HTTP_201_CREATED,
+    response_model=task_routes.TaskCreated,
+    responses=task_routes.REPLAY | responses(409, 413),
+)
 async def bulk_export(
     body: BulkExport,
     session: SessionDep,
@@ -242,7 +253,11 @@ async def bulk_export(
     )
 
 
-@router.get("/operations/{task_id}", response_model=TaskPublic)
+@router.get("/operations/{task_id}", response_model=TaskPublic, responses=responses(404))
 async def bulk_operation(task_id: UUID, session: SessionDep, caller: CallerDep) -> TaskPublic:
-    """A task with its counts (processed, succeeded, failed items)."""
-    return await task_usecases.get(session, caller, task_id)
+    """An import or export with its counts (processed, succeeded, failed items); 404 for a task
+    of another type."""
+    task = await task_usecases.get(session, caller, task_id)
+    if task.task_type not in BULK_TYPES:
+        raise NotFound(f"task {task_id} is not an import or an export", task_id=str(task_id))
+    return task

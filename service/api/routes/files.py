@@ -12,9 +12,10 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import FileResponse
-from pydantic import Field
 
+from service.api import fields
 from service.api.deps import CallerDep, ResourcesDep, SessionDep
+from service.api.json_body import BoundedRoute
 from service.api.problems import FILE_RESPONSES, PROBLEM_RESPONSES
 from service.api.schemas import ContentType, FileName, InputModel, Sha256
 from service.bootstrap import Resources
@@ -36,7 +37,9 @@ from service.usecases.files import (
 )
 from service.usecases.views import CamelModel
 
-router = APIRouter(prefix="/files", tags=["files"], responses=PROBLEM_RESPONSES)
+router = APIRouter(
+    prefix="/files", tags=["files"], responses=PROBLEM_RESPONSES, route_class=BoundedRoute
+)
 
 Expires = Annotated[int, Query(ge=0, le=2**40)]
 Signature = Annotated[str, Query(min_length=1, max_length=128)]
@@ -47,7 +50,7 @@ class FileCreate(InputModel):
 
     file_name: FileName
     content_type: ContentType | None = None
-    size: int | None = Field(None, ge=0)
+    size: fields.ByteSize | None = None
     sha256: Sha256 | None = None
 
 
