@@ -35,6 +35,8 @@ router = APIRouter(
 M = TypeVar("M", bound=BaseModel)
 #: Bytes a multipart body may carry beyond the file itself (boundaries, headers, fields).
 FORM_OVERHEAD = 64 * 1024
+#: The largest text field of a form (Starlette's default max_part_size).
+FORM_FIELD_BYTES = 1024 * 1024
 
 Entity = Literal["product", "customer", "order", "inventory"]
 BULK_TYPES = frozenset({"import", "export"})
@@ -86,7 +88,11 @@ def _import_body() -> dict[str, Any]:
         "properties": {
             "file": {"type": "string", "format": "binary", "description": "the file to import"},
             "entityType": {"type": "string", "enum": list(get_args(Entity))},
-            "params": {"type": "string", "description": "import options as a JSON object"},
+            "params": {
+                "type": "string",
+                "maxLength": FORM_FIELD_BYTES,
+                "description": "import options as a JSON object (see OPS_PARAMS_MAX_BYTES)",
+            },
             "priority": {"type": "string", "enum": list(get_args(PriorityLabel))},
         },
     }
