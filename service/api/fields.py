@@ -45,6 +45,41 @@ ByteSize = Annotated[StrictInt, Field(ge=0, le=SAFE_INTEGER_MAX)]
 PageNumber = Annotated[int, Field(ge=1, le=100_000)]
 Offset = Annotated[int, Field(ge=0, le=10_000_000)]
 
+NAME = r"^[a-z][a-z0-9_.-]{0,63}$"
+#: A file's name as people see it (the storage key is derived from it, sanitised): any text
+#: but control characters, which would forge log lines and headers.
+FileName = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=255,
+        pattern=r"^[^\x00-\x1f\x7f]+$",
+        description="The file's name, without control characters",
+    ),
+]
+
+#: A media type as in a Content-Type header, parameters allowed ("text/csv; charset=utf-8").
+ContentType = Annotated[
+    str,
+    Field(
+        max_length=255,
+        # RFC 6838 names; parameters in printable ASCII (the type becomes a header value)
+        pattern=r"^[A-Za-z0-9!#$&^_.+-]+/[A-Za-z0-9!#$&^_.+-]+( *;[ -~]{1,200})?$",
+        description="The file's media type; the upload must send it as its Content-Type",
+    ),
+]
+#: A SHA-256 the client announces: the uploaded bytes must hash to it (any case accepted).
+Sha256 = Annotated[
+    str,
+    Field(
+        pattern=r"^[0-9a-fA-F]{64}$",
+        max_length=64,
+        description="SHA-256 of the file's bytes, 64 hex digits; other bytes are refused",
+    ),
+]
+#: A name such as a task type or an entity type.
+Name = Annotated[str, Field(pattern=NAME, max_length=64)]
+
 #: Instants the API takes: no task runs before the Unix epoch, and a year of headroom below
 #: datetime's last one leaves room for leases, retries and retention to be added.
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
@@ -109,9 +144,9 @@ class InputLimits:
         return cls(settings.max_body_bytes, settings.params_max_bytes, settings.params_max_depth)
 
 
+_DEFAULT_LIMITS = InputLimits()
 #: Set per request by service.api.json_body.BoundedRoute. FastAPI validates a body without a
 #: pydantic validation context, so validators that need a setting find it here.
-_DEFAULT_LIMITS = InputLimits()
 LIMITS: ContextVar[InputLimits] = ContextVar("input_limits", default=_DEFAULT_LIMITS)
 
 Loc = tuple[str | int, ...]
@@ -175,13 +210,16 @@ def check_storable(value: Any, *, max_depth: int | None = None) -> None:
 
 
 def _within_limits(params: dict[str, Any]) -> dict[str, Any]:
+    """The size first (json.dumps is quick, and the body's depth is bounded already), then a
+    walk of what is left: depth and unstorable values."""
     limits = LIMITS.get()
-    check_storable(params, max_depth=limits.params_max_depth)
-    size = len(json.dumps(params, ensure_ascii=False, separators=(",", ":")).encode())
+    text = json.dumps(params, ensure_ascii=False, separators=(",", ":"))
+    size = len(text.encode(errors="surrogatepass"))  # lone surrogates are refused below
     if size > limits.params_max_bytes:
         raise PydanticCustomError(
             "json_size", f"is {size} bytes as JSON; at most {limits.params_max_bytes} are allowed"
         )
+    check_storable(params, max_depth=limits.params_max_depth)
     return params
 
 

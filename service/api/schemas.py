@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal, Self
+from typing import Any, Literal, Self
 
 from pydantic import ConfigDict, Field, ModelWrapValidatorHandler, field_validator, model_validator
 
@@ -11,45 +11,10 @@ from service.api import fields
 from service.usecases.queries import TaskSummary
 from service.usecases.views import AttemptView, CamelModel, EventView, LogView, TaskView
 
-NAME = r"^[a-z][a-z0-9_.-]{0,63}$"
-#: A file's name as people see it (the storage key is derived from it, sanitised): any text
-#: but control characters, which would forge log lines and headers.
-FileName = Annotated[
-    str,
-    Field(
-        min_length=1,
-        max_length=255,
-        pattern=r"^[^\x00-\x1f\x7f]+$",
-        description="The file's name, without control characters",
-    ),
-]
-
-#: A media type as in a Content-Type header, parameters allowed ("text/csv; charset=utf-8").
-ContentType = Annotated[
-    str,
-    Field(
-        max_length=255,
-        # RFC 6838 names; parameters in printable ASCII (the type becomes a header value)
-        pattern=r"^[A-Za-z0-9!#$&^_.+-]+/[A-Za-z0-9!#$&^_.+-]+( *;[ -~]{1,200})?$",
-        description="The file's media type; the upload must send it as its Content-Type",
-    ),
-]
-#: A SHA-256 the client announces: the uploaded bytes must hash to it (any case accepted).
-Sha256 = Annotated[
-    str,
-    Field(
-        pattern=r"^[0-9a-fA-F]{64}$",
-        max_length=64,
-        description="SHA-256 of the file's bytes, 64 hex digits; other bytes are refused",
-    ),
-]
-
 TaskPublic = TaskView
 EventPublic = EventView
 LogPublic = LogView
 AttemptPublic = AttemptView
-#: A name such as a task type or an entity type.
-Name = Annotated[str, Field(pattern=NAME, max_length=64)]
 
 
 class InputModel(CamelModel):
@@ -85,15 +50,15 @@ class InputModel(CamelModel):
 class TaskCreate(InputModel):
     """A new task."""
 
-    task_type: Name = Field(description="What to do, e.g. import, export, sleep")
-    entity_type: Name | None = Field(None, description="What it works on, e.g. product")
+    task_type: fields.Name = Field(description="What to do, e.g. import, export, sleep")
+    entity_type: fields.Name | None = Field(None, description="What it works on, e.g. product")
     priority: Literal["low", "normal", "high", "urgent"] = "normal"
     queue: Literal["default", "urgent", "bulk"] | None = None
     params: fields.Params = Field(default_factory=dict)
-    file_name: FileName | None = None
+    file_name: fields.FileName | None = None
     file_size: fields.ByteSize | None = None
-    file_content_type: ContentType | None = None
-    file_sha256: Sha256 | None = None
+    file_content_type: fields.ContentType | None = None
+    file_sha256: fields.Sha256 | None = None
     input_file_id: str | None = Field(None, max_length=255)
     scheduled_at: fields.Instant | None = Field(None, description="Run at this time")
     max_retries: fields.Retries | None = None

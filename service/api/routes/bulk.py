@@ -18,7 +18,7 @@ from service.api.deps import CallerDep, ResourcesDep, SessionDep, after_commit
 from service.api.json_body import BoundedRoute
 from service.api.problems import CALLER_RESPONSES, problem, responses
 from service.api.routes import tasks as task_routes
-from service.api.schemas import ContentType, FileName, InputModel, Sha256, TaskCreate, TaskPublic
+from service.api.schemas import InputModel, TaskCreate, TaskPublic
 from service.bootstrap import Resources
 from service.clock import utcnow
 from service.db.engine import session_scope
@@ -47,10 +47,10 @@ class BulkImport(InputModel):
     """An import: the answer carries the uploadUrl to PUT the file to."""
 
     entity_type: Entity
-    file_name: FileName
+    file_name: fields.FileName
     file_size: fields.ByteSize | None = None
-    file_content_type: ContentType | None = None
-    file_sha256: Sha256 | None = None
+    file_content_type: fields.ContentType | None = None
+    file_sha256: fields.Sha256 | None = None
     params: fields.Params = Field(default_factory=dict)
     priority: PriorityLabel = "normal"
 

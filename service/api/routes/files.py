@@ -17,7 +17,7 @@ from service.api import fields
 from service.api.deps import CallerDep, ResourcesDep, SessionDep
 from service.api.json_body import BoundedRoute
 from service.api.problems import FILE_RESPONSES, PROBLEM_RESPONSES
-from service.api.schemas import ContentType, FileName, InputModel, Sha256
+from service.api.schemas import InputModel
 from service.bootstrap import Resources
 from service.clock import utcnow
 from service.db.engine import session_scope
@@ -48,10 +48,10 @@ Signature = Annotated[str, Query(min_length=1, max_length=128)]
 class FileCreate(InputModel):
     """A file to upload: its name, and optionally its type, exact size in bytes and SHA-256."""
 
-    file_name: FileName
-    content_type: ContentType | None = None
+    file_name: fields.FileName
+    content_type: fields.ContentType | None = None
     size: fields.ByteSize | None = None
-    sha256: Sha256 | None = None
+    sha256: fields.Sha256 | None = None
 
 
 class FilePage(CamelModel):
