@@ -90,17 +90,25 @@ def create_app(settings: Settings, *, companions: Sequence[Companion] = ()) -> F
         version=__version__,
         description="Long-running work for the e-commerce platform: tasks you can watch.",
         lifespan=lifespan,
-        # The framework's limit bounds every body at the largest upload (a file and its form).
-        # JSON bodies are held to OPS_MAX_BODY_BYTES by json_body.JSONRequest instead: Starlette
-        # answers a body declared too large with a text/plain 413 that replaces any response,
-        # where the API answers every error with a problem.
-        max_body_size=settings.files_max_bytes + bulk.FORM_OVERHEAD,
+        max_body_size=_body_ceiling(settings),
     )
     app.state.input_limits = fields.InputLimits.from_settings(settings)
     problems.add_exception_handlers(app)
     _include_routers(app)
     _describe_problems(app)
     return app
+
+
+def _body_ceiling(settings: Settings) -> int:
+    """The framework's body limit, a ceiling no client should reach: twice the largest upload.
+
+    Below it, each route refuses a body itself, with a problem: JSON bodies past
+    OPS_MAX_BODY_BYTES (json_body.JSONRequest), uploads past OPS_FILES_MAX_BYTES (413
+    file-too-large, found as the chunk that crosses it arrives). Starlette answers a body over its
+    limit with a text/plain 413 that replaces whatever the route answered, so its limit must lie
+    well beyond theirs, where it only stops what no client sends.
+    """
+    return 2 * (settings.files_max_bytes + bulk.FORM_OVERHEAD)
 
 
 def _include_routers(app: FastAPI) -> None:

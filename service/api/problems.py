@@ -104,7 +104,9 @@ def _field(error: dict[str, Any]) -> str:
     an unknown field keeps the spelling it was sent with."""
     loc = list(error["loc"])
     source = loc.pop(0) if loc and loc[0] in _SOURCES else "body"
-    if error["type"] == "json_invalid" or not loc:
+    if error["type"] == "json_invalid":  # FastAPI puts the character's position in loc
+        loc = [part for part in loc if isinstance(part, str)]
+    if not loc:
         return str(source)
     if isinstance(loc[0], str) and error["type"] != "extra_forbidden":
         loc[0] = _camel(loc[0])
