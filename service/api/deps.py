@@ -98,7 +98,8 @@ def _has_service_token(resources: Resources, offered: str | None) -> bool:
     expected = resources.settings.service_token
     if not expected or not offered:
         return False  # an unset token must never match an empty one
-    return secrets.compare_digest(offered.encode(), expected.encode())
+    # the header's own bytes (Starlette decoded them as Latin-1) against the token's UTF-8
+    return secrets.compare_digest(offered.encode("latin-1"), expected.encode())
 
 
 async def get_caller(
