@@ -200,7 +200,7 @@ class Cursor:
             case _:
                 raise ValueError("not a cursor")
         if created_at.tzinfo is None:
-            raise ValueError("a cursor's time has a zone")
+            raise ValueError("a cursor's time has no zone")
         try:
             created_at = created_at.astimezone(UTC)
         except OverflowError as error:
