@@ -11,7 +11,7 @@ from typing import Any, Protocol
 from fastapi import FastAPI
 
 from service import __version__
-from service.api.problems import add_exception_handlers
+from service.api import fields, methods, problems
 from service.api.routes import (
     bulk,
     dead_letters,
@@ -98,8 +98,28 @@ def create_app(settings: Settings, *, companions: Sequence[Companion] = ()) -> F
         version=__version__,
         description="Long-running work for the e-commerce platform: tasks you can watch.",
         lifespan=lifespan,
+        max_body_size=_body_ceiling(settings),
     )
-    add_exception_handlers(app)
+    app.state.input_limits = fields.InputLimits.from_settings(settings)
+    problems.add_exception_handlers(app)
+    _include_routers(app)
+    _describe_problems(app)
+    return app
+
+
+def _body_ceiling(settings: Settings) -> int:
+    """The framework's body limit, a ceiling no client should reach: twice the largest upload.
+
+    Below it, each route refuses a body itself, with a problem: JSON bodies past
+    OPS_MAX_BODY_BYTES (json_body.JSONRequest), uploads past OPS_FILES_MAX_BYTES (413
+    file-too-large, found as the chunk that crosses it arrives). Starlette answers a body over its
+    limit with a text/plain 413 that replaces whatever the route answered, so its limit must lie
+    well beyond theirs, where it only stops what no client sends.
+    """
+    return 2 * (settings.files_max_bytes + bulk.FORM_OVERHEAD)
+
+
+def _include_routers(app: FastAPI) -> None:
     app.include_router(health.router)
     app.include_router(tasks.router, prefix=API_PREFIX)
     app.include_router(task_types.router, prefix=API_PREFIX)
@@ -107,4 +127,17 @@ def create_app(settings: Settings, *, companions: Sequence[Companion] = ()) -> F
     app.include_router(dead_letters.router, prefix=API_PREFIX)
     app.include_router(bulk.router, prefix=API_PREFIX)
     app.include_router(files.router, prefix=API_PREFIX)
-    return app
+    app.include_router(methods.router)  # last: OPTIONS for every path
+
+
+def _describe_problems(app: FastAPI) -> None:
+    """Add the Problem schema, which the error answers of every operation refer to, to the
+    OpenAPI description (FastAPI's documented way to extend it: replace app.openapi)."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            problems.add_schemas(FastAPI.openapi(app))
+        assert app.openapi_schema is not None
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

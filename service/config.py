@@ -18,6 +18,9 @@ from service.domain.tasks import Queue
 
 DEFAULT_CONCURRENCY = {Queue.URGENT.value: 4, Queue.DEFAULT.value: 16, Queue.BULK.value: 2}
 DEV_TOKEN = "dev-service-token"
+DEFAULT_MAX_BODY_BYTES = 1024**2
+DEFAULT_PARAMS_MAX_BYTES = 64 * 1024
+DEFAULT_PARAMS_MAX_DEPTH = 32
 DEFAULT_CRON = {job.name: job.cron for job in JOBS}
 DEFAULT_JOB_SLOTS = {job.name: job.slot_seconds for job in JOBS}
 
@@ -92,6 +95,16 @@ class Settings(BaseSettings):
     s3_connect_timeout_seconds: float = Field(5.0, gt=0)
     s3_read_timeout_seconds: float = Field(60.0, gt=0)
     s3_max_attempts: int = Field(5, ge=1, le=20)  # the first try included
+
+    #: largest request body; the upload routes (PUT /files/content/…, multipart /bulk/import)
+    #: take up to files_max_bytes instead
+    max_body_bytes: int = Field(DEFAULT_MAX_BODY_BYTES, ge=1024, le=64 * 1024**2)
+    #: a task's params: largest as compact JSON, and deepest nesting (the body parser stops
+    #: at service.api.json_body.MAX_DEPTH levels, so this stays below it)
+    params_max_bytes: int = Field(DEFAULT_PARAMS_MAX_BYTES, ge=1024, le=1024**2)
+    params_max_depth: int = Field(DEFAULT_PARAMS_MAX_DEPTH, ge=1, le=48)
+    #: task lists leave out params longer than this as JSON text (GET /tasks/{id} has them)
+    list_params_max_bytes: int = Field(4 * 1024, ge=0, le=1024**2)
 
     host: str = "127.0.0.1"
     port: int = 8000

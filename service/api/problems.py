@@ -1,15 +1,21 @@
-"""RFC 9457 problem+json: every error the API returns is rendered here."""
+"""RFC 9457 problem+json: every error the API returns is rendered here, in camelCase."""
 
 from __future__ import annotations
 
+import json
 import logging
+import re
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic.alias_generators import to_camel
 from starlette.exceptions import HTTPException
 
+from service.api import methods
+from service.api.schemas import Problem
 from service.db import availability
 from service.domain import errors
 from service.storage.base import FileTooLarge
@@ -34,14 +40,43 @@ STATUS: dict[type[errors.OperationsError], int] = {
     UnsupportedMediaType: 415,
 }
 
+#: Where FastAPI says a value came from (the first item of a validation error's loc).
+_SOURCES = frozenset({"body", "query", "path", "header", "cookie"})
+_SNAKE = re.compile(r"[a-z][a-z0-9]*(_[a-z0-9]+)+")
+#: Clearer reasons than pydantic's for a few error types.
+_REASONS = {"extra_forbidden": "is not a field of this request"}
+
 
 def _slug(name: str) -> str:
     return "".join(f"-{c.lower()}" if c.isupper() else c for c in name).lstrip("-")
 
 
+def _camel(name: str) -> str:
+    """task_id → taskId: the API's names are camelCase, whatever Python calls them."""
+    return to_camel(name) if _SNAKE.fullmatch(name) else name
+
+
+class ProblemResponse(JSONResponse):
+    """A problem as JSON with every non-ASCII character escaped: a problem may quote the
+    client's input, lone surrogates included, which UTF-8 cannot encode but JSON escapes can."""
+
+    media_type = MEDIA_TYPE
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, allow_nan=False, separators=(",", ":")).encode()
+
+
 def problem(status: int, type_: str, title: str, detail: str, **extra: Any) -> JSONResponse:
-    body = {"type": TYPE_BASE + type_, "title": title, "status": status, "detail": detail, **extra}
-    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE)
+    body = {"type": TYPE_BASE + type_, "title": title, "status": status, "detail": detail}
+    body |= {_camel(k): v for k, v in extra.items()}
+    return ProblemResponse(body, status_code=status)
+
+
+def _phrase(status: int) -> str | None:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return None
 
 
 def _status_for(error: errors.OperationsError) -> int:
@@ -107,14 +142,27 @@ async def _unexpected(request: Request, error: Exception) -> JSONResponse:
     return _internal_error(request)
 
 
-def _field(loc: tuple[Any, ...]) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
-    return ".".join(parts) or "body"
+def _field(error: dict[str, Any]) -> str:
+    """The field an error names, as the client spells it: pageSize, params.mode, taskId, body.
+
+    Only the top-level name is camelCased: deeper parts are keys of the client's own JSON, and
+    an unknown field keeps the spelling it was sent with."""
+    loc = list(error["loc"])
+    source = loc.pop(0) if loc and loc[0] in _SOURCES else "body"
+    if error["type"] == "json_invalid":  # FastAPI puts the character's position in loc
+        loc = [part for part in loc if isinstance(part, str)]
+    if not loc:
+        return str(source)
+    if isinstance(loc[0], str) and error["type"] != "extra_forbidden":
+        loc[0] = _camel(loc[0])
+    return ".".join(str(part) for part in loc)
 
 
 async def _validation_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, RequestValidationError)
-    field_errors = [{"field": _field(e["loc"]), "reason": e["msg"]} for e in error.errors()]
+    field_errors = [
+        {"field": _field(e), "reason": _REASONS.get(e["type"], e["msg"])} for e in error.errors()
+    ]
     detail = "; ".join(f"{e['field']}: {e['reason']}" for e in field_errors)
     return problem(
         422,
@@ -129,11 +177,21 @@ async def _validation_error(request: Request, error: Exception) -> JSONResponse:
 async def _http_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, HTTPException)
     detail = str(error.detail)
+    extra: dict[str, Any] = {}
+    if error.status_code == 413:
+        extra["errors"] = [{"field": "body", "reason": detail}]
     response = problem(
-        error.status_code, f"http-{error.status_code}", detail, detail, instance=request.url.path
+        error.status_code,
+        f"http-{error.status_code}",
+        _phrase(error.status_code) or detail,
+        detail,
+        instance=request.url.path,
+        **extra,
     )
     for key, value in (error.headers or {}).items():
         response.headers[key] = value
+    if error.status_code == 405:  # Starlette names the methods of one route of the path only
+        response.headers["Allow"] = ", ".join(methods.allowed(request))
     return response
 
 
@@ -146,17 +204,40 @@ def add_exception_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, _unexpected)
 
 
-PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
-    code: {"description": text, "content": {MEDIA_TYPE: {}}}
-    for code, text in {
-        401: "No caller identity",
-        404: "Not found or not visible",
-        409: "Conflicts with the task's state",
-        422: "Invalid input",
-    }.items()
+_DESCRIPTIONS = {
+    400: "A malformed request: an Idempotency-Key header, or a multipart body, that cannot be read",
+    401: "No caller identity: send X-User-ID, or the service token",
+    403: "The caller may not do this",
+    404: "Not found, or not visible to the caller",
+    409: "Conflicts with the current state",
+    413: "The request body (or the file it announces) is too large",
+    415: "The body or file has a media type this operation does not take",
+    422: "Invalid input; `errors` names each field",
+    503: "The database is unavailable; try again",
 }
+_SCHEMA = {"$ref": "#/components/schemas/Problem"}
+
+
+def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI answers of an operation's errors (for `responses=`), each an RFC 9457 problem."""
+    return {
+        code: {"description": _DESCRIPTIONS[code], "content": {MEDIA_TYPE: {"schema": _SCHEMA}}}
+        for code in codes
+    }
+
+
+def add_schemas(openapi: dict[str, Any]) -> None:
+    """Put Problem (and the models it uses) in the description's components, where the error
+    answers of `responses` refer to it."""
+    schema = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    components = openapi.setdefault("components", {}).setdefault("schemas", {})
+    components.update(schema.pop("$defs", {}))
+    components["Problem"] = schema
+
+
+#: Answers of every operation that needs a caller and the database.
+CALLER_RESPONSES = responses(401, 422, 503)
+#: ... and of one that finds a resource and may conflict with its state.
+PROBLEM_RESPONSES = responses(401, 404, 409, 422, 503)
 #: The extra answers of routes that receive or announce a file.
-FILE_RESPONSES: dict[int | str, dict[str, Any]] = {
-    413: {"description": "The file is too large", "content": {MEDIA_TYPE: {}}},
-    415: {"description": "The file's content type is not accepted", "content": {MEDIA_TYPE: {}}},
-}
+FILE_RESPONSES = responses(413, 415)

@@ -61,7 +61,7 @@ class Task(SQLModel, table=True):
     params: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONType, nullable=False))
     result: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONType))
     file_name: str | None = Field(default=None, max_length=255)
-    file_size: int | None = None
+    file_size: int | None = Field(default=None, sa_column=Column(BigInteger(), nullable=True))
     input_file_id: str | None = Field(default=None, max_length=255)
     output_file_id: str | None = Field(default=None, max_length=255)
     report_file_id: str | None = Field(default=None, max_length=255)

@@ -10,7 +10,7 @@ from uuid import UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.db.repositories.tasks import TaskRepository
-from service.domain.errors import Conflict, NotFound
+from service.domain.errors import Conflict, InvalidInput, NotFound
 from service.domain.events import EventType
 from service.usecases import history
 from service.usecases.views import TaskView
@@ -57,6 +57,7 @@ async def report(
     number of processes share the budget).
 
     The returned task carries cancel_requested, so the reporter learns of a cancel on each report.
+    Counts that would leave processed_items above total_items are refused (InvalidInput).
     """
     repo = TaskRepository(session)
     # a little slack: a reporter throttled to the same interval on its own clock is not skipped
@@ -72,6 +73,12 @@ async def report(
             f"progress can only be reported for a processing task; this one is {current.status}"
         )
     task = TaskView.from_row(row._mapping)
+    if task.total_items is not None and task.processed_items > task.total_items:
+        # the edge rolls the update back with this error
+        raise InvalidInput(
+            f"processedItems ({task.processed_items}) may not pass totalItems ({task.total_items})",
+            field="processedItems",
+        )
     if announce and row.progress_announced_at == now:
         await history.announce(session, task, EventType.PROGRESS, now=now)
     return task

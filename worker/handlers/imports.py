@@ -15,6 +15,8 @@ from contextlib import AbstractContextManager
 from typing import Any, BinaryIO, cast
 from uuid import UUID
 
+from pydantic.alias_generators import to_camel
+
 from service.bulk import params as bulk_params, streams
 from service.bulk.errors import BadFile
 from service.bulk.eta import Eta
@@ -207,7 +209,7 @@ class ImportRun:
     def _figures(self, totals: Totals) -> dict[str, Any]:
         elapsed = max(time.monotonic() - self.started, 1e-6)
         return {
-            **totals.as_values(),
+            **{to_camel(name): value for name, value in totals.as_values().items()},
             "dryRun": self.options.dry_run,
             "rowsPerSecond": round(self.rows_this_run / elapsed, 1),
         }

@@ -15,30 +15,38 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData, UploadFile
 from starlette.requests import ClientDisconnect
 
+from service.api import fields
 from service.api.deps import CallerDep, ResourcesDep, SessionDep
 from service.api.idempotency import IdempotencyKeyDep
-from service.api.problems import FILE_RESPONSES, PROBLEM_RESPONSES, problem
+from service.api.json_body import BoundedRoute
+from service.api.problems import CALLER_RESPONSES, problem, responses
 from service.api.routes import files as file_routes, tasks as task_routes
-from service.api.schemas import ContentType, FileName, InputModel, Sha256, TaskCreate, TaskPublic
+from service.api.schemas import InputModel, TaskCreate, TaskPublic
 from service.bootstrap import Resources
 from service.clock import utcnow
 from service.domain.callers import Caller
+from service.domain.errors import NotFound
 from service.storage.base import WRITE_BATCH, FileTooLarge
 from service.usecases import files as file_usecases, receiving, tasks as task_usecases
 from service.usecases.files import FilePolicy
 from service.usecases.tasks import IdempotencyKey
 from service.usecases.views import TaskView
 
-router = APIRouter(prefix="/bulk", tags=["bulk"], responses=PROBLEM_RESPONSES)
+router = APIRouter(
+    prefix="/bulk", tags=["bulk"], responses=CALLER_RESPONSES, route_class=BoundedRoute
+)
 
 M = TypeVar("M", bound=BaseModel)
 #: Bytes a multipart body may carry beyond the file itself (boundaries, headers, fields).
 FORM_OVERHEAD = 64 * 1024
+#: The largest text field of a form (Starlette's default max_part_size).
+FORM_FIELD_BYTES = 1024 * 1024
 
 IMPORT_OPERATION = "bulk.import"
 EXPORT_OPERATION = "bulk.export"
 
 Entity = Literal["product", "customer", "order", "inventory"]
+BULK_TYPES = frozenset({"import", "export"})
 PriorityLabel = Literal["low", "normal", "high", "urgent"]
 
 
@@ -46,11 +54,11 @@ class BulkImport(InputModel):
     """An import: the answer carries the uploadUrl to PUT the file to."""
 
     entity_type: Entity
-    file_name: FileName
-    file_size: int | None = Field(None, ge=0)
-    file_content_type: ContentType | None = None
-    file_sha256: Sha256 | None = None
-    params: dict[str, Any] = Field(default_factory=dict)
+    file_name: fields.FileName
+    file_size: fields.ByteSize | None = None
+    file_content_type: fields.ContentType | None = None
+    file_sha256: fields.Sha256 | None = None
+    params: fields.Params = Field(default_factory=dict)
     priority: PriorityLabel = "normal"
 
     def as_task(self) -> TaskCreate:
@@ -74,7 +82,7 @@ class BulkExport(InputModel):
     """An export; its file is the task's download once it completes."""
 
     entity_type: Entity
-    params: dict[str, Any] = Field(default_factory=dict)
+    params: fields.Params = Field(default_factory=dict)
     priority: PriorityLabel = "normal"
 
 
@@ -87,7 +95,11 @@ def _import_body() -> dict[str, Any]:
         "properties": {
             "file": {"type": "string", "format": "binary", "description": "the file to import"},
             "entityType": {"type": "string", "enum": list(get_args(Entity))},
-            "params": {"type": "string", "description": "import options as a JSON object"},
+            "params": {
+                "type": "string",
+                "maxLength": FORM_FIELD_BYTES,
+                "description": "import options as a JSON object (see OPS_PARAMS_MAX_BYTES)",
+            },
             "priority": {"type": "string", "enum": list(get_args(PriorityLabel))},
         },
     }
@@ -102,11 +114,11 @@ def _import_body() -> dict[str, Any]:
     }
 
 
-def _valid(model: type[M], raw: str | bytes | dict[str, Any], *, field: str = "") -> M:
+def _valid(model: type[M], raw: Any, *, field: str = "") -> M:
     """Validate a body (or the form `field`) read by hand, failing as FastAPI's own body
-    validation does (422 with each field and reason)."""
+    validation does (422 with each field and reason); text or bytes are parsed as JSON."""
     try:
-        if isinstance(raw, dict):
+        if not isinstance(raw, str | bytes):
             return model.model_validate(raw)
         return model.model_validate_json(raw)
     except ValidationError as error:
@@ -123,7 +135,7 @@ def _missing(field: str, message: str) -> RequestValidationError:
     "/import",
     status_code=status.HTTP_201_CREATED,
     response_model=task_routes.TaskCreated,
-    responses=FILE_RESPONSES,
+    responses=task_routes.REPLAY | responses(400, 409, 413, 415),
     openapi_extra=_import_body(),
 )
 async def bulk_import(
@@ -153,7 +165,7 @@ async def bulk_import(
             f"send application/json or multipart/form-data, not {media}",
             instance=request.url.path,
         )
-    body = _valid(BulkImport, await request.body())
+    body = _valid(BulkImport, await request.json())  # within max_body_bytes (JSONRequest)
     task, upload, created = await task_routes.create_with_upload(
         body.as_task(), session, caller, resources, key
     )
@@ -239,7 +251,12 @@ async def _chunks(upload: UploadFile) -> AsyncIterator[bytes]:
         yield chunk
 
 
-@router.post("/export", status_code=status.HTTP_201_CREATED, response_model=task_routes.TaskCreated)
+@router.post(
+    "/export",
+    status_code=status.HTTP_201_CREATED,
+    response_model=task_routes.TaskCreated,
+    responses=task_routes.REPLAY | responses(400, 409, 413),
+)
 async def bulk_export(
     body: BulkExport,
     session: SessionDep,
@@ -262,7 +279,11 @@ async def bulk_export(
     return task_routes.answer_created(task, upload, created, response)
 
 
-@router.get("/operations/{task_id}", response_model=TaskPublic)
+@router.get("/operations/{task_id}", response_model=TaskPublic, responses=responses(404))
 async def bulk_operation(task_id: UUID, session: SessionDep, caller: CallerDep) -> TaskPublic:
-    """A task with its counts (processed, succeeded, failed items)."""
-    return await task_usecases.get(session, caller, task_id)
+    """An import or export with its counts (processed, succeeded, failed items); 404 for a task
+    of another type."""
+    task = await task_usecases.get(session, caller, task_id)
+    if task.task_type not in BULK_TYPES:
+        raise NotFound(f"task {task_id} is not an import or an export", task_id=str(task_id))
+    return task

@@ -6,20 +6,27 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from service.api import fields
 from service.api.deps import CallerDep, SessionDep
-from service.api.problems import PROBLEM_RESPONSES
+from service.api.json_body import BoundedRoute
+from service.api.problems import CALLER_RESPONSES, responses
 from service.usecases import dead_letters
 from service.usecases.dead_letters import DeadLetterView
 
-router = APIRouter(prefix="/dead-letters", tags=["dead letters"], responses=PROBLEM_RESPONSES)
+router = APIRouter(
+    prefix="/dead-letters",
+    tags=["dead letters"],
+    responses=CALLER_RESPONSES,
+    route_class=BoundedRoute,
+)
 
 
-@router.get("", response_model=list[DeadLetterView])
+@router.get("", response_model=list[DeadLetterView], responses=responses(403))
 async def list_dead_letters(
     session: SessionDep,
     caller: CallerDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[fields.Offset, Query()] = 0,
 ) -> list[DeadLetterView]:
-    """Newest first."""
+    """Newest first; admins and services only."""
     return await dead_letters.latest(session, caller, limit=limit, offset=offset)

@@ -14,13 +14,14 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import FileResponse, JSONResponse
-from pydantic import Field
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import ClientDisconnect
 
+from service.api import fields
 from service.api.deps import CallerDep, ResourcesDep, SessionDep, after_commit
+from service.api.json_body import BoundedRoute
 from service.api.problems import FILE_RESPONSES, PROBLEM_RESPONSES, problem
-from service.api.schemas import ContentType, FileName, InputModel, Sha256
+from service.api.schemas import InputModel
 from service.bootstrap import Resources
 from service.clock import utcnow
 from service.db.engine import session_scope
@@ -31,7 +32,9 @@ from service.usecases import files as file_usecases, receiving
 from service.usecases.files import DownloadLink, FilePolicy, FileView, Upload
 from service.usecases.views import CamelModel
 
-router = APIRouter(prefix="/files", tags=["files"], responses=PROBLEM_RESPONSES)
+router = APIRouter(
+    prefix="/files", tags=["files"], responses=PROBLEM_RESPONSES, route_class=BoundedRoute
+)
 logger = logging.getLogger(__name__)
 
 Expires = Annotated[int, Query(ge=0, le=2**40)]
@@ -41,10 +44,10 @@ Signature = Annotated[str, Query(min_length=1, max_length=128)]
 class FileCreate(InputModel):
     """A file to upload: its name, and optionally its type, exact size in bytes and SHA-256."""
 
-    file_name: FileName
-    content_type: ContentType | None = None
-    size: int | None = Field(None, ge=0)
-    sha256: Sha256 | None = None
+    file_name: fields.FileName
+    content_type: fields.ContentType | None = None
+    size: fields.ByteSize | None = None
+    sha256: fields.Sha256 | None = None
 
 
 class FilePage(CamelModel):

@@ -9,14 +9,20 @@ from fastapi import APIRouter, Request, Response
 from sqlalchemy import text
 
 from service import __version__
-from service.api.deps import ResourcesDep
+from service.api.deps import CallerDep, ResourcesDep
+from service.api.problems import responses
 from service.api.schemas import Health
 from service.bootstrap import Resources
 from service.clock import utcnow
 from service.db.engine import session_scope
 from service.db.repositories.outbox import OutboxRepository
+from service.domain.errors import Forbidden
 
 router = APIRouter(tags=["health"])
+#: Not ready: the same body, saying which check is down.
+UNAVAILABLE: dict[int | str, dict[str, Any]] = {
+    503: {"model": Health, "description": "A check is down"}
+}
 
 #: A probe answers within Kubernetes' default 1 s timeout budget of a few probes; a store or
 #: sidecar slower than this counts as down.
@@ -83,7 +89,7 @@ async def live() -> Health:
     return Health(status="ok", version=__version__)
 
 
-@router.get("/health/ready", response_model=Health)
+@router.get("/health/ready", response_model=Health, responses=UNAVAILABLE)
 async def ready(resources: ResourcesDep, response: Response) -> Health:
     """Ready when the database, the file store and (with Dapr) the sidecar answer."""
     checks = await _checks(resources)
@@ -93,9 +99,18 @@ async def ready(resources: ResourcesDep, response: Response) -> Health:
     return Health(status="ok" if ready else "unavailable", version=__version__, checks=checks)
 
 
-@router.get("/health/detailed", response_model=Health)
-async def detailed(resources: ResourcesDep, request: Request, response: Response) -> Health:
-    """Database, outbox relay, publisher and (when this process runs one) the worker."""
+@router.get(
+    "/health/detailed",
+    response_model=Health,
+    responses=UNAVAILABLE | responses(401, 403),
+)
+async def detailed(
+    resources: ResourcesDep, request: Request, response: Response, caller: CallerDep
+) -> Health:
+    """Database, outbox relay, publisher and (when this process runs one) the worker: for
+    admins and the service token only, since it shows the service's internals."""
+    if not caller.sees_all:
+        raise Forbidden("only admins and services may read the detailed health")
     checks: dict[str, Any] = await _checks(resources)
     ready = _all_up(checks)
     relay = resources.relay

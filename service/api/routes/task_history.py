@@ -7,28 +7,35 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query
 
+from service.api import fields
 from service.api.deps import CallerDep, ResourcesDep, ServiceDep, SessionDep
-from service.api.problems import PROBLEM_RESPONSES
+from service.api.json_body import BoundedRoute
+from service.api.problems import CALLER_RESPONSES, responses
 from service.api.schemas import AttemptPublic, EventPublic, LogPage, ProgressAck, ProgressReport
 from service.clock import utcnow
 from service.usecases import logs as log_usecases, progress as progress_usecases, queries
 
-router = APIRouter(prefix="/tasks/{task_id}", tags=["task history"], responses=PROBLEM_RESPONSES)
+router = APIRouter(
+    prefix="/tasks/{task_id}",
+    tags=["task history"],
+    responses=CALLER_RESPONSES,
+    route_class=BoundedRoute,
+)
 
 
-@router.get("/events", response_model=list[EventPublic])
+@router.get("/events", response_model=list[EventPublic], responses=responses(404))
 async def task_events(task_id: UUID, session: SessionDep, caller: CallerDep) -> list[EventPublic]:
     """Every state change of the task, oldest first."""
     return await queries.events(session, caller, task_id)
 
 
-@router.get("/logs", response_model=LogPage)
+@router.get("/logs", response_model=LogPage, responses=responses(404))
 async def task_logs(
     task_id: UUID,
     session: SessionDep,
     caller: CallerDep,
     level: Annotated[Literal["debug", "info", "warning", "error"] | None, Query()] = None,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[fields.PageNumber, Query()] = 1,
     page_size: Annotated[int, Query(ge=1, le=500, alias="pageSize")] = 100,
 ) -> LogPage:
     """Log lines at `level` or above, oldest first."""
@@ -38,7 +45,7 @@ async def task_logs(
     return LogPage(items=items, total=total, page=page, page_size=page_size)
 
 
-@router.get("/attempts", response_model=list[AttemptPublic])
+@router.get("/attempts", response_model=list[AttemptPublic], responses=responses(404))
 async def task_attempts(
     task_id: UUID, session: SessionDep, caller: CallerDep
 ) -> list[AttemptPublic]:
@@ -46,7 +53,7 @@ async def task_attempts(
     return await queries.attempts(session, caller, task_id)
 
 
-@router.patch("/progress", response_model=ProgressAck)
+@router.patch("/progress", response_model=ProgressAck, responses=responses(403, 404, 409, 413))
 async def report_progress(
     task_id: UUID,
     body: ProgressReport,

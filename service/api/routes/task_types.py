@@ -7,11 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 
 from service.api.deps import CallerDep, ResourcesDep
-from service.api.problems import PROBLEM_RESPONSES
+from service.api.problems import CALLER_RESPONSES, responses
 from service.usecases import task_types
 from service.usecases.task_types import TaskTypeView
 
-router = APIRouter(prefix="/task-types", tags=["task types"], responses=PROBLEM_RESPONSES)
+router = APIRouter(prefix="/task-types", tags=["task types"], responses=CALLER_RESPONSES)
 
 
 @router.get("", response_model=list[TaskTypeView])
@@ -20,7 +20,7 @@ async def list_task_types(caller: CallerDep, resources: ResourcesDep) -> list[Ta
     return task_types.list_types(resources.catalog, caller)
 
 
-@router.get("/{task_type}", response_model=TaskTypeView)
+@router.get("/{task_type}", response_model=TaskTypeView, responses=responses(404))
 async def get_task_type(
     task_type: Annotated[str, Path(max_length=64)], caller: CallerDep, resources: ResourcesDep
 ) -> TaskTypeView:

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Header, Query, Response, status
-from pydantic import AwareDatetime, Field, field_validator
+from pydantic import Field, field_validator
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.api import fields
 from service.api.deps import CallerDep, ResourcesDep, SessionDep
 from service.api.idempotency import IdempotencyKeyDep
-from service.api.problems import FILE_RESPONSES, PROBLEM_RESPONSES
+from service.api.json_body import BoundedRoute
+from service.api.problems import CALLER_RESPONSES, responses
 from service.api.schemas import InputModel, TaskCreate, TaskPage, TaskPublic
 from service.bootstrap import Resources
 from service.clock import utcnow
@@ -25,7 +27,9 @@ from service.usecases.files import DownloadLink, FilePolicy, FilePurpose, Upload
 from service.usecases.tasks import IdempotencyKey
 from service.usecases.views import TaskView
 
-router = APIRouter(prefix="/tasks", tags=["tasks"], responses=PROBLEM_RESPONSES)
+router = APIRouter(
+    prefix="/tasks", tags=["tasks"], responses=CALLER_RESPONSES, route_class=BoundedRoute
+)
 
 #: Operation names that scope Idempotency-Keys (a key of POST /tasks is not one of /bulk/export).
 CREATE_OPERATION = "tasks.create"
@@ -39,8 +43,17 @@ class TaskCreated(TaskView):
     upload_expires_at: datetime | None = None
 
 
+#: A create repeating an Idempotency-Key answers 200 with the first task.
+REPLAY: dict[int | str, dict[str, Any]] = {
+    200: {"model": TaskCreated, "description": "A repeated Idempotency-Key: the first task"}
+}
+
+
 @router.post(
-    "", status_code=status.HTTP_201_CREATED, response_model=TaskCreated, responses=FILE_RESPONSES
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=TaskCreated,
+    responses=REPLAY | responses(400, 403, 409, 413, 415),
 )
 async def create_task(
     body: TaskCreate,
@@ -130,17 +143,17 @@ def answer_created(
 
 
 class ListQuery(InputModel):
-    page: int = Field(1, ge=1, le=100_000)
+    page: fields.PageNumber = 1
     page_size: int = Field(20, ge=1, le=100)
-    cursor: str | None = Field(None, max_length=200)
+    cursor: str | None = Field(None, max_length=200, description="nextCursor of the last page")
     task_type: str | None = Field(None, max_length=64)
     entity_type: str | None = Field(None, max_length=64)
     status: str | None = Field(
         None, max_length=200, description="one status or a comma-separated list"
     )
     requested_by: str | None = Field(None, max_length=128)
-    start_date: AwareDatetime | None = None
-    end_date: AwareDatetime | None = None
+    start_date: fields.Instant | None = None
+    end_date: fields.Instant | None = None
     search: str | None = Field(None, max_length=200)
 
     @field_validator("status")
@@ -156,9 +169,16 @@ class ListQuery(InputModel):
 
 @router.get("", response_model=TaskPage)
 async def list_tasks(
-    query: Annotated[ListQuery, Query()], session: SessionDep, caller: CallerDep
+    query: Annotated[ListQuery, Query()],
+    session: SessionDep,
+    caller: CallerDep,
+    resources: ResourcesDep,
 ) -> TaskPage:
-    """Newest first. Page with page/pageSize, or follow nextCursor for deep lists."""
+    """Newest first. Page with page/pageSize, or follow nextCursor for deep lists.
+
+    An item's params longer than OPS_LIST_PARAMS_MAX_BYTES (4 KiB) of JSON are left out:
+    `params` is null and `paramsOmitted` true; GET /tasks/{id} has them.
+    """
     cursor = _cursor(query.cursor)
     if query.start_date and query.end_date and query.start_date > query.end_date:
         raise InvalidInput("startDate is after endDate", field="startDate")
@@ -172,7 +192,13 @@ async def list_tasks(
         search=query.search,
     )
     page = await queries.list_tasks(
-        session, caller, filters, page=query.page, page_size=query.page_size, cursor=cursor
+        session,
+        caller,
+        filters,
+        page=query.page,
+        page_size=query.page_size,
+        cursor=cursor,
+        params_cap=resources.settings.list_params_max_bytes,
     )
     return TaskPage(
         items=page.items,
@@ -187,17 +213,20 @@ def _cursor(token: str | None) -> Cursor | None:
     if token is None:
         return None
     try:
-        return Cursor.decode(token)
-    except (ValueError, TypeError) as error:
+        cursor = Cursor.decode(token)
+    except ValueError as error:
         raise InvalidInput("cursor is not one this API returned", field="cursor") from error
+    if not fields.EARLIEST <= cursor.created_at < fields.LATEST:
+        raise InvalidInput("cursor is not one this API returned", field="cursor")
+    return cursor
 
 
-@router.get("/{task_id}", response_model=TaskPublic)
+@router.get("/{task_id}", response_model=TaskPublic, responses=responses(404))
 async def get_task(task_id: UUID, session: SessionDep, caller: CallerDep) -> TaskPublic:
     return await task_usecases.get(session, caller, task_id)
 
 
-@router.get("/{task_id}/download", response_model=DownloadLink)
+@router.get("/{task_id}/download", response_model=DownloadLink, responses=responses(404))
 async def download_task_file(
     task_id: UUID,
     session: SessionDep,
@@ -217,7 +246,7 @@ async def download_task_file(
     )
 
 
-@router.post("/{task_id}/submit", response_model=TaskPublic)
+@router.post("/{task_id}/submit", response_model=TaskPublic, responses=responses(404, 409, 413))
 async def submit_task(
     task_id: UUID, session: SessionDep, caller: CallerDep, resources: ResourcesDep
 ) -> TaskPublic:
@@ -236,19 +265,19 @@ async def submit_task(
     )
 
 
-@router.post("/{task_id}/cancel", response_model=TaskPublic)
+@router.post("/{task_id}/cancel", response_model=TaskPublic, responses=responses(404, 409))
 async def cancel_task(task_id: UUID, session: SessionDep, caller: CallerDep) -> TaskPublic:
     """Pending or scheduled: cancelled at once. Processing: the handler stops at its next report."""
     return await task_usecases.cancel(session, caller, task_id, now=utcnow())
 
 
-@router.post("/{task_id}/retry", response_model=TaskPublic)
+@router.post("/{task_id}/retry", response_model=TaskPublic, responses=responses(404, 409))
 async def retry_task(task_id: UUID, session: SessionDep, caller: CallerDep) -> TaskPublic:
     """Run a failed or cancelled task again."""
     return await task_usecases.retry(session, caller, task_id, now=utcnow())
 
 
-@router.delete("/{task_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/{task_id}", status_code=status.HTTP_204_NO_CONTENT, responses=responses(404, 409))
 async def delete_task(task_id: UUID, session: SessionDep, caller: CallerDep) -> Response:
     """Soft delete: the task disappears from reads; its history is kept until retention."""
     await task_usecases.delete(session, caller, task_id, now=utcnow())

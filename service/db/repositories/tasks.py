@@ -15,13 +15,17 @@ from sqlalchemy import (
     Integer,
     Row,
     Table,
+    Text,
     and_,
     bindparam,
     case,
+    cast,
     func,
     literal,
+    null,
     or_,
     select,
+    type_coerce,
     union_all,
     update,
 )
@@ -159,6 +163,18 @@ class TaskFilters:
     search: str | None = None
 
 
+def _listed_columns() -> list[Any]:
+    """A list's columns: params longer than :params_cap characters of JSON text are read as
+    NULL, flagged by params_omitted, so large params never leave the database for a list."""
+    too_long = func.length(cast(T.c.params, Text)) > bindparam("params_cap", type_=Integer())
+    params = type_coerce(case((too_long, null()), else_=T.c.params), T.c.params.type)
+    others = [c for c in T.c if c.name != "params"]
+    return [*others, params.label("params"), too_long.label("params_omitted")]
+
+
+_LISTED = _listed_columns()
+
+
 @dataclass(frozen=True, slots=True)
 class Cursor:
     """Keyset position in the (created_at DESC, id DESC) order."""
@@ -172,9 +188,24 @@ class Cursor:
 
     @classmethod
     def decode(cls, token: str) -> Cursor:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        created_at, task_id = json.loads(raw)
-        return cls(datetime.fromisoformat(created_at), UUID(task_id))
+        """The cursor `encode` made; ValueError for anything else, whatever it holds."""
+        try:
+            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+            parts = json.loads(raw)
+        except (ValueError, TypeError) as error:  # binascii.Error and JSON errors are ValueErrors
+            raise ValueError("not a cursor") from error
+        match parts:
+            case [str(moment), str(task_id)]:
+                created_at = datetime.fromisoformat(moment)
+            case _:
+                raise ValueError("not a cursor")
+        if created_at.tzinfo is None:
+            raise ValueError("a cursor's time has no zone")
+        try:
+            created_at = created_at.astimezone(UTC)
+        except OverflowError as error:
+            raise ValueError("a cursor's time is out of range") from error
+        return cls(created_at, UUID(task_id))
 
 
 class TaskRepository:
@@ -252,14 +283,23 @@ class TaskRepository:
         return await self.update_where(task_id, [TaskStatus.PROCESSING], values)
 
     async def page(
-        self, filters: TaskFilters, *, limit: int, offset: int = 0, cursor: Cursor | None = None
+        self,
+        filters: TaskFilters,
+        *,
+        limit: int,
+        offset: int = 0,
+        cursor: Cursor | None = None,
+        params_cap: int,
     ) -> tuple[Sequence[Row[Any]], int, bool]:
-        """One page newest first, the total, and whether rows follow it (one row read ahead)."""
+        """One page newest first, the total, and whether rows follow it (one row read ahead).
+
+        Rows carry params_omitted; params longer than `params_cap` are NULL (see _LISTED).
+        """
         conditions = self._conditions(filters)
         total = (
             await self.session.execute(select(func.count()).select_from(T).where(*conditions))
         ).scalar_one()
-        stmt = select(T).where(*conditions)
+        stmt = select(*_LISTED).where(*conditions)
         if cursor is not None:
             stmt = stmt.where(
                 or_(
@@ -270,7 +310,7 @@ class TaskRepository:
         else:
             stmt = stmt.offset(offset)
         stmt = stmt.order_by(T.c.created_at.desc(), T.c.id.desc()).limit(limit + 1)
-        rows = (await self.session.execute(stmt)).all()
+        rows = (await self.session.execute(stmt, {"params_cap": params_cap})).all()
         return rows[:limit], total, len(rows) > limit
 
     @staticmethod

@@ -216,7 +216,7 @@ class TestOneUploadAtATime:
         created = await first
         assert created.status_code == 201, created.text
         task = created.json()
-        assert problem["file_id"] == task["inputFileId"]
+        assert problem["fileId"] == task["inputFileId"]
         assert (task["status"], task["fileSize"]) == ("pending", len(data))
         later = await api.post(f"{BULK}/import", headers=ALICE | again, **form(data))
         assert (later.status_code, later.json()["id"]) == (200, task["id"])

@@ -13,7 +13,8 @@ from service import __version__
 from service.app import create_app
 from service.config import Settings
 from service.events.relay import OutboxRelay
-from tests.fixtures.app import make_settings, wait_until
+from tests.fixtures.app import ADMIN, SERVICE, TOKEN, make_settings, user, wait_until
+from tests.integration.api.support import assert_problem
 
 API = "/api/v1/operations"
 
@@ -93,15 +94,27 @@ class TestReadiness:
     async def test_detailed_shows_database_publisher_and_relay(
         self, api: httpx.AsyncClient
     ) -> None:
-        response = await api.get("/health/detailed")
+        response = await api.get("/health/detailed", headers=ADMIN)
         assert response.status_code == 200
         checks = response.json()["checks"]
         assert checks["database"]["status"] == "up"
         assert checks["publisher"]["kind"] == "inprocess"
         assert set(checks["outboxRelay"]) >= {"published", "consecutiveFailures", "lastError"}
 
+    async def test_detailed_is_for_admins_and_services_only(self, api: httpx.AsyncClient) -> None:
+        assert_problem(await api.get("/health/detailed"), 401, "unauthenticated")
+        response = await api.get("/health/detailed", headers=user("alice"))
+        assert_problem(response, 403, "forbidden")
+        assert "outboxRelay" not in response.text
+        for caller in (ADMIN, SERVICE, {"Authorization": f"Bearer {TOKEN}"}):
+            assert (await api.get("/health/detailed", headers=caller)).status_code == 200
+
+    async def test_the_other_probes_stay_open(self, api: httpx.AsyncClient) -> None:
+        for path in ("/health", "/health/live", "/health/ready"):
+            assert (await api.get(path)).status_code == 200
+
     async def test_detailed_reports_a_database_outage(self, no_database: httpx.AsyncClient) -> None:
-        response = await no_database.get("/health/detailed")
+        response = await no_database.get("/health/detailed", headers=SERVICE)
         assert response.status_code == 503
         assert response.json()["checks"]["database"]["status"] == "down"
 

@@ -27,9 +27,7 @@ class TestMalformedKeys:
     async def test_an_empty_or_malformed_key_is_400_and_nothing_is_made(
         self, api: httpx.AsyncClient, resources: Resources, key: str
     ) -> None:
-        response = await api.post(
-            BASE, json={"taskType": "noop"}, headers=keyed(key)
-        )
+        response = await api.post(BASE, json={"taskType": "noop"}, headers=keyed(key))
         problem = assert_problem(response, 400, "malformed-request")
         assert problem["errors"] == [{"field": "Idempotency-Key", "reason": problem["detail"]}]
         assert await counts(resources) == NOTHING
@@ -72,9 +70,7 @@ class TestKeysAreScoped:
         repeat = await api.post(BULK_EXPORT, json={"entityType": "order"}, headers=keyed("same"))
         assert (repeat.status_code, repeat.json()["id"]) == (200, export.json()["id"])
 
-    async def test_a_refused_request_does_not_use_up_its_key(
-        self, api: httpx.AsyncClient
-    ) -> None:
+    async def test_a_refused_request_does_not_use_up_its_key(self, api: httpx.AsyncClient) -> None:
         bad = await api.post(BASE, json={"taskType": "teleport"}, headers=keyed("retry-me"))
         assert bad.status_code == 422
         good = await api.post(BASE, json={"taskType": "noop"}, headers=keyed("retry-me"))

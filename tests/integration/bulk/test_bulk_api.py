@@ -29,6 +29,8 @@ class TestBulkEndpoints:
 
         done = await wait_until(counted, timeout=20)
         assert (done["processedItems"], done["succeededItems"], done["failedItems"]) == (1, 1, 0)
+        assert done["result"]["lastRow"] == 1
+        assert [key for key in done["result"] if "_" in key] == [], "result keys are camelCase"
 
         export = await embedded.post(
             f"{BULK}/export",
@@ -50,3 +52,14 @@ class TestBulkEndpoints:
         created = await embedded.post(f"{BULK}/export", json={"entityType": "order"}, headers=ALICE)
         other = await embedded.get(f"{BULK}/operations/{created.json()['id']}", headers=user("bob"))
         assert other.status_code == 404
+
+    async def test_a_task_that_is_not_an_import_or_export_is_not_an_operation(
+        self, embedded: httpx.AsyncClient
+    ) -> None:
+        created = await embedded.post(
+            "/api/v1/operations/tasks", json={"taskType": "noop"}, headers=ALICE
+        )
+        response = await embedded.get(f"{BULK}/operations/{created.json()['id']}", headers=ALICE)
+        assert response.status_code == 404
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["taskId"] == created.json()["id"]

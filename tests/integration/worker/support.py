@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 from uuid import UUID
 
-from pydantic import ConfigDict
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,8 +19,8 @@ from service.db.tables import tasks_table
 from service.domain.callers import Caller
 from service.usecases import tasks as task_usecases
 from service.usecases.views import TaskView
-from service.wire import StrictModel
 from tests.fixtures.app import make_settings
+from tests.fixtures.catalog import AnyParams
 
 ALICE = Caller("alice")
 
@@ -65,13 +64,6 @@ async def rows(resources: Resources, table: Any, *order_by: Any, **where: Any) -
         return list((await session.execute(stmt)).all())
 
 
-def with_types(resources: Resources, *extra: TaskType) -> Resources:
-    """The resources with test-only task types added to their catalog (a registry built on it
-    then takes handlers for them), as a deployment that ships more types would have."""
-    resources.catalog = Catalog([*resources.catalog, *extra], resources.catalog.limits)
-    return resources
-
-
 async def insert_unlisted(sessionmaker: SessionMaker, task_type: str, **fields: Any) -> TaskView:
     """A pending task of a type the catalog does not list, as an older version of the service
     or another writer of the table could leave behind (POST /tasks refuses such a type)."""
@@ -85,12 +77,6 @@ async def insert_unlisted(sessionmaker: SessionMaker, task_type: str, **fields: 
             catalog=permissive,
         )
     return task
-
-
-class AnyParams(StrictModel):
-    """Whatever params."""
-
-    model_config = ConfigDict(extra="allow", strict=True)
 
 
 class Outage:

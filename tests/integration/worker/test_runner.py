@@ -23,6 +23,7 @@ from service.db.tables import attempts_table, tasks_table
 from service.domain.tasks import Priority, Queue
 from service.usecases import execution, tasks as task_usecases
 from tests.fixtures.app import user, wait_until
+from tests.fixtures.catalog import with_types
 from tests.integration.worker.support import (
     ALICE,
     insert_unlisted,
@@ -30,7 +31,6 @@ from tests.integration.worker.support import (
     make_task,
     open_resources,
     rows,
-    with_types,
 )
 from worker.context import HandlerContext
 from worker.poller import Poller

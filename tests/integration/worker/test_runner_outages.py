@@ -20,6 +20,7 @@ from service.db.tables import attempts_table, events_table
 from service.usecases import execution
 from service.usecases.execution import Outcome, StaleOutcomes
 from tests.fixtures.app import wait_until
+from tests.fixtures.catalog import with_types
 from tests.integration.worker.support import (
     CommitAnswerLost,
     Outage,
@@ -27,7 +28,6 @@ from tests.integration.worker.support import (
     make_task,
     open_resources,
     rows,
-    with_types,
 )
 from worker.context import HandlerContext
 from worker.registry import Handler, HandlerRegistry

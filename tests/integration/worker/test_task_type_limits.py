@@ -16,7 +16,8 @@ from service.catalog.builtin import NoParams
 from service.catalog.model import TaskType
 from service.clock import utcnow
 from tests.fixtures.app import user, wait_until
-from tests.integration.worker.support import load_task, make_task, open_resources, with_types
+from tests.fixtures.catalog import with_types
+from tests.integration.worker.support import load_task, make_task, open_resources
 from worker.context import HandlerContext
 from worker.handlers import register_all
 from worker.registry import HandlerRegistry
@@ -46,9 +47,7 @@ class TestExecutionTimeout:
         task_id = created.json()["id"]
 
         async def failed() -> dict[str, Any] | None:
-            body: dict[str, Any] = (
-                await embedded.get(f"{BASE}/{task_id}", headers=user())
-            ).json()
+            body: dict[str, Any] = (await embedded.get(f"{BASE}/{task_id}", headers=user())).json()
             return body if body["status"] == "failed" else None
 
         task = await wait_until(failed, timeout=15)
