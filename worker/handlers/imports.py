@@ -10,13 +10,12 @@ from __future__ import annotations
 import asyncio
 import io
 import time
-from collections.abc import Callable
-from contextlib import AbstractContextManager
-from typing import Any, BinaryIO, cast
+from collections.abc import Awaitable, Callable
+from typing import Any, BinaryIO, TypeVar, cast
 from uuid import UUID
 
 from service.bulk import params as bulk_params, streams
-from service.bulk.errors import BadFile
+from service.bulk.errors import BadFile, TooManyRejectedRows
 from service.bulk.eta import Eta
 from service.bulk.pipeline import Batches, CheckedBatch
 from service.bulk.readers import Reader, open_reader
@@ -31,9 +30,13 @@ from service.sinks.base import Sink
 from service.usecases import imports
 from service.usecases.imports import Options, Outcome, Totals
 from worker.context import HandlerContext
-from worker.handlers import reports
+from worker.handlers import reports, storage
 from worker.handlers.sinks import build_sink
 from worker.registry import HandlerRegistry
+
+T = TypeVar("T")
+#: While the reader thread is inside one batch, how often the run looks for a cancel.
+CANCEL_POLL_SECONDS = 1.0
 
 
 def schema_for(entity: str | None) -> Schema[Any]:
@@ -69,6 +72,7 @@ class ImportRun:
         self.seen: set[int] = set()  # dry runs write nothing: key hashes find repeats in the file
         self.started = time.monotonic()
         self.rows_this_run = 0
+        self.stop = streams.Stop()  #: stops the reader thread (a cancel, or the run's end)
 
     async def run(self) -> None:
         file_row = await input_file(self.ctx)
@@ -81,25 +85,34 @@ class ImportRun:
             await sink.close()
 
     async def _read(self, file_row: Any, sink: Sink, totals: Totals) -> None:
-        opened: AbstractContextManager[BinaryIO] = self.ctx.resources.store.open_read(file_row.key)
-        stream = await asyncio.to_thread(opened.__enter__)
+        """Import the file; however it stops after its header (done, cancelled, too many
+        rejected rows, a damaged file), the error report says so and the result shows it."""
         try:
-            counted = streams.Counted(stream)
-            buffered = cast(BinaryIO, io.BufferedReader(counted, streams.CHUNK))
-            reader = await asyncio.to_thread(self._open, buffered, file_row, totals.last_row)
-            done = _share_done(reader, counted, file_row.size)
-            try:
-                await self._loop(Batches(reader, self.schema), sink, totals, done)
-            finally:
-                await asyncio.to_thread(reader.close)
+            async with storage.reading(self.ctx.resources.store, file_row.key) as stream:
+                await self._import(stream, file_row, sink, totals)
         except TaskCancelled:
-            await self._finish(
-                totals, stopped=f"cancelled; rows after {totals.last_row} were not read"
-            )
+            note = f"cancelled; rows after {totals.last_row} were not read"
+            await self._finish(totals, stopped=note, cancellable=False)
             raise
-        finally:
-            await asyncio.to_thread(opened.__exit__, None, None, None)
+        except TooManyRejectedRows as error:
+            await self._finish(totals, stopped=error.detail)
+            raise
+        except _DamagedAfter as damaged:
+            await self._finish(totals, stopped=damaged.detail)
+            raise
         await self._finish(totals, stopped=None)
+
+    async def _import(self, stream: BinaryIO, file_row: Any, sink: Sink, totals: Totals) -> None:
+        counted = streams.Counted(stream)
+        buffered = cast(BinaryIO, io.BufferedReader(counted, streams.CHUNK))
+        reader = await self._watched(
+            asyncio.to_thread(self._open, buffered, file_row, totals.last_row)
+        )
+        done = _share_done(reader, counted, file_row.size)
+        try:
+            await self._loop(Batches(reader, self.schema), sink, totals, done)
+        finally:
+            await asyncio.to_thread(reader.close)
 
     def _open(self, stream: BinaryIO, file_row: Any, start_after: int) -> Reader:
         try:
@@ -109,11 +122,34 @@ class ImportRun:
                 filename=file_row.file_name,
                 delimiter=self.params.delimiter,
                 start_after=start_after,
+                stop=self.stop,
             )
             self.schema.check_header(reader.columns)
         except BadFile as error:
             raise PermanentFailure(f"{file_row.file_name}: {error}") from error
         return reader
+
+    async def _watched(self, work: Awaitable[T]) -> T:
+        """The result of reader work in its thread. While it takes longer than a poll
+        interval (a long run of blank rows, skipping to the checkpoint, huge rows), the run
+        looks for a cancel itself and, on one, stops the reader at its next chunk."""
+        future = asyncio.ensure_future(work)
+        try:
+            while not (await asyncio.wait({future}, timeout=CANCEL_POLL_SECONDS))[0]:
+                if await self._cancel_requested():
+                    self.stop.set()
+        except BaseException:
+            self.stop.set()  # the handler itself was cancelled: let the thread end soon
+            raise
+        try:
+            return future.result()
+        except streams.Stopped:
+            raise TaskCancelled(f"task {self.ctx.task.id} was cancelled while it ran") from None
+
+    async def _cancel_requested(self) -> bool:
+        async with session_scope(self.ctx.sessionmaker) as session:
+            await self.ctx.learn_cancel(session)
+        return self.ctx.cancel_requested
 
     async def _loop(
         self,
@@ -128,21 +164,25 @@ class ImportRun:
         rows = self.params.batch_size
         eta = Eta()
 
-        def read() -> asyncio.Future[CheckedBatch | None]:
-            return asyncio.ensure_future(asyncio.to_thread(batches.next, rows))
+        def read(pending_rejects: int) -> asyncio.Future[CheckedBatch | None]:
+            # a batch ends at the rejected row that would take the import past maxErrors
+            room = self.params.max_errors + 1 - totals.failed - pending_rejects
+            work = asyncio.to_thread(batches.next, rows, max_rejected=max(room, 1))
+            return asyncio.ensure_future(work)
 
-        ahead = read()
+        ahead = read(0)
         try:
             while True:
                 try:
-                    batch = await ahead
+                    batch = await self._watched(ahead)
                 except BadFile as error:
-                    raise PermanentFailure(f"after row {totals.last_row}: {error}") from error
+                    raise _DamagedAfter(f"after row {totals.last_row}: {error}") from error
                 if batch is None:
                     return
                 share = done(batch.last_row)  # before the next batch moves the reader on
-                ahead = read()
+                ahead = read(len({e.row for e in batch.errors}))
                 await self._commit(sink, totals, *batch)
+                self._check_rejected(totals)
                 percent, seconds_left = (None, None)
                 if share is not None:
                     percent, seconds_left = eta.update(share, time.monotonic())
@@ -154,7 +194,16 @@ class ImportRun:
                     result={**self._figures(totals), "etaSeconds": seconds_left},
                 )
         finally:
+            self.stop.set()  # a read-ahead nobody will use stops at its next chunk
             await _settle(ahead)  # the reader must be idle before it is closed
+
+    def _check_rejected(self, totals: Totals) -> None:
+        limit = self.params.max_errors
+        if totals.failed > limit:
+            raise TooManyRejectedRows(
+                f"stopped after {totals.failed:,} rejected rows, more than maxErrors "
+                f"({limit:,}); rows after {totals.last_row:,} were not read"
+            )
 
     async def _commit(
         self,
@@ -177,6 +226,8 @@ class ImportRun:
                 self.options,
             )
             rejected = errors + early.errors + outcome.errors
+            # the report lists maxErrors + 1 rejected rows at most; later ones are counted
+            listed = imports.first_rows(rejected, self.params.max_errors + 1 - totals.failed)
             totals.batches += 1
             totals.processed += last - totals.last_row
             totals.last_row = last
@@ -185,7 +236,7 @@ class ImportRun:
             totals.skipped += outcome.skipped + early.skipped
             totals.failed += len({e.row for e in rejected})
             await self.ctx.learn_cancel(session)  # a cancel stops the import after this batch
-            await imports.record_batch(session, self.ctx.task.id, rejected, totals, now=utcnow())
+            await imports.record_batch(session, self.ctx.task.id, listed, totals, now=utcnow())
         self.rows_this_run += len(candidates) + len(errors)
 
     def _unseen(self, batch: list[Candidate], early: Outcome) -> list[Candidate]:
@@ -212,10 +263,12 @@ class ImportRun:
             "rowsPerSecond": round(self.rows_this_run / elapsed, 1),
         }
 
-    async def _finish(self, totals: Totals, *, stopped: str | None) -> None:
-        report = await reports.write_error_report(
-            self.ctx, stopped_after=totals.last_row, note=stopped
-        )
+    async def _finish(
+        self, totals: Totals, *, stopped: str | None, cancellable: bool = True
+    ) -> None:
+        """The final figures, then the error report. A cancel while the report is written
+        ends the run there, without a report (one after a cancel is written whole: the
+        rejected rows it lists are bounded by maxErrors)."""
         self.ctx.result = {
             **self._figures(totals),
             "stoppedAt": totals.last_row if stopped else None,
@@ -226,8 +279,19 @@ class ImportRun:
             failed_items=totals.failed,
             total_items=totals.processed if not stopped else None,
         )
+        report = await reports.write_error_report(
+            self.ctx,
+            stopped_after=totals.last_row,
+            note=stopped,
+            rejected_rows=totals.failed,
+            cancellable=cancellable,
+        )
         if report is not None:
             self.ctx.result["errorReportFileId"] = str(report)
+
+
+class _DamagedAfter(PermanentFailure):
+    """The file turned out damaged after some of its rows were imported."""
 
 
 def _share_done(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import codecs
 import gzip
 import io
-import zipfile
 from datetime import datetime
 from typing import Any
 
@@ -292,9 +291,7 @@ class TestXlsx:
 
     def test_the_shared_string_table_is_bounded(self) -> None:
         data = hostile.workbook_bytes(hostile.many_rows_sheet(1), strings=hostile.string_table(200))
-        with pytest.raises(
-            LimitExceeded, match="string table is [0-9]+ bytes; the limit is 1000"
-        ):
+        with pytest.raises(LimitExceeded, match=r"string table is [0-9]+ bytes; the limit is 1000"):
             read(data, limits=ReadLimits(max_shared_strings_bytes=1_000))
 
 
