@@ -85,10 +85,8 @@ class Batches:
         if len(lines) <= MAX_ROW_PROBLEMS:
             return lines
         more = len(lines) - MAX_ROW_PROBLEMS + 1
-        return [
-            *lines[: MAX_ROW_PROBLEMS - 1],
-            RowError(row, None, None, f"… and {more} more problems"),
-        ]
+        summary = RowError(row, None, None, f"… and {more} more problems in this row")
+        return [*lines[: MAX_ROW_PROBLEMS - 1], summary]
 
     def __iter__(self) -> Iterator[CheckedBatch]:
         """Batches of 1,000 rows to the end (for tools and tests; the import sizes its own)."""

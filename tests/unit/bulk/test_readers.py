@@ -206,6 +206,14 @@ class TestJsonLines:
         assert rows[2][1] == RowError(3, None, "[1, 2]", "line must be a JSON object")
         assert rows[3] == (4, {"a": 2})
 
+    @pytest.mark.parametrize(
+        "first", [b"[", b'[{"a": 1},', b"sku,name", b'"just a string"', b"{oops"]
+    )
+    def test_a_file_whose_first_line_is_no_object_is_not_json_lines(self, first: bytes) -> None:
+        # a JSON array, a CSV named .jsonl: every line would be a row error; the file is wrong
+        with pytest.raises(CorruptFile, match="not JSON Lines"):
+            read(b"\n" + first + b'\n{"a": 1}\n', fmt="jsonl")
+
     def test_empty_strings_are_left_out_like_empty_cells(self) -> None:
         assert read(b'{"a": "", "b": "x", "c": null}\n', fmt="jsonl") == [
             (1, {"b": "x", "c": None})
