@@ -50,8 +50,14 @@ _WORKBOOK_RELS = (
 SHEET_START = f'<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="{MAIN}">'
 SHEET_END = b"</sheetData></worksheet>"
 HEADER_ROW = (
-    b'<row r="1"><c r="A1" t="inlineStr"><is><t>sku</t></is></c>'
-    b'<c r="B1" t="inlineStr"><is><t>name</t></is></c></row>'
+    b'<row r="1">'
+    + b"".join(
+        b'<c r="%s1" t="inlineStr"><is><t>%s</t></is></c>' % (column, name)
+        for column, name in zip(
+            (b"A", b"B", b"C", b"D"), (b"sku", b"name", b"price", b"currency"), strict=True
+        )
+    )
+    + b"</row>"
 )
 
 #: A DTD whose entity expands a billion times (the "billion laughs").
@@ -98,7 +104,7 @@ def workbook_bytes(sheet: Iterable[bytes], **parts: Iterable[bytes] | None) -> b
 
 def huge_cell_sheet(chars: int, *, chunk: int = 1 << 20) -> Iterator[bytes]:
     """A header and one row whose name cell is an inline string of `chars` characters."""
-    yield SHEET_START.encode() + b'<dimension ref="A1:B2"/><sheetData>' + HEADER_ROW
+    yield SHEET_START.encode() + b'<dimension ref="A1:D2"/><sheetData>' + HEADER_ROW
     yield b'<row r="2"><c r="A2" t="inlineStr"><is><t>A-1</t></is></c>'
     yield b'<c r="B2" t="inlineStr"><is><t>'
     left = chars
@@ -106,7 +112,8 @@ def huge_cell_sheet(chars: int, *, chunk: int = 1 << 20) -> Iterator[bytes]:
         part = min(chunk, left)
         yield b"x" * part
         left -= part
-    yield b"</t></is></c></row>" + SHEET_END
+    yield b'</t></is></c><c r="C2"><v>1.5</v></c>'
+    yield b'<c r="D2" t="inlineStr"><is><t>EUR</t></is></c></row>' + SHEET_END
 
 
 def many_rows_sheet(rows: int, *, dimension: str | None = None) -> Iterator[bytes]:
