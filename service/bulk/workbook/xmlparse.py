@@ -22,6 +22,9 @@ MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 DOC_RELS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 PACKAGE_RELS = "http://schemas.openxmlformats.org/package/2006/relationships"
 CHUNK = 64 * 1024
+#: Bytes of one tag, comment or processing instruction. Expat holds such a token whole
+#: (unlike text, which it hands over in pieces), so a 200 MB attribute would be 200 MB.
+MAX_TOKEN = 4 * 1024**2
 #: Errors of reading a zip member: a damaged or truncated archive.
 _DAMAGED = (zipfile.BadZipFile, zlib.error, EOFError)
 
@@ -46,10 +49,18 @@ def create(part: str) -> expat.XMLParserType:
 
 
 def feed(parser: expat.XMLParserType, source: IO[bytes], part: str) -> Iterator[int]:
-    """Parse `source` a chunk at a time, yielding each chunk's size after its handlers ran."""
+    """Parse `source` a chunk at a time, yielding each chunk's size after its handlers ran.
+
+    Every element and every piece of text is an event for the parsers here, so bytes fed
+    since the last event (`CurrentByteIndex`) are an unfinished token.
+    """
+    fed = 0
     with translated(part):
         while chunk := source.read(CHUNK):
             parser.Parse(chunk, False)
+            fed += len(chunk)
+            if fed - parser.CurrentByteIndex > MAX_TOKEN:
+                raise CorruptFile(f"{part} has a tag or comment longer than {MAX_TOKEN} bytes")
             yield len(chunk)
         parser.Parse(b"", True)
 

@@ -198,6 +198,21 @@ class TestMalformed:
             read(data)
         assert isinstance(failure.value, PermanentFailure)  # the worker does not retry it
 
+    def test_a_huge_tag_is_a_damaged_file_and_is_not_held(self) -> None:
+        # expat holds a tag whole: a 100 MB attribute packs into 100 KB
+        huge = b'<row r="2"><c r="A2" s="' + b"9" * 100_000_000 + b'"/></row>'
+        data = hostile.workbook_bytes(sheet(huge))
+        refused: list[Exception] = []
+
+        def attempt() -> None:
+            try:
+                read(data)
+            except CorruptFile as error:
+                refused.append(error)
+
+        assert peak_bytes(attempt) < 16 * MB
+        assert "has a tag or comment longer than 4194304 bytes" in str(refused[0])
+
     def test_a_part_read_whole_is_bounded(self) -> None:
         with pytest.raises(LimitExceeded, match=r"is \d+ bytes; the limit is 100"):
             read(xlsx_bytes([["a"], ["x"]]), limits=ReadLimits(max_xml_part_bytes=100))
