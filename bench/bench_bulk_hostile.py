@@ -5,7 +5,8 @@
 Each scenario builds its file once (cached in the temp directory, built by the tests' own
 `tests/unit/bulk/hostile.py`) and reads it in a fresh child process the way an import does:
 `open_reader` then `pipeline.Batches` of 2,000 rows, with the maxErrors stop of the handler
-(batches end at the 1,001st rejected row, then the run stops). Reported: data rows read,
+(batches end at the 1,001st rejected row, then the run stops) except where a scenario
+measures reading a whole sheet of rejected rows (xlsx_3m_rows). Reported: data rows read,
 rejected rows, wall and CPU seconds, the growth of the child's peak RSS over its RSS before
 reading (VmHWM - VmRSS from /proc/self/status), and how it ended. A run still going after
 `--cap` seconds is stopped and says so. Prints one JSON line.
@@ -28,7 +29,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(1, str(ROOT))  # after a PYTHONPATH that puts older code first
+sys.path.append(str(ROOT))  # after a PYTHONPATH that puts older code first
 
 from service.bulk.pipeline import Batches  # noqa: E402
 from service.bulk.readers import open_reader  # noqa: E402
@@ -36,6 +37,8 @@ from service.bulk.schemas import SCHEMAS  # noqa: E402
 from tests.unit.bulk import hostile  # noqa: E402
 
 MAX_ERRORS = 1000
+#: Scenarios read to the end whatever they reject: what matters is the cost of reading.
+READ_WHOLE = {"xlsx_3m_rows"}
 
 
 def _xlsx(build: Callable[[], Any], **parts: Any) -> Callable[[BinaryIO], None]:
@@ -95,6 +98,7 @@ def child(name: str, cap: float, workdir: Path) -> dict[str, Any]:
     rows = rejected = 0
     outcome = "read to the end"
     bounded = "max_rejected" in inspect.signature(Batches.next).parameters
+    bounded = bounded and name not in READ_WHOLE
     started, cpu = time.perf_counter(), time.process_time()
     try:
         with path.open("rb") as upload, open_reader(upload, filename=file_name) as reader:

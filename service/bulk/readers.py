@@ -43,7 +43,11 @@ def open_reader(
     except (EOFError, zlib.error, gzip.BadGzipFile) as error:
         raise CorruptFile(f"the compressed data is damaged or truncated: {error}") from error
     if start_after:
-        reader.skip(start_after)
+        try:
+            reader.skip(start_after)
+        except BaseException:
+            reader.close()
+            raise
     return reader
 
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import io
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any, BinaryIO, TypeVar, cast
+from collections.abc import Callable
+from typing import Any, BinaryIO, cast
 from uuid import UUID
 
 from service.bulk import params as bulk_params, streams
@@ -32,11 +32,8 @@ from service.usecases.imports import Options, Outcome, Totals
 from worker.context import HandlerContext
 from worker.handlers import reports, storage
 from worker.handlers.sinks import build_sink
+from worker.handlers.watching import CancelWatch
 from worker.registry import HandlerRegistry
-
-T = TypeVar("T")
-#: While the reader thread is inside one batch, how often the run looks for a cancel.
-CANCEL_POLL_SECONDS = 1.0
 
 
 def schema_for(entity: str | None) -> Schema[Any]:
@@ -72,7 +69,7 @@ class ImportRun:
         self.seen: set[int] = set()  # dry runs write nothing: key hashes find repeats in the file
         self.started = time.monotonic()
         self.rows_this_run = 0
-        self.stop = streams.Stop()  #: stops the reader thread (a cancel, or the run's end)
+        self.watch = CancelWatch(ctx)
 
     async def run(self) -> None:
         file_row = await input_file(self.ctx)
@@ -105,7 +102,7 @@ class ImportRun:
     async def _import(self, stream: BinaryIO, file_row: Any, sink: Sink, totals: Totals) -> None:
         counted = streams.Counted(stream)
         buffered = cast(BinaryIO, io.BufferedReader(counted, streams.CHUNK))
-        reader = await self._watched(
+        reader = await self.watch.result(
             asyncio.to_thread(self._open, buffered, file_row, totals.last_row)
         )
         done = _share_done(reader, counted, file_row.size)
@@ -122,34 +119,12 @@ class ImportRun:
                 filename=file_row.file_name,
                 delimiter=self.params.delimiter,
                 start_after=start_after,
-                stop=self.stop,
+                stop=self.watch.stop,
             )
             self.schema.check_header(reader.columns)
         except BadFile as error:
             raise PermanentFailure(f"{file_row.file_name}: {error}") from error
         return reader
-
-    async def _watched(self, work: Awaitable[T]) -> T:
-        """The result of reader work in its thread. While it takes longer than a poll
-        interval (a long run of blank rows, skipping to the checkpoint, huge rows), the run
-        looks for a cancel itself and, on one, stops the reader at its next chunk."""
-        future = asyncio.ensure_future(work)
-        try:
-            while not (await asyncio.wait({future}, timeout=CANCEL_POLL_SECONDS))[0]:
-                if await self._cancel_requested():
-                    self.stop.set()
-        except BaseException:
-            self.stop.set()  # the handler itself was cancelled: let the thread end soon
-            raise
-        try:
-            return future.result()
-        except streams.Stopped:
-            raise TaskCancelled(f"task {self.ctx.task.id} was cancelled while it ran") from None
-
-    async def _cancel_requested(self) -> bool:
-        async with session_scope(self.ctx.sessionmaker) as session:
-            await self.ctx.learn_cancel(session)
-        return self.ctx.cancel_requested
 
     async def _loop(
         self,
@@ -174,7 +149,7 @@ class ImportRun:
         try:
             while True:
                 try:
-                    batch = await self._watched(ahead)
+                    batch = await self.watch.result(ahead)
                 except BadFile as error:
                     raise _DamagedAfter(f"after row {totals.last_row}: {error}") from error
                 if batch is None:
@@ -194,7 +169,7 @@ class ImportRun:
                     result={**self._figures(totals), "etaSeconds": seconds_left},
                 )
         finally:
-            self.stop.set()  # a read-ahead nobody will use stops at its next chunk
+            self.watch.stop.set()  # a read-ahead nobody will use stops at its next chunk
             await _settle(ahead)  # the reader must be idle before it is closed
 
     def _check_rejected(self, totals: Totals) -> None:
