@@ -22,9 +22,10 @@ class CheckedBatch(NamedTuple):
     last_row: int  #: resume after this batch with open_reader(..., start_after=last_row)
 
 
-#: A batch ends once its rows have taken this much of the file (after gzip; for XLSX, shared
-#: strings included): its memory, and the time before a cancel is seen, stay bounded however
-#: large its rows are. Ordinary rows (~150 bytes) fill 2,000-row batches long before it.
+#: A batch ends once its rows have taken this much of the file by `streams.weight` (after
+#: gzip; for XLSX, shared strings included): its memory, and the time before a cancel is
+#: seen, stay bounded however large its rows or JSON values are. Ordinary rows (~150 bytes
+#: and 7 commas, a weight of ~600) fill 2,000-row batches long before it.
 BATCH_BYTES = 4 * 1024**2
 #: Problems reported of one rejected row; the others are summed up in one more line.
 MAX_ROW_PROBLEMS = 10

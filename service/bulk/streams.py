@@ -32,9 +32,22 @@ class Stop(threading.Event):
             raise Stopped("the read was stopped")
 
 
+#: What one item of a parsed JSON value (a list slot or an object entry and the small
+#: object in it) can cost in memory beyond its text: `[[],[],…]` is 3 bytes an item as text
+#: and 64 as Python objects. Items are counted by their commas, which every separator is.
+ITEM_BYTES = 64
+
+
+def weight(data: bytes | str) -> int:
+    """What text may cost once parsed: its length, and `ITEM_BYTES` a comma."""
+    commas = data.count(b",") if isinstance(data, bytes) else data.count(",")
+    return len(data) + ITEM_BYTES * commas
+
+
 class Meter:
-    """Bytes of the upload (after gzip) a reader has gone through, and the text of the
-    cells it has looked up elsewhere (XLSX shared strings): what an import's batch holds."""
+    """The `weight` of the upload (after gzip) a reader has gone through, and of the cells
+    it has looked up elsewhere (XLSX shared strings): a bound on what an import's batch
+    holds once its rows are parsed, JSON columns included."""
 
     __slots__ = ("count",)
 
@@ -43,7 +56,8 @@ class Meter:
 
 
 class Metered(io.RawIOBase):
-    """A stream that adds what is read from it to a meter and stops when told to."""
+    """A stream that adds the weight of what is read from it to a meter and stops when told
+    to."""
 
     def __init__(self, source: BinaryIO, meter: Meter, stop: Stop | None) -> None:
         self._source = source
@@ -58,7 +72,7 @@ class Metered(io.RawIOBase):
             self._stop.check()
         data = self._source.read(len(buffer))
         buffer[: len(data)] = data
-        self._meter.count += len(data)
+        self._meter.count += weight(data)
         return len(data)
 
 

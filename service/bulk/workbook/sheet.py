@@ -20,7 +20,7 @@ from openpyxl.utils.datetime import CALENDAR_MAC_1904, WINDOWS_EPOCH, from_excel
 
 from service.bulk.errors import CorruptFile
 from service.bulk.limits import ReadLimits
-from service.bulk.streams import Meter, Stop
+from service.bulk.streams import Meter, Stop, weight
 from service.bulk.workbook import xmlparse
 from service.bulk.workbook.strings import KEEP, StringTable, TooLong
 from service.bulk.workbook.styles import DateStyles
@@ -92,8 +92,8 @@ class SheetReader:
         parser.CharacterDataHandler = self._text
         meter, stop, done = self._meter, self._stop, self._done
         with self._archive.open(self.name) as source:
-            for size in xmlparse.feed(parser, source, self.name):
-                meter.count += size
+            for chunk in xmlparse.feed(parser, source, self.name):
+                meter.count += weight(chunk)
                 if stop is not None:
                     stop.check()
                 if done:
@@ -207,7 +207,8 @@ class SheetReader:
             return number if style is None or style not in self._dates else self._date(number)
         if kind == "s":
             value = self._strings.get(_index(text))
-            self._meter.count += len(value) if value.__class__ is str else 0
+            if value.__class__ is str:
+                self._meter.count += weight(value)  # text the sheet's bytes do not count
             return value
         if kind == "inlineStr" or kind == "str" or kind == "e":
             return text

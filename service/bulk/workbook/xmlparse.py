@@ -48,8 +48,8 @@ def create(part: str) -> expat.XMLParserType:
     return parser
 
 
-def feed(parser: expat.XMLParserType, source: IO[bytes], part: str) -> Iterator[int]:
-    """Parse `source` a chunk at a time, yielding each chunk's size after its handlers ran.
+def feed(parser: expat.XMLParserType, source: IO[bytes], part: str) -> Iterator[bytes]:
+    """Parse `source` a chunk at a time, yielding each chunk after its handlers ran.
 
     Every element and every piece of text is an event for the parsers here, so bytes fed
     since the last event (`CurrentByteIndex`) are an unfinished token.
@@ -61,7 +61,7 @@ def feed(parser: expat.XMLParserType, source: IO[bytes], part: str) -> Iterator[
             fed += len(chunk)
             if fed - parser.CurrentByteIndex > MAX_TOKEN:
                 raise CorruptFile(f"{part} has a tag or comment longer than {MAX_TOKEN} bytes")
-            yield len(chunk)
+            yield chunk
         parser.Parse(b"", True)
 
 

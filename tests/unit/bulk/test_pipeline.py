@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import io
 import re
+import tracemalloc
 from decimal import Decimal
+
+import pytest
 
 from service.bulk.pipeline import MAX_ROW_PROBLEMS, Batches, CheckedBatch
 from service.bulk.readers import open_reader
@@ -124,3 +127,37 @@ class TestBatches:
         summary = batch.errors[-1]
         assert (summary.row, summary.column) == (1, None)
         assert re.fullmatch(r"… and \d+ more problems in this row", summary.message)
+
+
+def _nested(items: int) -> str:
+    return "[" + ",".join(["[]"] * items) + "]"  # 3 bytes an item as text, 64 as objects
+
+
+#: Files whose JSON values are small as text and large as Python objects.
+NESTED = {
+    "jsonl": b"".join(
+        b'{"sku": "S-%d", "name": "x", "price": "1", "currency": "EUR", "attributes": {"a": %s}}\n'
+        % (n, _nested(150_000).encode())
+        for n in range(12)
+    ),
+    "csv": b"sku,name,price,currency,attributes\n"
+    + b"".join(b'S-%d,x,1,EUR,"{""a"": %s}"\n' % (n, _nested(10_000).encode()) for n in range(300)),
+}
+
+
+@pytest.mark.parametrize("fmt", sorted(NESTED))
+def test_a_batch_of_json_that_swells_when_parsed_stays_small(fmt: str) -> None:
+    # 5-9 MB of files that parse to ~200 MB: a 2,000-row batch would hold all of it
+    peak = 0
+    rows = 0
+    tracemalloc.start()
+    try:
+        with open_reader(io.BytesIO(NESTED[fmt]), fmt=fmt) as reader:  # type: ignore[arg-type]
+            batches = Batches(reader, SCHEMAS["product"])
+            while (batch := batches.next(2000)) is not None:
+                rows += len(batch.candidates)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert rows == NESTED[fmt].count(b"\n") - (fmt == "csv")
+    assert peak < 48 * 1024 * 1024, f"a batch held {peak / 2**20:.0f} MB"
