@@ -1,8 +1,15 @@
-"""File-level problems that stop an import; a bad row is a `rows.RowError` instead."""
+"""Problems that stop an import for good; a bad row is a `rows.RowError` instead.
+
+Each is a `PermanentFailure`: the worker fails the task at once, since reading the same
+file again would fail the same way."""
 
 from __future__ import annotations
 
 from service.domain.errors import PermanentFailure
+
+
+class TooManyRejectedRows(PermanentFailure):
+    """The import stopped: more rows were rejected than its maxErrors allows."""
 
 
 class BadFile(PermanentFailure):

@@ -13,7 +13,10 @@ class ReadLimits:
     max_cell_chars: int = 32_767  #: Excel's own cell limit
     max_line_chars: int = 1_048_576  #: one line; CSV counts UTF-8 bytes and fails the file
     max_decompressed_bytes: int = 4 * 1024**3  #: gzip bomb guard, and the XLSX unzipped size
-    max_shared_strings_bytes: int = 64 * 1024**2  #: openpyxl holds an XLSX's string table in memory
+    #: an XLSX's shared-string table (its XML), held in memory in about that size
+    max_shared_strings_bytes: int = 64 * 1024**2
+    #: an XLSX part parsed whole: relationships, the workbook, the stylesheet
+    max_xml_part_bytes: int = 8 * 1024**2
 
 
 DEFAULT_LIMITS = ReadLimits()

@@ -18,6 +18,8 @@ from service.domain.errors import InvalidInput, PermanentFailure
 from service.wire import StrictModel
 
 NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
+MAX_ERRORS_DEFAULT = 1000
+MAX_ERRORS_LIMIT = 100_000
 P = TypeVar("P", bound="SinkParams")
 
 
@@ -44,6 +46,11 @@ class ImportParams(SinkParams):
     skip_duplicates: bool = False
     validate_only: bool = False
     batch_size: int = Field(2000, ge=1, le=50_000)
+    #: rejected rows the import takes; one more stops it as failed. A count, not a share of
+    #: the rows read: a share is meaningless early in a file (one bad row of the first two is
+    #: half), and the count is what bounds the error table and the report. Strict: 1e3,
+    #: "1000" and true are refused rather than read as a number.
+    max_errors: int = Field(MAX_ERRORS_DEFAULT, ge=0, le=MAX_ERRORS_LIMIT, strict=True)
 
 
 #: A filter's value as the request gives it.

@@ -26,20 +26,28 @@ def open_reader(
     limits: ReadLimits = DEFAULT_LIMITS,
     delimiter: str | None = None,
     start_after: int = 0,
+    stop: streams.Stop | None = None,
 ) -> Reader:
     """A lazy reader of the upload's rows, positioned after row `start_after`.
 
     gzip is recognised by its magic bytes. The format is `fmt`, else the file name's
     extension (a trailing .gz ignored), else a guess from the first bytes. File-level
     problems raise `errors.BadFile`; row-level ones are yielded as `rows.RowError`.
-    Closing the reader leaves `stream` open.
+    Closing the reader leaves `stream` open. Setting `stop` (from another thread) makes the
+    reader raise `streams.Stopped` at the next chunk it reads.
     """
     try:
-        reader = _open(stream, fmt=fmt, filename=filename, limits=limits, delimiter=delimiter)
+        reader = _open(
+            stream, fmt=fmt, filename=filename, limits=limits, delimiter=delimiter, stop=stop
+        )
     except (EOFError, zlib.error, gzip.BadGzipFile) as error:
         raise CorruptFile(f"the compressed data is damaged or truncated: {error}") from error
     if start_after:
-        reader.skip(start_after)
+        try:
+            reader.skip(start_after)
+        except BaseException:
+            reader.close()
+            raise
     return reader
 
 
@@ -50,15 +58,27 @@ def _open(
     filename: str | None,
     limits: ReadLimits,
     delimiter: str | None,
+    stop: streams.Stop | None,
 ) -> Reader:
-    opened = streams.open_upload(stream, max_decompressed_bytes=limits.max_decompressed_bytes)
+    meter = streams.Meter()
+    opened = streams.open_upload(
+        stream, max_decompressed_bytes=limits.max_decompressed_bytes, meter=meter, stop=stop
+    )
     chosen = sniffing.detect_format(opened.head, fmt=fmt, filename=filename)
+    reader: Reader
     if chosen == "xlsx":
         file = streams.seekable_copy(opened)
-        return XlsxReader(file, compressed=opened.compressed, limits=limits)
+        return XlsxReader(file, compressed=opened.compressed, limits=limits, meter=meter, stop=stop)
     sniffing.check_utf8(opened.head, complete=len(opened.head) < streams.HEAD_BYTES)
     if chosen == "jsonl":
-        return JsonlReader(opened.body, compressed=opened.compressed, limits=limits)
-    return CsvReader(
-        opened.body, opened.head, compressed=opened.compressed, limits=limits, delimiter=delimiter
-    )
+        reader = JsonlReader(opened.body, compressed=opened.compressed, limits=limits)
+    else:
+        reader = CsvReader(
+            opened.body,
+            opened.head,
+            compressed=opened.compressed,
+            limits=limits,
+            delimiter=delimiter,
+        )
+    reader.meter = meter
+    return reader

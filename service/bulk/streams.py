@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import io
 import tempfile
+import threading
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
 
@@ -15,6 +16,64 @@ HEAD_BYTES = 64 * 1024
 CHUNK = 64 * 1024
 #: An XLSX that must be copied to be seekable stays in memory up to this size, then spills to disk.
 SPOOL_IN_MEMORY = 8 * 1024 * 1024
+
+
+class Stopped(Exception):
+    """A reader was stopped from outside (its import was cancelled) between two chunks."""
+
+
+class Stop(threading.Event):
+    """Set by the import's event loop to stop its reader thread at the next chunk it reads:
+    how a cancel reaches a read that is still inside one batch (a long run of blank rows,
+    skipping to a checkpoint, copying a workbook)."""
+
+    def check(self) -> None:
+        if self.is_set():
+            raise Stopped("the read was stopped")
+
+
+#: What one item of a parsed JSON value (a list slot or an object entry and the small
+#: object in it) can cost in memory beyond its text: `[[],[],…]` is 3 bytes an item as text
+#: and 64 as Python objects. Items are counted by their commas, which every separator is.
+ITEM_BYTES = 64
+
+
+def weight(data: bytes | str) -> int:
+    """What text may cost once parsed: its length, and `ITEM_BYTES` a comma."""
+    commas = data.count(b",") if isinstance(data, bytes) else data.count(",")
+    return len(data) + ITEM_BYTES * commas
+
+
+class Meter:
+    """The `weight` of the upload (after gzip) a reader has gone through, and of the cells
+    it has looked up elsewhere (XLSX shared strings): a bound on what an import's batch
+    holds once its rows are parsed, JSON columns included."""
+
+    __slots__ = ("count",)
+
+    def __init__(self) -> None:
+        self.count = 0
+
+
+class Metered(io.RawIOBase):
+    """A stream that adds the weight of what is read from it to a meter and stops when told
+    to."""
+
+    def __init__(self, source: BinaryIO, meter: Meter, stop: Stop | None) -> None:
+        self._source = source
+        self._meter = meter
+        self._stop = stop
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        if self._stop is not None:
+            self._stop.check()
+        data = self._source.read(len(buffer))
+        buffer[: len(data)] = data
+        self._meter.count += weight(data)
+        return len(data)
 
 
 class _Prefixed(io.RawIOBase):
@@ -143,13 +202,21 @@ def peek(stream: BinaryIO, size: int) -> tuple[bytes, BinaryIO]:
     return head, buffered(_Prefixed(head, stream))
 
 
-def open_upload(stream: BinaryIO, *, max_decompressed_bytes: int) -> Opened:
-    """Unwrap gzip (found by its magic bytes, whatever the name says) behind a size guard."""
+def open_upload(
+    stream: BinaryIO,
+    *,
+    max_decompressed_bytes: int,
+    meter: Meter | None = None,
+    stop: Stop | None = None,
+) -> Opened:
+    """Unwrap gzip (found by its magic bytes, whatever the name says) behind a size guard;
+    the body counts what is read of it into `meter` and checks `stop` at every chunk."""
     start = _tell(stream)
     magic, body = peek(stream, len(GZIP_MAGIC))
     compressed = magic == GZIP_MAGIC
     if compressed:
         body = buffered(_Bounded(gzip.GzipFile(fileobj=body, mode="rb"), max_decompressed_bytes))
+    body = buffered(Metered(body, meter or Meter(), stop))
     head, body = peek(body, HEAD_BYTES)
     original = stream if not compressed and start is not None else None
     return Opened(head, body, compressed, original, start or 0)

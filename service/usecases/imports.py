@@ -93,6 +93,16 @@ def duplicate(candidate: Candidate, where: str) -> RowError:
     return RowError(candidate.row_number, "key", candidate.key, message)
 
 
+def first_rows(errors: Sequence[RowError], rows: int) -> list[RowError]:
+    """Every problem of the first `rows` rejected rows (by row number): what an import with
+    little room left under maxErrors still lists in its report."""
+    numbers = {error.row for error in errors}
+    if len(numbers) <= rows:
+        return list(errors)
+    kept = set(sorted(numbers)[: max(rows, 0)])
+    return [error for error in errors if error.row in kept]
+
+
 async def apply_to_store(
     session: AsyncSession,
     entity: str,

@@ -27,6 +27,7 @@ from service.domain.errors import PermanentFailure, RetryLater
 from service.usecases import task_files
 from service.usecases.files import FilePolicy
 from worker.context import HandlerContext
+from worker.handlers import storage
 from worker.handlers.imports import schema_for
 from worker.registry import HandlerRegistry
 
@@ -140,14 +141,10 @@ async def run_export(ctx: HandlerContext) -> None:
         pages = service_pages(ctx, schema.entity, export)
     await ctx.report(**pace.figures(0))
     store = ctx.resources.store
-    opened = store.open_write(key, content_type)
-    stream = await asyncio.to_thread(opened.__enter__)
-    try:
+    async with storage.writing(store, key, content_type) as stream:  # a failure publishes nothing
         writer = open_writer(stream, params.format, export.columns, gzip=params.gzip)
         written = await _write_pages(ctx, writer, pages, pace)
         await asyncio.to_thread(writer.close)
-    finally:
-        await asyncio.to_thread(opened.__exit__, None, None, None)
     async with session_scope(ctx.sessionmaker) as session:
         view = await task_files.register_output(
             session,

@@ -11,14 +11,13 @@ import asyncio
 import io
 import time
 from collections.abc import Callable
-from contextlib import AbstractContextManager
 from typing import Any, BinaryIO, cast
 from uuid import UUID
 
 from pydantic.alias_generators import to_camel
 
 from service.bulk import params as bulk_params, streams
-from service.bulk.errors import BadFile
+from service.bulk.errors import BadFile, TooManyRejectedRows
 from service.bulk.eta import Eta
 from service.bulk.pipeline import Batches, CheckedBatch
 from service.bulk.readers import Reader, open_reader
@@ -33,8 +32,9 @@ from service.sinks.base import Sink
 from service.usecases import imports
 from service.usecases.imports import Options, Outcome, Totals
 from worker.context import HandlerContext
-from worker.handlers import reports
+from worker.handlers import reports, storage
 from worker.handlers.sinks import build_sink
+from worker.handlers.watching import CancelWatch
 from worker.registry import HandlerRegistry
 
 
@@ -71,6 +71,7 @@ class ImportRun:
         self.seen: set[int] = set()  # dry runs write nothing: key hashes find repeats in the file
         self.started = time.monotonic()
         self.rows_this_run = 0
+        self.watch = CancelWatch(ctx)
 
     async def run(self) -> None:
         file_row = await input_file(self.ctx)
@@ -83,25 +84,34 @@ class ImportRun:
             await sink.close()
 
     async def _read(self, file_row: Any, sink: Sink, totals: Totals) -> None:
-        opened: AbstractContextManager[BinaryIO] = self.ctx.resources.store.open_read(file_row.key)
-        stream = await asyncio.to_thread(opened.__enter__)
+        """Import the file; however it stops after its header (done, cancelled, too many
+        rejected rows, a damaged file), the error report says so and the result shows it."""
         try:
-            counted = streams.Counted(stream)
-            buffered = cast(BinaryIO, io.BufferedReader(counted, streams.CHUNK))
-            reader = await asyncio.to_thread(self._open, buffered, file_row, totals.last_row)
-            done = _share_done(reader, counted, file_row.size)
-            try:
-                await self._loop(Batches(reader, self.schema), sink, totals, done)
-            finally:
-                await asyncio.to_thread(reader.close)
+            async with storage.reading(self.ctx.resources.store, file_row.key) as stream:
+                await self._import(stream, file_row, sink, totals)
         except TaskCancelled:
-            await self._finish(
-                totals, stopped=f"cancelled; rows after {totals.last_row} were not read"
-            )
+            note = f"cancelled; rows after {totals.last_row} were not read"
+            await self._finish(totals, stopped=note, cancellable=False)
             raise
-        finally:
-            await asyncio.to_thread(opened.__exit__, None, None, None)
+        except TooManyRejectedRows as error:
+            await self._finish(totals, stopped=error.detail)
+            raise
+        except _DamagedAfter as damaged:
+            await self._finish(totals, stopped=damaged.detail)
+            raise
         await self._finish(totals, stopped=None)
+
+    async def _import(self, stream: BinaryIO, file_row: Any, sink: Sink, totals: Totals) -> None:
+        counted = streams.Counted(stream)
+        buffered = cast(BinaryIO, io.BufferedReader(counted, streams.CHUNK))
+        reader = await self.watch.result(
+            asyncio.to_thread(self._open, buffered, file_row, totals.last_row)
+        )
+        done = _share_done(reader, counted, file_row.size)
+        try:
+            await self._loop(Batches(reader, self.schema), sink, totals, done)
+        finally:
+            await asyncio.to_thread(reader.close)
 
     def _open(self, stream: BinaryIO, file_row: Any, start_after: int) -> Reader:
         try:
@@ -111,6 +121,7 @@ class ImportRun:
                 filename=file_row.file_name,
                 delimiter=self.params.delimiter,
                 start_after=start_after,
+                stop=self.watch.stop,
             )
             self.schema.check_header(reader.columns)
         except BadFile as error:
@@ -130,21 +141,25 @@ class ImportRun:
         rows = self.params.batch_size
         eta = Eta()
 
-        def read() -> asyncio.Future[CheckedBatch | None]:
-            return asyncio.ensure_future(asyncio.to_thread(batches.next, rows))
+        def read(pending_rejects: int) -> asyncio.Future[CheckedBatch | None]:
+            # a batch ends at the rejected row that would take the import past maxErrors
+            room = self.params.max_errors + 1 - totals.failed - pending_rejects
+            work = asyncio.to_thread(batches.next, rows, max_rejected=max(room, 1))
+            return asyncio.ensure_future(work)
 
-        ahead = read()
+        ahead = read(0)
         try:
             while True:
                 try:
-                    batch = await ahead
+                    batch = await self.watch.result(ahead)
                 except BadFile as error:
-                    raise PermanentFailure(f"after row {totals.last_row}: {error}") from error
+                    raise _DamagedAfter(f"after row {totals.last_row}: {error}") from error
                 if batch is None:
                     return
                 share = done(batch.last_row)  # before the next batch moves the reader on
-                ahead = read()
+                ahead = read(len({e.row for e in batch.errors}))
                 await self._commit(sink, totals, *batch)
+                self._check_rejected(totals)
                 percent, seconds_left = (None, None)
                 if share is not None:
                     percent, seconds_left = eta.update(share, time.monotonic())
@@ -156,7 +171,16 @@ class ImportRun:
                     result={**self._figures(totals), "etaSeconds": seconds_left},
                 )
         finally:
+            self.watch.stop.set()  # a read-ahead nobody will use stops at its next chunk
             await _settle(ahead)  # the reader must be idle before it is closed
+
+    def _check_rejected(self, totals: Totals) -> None:
+        limit = self.params.max_errors
+        if totals.failed > limit:
+            raise TooManyRejectedRows(
+                f"stopped after {totals.failed:,} rejected rows, more than maxErrors "
+                f"({limit:,}); rows after {totals.last_row:,} were not read"
+            )
 
     async def _commit(
         self,
@@ -179,6 +203,8 @@ class ImportRun:
                 self.options,
             )
             rejected = errors + early.errors + outcome.errors
+            # the report lists maxErrors + 1 rejected rows at most; later ones are counted
+            listed = imports.first_rows(rejected, self.params.max_errors + 1 - totals.failed)
             totals.batches += 1
             totals.processed += last - totals.last_row
             totals.last_row = last
@@ -187,7 +213,7 @@ class ImportRun:
             totals.skipped += outcome.skipped + early.skipped
             totals.failed += len({e.row for e in rejected})
             await self.ctx.learn_cancel(session)  # a cancel stops the import after this batch
-            await imports.record_batch(session, self.ctx.task.id, rejected, totals, now=utcnow())
+            await imports.record_batch(session, self.ctx.task.id, listed, totals, now=utcnow())
         self.rows_this_run += len(candidates) + len(errors)
 
     def _unseen(self, batch: list[Candidate], early: Outcome) -> list[Candidate]:
@@ -214,10 +240,12 @@ class ImportRun:
             "rowsPerSecond": round(self.rows_this_run / elapsed, 1),
         }
 
-    async def _finish(self, totals: Totals, *, stopped: str | None) -> None:
-        report = await reports.write_error_report(
-            self.ctx, stopped_after=totals.last_row, note=stopped
-        )
+    async def _finish(
+        self, totals: Totals, *, stopped: str | None, cancellable: bool = True
+    ) -> None:
+        """The final figures, then the error report. A cancel while the report is written
+        ends the run there, without a report (one after a cancel is written whole: the
+        rejected rows it lists are bounded by maxErrors)."""
         self.ctx.result = {
             **self._figures(totals),
             "stoppedAt": totals.last_row if stopped else None,
@@ -228,8 +256,19 @@ class ImportRun:
             failed_items=totals.failed,
             total_items=totals.processed if not stopped else None,
         )
+        report = await reports.write_error_report(
+            self.ctx,
+            stopped_after=totals.last_row,
+            note=stopped,
+            rejected_rows=totals.failed,
+            cancellable=cancellable,
+        )
         if report is not None:
             self.ctx.result["errorReportFileId"] = str(report)
+
+
+class _DamagedAfter(PermanentFailure):
+    """The file turned out damaged after some of its rows were imported."""
 
 
 def _share_done(

@@ -1,4 +1,8 @@
-"""The error report of an import: every rejected row, stored as the task's report file."""
+"""The error report of an import: its rejected rows, stored as the task's report file.
+
+Its size is bounded: an import lists at most maxErrors + 1 rejected rows (it stops there),
+each with at most `pipeline.MAX_ROW_PROBLEMS` lines, values cut to `rows.MAX_REPORTED_VALUE`.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import asyncio
 from typing import Any
 from uuid import UUID
 
+from service.bulk.formats.base import RowWriter
 from service.bulk.rows import ERROR_COLUMNS
 from service.bulk.writers import CONTENT_TYPES, open_writer
 from service.clock import utcnow
@@ -13,14 +18,24 @@ from service.db.engine import session_scope
 from service.db.repositories.store import ImportLedger
 from service.usecases import files as file_usecases, task_files
 from worker.context import HandlerContext
+from worker.handlers import storage
 
 PAGE = 5000
 
 
 async def write_error_report(
-    ctx: HandlerContext, *, stopped_after: int, note: str | None
+    ctx: HandlerContext,
+    *,
+    stopped_after: int,
+    note: str | None,
+    rejected_rows: int,
+    cancellable: bool = True,
 ) -> UUID | None:
-    """Write the report (CSV) when there are rejected rows or the run stopped early."""
+    """Write the report (CSV) when there are rejected rows or the run stopped early.
+
+    With `cancellable`, each page of rows learns of a cancel in its own transaction and
+    a cancel ends the write (TaskCancelled): the partial report is not kept.
+    """
     task_id = ctx.task.id
     async with session_scope(ctx.sessionmaker) as session:
         first = await ImportLedger(session).errors(task_id, after_id=0, limit=1)
@@ -28,30 +43,19 @@ async def write_error_report(
         return None
     key = f"reports/{task_id}/errors.csv"
     store = ctx.resources.store
-    opened = store.open_write(key, CONTENT_TYPES["csv"])
-    stream = await asyncio.to_thread(opened.__enter__)
-    try:
+    async with storage.writing(store, key, CONTENT_TYPES["csv"]) as stream:
         writer = open_writer(stream, "csv", ERROR_COLUMNS)
-        after = 0
-        while True:
-            async with session_scope(ctx.sessionmaker) as session:
-                rows = await ImportLedger(session).errors(task_id, after_id=after, limit=PAGE)
-            if not rows:
-                break
-            after = rows[-1].id
-            await asyncio.to_thread(writer.write_rows, [_line(r) for r in rows])
-        if note is not None:
+        listed = await _write_rows(ctx, writer, cancellable=cancellable)
+        if listed < rejected_rows:
             writer.write_row(
-                {
-                    "row": stopped_after,
-                    "column": None,
-                    "value": None,
-                    "message": f"import stopped after this row: {note}",
-                }
+                _note(
+                    stopped_after,
+                    f"{rejected_rows - listed:,} more rejected rows are not listed (maxErrors)",
+                )
             )
+        if note is not None:
+            writer.write_row(_note(stopped_after, f"import stopped after this row: {note}"))
         await asyncio.to_thread(writer.close)
-    finally:
-        await asyncio.to_thread(opened.__exit__, None, None, None)
     async with session_scope(ctx.sessionmaker) as session:
         view = await task_files.register_output(
             session,
@@ -65,6 +69,31 @@ async def write_error_report(
             now=utcnow(),
         )
     return view.id
+
+
+async def _write_rows(ctx: HandlerContext, writer: RowWriter, *, cancellable: bool) -> int:
+    """Write the recorded row errors page by page; returns how many rows they are about."""
+    after = 0
+    rows = 0
+    previous: int | None = None
+    while True:
+        async with session_scope(ctx.sessionmaker) as session:
+            page = await ImportLedger(session).errors(ctx.task.id, after_id=after, limit=PAGE)
+            if cancellable:
+                await ctx.learn_cancel(session)
+        if cancellable:
+            ctx.check_cancelled()
+        if not page:
+            return rows
+        after = page[-1].id
+        for line in page:  # one row's problems are recorded together
+            rows += line.row_number != previous
+            previous = line.row_number
+        await asyncio.to_thread(writer.write_rows, [_line(r) for r in page])
+
+
+def _note(row: int, message: str) -> dict[str, Any]:
+    return {"row": row, "column": None, "value": None, "message": message}
 
 
 def _line(row: Any) -> dict[str, Any]:

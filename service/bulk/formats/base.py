@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import itertools
+import zipfile
 import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -16,12 +17,13 @@ from service.bulk.errors import BadHeader, CorruptFile, LimitExceeded, NotUtf8
 from service.bulk.limits import ReadLimits
 from service.bulk.rows import RawRow, RowError
 from service.bulk.sniffing import Format
+from service.bulk.streams import Meter
 
 R = TypeVar("R")
 
 #: gzip level of exports: close to the best ratio at a fraction of level 9's time.
 GZIP_LEVEL = 6
-_CORRUPT = (EOFError, zlib.error, gzip.BadGzipFile)
+_CORRUPT = (EOFError, zlib.error, gzip.BadGzipFile, zipfile.BadZipFile)
 
 
 class RowReader(ABC, Generic[R]):
@@ -39,6 +41,9 @@ class RowReader(ABC, Generic[R]):
         self.compressed = compressed
         self.limits = limits
         self.position = 0  #: number of the last row read or skipped
+        #: what the reader has gone through (see `streams.Meter`); `open_reader` shares it
+        #: with the stream under the reader
+        self.meter = Meter()
         self._source: Iterator[R] | None = None
 
     @property

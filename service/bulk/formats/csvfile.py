@@ -10,7 +10,7 @@ from typing import Any, BinaryIO
 
 from service.bulk import cells, streams
 from service.bulk.columns import Column
-from service.bulk.errors import BadHeader
+from service.bulk.errors import BadHeader, CorruptFile
 from service.bulk.formats.base import RowReader, RowWriter, check_header
 from service.bulk.limits import ReadLimits
 from service.bulk.rows import RawRow, RowError, reported
@@ -90,6 +90,16 @@ class CsvReader(RowReader[list[str]]):
                 row = self._row(number, record)
             if row:
                 yield number, row
+
+    def _unparsable(self, error: Exception) -> str:
+        # Past its field limit the csv module goes on mid-cell: every line after would be a
+        # row of garbage. A cell that long is an unbalanced quote (cells end at 32,767).
+        if "field limit" in str(error):
+            raise CorruptFile(
+                f"a quoted cell near row {self.position} runs on for more than "
+                f"{csv.field_size_limit()} characters: is a closing quote missing?"
+            ) from None
+        return super()._unparsable(error)
 
     def _row(self, number: int, record: list[str]) -> dict[str, Any] | RowError | None:
         previous, self._line = self._line, self._csv.line_num

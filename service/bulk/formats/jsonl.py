@@ -12,6 +12,7 @@ from pydantic_core import from_json, to_json
 
 from service.bulk import cells
 from service.bulk.columns import Column, Kind
+from service.bulk.errors import CorruptFile
 from service.bulk.formats.base import RowReader, RowWriter
 from service.bulk.limits import ReadLimits
 from service.bulk.rows import RowError, reported
@@ -27,6 +28,9 @@ class JsonlReader(RowReader["str | None"]):
     def __init__(self, body: BinaryIO, *, compressed: bool, limits: ReadLimits) -> None:
         super().__init__(compressed=compressed, limits=limits)
         self._text = io.TextIOWrapper(body, encoding="utf-8-sig", newline="")
+        #: an object was read (or lines skipped): a later bad line is a row error, while a
+        #: file whose first line is no object is not JSON Lines at all
+        self._objects = False
 
     def close(self) -> None:
         self._text.close()  # the chain ends in a wrapper that leaves the caller's stream open
@@ -52,14 +56,29 @@ class JsonlReader(RowReader["str | None"]):
         except ValueError as error:
             if line.isspace():
                 return None
+            self._first_is_object(line)
             return RowError(
                 number, None, reported(line.strip()), f"line is not valid JSON: {error}"
             )
         if type(value) is not dict:
+            self._first_is_object(line)
             return RowError(number, None, reported(line.strip()), "line must be a JSON object")
+        self._objects = True
         if '""' in line:
             value = {key: item for key, item in value.items() if item != ""}
         return self._check_size(number, value, len(line))
+
+    def skip(self, count: int) -> int:
+        skipped = super().skip(count)
+        self._objects = self._objects or skipped > 0
+        return skipped
+
+    def _first_is_object(self, line: str) -> None:
+        if not self._objects:
+            start = reported(line.strip()[:40])
+            raise CorruptFile(
+                f"the file is not JSON Lines (one JSON object per line): it starts with {start!r}"
+            )
 
     def _check_size(
         self, number: int, row: dict[str, Any], chars: int

@@ -1,55 +1,78 @@
-"""XLSX through openpyxl: the first sheet, header in row 1; streamed both ways.
+"""XLSX: the first sheet, header in row 1, read with bounded memory; written with openpyxl.
 
-Reading uses openpyxl's read-only mode, which streams the sheet but holds the workbook's
-shared-string table in memory: `ReadLimits.max_shared_strings_bytes` bounds that. Writing
-uses write-only mode, which spools rows to a temporary file until the workbook is saved.
+Reading streams the sheet's XML (`service.bulk.workbook`): a cell's text is kept up to the
+cell limit, the shared-string table in about its XML's size (bounded by
+`ReadLimits.max_shared_strings_bytes`). Writing uses openpyxl's write-only mode, which
+spools rows to a temporary file until the workbook is saved.
 """
 
 from __future__ import annotations
 
 import enum
 import io
-import warnings
-import zipfile
+import itertools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, BinaryIO
 
 import openpyxl
 from openpyxl.cell.cell import ERROR_CODES, ILLEGAL_CHARACTERS_RE, Cell, WriteOnlyCell
-from openpyxl.utils.exceptions import InvalidFileException
 
 from service.bulk import cells
 from service.bulk.columns import Column, Kind
-from service.bulk.errors import BadHeader, CorruptFile, LimitExceeded
+from service.bulk.errors import BadHeader
 from service.bulk.formats.base import RowReader, RowWriter, check_header
 from service.bulk.limits import ReadLimits
-from service.bulk.rows import RowError, reported
+from service.bulk.rows import RawRow, RowError, reported
+from service.bulk.streams import Meter, Stop
+from service.bulk.workbook import package, sheet as sheet_xml, strings, styles
+from service.bulk.workbook.sheet import SheetRow
+from service.bulk.workbook.strings import TooLong
 
 SHEET_TITLE = "data"
-_SHARED_STRINGS = "sharedstrings.xml"  #: xl/sharedStrings.xml, as Excel writes it
-
-Row = tuple[Any, ...]
 
 
-class XlsxReader(RowReader[Row]):
-    """Rows of the first worksheet; cells keep their types (numbers, booleans, datetimes)."""
+class XlsxReader(RowReader[SheetRow]):
+    """Rows of the first worksheet; cells keep their types (numbers, booleans, datetimes).
+
+    Rows are numbered by the sheet (row 2 is data row 1), so a gap in the sheet is a gap in
+    the numbers, and `skip` counts the rows of the gap without a record for each.
+    """
 
     format = "xlsx"
 
-    def __init__(self, file: BinaryIO, *, compressed: bool, limits: ReadLimits) -> None:
+    def __init__(
+        self,
+        file: BinaryIO,
+        *,
+        compressed: bool,
+        limits: ReadLimits,
+        meter: Meter | None = None,
+        stop: Stop | None = None,
+    ) -> None:
         super().__init__(compressed=compressed, limits=limits)
-        _check_archive(file, limits)
+        self.meter = meter or self.meter
+        self._archive = package.open_archive(file, limits)
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UserWarning)  # styles openpyxl does not know
-                self._book = openpyxl.load_workbook(file, read_only=True, data_only=True)
-        except (zipfile.BadZipFile, InvalidFileException, KeyError, ValueError) as error:
-            raise CorruptFile(f"the file is not a valid XLSX workbook: {error}") from error
-        sheet = self._book.worksheets[0]
-        self._expected = sheet.max_row - 1 if sheet.max_row else None  # from its dimension
-        self._rows: Iterator[Row] = sheet.iter_rows(values_only=True)
-        self._header = _header(next(self._rows, ()), limits)
+            parts = package.find_parts(self._archive, limits)
+            self._sheet = sheet_xml.SheetReader(
+                self._archive,
+                parts.sheet,
+                strings=strings.read_strings(self._archive, parts.strings, limits, stop),
+                styles=styles.read_styles(self._archive, parts.styles, limits),
+                date1904=parts.date1904,
+                limits=limits,
+                meter=self.meter,
+                stop=stop,
+            )
+            self._rows = self._sheet.rows()
+            self._header = _header(next(self._rows, None), limits)
+        except BaseException:
+            self._archive.close()
+            raise
+        self._sheet.width = len(self._header)
+        last = self._sheet.dimension_rows
+        self._expected = last - 1 if last else None
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -62,26 +85,52 @@ class XlsxReader(RowReader[Row]):
         return self._expected
 
     def close(self) -> None:
-        self._book.close()
+        self._rows.close()
+        self._archive.close()
 
-    def _records(self) -> Iterator[Row]:
+    def _records(self) -> Iterator[SheetRow]:
         return self._rows
 
-    def _row(self, number: int, record: Row) -> dict[str, Any] | RowError | None:
-        width = len(self._header)
-        if any(value is not None and value != "" for value in record[width:]):
+    def _parse(self, source: Iterator[SheetRow]) -> Iterator[RawRow]:
+        to_row = self._row
+        for record in source:
+            number = self.position = record[0] - 1
+            row = to_row(number, record)
+            if row is not None:
+                yield number, row
+
+    def skip(self, count: int) -> int:
+        """Pass over the rows up to `position + count`, gaps included."""
+        target = self.position + count
+        before = self.position
+        source = self._iterator()
+        with self._translated():
+            for record in source:
+                if record[0] - 1 > target:
+                    self._source = itertools.chain((record,), source)
+                    self.position = target
+                    return count
+                self.position = record[0] - 1
+        return self.position - before
+
+    def _row(self, number: int, record: SheetRow) -> dict[str, Any] | RowError | None:
+        _, values, beyond = record
+        header = self._header
+        width = len(header)
+        row: dict[str, Any] = {}
+        too_long: RowError | None = None
+        for column, value in values:
+            if column > width:  # only rows read with the header: the sheet marks later ones
+                beyond = True
+                break
+            name = header[column - 1]
+            if value.__class__ is TooLong and too_long is None:
+                message = f"{name} is longer than {self.limits.max_cell_chars} characters"
+                too_long = RowError(number, name, reported(value.start), message)
+            row[name] = value
+        if beyond:
             return RowError(number, None, None, "row has values beyond the last header column")
-        row = {
-            name: value
-            for name, value in zip(self._header, record[:width], strict=False)
-            if value is not None and value != ""
-        }
-        limit = self.limits.max_cell_chars
-        for name, value in row.items():
-            if isinstance(value, str) and len(value) > limit:
-                message = f"{name} is longer than {limit} characters"
-                return RowError(number, name, reported(value), message)
-        return row or None
+        return too_long or row or None
 
 
 class XlsxWriter(RowWriter):
@@ -174,28 +223,14 @@ class _Unseekable(io.RawIOBase):
         self._target.flush()
 
 
-def _check_archive(file: BinaryIO, limits: ReadLimits) -> None:
-    start = file.tell()
-    try:
-        with zipfile.ZipFile(file) as archive:
-            members = archive.infolist()
-    except zipfile.BadZipFile as error:
-        raise CorruptFile(f"the file is not a valid XLSX workbook: {error}") from error
-    unpacked = sum(member.file_size for member in members)
-    if unpacked > limits.max_decompressed_bytes:
-        limit = limits.max_decompressed_bytes
-        raise LimitExceeded(f"the workbook unpacks to {unpacked} bytes; the limit is {limit}")
-    strings = sum(m.file_size for m in members if m.filename.lower().endswith(_SHARED_STRINGS))
-    if strings > limits.max_shared_strings_bytes:
-        raise LimitExceeded(
-            f"the workbook's string table is {strings} bytes; the limit is "
-            f"{limits.max_shared_strings_bytes} (save big files as CSV instead)"
-        )
-    file.seek(start)
-
-
-def _header(first: Row, limits: ReadLimits) -> tuple[str, ...]:
-    names = ["" if value is None else str(value).strip() for value in first]
+def _header(first: SheetRow | None, limits: ReadLimits) -> tuple[str, ...]:
+    values = first[1] if first is not None and first[0] == 1 else []
+    names = [""] * max((column for column, _ in values), default=0)
+    for column, value in values:
+        if value.__class__ is TooLong:
+            limit = limits.max_cell_chars
+            raise BadHeader(f"header cell {column} is longer than {limit} characters")
+        names[column - 1] = str(value).strip()
     while names and not names[-1]:
         names.pop()
     if not names:

@@ -57,3 +57,21 @@ class TestParseExport:
             ("accepts_marketing", True),
             ("first_name", "Ann"),
         ]
+
+
+class TestMaxErrors:
+    def test_an_import_takes_a_thousand_rejected_rows_by_default(self) -> None:
+        assert bulk_params.ImportParams().max_errors == 1000
+
+    @pytest.mark.parametrize("given", [0, 5, 100_000])
+    def test_a_count_in_range_is_taken_in_camel_or_snake_case(self, given: int) -> None:
+        assert bulk_params.ImportParams.model_validate({"maxErrors": given}).max_errors == given
+        assert bulk_params.ImportParams.model_validate({"max_errors": given}).max_errors == given
+
+    @pytest.mark.parametrize("given", [-1, 100_001, "1000", 1000.0, True, None, "10%"])
+    def test_anything_else_is_refused_naming_the_field(self, given: Any) -> None:
+        with pytest.raises(InvalidInput) as refused:
+            bulk_params.check_import(
+                "product", {"maxErrors": given}, file_name="p.csv", has_input=False
+            )
+        assert refused.value.field == "params.maxErrors"

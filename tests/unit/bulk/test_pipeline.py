@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import io
+import re
+import tracemalloc
 from decimal import Decimal
 
-from service.bulk.pipeline import Batches, CheckedBatch
+import pytest
+
+from service.bulk.pipeline import MAX_ROW_PROBLEMS, Batches, CheckedBatch
 from service.bulk.readers import open_reader
 from service.bulk.rows import RowError
 from service.bulk.schemas import SCHEMAS
@@ -81,3 +85,79 @@ class TestBatches:
         with open_reader(io.BytesIO(upload)) as reader:
             sizes = [len(batch.candidates) for batch in Batches(reader, SCHEMAS["inventory"])]
         assert sizes == [1000, 1000, 500]
+
+    def test_a_batch_ends_at_the_rejected_row_that_uses_up_the_allowance(self) -> None:
+        upload = b"sku,warehouse,quantity\n" + b"A,W,1\nB,W,-1\nC,W,2\nD,W,-1\nE,W,-1\nF,W,3\n"
+        with open_reader(io.BytesIO(upload)) as reader:
+            rows = Batches(reader, SCHEMAS["inventory"])
+            first = rows.next(100, max_rejected=2)
+            assert first is not None
+            assert ([c.row_number for c in first.candidates], first.last_row) == ([1, 3], 4)
+            assert [e.row for e in first.errors] == [2, 4]
+            rest = rows.next(100, max_rejected=2)
+        assert rest is not None
+        assert ([e.row for e in rest.errors], rest.last_row) == ([5], 6)  # nothing was lost
+
+    def test_a_batch_ends_once_its_rows_took_its_share_of_the_file(self) -> None:
+        note = "n" * 5_000
+        upload = b"sku,warehouse,quantity,reason\n" + b"".join(
+            b"S%d,W,1,%s\n" % (i, note.encode()) for i in range(1000)
+        )
+        with open_reader(io.BytesIO(upload)) as reader:
+            rows = Batches(reader, SCHEMAS["inventory"], max_bytes=1_000_000)
+            ends = [batch.last_row for batch in iter(lambda: rows.next(1000), None)]
+        sizes = [end - start for start, end in zip([0, *ends], ends, strict=False)]
+        assert sum(sizes) == 1000
+        assert max(sizes) < 300  # ~200 rows of 5 KB, give or take a 64 KiB chunk
+
+    def test_a_rows_problems_are_capped(self) -> None:
+        lines = ", ".join(
+            f'{{"sku": "X", "quantity": -{n}, "unit_price": "bad"}}' for n in range(30)
+        )
+        row = {
+            "order_number": "O-1",
+            "customer_email": "ann@example.com",
+            "currency": "EUR",
+            "lines": f"[{lines}]",
+            "total": "1.00",
+            "ordered_at": "2026-01-01T00:00:00Z",
+        }
+        (batch,) = Batches([(1, row)], SCHEMAS["order"])
+        assert len(batch.errors) == MAX_ROW_PROBLEMS
+        summary = batch.errors[-1]
+        assert (summary.row, summary.column) == (1, None)
+        assert re.fullmatch(r"… and \d+ more problems in this row", summary.message)
+
+
+def _nested(items: int) -> str:
+    return "[" + ",".join(["[]"] * items) + "]"  # 3 bytes an item as text, 64 as objects
+
+
+#: Files whose JSON values are small as text and large as Python objects.
+NESTED = {
+    "jsonl": b"".join(
+        b'{"sku": "S-%d", "name": "x", "price": "1", "currency": "EUR", "attributes": {"a": %s}}\n'
+        % (n, _nested(150_000).encode())
+        for n in range(12)
+    ),
+    "csv": b"sku,name,price,currency,attributes\n"
+    + b"".join(b'S-%d,x,1,EUR,"{""a"": %s}"\n' % (n, _nested(10_000).encode()) for n in range(300)),
+}
+
+
+@pytest.mark.parametrize("fmt", sorted(NESTED))
+def test_a_batch_of_json_that_swells_when_parsed_stays_small(fmt: str) -> None:
+    # 5-9 MB of files that parse to ~200 MB: a 2,000-row batch would hold all of it
+    peak = 0
+    rows = 0
+    tracemalloc.start()
+    try:
+        with open_reader(io.BytesIO(NESTED[fmt]), fmt=fmt) as reader:  # type: ignore[arg-type]
+            batches = Batches(reader, SCHEMAS["product"])
+            while (batch := batches.next(2000)) is not None:
+                rows += len(batch.candidates)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert rows == NESTED[fmt].count(b"\n") - (fmt == "csv")
+    assert peak < 48 * 1024 * 1024, f"a batch held {peak / 2**20:.0f} MB"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import codecs
 import gzip
 import io
-import zipfile
 from datetime import datetime
 from typing import Any
 
@@ -16,6 +15,7 @@ from service.bulk.limits import ReadLimits
 from service.bulk.readers import Reader, open_reader
 from service.bulk.rows import RowError
 from service.bulk.sniffing import Format
+from tests.unit.bulk import hostile
 from tests.unit.bulk.samples import xlsx_bytes
 
 
@@ -86,15 +86,12 @@ class TestCsv:
         )
         assert rows[2] == (3, {"a": "1", "b": "2", "c": "3"})
 
-    def test_unparsable_csv_is_a_row_error_and_reading_goes_on(self) -> None:
+    def test_a_quoted_cell_past_the_parsers_field_limit_fails_the_file(self) -> None:
+        # the csv module would go on mid-cell, turning every later line into a row of garbage
         limits = ReadLimits(max_line_chars=10_000, max_cell_chars=100)
-        big = b'"' + b"x\n" * 70_000 + b'"'  # a quoted cell over the csv module's field limit
-        rows = read(b"a\n" + big + b"\nok\n", limits=limits)
-        assert rows[0] == (
-            1,
-            RowError(1, None, None, "row cannot be parsed: field larger than field limit (131072)"),
-        )
-        assert rows[1] == (2, {"a": "x"})  # the parser picks up again on the next line
+        big = b'"' + b"x\n" * 70_000 + b'"'
+        with pytest.raises(CorruptFile, match="runs on for more than 131072 characters"):
+            read(b"a\n" + big + b"\nok\n", limits=limits)
 
     def test_neutralised_cells_are_restored(self) -> None:
         rows = read(b"name,phone,note\n'=SUM(A1),'+4930123,O'Brien\n")
@@ -209,6 +206,14 @@ class TestJsonLines:
         assert rows[2][1] == RowError(3, None, "[1, 2]", "line must be a JSON object")
         assert rows[3] == (4, {"a": 2})
 
+    @pytest.mark.parametrize(
+        "first", [b"[", b'[{"a": 1},', b"sku,name", b'"just a string"', b"{oops"]
+    )
+    def test_a_file_whose_first_line_is_no_object_is_not_json_lines(self, first: bytes) -> None:
+        # a JSON array, a CSV named .jsonl: every line would be a row error; the file is wrong
+        with pytest.raises(CorruptFile, match="not JSON Lines"):
+            read(b"\n" + first + b'\n{"a": 1}\n', fmt="jsonl")
+
     def test_empty_strings_are_left_out_like_empty_cells(self) -> None:
         assert read(b'{"a": "", "b": "x", "c": null}\n', fmt="jsonl") == [
             (1, {"b": "x", "c": None})
@@ -293,11 +298,9 @@ class TestXlsx:
             read(data, limits=ReadLimits(max_decompressed_bytes=5_000))
 
     def test_the_shared_string_table_is_bounded(self) -> None:
-        book = io.BytesIO(xlsx_bytes([["a"], ["x"]]))
-        with zipfile.ZipFile(book, "a") as archive:  # as Excel writes it (openpyxl inlines)
-            archive.writestr("xl/sharedStrings.xml", "<sst>" + "<si><t>x</t></si>" * 200 + "</sst>")
-        with pytest.raises(LimitExceeded, match="string table is 3411 bytes; the limit is 1000"):
-            read(book.getvalue(), limits=ReadLimits(max_shared_strings_bytes=1_000))
+        data = hostile.workbook_bytes(hostile.many_rows_sheet(1), strings=hostile.string_table(200))
+        with pytest.raises(LimitExceeded, match=r"string table is [0-9]+ bytes; the limit is 1000"):
+            read(data, limits=ReadLimits(max_shared_strings_bytes=1_000))
 
 
 def _csv_data() -> bytes:

@@ -1,0 +1,156 @@
+"""Hostile imports (issue 9 §5): what the files of the issue cost the reader, without a database.
+
+    .venv/bin/python bench/bench_bulk_hostile.py [--only NAME ...] [--cap SECONDS]
+
+Each scenario builds its file once (cached in the temp directory, built by the tests' own
+`tests/unit/bulk/hostile.py`) and reads it in a fresh child process the way an import does:
+`open_reader` then `pipeline.Batches` of 2,000 rows, with the maxErrors stop of the handler
+(batches end at the 1,001st rejected row, then the run stops) except where a scenario
+measures reading a whole sheet of rejected rows (xlsx_3m_rows). Reported: data rows read,
+rejected rows, wall and CPU seconds, the growth of the child's peak RSS over its RSS before
+reading (VmHWM - VmRSS from /proc/self/status), and how it ended. A run still going after
+`--cap` seconds is stopped and says so. Prints one JSON line.
+
+To measure the code before a change, put its `service` first on the path:
+`git archive <commit> service | tar -x -C /tmp/old && PYTHONPATH=/tmp/old python bench/...`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, BinaryIO
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.append(str(ROOT))  # after a PYTHONPATH that puts older code first
+
+from service.bulk.pipeline import Batches  # noqa: E402
+from service.bulk.readers import open_reader  # noqa: E402
+from service.bulk.schemas import SCHEMAS  # noqa: E402
+from tests.unit.bulk import hostile  # noqa: E402
+
+MAX_ERRORS = 1000
+#: Scenarios read to the end whatever they reject: what matters is the cost of reading.
+READ_WHOLE = {"xlsx_3m_rows"}
+
+
+def _xlsx(build: Callable[[], Any], **parts: Any) -> Callable[[BinaryIO], None]:
+    return lambda out: hostile.workbook(out, build(), **parts)
+
+
+#: name -> (file name, how to write it, what it is)
+SCENARIOS: dict[str, tuple[str, Callable[[BinaryIO], None], str]] = {
+    "csv_gzip_flood": (
+        "flood.csv.gz",
+        lambda out: out.write(hostile.one_value_rows_gzip(3_000_000)),  # type: ignore[func-returns-value]
+        "5.9 KB gzip, 3M one-value rows: every row a row error",
+    ),
+    "xlsx_huge_cell": (
+        "cell.xlsx",
+        _xlsx(lambda: hostile.huge_cell_sheet(200_000_000)),
+        "200 KB workbook, one 200 MB inline-string cell",
+    ),
+    "xlsx_3m_rows": (
+        "rows.xlsx",
+        _xlsx(lambda: hostile.many_rows_sheet(3_000_000)),
+        "15 MB workbook, 3M rows, <dimension> claiming column XFD",
+    ),
+    "xlsx_string_table": (
+        "strings.xlsx",
+        _xlsx(lambda: hostile.many_rows_sheet(10), strings=hostile.string_table(2_800_000)),
+        "7 MB workbook, 2.8M shared strings (63.6 MB of XML, inside the 64 MiB limit)",
+    ),
+    "xlsx_row_gap": (
+        "gap.xlsx",
+        _xlsx(lambda: hostile.far_row_sheet(1_048_576)),
+        "1.6 KB workbook, one row at 1,048,576",
+    ),
+    "xlsx_billion_laughs": (
+        "laughs.xlsx",
+        _xlsx(hostile.laughing_sheet),
+        "1.7 KB workbook, the billion laughs in its sheet",
+    ),
+}
+
+
+def status(field: str) -> float:
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith(field):
+                return int(line.split()[1]) / 1024
+    raise LookupError(field)
+
+
+def child(name: str, cap: float, workdir: Path) -> dict[str, Any]:
+    file_name, write, _ = SCENARIOS[name]
+    path = workdir / file_name
+    if not path.exists():
+        with path.open("wb") as out:
+            write(out)
+    before = status("VmRSS")
+    rows = rejected = 0
+    outcome = "read to the end"
+    bounded = "max_rejected" in inspect.signature(Batches.next).parameters
+    bounded = bounded and name not in READ_WHOLE
+    started, cpu = time.perf_counter(), time.process_time()
+    try:
+        with path.open("rb") as upload, open_reader(upload, filename=file_name) as reader:
+            batches = Batches(reader, SCHEMAS["product"])
+            while True:
+                room = {"max_rejected": MAX_ERRORS + 1 - rejected} if bounded else {}
+                batch = batches.next(2000, **room)
+                if batch is None:
+                    break
+                rows = batch.last_row
+                rejected += len({error.row for error in batch.errors})
+                if bounded and rejected > MAX_ERRORS:
+                    outcome = f"stopped: {rejected} rejected rows, more than maxErrors"
+                    break
+                if time.perf_counter() - started > cap:
+                    outcome = f"still reading after {cap:.0f} s; stopped"
+                    break
+    except Exception as error:
+        outcome = f"{type(error).__name__}: {str(error)[:160]}"
+    return {
+        "bytes": path.stat().st_size,
+        "rows": rows,
+        "rejectedRows": rejected,
+        "wallSeconds": round(time.perf_counter() - started, 2),
+        "cpuSeconds": round(time.process_time() - cpu, 2),
+        "peakRssGrowthMB": round(status("VmHWM") - before, 1),
+        "outcome": outcome,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", nargs="*", choices=sorted(SCENARIOS))
+    parser.add_argument("--cap", type=float, default=120.0)
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--dir", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(child(args.child, args.cap, Path(args.dir))))
+        return
+    workdir = Path(tempfile.gettempdir()) / "common-ops-bench-hostile"
+    workdir.mkdir(exist_ok=True)
+    results: dict[str, Any] = {}
+    for name in args.only or SCENARIOS:
+        command = [sys.executable, __file__, "--child", name, "--cap", str(args.cap)]
+        done = subprocess.run(
+            [*command, "--dir", str(workdir)], check=True, capture_output=True, text=True
+        )
+        results[name] = {"file": SCENARIOS[name][2], **json.loads(done.stdout.splitlines()[-1])}
+        print(f"{name}: {json.dumps(results[name])}", file=sys.stderr)
+    print(json.dumps({"bench": "bulk_hostile", "scenarios": results}, sort_keys=True))
+
+
+if __name__ == "__main__":
+    main()
