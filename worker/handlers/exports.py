@@ -191,6 +191,8 @@ class Pace:
         """A progress report after `written` rows (fields of `HandlerContext.report`)."""
         progress: int | None = None
         eta: float | None = None
+        if self.total is not None and written > self.total:
+            self.total = written  # records added since they were counted: the count was low
         if self.total:
             progress, eta = self._eta.update(written / self.total, time.monotonic())
         elif self.total == 0:
