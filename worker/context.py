@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -11,14 +13,40 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.bootstrap import Resources
 from service.clock import utcnow
+from service.db import availability
 from service.db.engine import session_scope
 from service.db.repositories.tasks import TaskRepository
-from service.domain.errors import PermanentFailure, TaskCancelled
+from service.domain.errors import OperationsError, PermanentFailure, TaskCancelled
 from service.usecases import history, logs as log_usecases, progress as progress_usecases
 from service.usecases.views import TaskView
 from service.wire import StrictModel
 
 LEVELS = ("debug", "info", "warning", "error")
+
+
+class DatabaseAway(OperationsError):
+    """The task's own progress or log could not be written: the database is unreachable. The
+    run stops and the task is handed back when it is reachable again, without spending one of
+    its retries (the handler did nothing wrong)."""
+
+
+@contextlib.contextmanager
+def _own_write() -> Iterator[None]:
+    """A write of the context itself; an unreachable database stops the run (DatabaseAway).
+
+    Only these writes are judged so: a handler's own call to another service refusing
+    connections is that service's failure, retried with backoff as any other error.
+    """
+    try:
+        yield
+    except Exception as error:
+        if availability.is_unavailable(error):
+            raise DatabaseAway(
+                "released: the database became unreachable while the task ran"
+            ) from error
+        raise
+
+
 P = TypeVar("P", bound=StrictModel)
 
 
@@ -80,6 +108,13 @@ class HandlerContext:
             await self._write(self._pending, time.monotonic())
 
     async def _write(self, update: progress_usecases.ProgressUpdate, now_mono: float) -> None:
+        with _own_write():
+            task = await self._store(update)
+        self.cancel_requested = self.cancel_requested or task.cancel_requested
+        self._last_write = self._last_check = now_mono
+        self._pending = None
+
+    async def _store(self, update: progress_usecases.ProgressUpdate) -> TaskView:
         async with session_scope(self.sessionmaker) as session:
             task = await progress_usecases.report(
                 session,
@@ -92,13 +127,12 @@ class HandlerContext:
             announced = history.wrote_outbox(session)
         if announced:
             self.resources.relay.kick()
-        self.cancel_requested = self.cancel_requested or task.cancel_requested
-        self._last_write = self._last_check = now_mono
-        self._pending = None
+        return task
 
     async def _check(self, now_mono: float) -> None:
-        async with session_scope(self.sessionmaker) as session:
-            await self.learn_cancel(session)
+        with _own_write():
+            async with session_scope(self.sessionmaker) as session:
+                await self.learn_cancel(session)
         self._last_check = now_mono
 
     async def learn_cancel(self, session: AsyncSession) -> None:
@@ -114,5 +148,6 @@ class HandlerContext:
         entry = log_usecases.LogEntry(
             self.task.id, level, message, utcnow(), self.task.attempts, data or None
         )
-        async with session_scope(self.sessionmaker) as session:
-            await log_usecases.append(session, [entry])
+        with _own_write():
+            async with session_scope(self.sessionmaker) as session:
+                await log_usecases.append(session, [entry])

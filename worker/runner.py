@@ -23,7 +23,7 @@ from service.logging import FailureStreak
 from service.usecases import execution, history
 from service.usecases.execution import Dispatch, Outcome, OutcomeKind, StaleOutcomes
 from service.usecases.views import TaskView
-from worker.context import HandlerContext
+from worker.context import DatabaseAway, HandlerContext
 from worker.registry import Handler, HandlerRegistry
 
 logger = logging.getLogger(__name__)
@@ -298,7 +298,9 @@ class Runner:
         except asyncio.CancelledError:
             if running.lost:
                 return  # another worker owns it now; write nothing
-            kind, error = "released", "worker shut down while the task ran"
+            kind = "released"  # graceful shutdown
+        except DatabaseAway as exc:  # its own progress or log could not be written
+            kind, error = "released", exc.detail
         except Exception as exc:  # a handler's bug or a transient fault: retry with backoff
             kind, error = "retry", f"{type(exc).__name__}: {exc}"
             if spec is not None and isinstance(exc, spec.non_retryable):

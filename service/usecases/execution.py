@@ -161,7 +161,7 @@ def _plan(outcome: Outcome, now: datetime, policy: RetryPolicy, rng: random.Rand
             {**done, **extra},
             "cancelled while running",
         )
-    if outcome.kind == "released":  # graceful shutdown: back to the queue, no retry spent
+    if outcome.kind == "released":  # not the task's fault: back to the queue, no retry spent
         return _Plan(
             TaskStatus.PENDING,
             "released",
@@ -172,7 +172,7 @@ def _plan(outcome: Outcome, now: datetime, policy: RetryPolicy, rng: random.Rand
                 "updated_at": now,
                 **extra,
             },
-            "released at worker shutdown",
+            outcome.error or "released at worker shutdown",
         )
     if outcome.kind == "retry":
         task = outcome.task

@@ -215,3 +215,43 @@ class TestStaleOutcome:
             events, attempts = await history(r, task.id)
             assert events.count("completed") == 1
             assert attempts == [(1, "lease_expired"), (2, "completed")]
+
+
+class TestOwnWriteLost:
+    async def test_a_run_whose_own_progress_cannot_be_written_is_handed_back_without_a_retry(
+        self, database_url: str, tmp_path: Path
+    ) -> None:
+        """The database goes away while a handler reports progress: the run stops and the task
+        goes back to the queue once the database answers, its retries untouched (maxRetries 0
+        would otherwise have failed it for good), and it runs again."""
+        outage_seen = asyncio.Event()
+
+        async def reporter(ctx: HandlerContext) -> None:
+            if ctx.task.attempts > 1:
+                return
+            for tick in range(600):
+                await ctx.report(progress=min(99, tick))
+                await asyncio.sleep(0.05)
+                if tick == 3:
+                    outage_seen.set()
+
+        async with open_resources(
+            database_url, tmp_path, worker_id="w", lease_seconds=60, progress_interval_seconds=0
+        ) as r:
+            registry = registry_of(r, reporter=reporter)
+            task = await make_task(r, "reporter", max_retries=0)
+            outage = Outage(r.sessionmaker)
+            observer = outage.sessionmaker
+            r.sessionmaker = outage  # type: ignore[assignment]
+            runner = Runner(r, registry)
+            async with running(runner):
+                await asyncio.wait_for(outage_seen.wait(), 10)
+                outage.down = True
+                await asyncio.sleep(1.0)  # the report fails; the outcome waits for the database
+                outage.down = False
+                r.sessionmaker = observer
+                await wait_until(lambda: status_is(r, task.id, "completed"), timeout=15)
+            row = await load_task(r, task.id)
+            assert (row.retry_count, row.auto_retries) == (0, 0)
+            _, attempts = await history(r, task.id)
+            assert attempts == [(1, "released"), (2, "completed")]
