@@ -171,7 +171,9 @@ async def get_json(url: str, **kwargs: Any) -> Any:
 
 def worker_health(worker: Any) -> Callable[[], Any]:
     async def read() -> Any:
-        body = await get_json(worker.url + "/health/detailed")
+        body = await get_json(
+            worker.url + "/health/detailed", headers={"X-Service-Token": SERVICE_TOKEN}
+        )
         return body["checks"]["worker"]
 
     return read
