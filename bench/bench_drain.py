@@ -50,6 +50,7 @@ from service.db.tables import (
     outbox_table as O,
     tasks_table as T,
 )
+from service.db.unit_of_work import unit_of_work
 from service.domain.callers import Caller
 from service.usecases import tasks as task_usecases
 
@@ -62,9 +63,9 @@ async def fill(url: str, count: int, *, published: bool) -> float:
     sessionmaker = create_sessionmaker(engine)
     start = time.perf_counter()
     try:
-        async with session_scope(sessionmaker) as session:
+        async with unit_of_work(sessionmaker) as uow:
             template, _ = await task_usecases.create(
-                session,
+                uow,
                 Caller("bench", frozenset()),
                 task_usecases.NewTask(task_type="noop"),
                 now=utcnow(),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from uuid import UUID
 
@@ -13,6 +14,7 @@ from service.catalog.builtin import BUILTIN
 from service.catalog.catalog import Catalog, Limits, Override
 from service.config import Settings
 from service.db.engine import SessionMaker, create_engine, create_sessionmaker
+from service.db.unit_of_work import Facts, UnitOfWork, unit_of_work
 from service.domain.backoff import RetryPolicy
 from service.events.base import Publisher
 from service.events.inprocess import InProcessPublisher
@@ -38,6 +40,19 @@ class Resources:
     #: Embedded mode (API and worker in one process): the worker's doorbell, rung with the ids
     #: of just-committed new pending tasks before the relay publishes their `created` events.
     local_doorbell: Callable[[list[UUID]], None] | None = None
+
+    def unit(self) -> AbstractAsyncContextManager[UnitOfWork]:
+        """A transaction for use cases: committed when the block succeeds, then the workers of
+        this process and the relay hear of what it did (see after_commit)."""
+        return unit_of_work(self.sessionmaker, self.after_commit)
+
+    def after_commit(self, facts: Facts) -> None:
+        """Act on a committed transaction's facts: ring the workers of this process for tasks
+        it made ready (before the relay publishes their events), then wake the relay."""
+        if facts.ready and self.local_doorbell is not None:
+            self.local_doorbell(facts.ready)
+        if facts.outbox:
+            self.relay.accept(facts.outbox)
 
     @property
     def bus(self) -> InProcessPublisher | None:

@@ -9,16 +9,15 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from pydantic import ValidationError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.bootstrap import Resources
 from service.clock import utcnow
 from service.db import availability
-from service.db.engine import session_scope
-from service.db.repositories.tasks import TaskRepository
+from service.db.repositories.tasks import TaskChanges
+from service.db.unit_of_work import UnitOfWork
 from service.domain.errors import OperationsError, PermanentFailure, TaskCancelled
-from service.usecases import history, logs as log_usecases, progress as progress_usecases
-from service.usecases.views import TaskView
+from service.domain.tasks import TaskRecord
+from service.usecases import logs as log_usecases, progress as progress_usecases
 from service.wire import StrictModel
 
 LEVELS = ("debug", "info", "warning", "error")
@@ -54,11 +53,12 @@ P = TypeVar("P", bound=StrictModel)
 class HandlerContext:
     """Per-run context; handlers call `report` often and it raises TaskCancelled on a cancel."""
 
-    task: TaskView
+    task: TaskRecord
     resources: Resources
     cancel_requested: bool = False
     result: dict[str, Any] | None = None
-    final: dict[str, Any] = field(default_factory=dict)
+    #: what the run leaves on the task when it ends (output file, figures)
+    final: TaskChanges = field(default_factory=lambda: TaskChanges())
     _last_write: float = 0.0
     _last_check: float = field(default_factory=time.monotonic)
     _pending: progress_usecases.ProgressUpdate | None = None
@@ -114,31 +114,27 @@ class HandlerContext:
         self._last_write = self._last_check = now_mono
         self._pending = None
 
-    async def _store(self, update: progress_usecases.ProgressUpdate) -> TaskView:
-        async with session_scope(self.sessionmaker) as session:
-            task = await progress_usecases.report(
-                session,
+    async def _store(self, update: progress_usecases.ProgressUpdate) -> TaskRecord:
+        async with self.resources.unit() as uow:
+            return await progress_usecases.report(
+                uow,
                 self.task.id,
                 update,
                 now=utcnow(),
                 announce=True,
                 announce_every=self.resources.settings.progress_interval_seconds,
             )
-            announced = history.wrote_outbox(session)
-        if announced:
-            self.resources.relay.kick()
-        return task
 
     async def _check(self, now_mono: float) -> None:
         with _own_write():
-            async with session_scope(self.sessionmaker) as session:
-                await self.learn_cancel(session)
+            async with self.resources.unit() as uow:
+                await self.learn_cancel(uow)
         self._last_check = now_mono
 
-    async def learn_cancel(self, session: AsyncSession) -> None:
+    async def learn_cancel(self, uow: UnitOfWork) -> None:
         """Read the cancel flag in the caller's transaction (e.g. with a batch it commits), so
         the next `report` stops right after that batch instead of up to a second later."""
-        flag = await TaskRepository(session).cancel_requested(self.task.id)
+        flag = await progress_usecases.cancel_requested(uow, self.task.id)
         self.cancel_requested = self.cancel_requested or flag
 
     async def log(self, level: str, message: str, **data: Any) -> None:
@@ -149,5 +145,5 @@ class HandlerContext:
             self.task.id, level, message, utcnow(), self.task.attempts, data or None
         )
         with _own_write():
-            async with session_scope(self.sessionmaker) as session:
-                await log_usecases.append(session, [entry])
+            async with self.resources.unit() as uow:
+                await log_usecases.append(uow, [entry])

@@ -16,13 +16,13 @@ from uuid import UUID
 
 from service.bootstrap import Resources
 from service.clock import utcnow
-from service.db.engine import session_scope
+from service.db.repositories.tasks import TaskChanges
 from service.domain.errors import PermanentFailure, RetryLater, TaskCancelled
-from service.domain.tasks import Queue
+from service.domain.settlement import Ending
+from service.domain.tasks import Queue, TaskRecord, TaskStatus
 from service.logging import FailureStreak
-from service.usecases import execution, history
-from service.usecases.execution import Dispatch, Outcome, OutcomeKind, StaleOutcomes
-from service.usecases.views import TaskView
+from service.usecases import execution
+from service.usecases.execution import Dispatch, Outcome, StaleOutcomes
 from worker.context import DatabaseAway, HandlerContext
 from worker.registry import Handler, HandlerRegistry
 
@@ -39,7 +39,7 @@ class ExecutionTimeout(RetryLater):
 
 @dataclass
 class Running:
-    task: TaskView
+    task: TaskRecord
     context: HandlerContext
     started_at: datetime
     #: event-loop time at which the lease ends unless a heartbeat extends it
@@ -89,7 +89,7 @@ class Runner:
         self._finisher: asyncio.Task[None] | None = None
         self._idle = asyncio.Event()
         #: claims whose COMMIT failed after the UPDATE returned these tasks: taken or not?
-        self._in_doubt: list[tuple[TaskView, datetime]] = []
+        self._in_doubt: list[tuple[TaskRecord, datetime]] = []
         self.claims = FailureStreak(logger, "claiming tasks", "task.claim")
         self.finishes = FailureStreak(logger, "recording finished runs", "task.finish")
         self.heartbeats = FailureStreak(logger, "extending leases", "task.heartbeat")
@@ -173,11 +173,11 @@ class Runner:
         if not rooms:
             return 0
         now = utcnow()
-        claimed: list[TaskView] = []
+        claimed: list[TaskRecord] = []
         try:
-            async with session_scope(self.resources.sessionmaker) as session:
+            async with self.resources.unit() as uow:
                 claimed = await execution.claim(
-                    session,
+                    uow,
                     worker_id=self.worker_id,
                     rooms={q.value: n for q, n in rooms.items()},
                     now=now,
@@ -185,7 +185,6 @@ class Runner:
                     dispatch=dispatch,
                     leases=self.leases,
                 )
-                wrote = history.wrote_outbox(session)
         except Exception as error:
             self.claims.failed(error, worker_id=self.worker_id)
             # The UPDATE returned these tasks, then the COMMIT failed: if its answer was lost
@@ -193,8 +192,6 @@ class Runner:
             self._in_doubt += [(task, now) for task in claimed]
             return 0
         self.claims.succeeded()
-        if wrote:
-            self.resources.relay.kick()
         per_queue: dict[str, int] = {}
         for t in claimed:
             per_queue[t.queue] = per_queue.get(t.queue, 0) + 1
@@ -244,7 +241,7 @@ class Runner:
         self.stats.claimed += len(taken)
         return True
 
-    def _start(self, task: TaskView, now: datetime) -> None:
+    def _start(self, task: TaskRecord, now: datetime) -> None:
         context = HandlerContext(task=task, resources=self.resources)
         loop = asyncio.get_running_loop()
         lease_ends = loop.time() - (utcnow() - now).total_seconds()
@@ -279,7 +276,7 @@ class Runner:
         task, ctx = running.task, running.context
         handler = self.registry.lookup(task.task_type, task.entity_type)
         spec = self.catalog.get(task.task_type)
-        kind: OutcomeKind = "completed"
+        ending = Ending.COMPLETED
         error: str | None = None
         delay: float | None = None
         try:
@@ -290,30 +287,30 @@ class Runner:
                 )
             await self._run_bounded(handler, ctx)
         except TaskCancelled:
-            kind = "cancelled"
+            ending = Ending.CANCELLED
         except RetryLater as exc:
-            kind, error, delay = "retry", exc.detail, exc.delay
+            ending, error, delay = Ending.RETRY, exc.detail, exc.delay
         except PermanentFailure as exc:
-            kind, error = "failed", exc.detail
+            ending, error = Ending.FAILED, exc.detail
         except asyncio.CancelledError:
             if running.lost:
                 return  # another worker owns it now; write nothing
-            kind = "released"  # graceful shutdown
+            ending = Ending.RELEASED  # graceful shutdown
         except DatabaseAway as exc:  # its own progress or log could not be written
-            kind, error = "released", exc.detail
+            ending, error = Ending.RELEASED, exc.detail
         except Exception as exc:  # a handler's bug or a transient fault: retry with backoff
-            kind, error = "retry", f"{type(exc).__name__}: {exc}"
+            ending, error = Ending.RETRY, f"{type(exc).__name__}: {exc}"
             if spec is not None and isinstance(exc, spec.non_retryable):
-                kind = "failed"  # its type says a retry would meet the same error
+                ending = Ending.FAILED  # its type says a retry would meet the same error
             logger.warning(
                 "handler raised",
                 extra={"action": "task.handler_error", "task_id": str(task.id), "error": error},
             )
-        values = dict(ctx.final)
+        final: TaskChanges = {**ctx.final}
         if ctx.result is not None:
-            values["result"] = ctx.result
+            final["result"] = ctx.result
         self._outcomes.put_nowait(
-            Outcome(task, kind, running.started_at, error, delay, values or None)
+            Outcome(task, ending, running.started_at, error, delay, final or None)
         )
 
     async def _finish_loop(self) -> None:
@@ -332,16 +329,15 @@ class Runner:
         recorded = list(batch)
         while True:
             try:
-                async with session_scope(self.resources.sessionmaker) as session:
+                async with self.resources.unit() as uow:
                     finished = await execution.finish(
-                        session,
+                        uow,
                         worker_id=self.worker_id,
                         outcomes=recorded,
                         now=utcnow(),
                         policy=self.resources.retry_policy,
                         rng=self.resources.rng,
                     )
-                    wrote = history.wrote_outbox(session)
                 break
             except StaleOutcomes as stale:
                 recorded = self._drop_stale(recorded, stale.task_ids)
@@ -349,12 +345,10 @@ class Runner:
                 self.finishes.failed(error, worker_id=self.worker_id)
                 await asyncio.sleep(self.finishes.backoff(RETRY_FIRST, RETRY_CAP))
         self.finishes.succeeded()
-        if wrote:
-            self.resources.relay.kick()
         for outcome in batch:
             self._forget_run(outcome.task)
         for task in finished:
-            if task.status == "pending":
+            if task.status is TaskStatus.PENDING:
                 self.wake_at(task.available_at)
         self.stats.finished += len(batch)
         self._idle.set()
@@ -370,7 +364,7 @@ class Runner:
             )
         return [o for o in outcomes if o.task.id not in stale]
 
-    def _forget_run(self, task: TaskView) -> None:
+    def _forget_run(self, task: TaskRecord) -> None:
         """Forget a finished run, unless the slot is a later attempt's (claimed again)."""
         running = self.running.get(task.id)
         if running is not None and running.task.attempts == task.attempts:
@@ -430,16 +424,16 @@ class Runner:
             self._stop_run(running, "lease not renewed in time (database unreachable)")
         return len(doomed)
 
-    async def _renew(self, tasks: list[TaskView]) -> dict[UUID, execution.Lease]:
+    async def _renew(self, tasks: list[TaskRecord]) -> dict[UUID, execution.Lease]:
         """Extend the leases this worker holds on `tasks`, each by its type's lease length."""
         by_lease: dict[float, list[UUID]] = {}
         for task in tasks:
             by_lease.setdefault(self._lease_of(task), []).append(task.id)
         held: dict[UUID, execution.Lease] = {}
-        async with session_scope(self.resources.sessionmaker) as session:
+        async with self.resources.unit() as uow:
             for seconds, group in by_lease.items():  # one UPDATE per lease length
                 held |= await execution.heartbeat(
-                    session,
+                    uow,
                     worker_id=self.worker_id,
                     task_ids=group,
                     now=utcnow(),
@@ -447,7 +441,7 @@ class Runner:
                 )
         return held
 
-    def _lease_of(self, task: TaskView) -> float:
+    def _lease_of(self, task: TaskRecord) -> float:
         """The task's lease: its type's heartbeat timeout, else the service's."""
         return self.leases.get(task.task_type, self.resources.settings.lease_seconds)
 

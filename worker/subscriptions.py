@@ -16,7 +16,6 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Request
 
 from service.clock import utcnow
 from service.config import Settings
-from service.db.engine import session_scope
 from service.domain.events import EventType
 from service.events.cloudevents import PoisonEvent, doorbell_from
 from service.usecases import dead_letters
@@ -149,10 +148,8 @@ async def dead_letter(request: Request) -> dict[str, str]:
         return DROP
     worker.note_delivery("/events/deadletter", body)
     try:
-        async with session_scope(worker.resources.sessionmaker) as session:
-            await dead_letters.record(
-                session, body, topic=request.headers.get("topic"), now=utcnow()
-            )
+        async with worker.resources.unit() as uow:
+            await dead_letters.record(uow, body, topic=request.headers.get("topic"), now=utcnow())
     except Exception:
         logger.exception("dead letter not recorded", extra={"action": "deadletter.failed"})
         return RETRY

@@ -1,4 +1,4 @@
-"""Request dependencies: the session (the edge owns the transaction), the caller, resources."""
+"""Request dependencies: the unit of work (the edge owns the transaction), the caller, resources."""
 
 from __future__ import annotations
 
@@ -9,12 +9,11 @@ from typing import Annotated
 
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.bootstrap import Resources
+from service.db.unit_of_work import UnitOfWork
 from service.domain.callers import SERVICE_ROLE, Caller
 from service.domain.errors import Forbidden, InvalidInput, Unauthenticated
-from service.usecases import history
 
 
 async def get_resources(request: Request) -> Resources:
@@ -25,38 +24,21 @@ async def get_resources(request: Request) -> Resources:
 ResourcesDep = Annotated[Resources, Depends(get_resources)]
 
 
-async def get_session(resources: ResourcesDep) -> AsyncIterator[AsyncSession]:
-    """The request's transaction: committed before the answer is sent, rolled back on error.
+async def get_unit(resources: ResourcesDep) -> AsyncIterator[UnitOfWork]:
+    """The request's unit of work: committed before the answer is sent, rolled back on error.
 
-    Used with `scope="function"` (SessionDep): FastAPI then runs the code after `yield` when
-    the route returns, before the response goes out. With the default scope it would run
-    after the response was sent, and a commit that failed there would leave the client
-    holding a 201 for work that is gone. A failed commit raises here instead and becomes the
-    answer (503 while the database cannot be reached, see api/problems.py). The relay and the
-    workers are woken only after a commit.
+    Used with `scope="function"` (UnitDep): FastAPI then runs the code after `yield` when the
+    route returns, before the response goes out. With the default scope it would run after
+    the response was sent, and a commit that failed there would leave the client holding a
+    201 for work that is gone. A failed commit raises here instead and becomes the answer
+    (503 while the database cannot be reached, see api/problems.py). The workers of this
+    process and the relay hear of what it did only after the commit (Resources.after_commit).
     """
-    async with resources.sessionmaker() as session:
-        try:
-            yield session
-            await session.commit()
-        except BaseException:
-            await session.rollback()
-            raise
-    after_commit(resources, session)
+    async with resources.unit() as uow:
+        yield uow
 
 
-def after_commit(resources: Resources, session: AsyncSession) -> None:
-    """Wake the workers and the relay for what a committed session wrote."""
-    new_pending = history.new_pending(session)
-    if new_pending and resources.local_doorbell is not None:
-        # Embedded mode: ring the worker in this process first, so its claim does not wait
-        # behind the relay's read of the outbox (the relay still publishes and marks the rows).
-        resources.local_doorbell(new_pending)
-    if history.wrote_outbox(session):
-        resources.relay.kick()
-
-
-SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+UnitDep = Annotated[UnitOfWork, Depends(get_unit, scope="function")]
 
 
 #: The identity headers as OpenAPI security schemes (they document themselves that way).

@@ -8,10 +8,14 @@ from typing import Any, Literal, Self
 from pydantic import ConfigDict, Field, ModelWrapValidatorHandler, field_validator, model_validator
 
 from service.api import fields
+from service.domain.tasks import Priority, Queue
 from service.usecases.queries import TaskSummary
-from service.usecases.views import AttemptView, CamelModel, EventView, LogView, TaskView
+from service.usecases.submissions import Submitted
+from service.usecases.tasks import NewTask
+from service.usecases.views import AttemptView, CamelModel, EventView, LogView, TaskPublic
 
-TaskPublic = TaskView
+__all__ = ["TaskCreated", "TaskPublic"]
+
 EventPublic = EventView
 LogPublic = LogView
 AttemptPublic = AttemptView
@@ -65,6 +69,45 @@ class TaskCreate(InputModel):
     scheduled_at: fields.Instant | None = Field(None, description="Run at this time")
     max_retries: fields.Retries | None = None
     template_id: str | None = Field(None, max_length=64)
+
+    def as_new_task(self) -> NewTask:
+        """What the create use case takes."""
+        return NewTask(
+            task_type=self.task_type,
+            entity_type=self.entity_type,
+            priority=None if self.priority is None else Priority.parse(self.priority),
+            queue=Queue(self.queue) if self.queue else None,
+            params=self.params,
+            file_name=self.file_name,
+            file_size=self.file_size,
+            input_file_id=self.input_file_id,
+            scheduled_at=self.scheduled_at,
+            max_retries=self.max_retries,
+            template_id=self.template_id,
+            file_content_type=self.file_content_type,
+            file_sha256=None if self.file_sha256 is None else self.file_sha256.lower(),
+        )
+
+
+class TaskCreated(TaskPublic):
+    """The new task; with a fileName, also where to PUT the input file (uploadUrl)."""
+
+    upload_url: str | None = None
+    upload_headers: dict[str, str] | None = None
+    upload_expires_at: datetime | None = None
+
+    @classmethod
+    def of_submitted(cls, submitted: Submitted) -> TaskCreated:
+        public = dict(TaskPublic.of(submitted.task))
+        upload = submitted.upload
+        if upload is None:
+            return cls.model_construct(**public)
+        return cls.model_construct(
+            **public,
+            upload_url=upload.upload_url,
+            upload_headers=upload.upload_headers,
+            upload_expires_at=upload.expires_at,
+        )
 
 
 class ProgressReport(InputModel):

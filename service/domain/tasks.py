@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 from uuid import UUID
 
 
@@ -72,3 +74,121 @@ class TaskKey:
 
 
 TaskId = UUID
+
+
+@dataclass(frozen=True, slots=True)
+class TaskRecord:
+    """A task as stored: the one entity use cases, the worker and handlers pass around (the
+    API answers with its wire shape, TaskPublic; events carry its snapshot)."""
+
+    id: TaskId
+    task_type: str
+    entity_type: str | None
+    status: TaskStatus
+    priority: Priority
+    queue: str
+    requested_by: str
+    params: dict[str, Any]
+    result: dict[str, Any] | None
+    file_name: str | None
+    file_size: int | None
+    input_file_id: str | None
+    output_file_id: str | None
+    report_file_id: str | None
+    progress: int
+    total_items: int | None
+    processed_items: int
+    succeeded_items: int
+    failed_items: int
+    scheduled_at: datetime | None
+    available_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+    error_message: str | None
+    retry_count: int
+    auto_retries: int
+    max_retries: int
+    attempts: int
+    lease_until: datetime | None
+    worker_id: str | None
+    cancel_requested: bool
+    progress_announced_at: datetime | None
+    idempotency_key: str | None
+    template_id: str | None
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    deleted_at: datetime | None
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    """Aware UTC, as the database hands datetimes back."""
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def new_task(
+    *,
+    task_id: TaskId,
+    task_type: str,
+    entity_type: str | None,
+    status: TaskStatus,
+    priority: Priority,
+    queue: str,
+    requested_by: str,
+    params: dict[str, Any],
+    max_retries: int,
+    now: datetime,
+    scheduled_at: datetime | None = None,
+    file_name: str | None = None,
+    file_size: int | None = None,
+    input_file_id: str | None = None,
+    idempotency_key: str | None = None,
+    template_id: str | None = None,
+) -> TaskRecord:
+    """A task as it is first stored: every other field at its starting value, so the record
+    is the row that will be read back (datetimes in UTC)."""
+    created = _utc(now)
+    assert created is not None
+    scheduled = _utc(scheduled_at)
+    return TaskRecord(
+        id=task_id,
+        task_type=task_type,
+        entity_type=entity_type,
+        status=status,
+        priority=priority,
+        queue=queue,
+        requested_by=requested_by,
+        params=params,
+        result=None,
+        file_name=file_name,
+        file_size=file_size,
+        input_file_id=input_file_id,
+        output_file_id=None,
+        report_file_id=None,
+        progress=0,
+        total_items=None,
+        processed_items=0,
+        succeeded_items=0,
+        failed_items=0,
+        scheduled_at=scheduled,
+        available_at=scheduled if status is TaskStatus.SCHEDULED and scheduled else created,
+        started_at=None,
+        completed_at=None,
+        error_message=None,
+        retry_count=0,
+        auto_retries=0,
+        max_retries=max_retries,
+        attempts=0,
+        lease_until=None,
+        worker_id=None,
+        cancel_requested=False,
+        progress_announced_at=None,
+        idempotency_key=idempotency_key,
+        template_id=template_id,
+        version=1,
+        created_at=created,
+        updated_at=created,
+        deleted_at=None,
+    )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import assert_never
+
 from service.domain.errors import IllegalTransition
 from service.domain.events import EventType
 from service.domain.tasks import TaskStatus
@@ -39,6 +42,16 @@ def transition(current: TaskStatus, to: TaskStatus) -> EventType:
     return event_for(current, to)
 
 
+def initial(*, waits_for_file: bool, run_at: datetime | None, now: datetime) -> TaskStatus:
+    """The first status of a new task: waiting for its input file, scheduled for later, or
+    ready to run."""
+    if waits_for_file:
+        return S.WAITING
+    if run_at is not None and run_at > now:
+        return S.SCHEDULED
+    return S.PENDING
+
+
 def creation_event(status: TaskStatus) -> EventType:
     """The event of a task created in `status` (the first statuses a task can have)."""
     if status is S.PENDING:
@@ -47,7 +60,9 @@ def creation_event(status: TaskStatus) -> EventType:
         return EventType.SCHEDULED
     if status is S.WAITING:
         return EventType.WAITING
-    raise IllegalTransition(f"a task cannot be created {status.value}", target=status.value)
+    if status in (S.PROCESSING, S.COMPLETED, S.FAILED, S.CANCELLED):
+        raise IllegalTransition(f"a task cannot be created {status.value}", target=status.value)
+    assert_never(status)
 
 
 def event_for(current: TaskStatus, to: TaskStatus) -> EventType:
@@ -64,4 +79,6 @@ def event_for(current: TaskStatus, to: TaskStatus) -> EventType:
         return EventType.CANCELLED
     if to is S.SCHEDULED:
         return EventType.SCHEDULED
-    raise AssertionError(to)
+    if to is S.WAITING:
+        return EventType.WAITING
+    assert_never(to)

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.clock import utcnow
 from service.db import dialects
 from service.db.engine import SessionMaker, session_scope
-from service.db.repositories.outbox import OutboxRepository
+from service.db.repositories.outbox import OutboxRecord, OutboxRepository
 from service.events.base import OutgoingEvent, Publisher, PublishError
 from service.logging import FailureStreak
 
@@ -107,6 +107,10 @@ class OutboxRelay:
 
     def kick(self) -> None:
         self._kick.set()
+
+    def accept(self, rows: Sequence[OutboxRecord]) -> None:
+        """Rows a transaction of this process just committed: publish them soon."""
+        self.kick()
 
     async def stop(self, task: asyncio.Task[None], timeout: float = 5.0) -> None:
         """Let a drain in progress finish, then end `task` (the one running `run`).

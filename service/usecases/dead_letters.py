@@ -6,9 +6,8 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from service.db.repositories.dead_letters import DeadLetterRepository
+from service.db.unit_of_work import UnitOfWork
 from service.domain.callers import Caller
 from service.domain.errors import Forbidden
 from service.usecases.views import CamelModel
@@ -25,7 +24,7 @@ class DeadLetterView(CamelModel):
 
 
 async def record(
-    session: AsyncSession, event: dict[str, Any], *, topic: str | None, now: datetime
+    uow: UnitOfWork, event: dict[str, Any], *, topic: str | None, now: datetime
 ) -> bool:
     """Store a dead-lettered CloudEvent once per event id."""
     data = event.get("data")
@@ -38,7 +37,7 @@ async def record(
             continue
         if task_id:
             break
-    return await DeadLetterRepository(session).add(
+    return await DeadLetterRepository(uow.session).add(
         {
             "event_id": str(event.get("id") or f"unknown-{now.timestamp()}"),
             "event_type": event.get("type"),
@@ -51,9 +50,9 @@ async def record(
 
 
 async def latest(
-    session: AsyncSession, caller: Caller, *, limit: int, offset: int
+    uow: UnitOfWork, caller: Caller, *, limit: int, offset: int
 ) -> list[DeadLetterView]:
     if not caller.sees_all:
         raise Forbidden("only admins can read dead letters")
-    rows = await DeadLetterRepository(session).latest(limit, offset)
-    return [DeadLetterView.model_validate(r._mapping) for r in rows]
+    records = await DeadLetterRepository(uow.session).latest(limit, offset)
+    return [DeadLetterView.model_validate(r) for r in records]

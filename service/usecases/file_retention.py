@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime, timedelta
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from service.db.repositories.files import FileRepository
+from service.db.unit_of_work import UnitOfWork
 from service.storage.base import FileStore
 
 #: A temporary untouched for this long has no live writer. A live local writer touches its
@@ -17,14 +16,14 @@ STALE_TEMPORARIES = timedelta(hours=6)
 
 
 async def purge_expired(
-    session: AsyncSession, store: FileStore, *, now: datetime, limit: int = 500
+    uow: UnitOfWork, store: FileStore, *, now: datetime, limit: int = 500
 ) -> int:
     """Delete up to `limit` files past their expiry: the bytes, then the records (a record
     whose bytes are already gone is simply removed)."""
-    rows = await FileRepository(session).expired(now, limit)
+    rows = await FileRepository(uow.session).expired(now, limit)
     for row in rows:
         await asyncio.to_thread(store.delete, row.key)
-    return await FileRepository(session).delete_ids([r.id for r in rows])
+    return await FileRepository(uow.session).delete_ids([r.id for r in rows])
 
 
 async def sweep_temporaries(store: FileStore, *, now: datetime) -> int:

@@ -8,21 +8,19 @@ import mimetypes
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 from uuid import UUID, uuid4
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from service.config import Settings
-from service.db.repositories.files import FileRepository
+from service.db.repositories.files import FileRecord, FileRepository
 from service.db.repositories.tasks import TaskRepository
+from service.db.unit_of_work import UnitOfWork
 from service.domain import transitions
 from service.domain.callers import Caller
 from service.domain.errors import Conflict, InvalidInput, NotFound
 from service.domain.tasks import TaskStatus
 from service.storage.base import FileStore, FileTooLarge, ObjectNotFound, digest
 from service.usecases import history
-from service.usecases.views import CamelModel, TaskView
+from service.usecases.views import CamelModel
 
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -130,8 +128,8 @@ class NewFile:
     size_field: str = "size"
 
 
-def to_view(row: Any) -> FileView:
-    return FileView.model_validate(row._mapping)
+def to_view(row: FileRecord) -> FileView:
+    return FileView.model_validate(row)
 
 
 def _safe_name(file_name: str) -> str:
@@ -174,7 +172,7 @@ def sign_upload(
 
 
 async def create_upload(
-    session: AsyncSession,
+    uow: UnitOfWork,
     store: FileStore,
     caller: Caller,
     new: NewFile,
@@ -188,7 +186,7 @@ async def create_upload(
         raise FileTooLarge.over(policy.max_bytes, size=new.size, field=new.size_field)
     file_id = uuid4()
     key = f"uploads/{file_id}/{_safe_name(new.file_name)}"
-    row = await FileRepository(session).insert(
+    row = await FileRepository(uow.session).insert(
         {
             "id": file_id,
             "key": key,
@@ -207,31 +205,31 @@ async def create_upload(
     return sign_upload(store, to_view(row), key, policy, now)
 
 
-async def _visible(session: AsyncSession, caller: Caller, file_id: UUID) -> Any:
-    row = await FileRepository(session).get(file_id)
+async def _visible(uow: UnitOfWork, caller: Caller, file_id: UUID) -> FileRecord:
+    row = await FileRepository(uow.session).get(file_id)
     if row is None or not caller.may_see(row.owner):
         raise NotFound(f"file {file_id} not found", file_id=str(file_id))
     return row
 
 
-async def get(session: AsyncSession, caller: Caller, file_id: UUID) -> FileView:
+async def get(uow: UnitOfWork, caller: Caller, file_id: UUID) -> FileView:
     """One file the caller may see; another user's file is reported as not found."""
-    return to_view(await _visible(session, caller, file_id))
+    return to_view(await _visible(uow, caller, file_id))
 
 
 async def list_files(
-    session: AsyncSession, caller: Caller, *, page: int, page_size: int
+    uow: UnitOfWork, caller: Caller, *, page: int, page_size: int
 ) -> tuple[list[FileView], int]:
     """Newest first; users see their own files, admins everyone's."""
     owner = None if caller.sees_all else caller.user_id
-    rows, total = await FileRepository(session).page(
+    rows, total = await FileRepository(uow.session).page(
         owner, limit=page_size, offset=(page - 1) * page_size
     )
     return [to_view(r) for r in rows], total
 
 
 async def complete_upload(
-    session: AsyncSession,
+    uow: UnitOfWork,
     store: FileStore,
     caller: Caller,
     file_id: UUID,
@@ -246,16 +244,16 @@ async def complete_upload(
     for as long as that read takes. The file is then marked in a new transaction, only if it
     is still pending.
     """
-    row = await _visible(session, caller, file_id)
+    row = await _visible(uow, caller, file_id)
     if row.status == FileStatus.READY:
         return to_view(row)
-    await session.commit()
+    await uow.commit()  # a read so far: end it before reading the bytes back
     try:
         found = await arrived(store, row, policy)
     except ObjectNotFound as error:
         raise Conflict(f"file {file_id} has not been uploaded yet", file_id=str(file_id)) from error
     return await mark_uploaded(
-        session, store, row, found.size, sha256=found.sha256, policy=policy, now=now, actor=caller
+        uow, store, row, found.size, sha256=found.sha256, policy=policy, now=now, actor=caller
     )
 
 
@@ -268,7 +266,7 @@ class Arrival:
     sha256: str | None
 
 
-async def arrived(store: FileStore, row: Any, policy: FilePolicy) -> Arrival:
+async def arrived(store: FileStore, row: FileRecord, policy: FilePolicy) -> Arrival:
     """What is stored for the pending file `row` (an upload straight to S3), read back once in
     a thread and hashed; ObjectNotFound when nothing is."""
     size = await asyncio.to_thread(store.size, row.key)
@@ -279,9 +277,9 @@ async def arrived(store: FileStore, row: Any, policy: FilePolicy) -> Arrival:
 
 
 async def mark_uploaded(
-    session: AsyncSession,
+    uow: UnitOfWork,
     store: FileStore,
-    row: Any,
+    row: FileRecord,
     size: int,
     *,
     sha256: str | None,
@@ -298,15 +296,19 @@ async def mark_uploaded(
         await asyncio.to_thread(store.delete, row.key)
         raise problem
     values = {"status": FileStatus.READY.value, "size": size, "sha256": sha256}
-    updated = await FileRepository(session).update_where(row.id, FileStatus.PENDING.value, values)
+    updated = await FileRepository(uow.session).update_where(
+        row.id, FileStatus.PENDING.value, values
+    )
     if updated is None:  # a concurrent upload of the same file marked it first
-        return to_view(await FileRepository(session).get(row.id))
+        return to_view(await _stored(uow, row.id))
     if updated.purpose == FilePurpose.INPUT and updated.task_id is not None:
-        await release_task(session, updated, actor or Caller(row.owner), now=now)
+        await release_task(uow, updated, actor or Caller(row.owner), now=now)
     return to_view(updated)
 
 
-def refusal(row: Any, size: int, sha256: str | None, policy: FilePolicy) -> InvalidInput | None:
+def refusal(
+    row: FileRecord, size: int, sha256: str | None, policy: FilePolicy
+) -> InvalidInput | None:
     """Why uploaded bytes cannot be the pending file `row`: too large (413), or not the size
     or SHA-256 the client announced (422); None when they can."""
     if size > policy.max_bytes:
@@ -324,33 +326,36 @@ def refusal(row: Any, size: int, sha256: str | None, policy: FilePolicy) -> Inva
     return None
 
 
-async def release_task(session: AsyncSession, file: Any, actor: Caller, *, now: datetime) -> None:
+async def release_task(uow: UnitOfWork, file: FileRecord, actor: Caller, *, now: datetime) -> None:
     """A task waiting for its input `file` (now ready) becomes pending, with the file's size as
     its fileSize: the work trigger goes out with it."""
     task_id = file.task_id
-    current = await TaskRepository(session).get(task_id)
+    if task_id is None:
+        return
+    current = await TaskRepository(uow.session).get(task_id)
     if current is None or current.status != TaskStatus.WAITING:
         return
     event = transitions.transition(TaskStatus.WAITING, TaskStatus.PENDING)
-    values = {
-        "status": TaskStatus.PENDING.value,
-        "file_size": file.size,
-        "available_at": now,
-        "updated_at": now,
-    }
-    row = await TaskRepository(session).update_where(task_id, [TaskStatus.WAITING], values)
-    if row is None:
+    task = await TaskRepository(uow.session).update_where(
+        task_id,
+        [TaskStatus.WAITING],
+        {
+            "status": TaskStatus.PENDING,
+            "file_size": file.size,
+            "available_at": now,
+            "updated_at": now,
+        },
+    )
+    if task is None:
         return  # cancelled meanwhile
-    task = TaskView.from_row(row._mapping)
     change = history.Change(
         task, event, TaskStatus.WAITING, actor=actor.user_id, message="input file uploaded"
     )
-    await history.record(session, [change], now=now)
-    history.note_new_pending(session, task.id)
+    await history.record(uow, [change], now=now)
 
 
 async def download_link(
-    session: AsyncSession,
+    uow: UnitOfWork,
     store: FileStore,
     caller: Caller,
     file_id: UUID,
@@ -359,11 +364,20 @@ async def download_link(
     now: datetime,
 ) -> DownloadLink:
     """A signed URL for a ready file (a pending one is checked in the store first)."""
-    view = await complete_upload(session, store, caller, file_id, policy=policy, now=now)
-    row = await FileRepository(session).get(view.id)
-    return sign_download(store, row, policy, now)
+    view = await complete_upload(uow, store, caller, file_id, policy=policy, now=now)
+    return sign_download(store, await _stored(uow, view.id), policy, now)
 
 
-def sign_download(store: FileStore, row: Any, policy: FilePolicy, now: datetime) -> DownloadLink:
+async def _stored(uow: UnitOfWork, file_id: UUID) -> FileRecord:
+    """A file known to exist a moment ago; NotFound if retention deleted it meanwhile."""
+    row = await FileRepository(uow.session).get(file_id)
+    if row is None:
+        raise NotFound(f"file {file_id} not found", file_id=str(file_id))
+    return row
+
+
+def sign_download(
+    store: FileStore, row: FileRecord, policy: FilePolicy, now: datetime
+) -> DownloadLink:
     url = store.presign_get(row.key, expires=policy.url_seconds, download_name=row.file_name)
     return DownloadLink(download_url=url, expires_at=now + timedelta(seconds=policy.url_seconds))

@@ -6,42 +6,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from uuid import UUID
-
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.db.repositories.history import HistoryRepository
-from service.db.repositories.outbox import OutboxRepository
+from service.db.repositories.outbox import NewOutboxRow, OutboxRepository
+from service.db.unit_of_work import UnitOfWork
 from service.domain.events import EventType
-from service.domain.tasks import TaskStatus
-from service.usecases.views import TaskView
-
-OUTBOX_WRITTEN = "outbox_written"
-
-
-NEW_PENDING = "new_pending_tasks"
-
-
-def new_pending(session: AsyncSession) -> list[UUID]:
-    """Ids of tasks this session created ready to run (popped: ask once, after the commit)."""
-    ids: list[UUID] = session.info.pop(NEW_PENDING, [])
-    return ids
-
-
-def note_new_pending(session: AsyncSession, task_id: UUID) -> None:
-    session.info.setdefault(NEW_PENDING, []).append(task_id)
-
-
-def wrote_outbox(session: AsyncSession) -> bool:
-    """Whether this session queued events, so the relay should be woken after its commit."""
-    return bool(session.info.pop(OUTBOX_WRITTEN, False))
+from service.domain.tasks import TaskRecord, TaskStatus
+from service.usecases.views import snapshot
 
 
 @dataclass(frozen=True, slots=True)
 class Change:
     """One recorded change of one task; `task` is its state after the change."""
 
-    task: TaskView
+    task: TaskRecord
     event: EventType
     from_status: TaskStatus | None
     actor: str | None = None
@@ -50,7 +28,7 @@ class Change:
 
 def trail(
     changes: Sequence[Change], *, now: datetime, traceparent: str | None = None
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+) -> tuple[list[dict[str, Any]], list[NewOutboxRow]]:
     """The task_events rows and the outbox rows of `changes` (one of each per change)."""
     events = [
         {
@@ -65,44 +43,45 @@ def trail(
         for c in changes
     ]
     outbox = [
-        {
-            "topic": c.event.value,
-            "task_id": c.task.id,
-            "payload": c.task.snapshot(),
-            "traceparent": traceparent,
-            "created_at": now,
-        }
-        for c in changes
+        NewOutboxRow(c.event.value, c.task.id, snapshot(c.task), now, traceparent) for c in changes
     ]
     return events, outbox
 
 
-def note_written(session: AsyncSession) -> None:
-    """This session queued events: wake the relay after its commit (see wrote_outbox)."""
-    session.info[OUTBOX_WRITTEN] = True
+async def publish(uow: UnitOfWork, rows: Sequence[NewOutboxRow]) -> None:
+    """Append outbox rows in the unit's transaction; the relay hears of them once it commits."""
+    uow.facts.outbox.extend(await OutboxRepository(uow.session).add(rows))
 
 
 async def record(
-    session: AsyncSession,
+    uow: UnitOfWork,
     changes: Sequence[Change],
     *,
     now: datetime,
     traceparent: str | None = None,
 ) -> None:
-    """Append one event row and one outbox row per change; the caller's transaction commits both."""
+    """Append one event row and one outbox row per change; the unit's transaction commits both.
+
+    A change that makes a task pending and due now is noted as ready, so the workers of this
+    process can claim it as soon as the transaction commits.
+    """
     if not changes:
         return
-    note_written(session)
     events, outbox = trail(changes, now=now, traceparent=traceparent)
-    await HistoryRepository(session).add_events(events)
-    await OutboxRepository(session).add(outbox)
+    await HistoryRepository(uow.session).add_events(events)
+    await publish(uow, outbox)
+    note_ready(uow, [c.task for c in changes], now=now)
 
 
-async def announce(
-    session: AsyncSession, task: TaskView, event: EventType, *, now: datetime
-) -> None:
-    """An outbox row without a history row, for throttled notices such as progress."""
-    session.info[OUTBOX_WRITTEN] = True
-    await OutboxRepository(session).add(
-        [{"topic": event.value, "task_id": task.id, "payload": task.snapshot(), "created_at": now}]
+def note_ready(uow: UnitOfWork, tasks: Sequence[TaskRecord], *, now: datetime) -> None:
+    """Pending tasks that are due now: the workers of this process may claim them at once."""
+    uow.facts.ready.extend(
+        t.id
+        for t in tasks
+        if t.status is TaskStatus.PENDING and t.available_at <= now and t.deleted_at is None
     )
+
+
+async def announce(uow: UnitOfWork, task: TaskRecord, event: EventType, *, now: datetime) -> None:
+    """An outbox row without a history row, for throttled notices such as progress."""
+    await publish(uow, [NewOutboxRow(event.value, task.id, snapshot(task), now)])

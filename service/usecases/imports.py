@@ -10,10 +10,9 @@ from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from service.bulk.rows import Candidate, RowError, reported
-from service.db.repositories.store import ImportLedger, StoreRepository
+from service.db.repositories.store import ImportLedger
+from service.db.unit_of_work import UnitOfWork
 
 Mode = Literal["insert", "upsert"]
 
@@ -103,48 +102,8 @@ def first_rows(errors: Sequence[RowError], rows: int) -> list[RowError]:
     return [error for error in errors if error.row in kept]
 
 
-async def apply_to_store(
-    session: AsyncSession,
-    entity: str,
-    task_id: UUID,
-    batch: Sequence[Candidate],
-    options: Options,
-    *,
-    now: datetime,
-) -> Outcome:
-    """Write a deduplicated batch to the local store (or, in a dry run, only count).
-
-    Inserting is one statement that skips taken keys and returns the keys it wrote: a key it
-    did not write was in the target already (or was written concurrently meanwhile), which
-    the import reports the same way either way. Upserts and dry runs look the keys up first.
-    """
-    store = StoreRepository(session)
-    outcome = Outcome()
-    if options.mode == "upsert" and not options.skip_duplicates:
-        existing = await store.existing_keys(entity, [c.key for c in batch])
-        outcome.updated = sum(1 for c in batch if c.key in existing)
-        outcome.created = len(batch) - outcome.updated
-        if not options.dry_run:
-            await store.upsert(entity, task_id, [(c.key, c.fields) for c in batch], now)
-        return outcome
-    if options.dry_run:
-        existing = await store.existing_keys(entity, [c.key for c in batch])
-        taken = [c for c in batch if c.key in existing]
-        outcome.created = len(batch) - len(taken)
-    else:
-        written = await store.insert_new(entity, task_id, [(c.key, c.fields) for c in batch], now)
-        outcome.created = len(written)
-        taken = [c for c in batch if c.key not in written] if len(written) < len(batch) else []
-    for candidate in taken:
-        if options.skip_duplicates:
-            outcome.skipped += 1
-        else:
-            outcome.errors.append(duplicate(candidate, "the target"))
-    return outcome
-
-
 async def record_batch(
-    session: AsyncSession,
+    uow: UnitOfWork,
     task_id: UUID,
     errors: Sequence[RowError],
     totals: Totals,
@@ -152,7 +111,7 @@ async def record_batch(
     now: datetime,
 ) -> None:
     """Row errors and the new checkpoint, in the same transaction as the batch's writes."""
-    await ImportLedger(session).add_errors(
+    await ImportLedger(uow.session).add_errors(
         [
             {
                 "task_id": task_id,
@@ -164,12 +123,12 @@ async def record_batch(
             for e in errors
         ]
     )
-    await ImportLedger(session).save_checkpoint(task_id, totals.as_values(), now)
+    await ImportLedger(uow.session).save_checkpoint(task_id, totals.as_values(), now)
 
 
-async def load_totals(session: AsyncSession, task_id: UUID) -> Totals:
+async def load_totals(uow: UnitOfWork, task_id: UUID) -> Totals:
     """Where a resumed import starts: the last checkpoint, or the beginning."""
-    row = await ImportLedger(session).checkpoint(task_id)
+    row = await ImportLedger(uow.session).checkpoint(task_id)
     if row is None:
         return Totals()
     return Totals(

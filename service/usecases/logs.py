@@ -8,9 +8,8 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from service.db.repositories.history import HistoryRepository
+from service.db.unit_of_work import UnitOfWork
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,9 +22,9 @@ class LogEntry:
     data: dict[str, Any] | None = None
 
 
-async def append(session: AsyncSession, entries: Sequence[LogEntry]) -> None:
+async def append(uow: UnitOfWork, entries: Sequence[LogEntry]) -> None:
     """Write a batch of log lines."""
-    await HistoryRepository(session).add_logs(
+    await HistoryRepository(uow.session).add_logs(
         [
             {
                 "task_id": e.task_id,

@@ -7,13 +7,12 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from service.db.repositories.tasks import TaskRepository
+from service.db.repositories.tasks import TaskChanges, TaskRepository
+from service.db.unit_of_work import UnitOfWork
 from service.domain.errors import Conflict, InvalidInput, NotFound
 from service.domain.events import EventType
+from service.domain.tasks import TaskRecord
 from service.usecases import history
-from service.usecases.views import TaskView
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,30 +27,32 @@ class ProgressUpdate:
     #: handler-specific figures shown on the task (rate, ETA, counts by kind)
     result: dict[str, Any] | None = None
 
-    def values(self) -> dict[str, Any]:
-        return {
-            k: v
-            for k, v in {
-                "progress": self.progress,
-                "total_items": self.total_items,
-                "processed_items": self.processed_items,
-                "succeeded_items": self.succeeded_items,
-                "failed_items": self.failed_items,
-                "result": self.result,
-            }.items()
-            if v is not None
-        }
+    def changes(self) -> TaskChanges:
+        changes: TaskChanges = {}
+        if self.progress is not None:
+            changes["progress"] = self.progress
+        if self.total_items is not None:
+            changes["total_items"] = self.total_items
+        if self.processed_items is not None:
+            changes["processed_items"] = self.processed_items
+        if self.succeeded_items is not None:
+            changes["succeeded_items"] = self.succeeded_items
+        if self.failed_items is not None:
+            changes["failed_items"] = self.failed_items
+        if self.result is not None:
+            changes["result"] = self.result
+        return changes
 
 
 async def report(
-    session: AsyncSession,
+    uow: UnitOfWork,
     task_id: UUID,
     update: ProgressUpdate,
     *,
     now: datetime,
     announce: bool,
     announce_every: float = 0.0,
-) -> TaskView:
+) -> TaskRecord:
     """Store progress of a processing task; `announce` also queues a progress notice, at most
     one per `announce_every` seconds per task (counted in the database, so reports from any
     number of processes share the budget).
@@ -59,26 +60,32 @@ async def report(
     The returned task carries cancel_requested, so the reporter learns of a cancel on each report.
     Counts that would leave processed_items above total_items are refused (InvalidInput).
     """
-    repo = TaskRepository(session)
+    repo = TaskRepository(uow.session)
     # a little slack: a reporter throttled to the same interval on its own clock is not skipped
     announce_before = now - timedelta(seconds=announce_every * 0.9) if announce else None
-    row = await repo.report_progress(
-        task_id, {**update.values(), "updated_at": now}, announce_before=announce_before
+    reported = await repo.report_progress(
+        task_id, update.changes(), now=now, announce_before=announce_before
     )
-    if row is None:
+    if reported is None:
         current = await repo.get(task_id)
         if current is None:
             raise NotFound(f"task {task_id} not found", task_id=str(task_id))
         raise Conflict(
-            f"progress can only be reported for a processing task; this one is {current.status}"
+            "progress can only be reported for a processing task; "
+            f"this one is {current.status.value}"
         )
-    task = TaskView.from_row(row._mapping)
+    task, notice_due = reported
     if task.total_items is not None and task.processed_items > task.total_items:
         # the edge rolls the update back with this error
         raise InvalidInput(
             f"processedItems ({task.processed_items}) may not pass totalItems ({task.total_items})",
             field="processedItems",
         )
-    if announce and row.progress_announced_at == now:
-        await history.announce(session, task, EventType.PROGRESS, now=now)
+    if notice_due:
+        await history.announce(uow, task, EventType.PROGRESS, now=now)
     return task
+
+
+async def cancel_requested(uow: UnitOfWork, task_id: UUID) -> bool:
+    """Whether a cancel was asked for the task (a running handler reads this between reports)."""
+    return await TaskRepository(uow.session).cancel_requested(task_id)

@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from service.db.repositories.history import HistoryRepository
-from service.db.repositories.tasks import Cursor, TaskFilters, TaskRepository
+from service.db.repositories.tasks import Cursor, Listed, TaskFilters, TaskRepository
+from service.db.unit_of_work import UnitOfWork
 from service.domain.callers import Caller
 from service.usecases import tasks as task_usecases
-from service.usecases.views import AttemptView, EventView, LogView, TaskView
+from service.usecases.views import AttemptView, EventView, LogView, TaskPublic
 
 
-class TaskSummary(TaskView):
+class TaskSummary(TaskPublic):
     """A task in a list. Params longer than the list's cap are left out (null) and flagged with
     paramsOmitted, so a page stays small however large params are; GET /tasks/{id} has them."""
 
@@ -24,9 +22,11 @@ class TaskSummary(TaskView):
     params_omitted: bool = False
 
     @classmethod
-    def from_listed(cls, row: Mapping[Any, Any]) -> TaskSummary:
-        task = TaskView.from_row(row)
-        return cls.model_construct(**dict(task), params_omitted=bool(row["params_omitted"]))
+    def of_listed(cls, listed: Listed) -> TaskSummary:
+        public = dict(TaskPublic.of(listed.task))
+        if listed.params_omitted:
+            public["params"] = None
+        return cls.model_construct(**public, params_omitted=listed.params_omitted)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +39,7 @@ class TaskPage:
 
 
 async def list_tasks(
-    session: AsyncSession,
+    uow: UnitOfWork,
     caller: Caller,
     filters: TaskFilters,
     *,
@@ -52,26 +52,26 @@ async def list_tasks(
     `params_cap` characters of JSON are left out of the items."""
     if not caller.sees_all:
         filters = replace(filters, owner=caller.user_id)
-    rows, total, more = await TaskRepository(session).page(
+    listed, total, more = await TaskRepository(uow.session).page(
         filters,
         limit=page_size,
         offset=(page - 1) * page_size,
         cursor=cursor,
         params_cap=params_cap,
     )
-    items = [TaskSummary.from_listed(r._mapping) for r in rows]
+    items = [TaskSummary.of_listed(item) for item in listed]
     next_cursor = Cursor(items[-1].created_at, items[-1].id).encode() if more else None
     return TaskPage(items, total, page, page_size, next_cursor)
 
 
-async def events(session: AsyncSession, caller: Caller, task_id: UUID) -> list[EventView]:
-    await task_usecases.get(session, caller, task_id)
-    rows = await HistoryRepository(session).events(task_id)
-    return [EventView.model_validate(r._mapping) for r in rows]
+async def events(uow: UnitOfWork, caller: Caller, task_id: UUID) -> list[EventView]:
+    await task_usecases.get(uow, caller, task_id)
+    records = await HistoryRepository(uow.session).events(task_id)
+    return [EventView.model_validate(r) for r in records]
 
 
 async def logs(
-    session: AsyncSession,
+    uow: UnitOfWork,
     caller: Caller,
     task_id: UUID,
     *,
@@ -79,14 +79,14 @@ async def logs(
     page: int,
     page_size: int,
 ) -> tuple[list[LogView], int]:
-    await task_usecases.get(session, caller, task_id)
-    rows, total = await HistoryRepository(session).logs(
+    await task_usecases.get(uow, caller, task_id)
+    records, total = await HistoryRepository(uow.session).logs(
         task_id, min_level=level, limit=page_size, offset=(page - 1) * page_size
     )
-    return [LogView.model_validate(r._mapping) for r in rows], total
+    return [LogView.model_validate(r) for r in records], total
 
 
-async def attempts(session: AsyncSession, caller: Caller, task_id: UUID) -> list[AttemptView]:
-    await task_usecases.get(session, caller, task_id)
-    rows = await HistoryRepository(session).attempts(task_id)
-    return [AttemptView.model_validate(r._mapping) for r in rows]
+async def attempts(uow: UnitOfWork, caller: Caller, task_id: UUID) -> list[AttemptView]:
+    await task_usecases.get(uow, caller, task_id)
+    records = await HistoryRepository(uow.session).attempts(task_id)
+    return [AttemptView.model_validate(r) for r in records]

@@ -22,9 +22,8 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from service.db.repositories.files import FileRepository
+from service.db.repositories.files import FileRecord, FileRepository
+from service.db.unit_of_work import UnitOfWork
 from service.domain.callers import Caller
 from service.domain.errors import Conflict, NotFound
 from service.storage.base import FileStore, FileTooLarge, Stored, write_stream
@@ -32,7 +31,7 @@ from service.usecases import files as file_usecases
 from service.usecases.files import FilePolicy, FilePurpose, FileStatus, FileView
 
 #: One transaction each: committed when the block succeeds (and the edge's wake-ups fired).
-Units = Callable[[], AbstractAsyncContextManager[AsyncSession]]
+Units = Callable[[], AbstractAsyncContextManager[UnitOfWork]]
 Clock = Callable[[], datetime]
 
 #: A claim not refreshed for this long was left by a process that died mid-upload.
@@ -72,8 +71,8 @@ async def receive_signed(
     """The bytes of a PUT to a local signed upload URL (the signature is checked already)."""
     if sent.content_length is not None and sent.content_length > policy.max_bytes:
         raise FileTooLarge.over(policy.max_bytes, size=sent.content_length)
-    async with units() as session:
-        row = await FileRepository(session).get_by_key(key)
+    async with units() as uow:
+        row = await FileRepository(uow.session).get_by_key(key)
     if row is None:
         raise NotFound("no file is waiting for this upload")
     if row.status != FileStatus.PENDING:
@@ -106,8 +105,8 @@ async def receive(
     """Claim the pending file, stream `chunks` in, and publish them with the file's record
     (which releases the task waiting for it). AlreadyUploaded, UploadInProgress: 409s."""
     token = uuid4().hex
-    async with units() as session:
-        row = await _claim(session, file_id, token, now=clock())
+    async with units() as uow:
+        row = await _claim(uow, file_id, token, now=clock())
     claim = Claim(row, token, units, clock)
 
     def accept(stored: Stored) -> AbstractAsyncContextManager[None]:
@@ -129,8 +128,8 @@ async def receive(
     return claim.view
 
 
-async def _claim(session: AsyncSession, file_id: UUID, token: str, *, now: datetime) -> Any:
-    repo = FileRepository(session)
+async def _claim(uow: UnitOfWork, file_id: UUID, token: str, *, now: datetime) -> FileRecord:
+    repo = FileRepository(uow.session)
     stale = now - CLAIM_STALE
     row = await repo.claim_upload(file_id, FileStatus.PENDING, token, now=now, stale_before=stale)
     if row is not None:
@@ -146,7 +145,7 @@ async def _claim(session: AsyncSession, file_id: UUID, token: str, *, now: datet
 class Claim:
     """One upload's hold on a pending file."""
 
-    def __init__(self, row: Any, token: str, units: Units, clock: Clock) -> None:
+    def __init__(self, row: FileRecord, token: str, units: Units, clock: Clock) -> None:
         self.row, self.token, self.units, self.clock = row, token, units, clock
         self.view: FileView | None = None
 
@@ -177,12 +176,12 @@ class Claim:
             "upload_claim": None,
             "upload_claimed_at": None,
         }
-        async with self.units() as session:
-            row = await FileRepository(session).update_claimed(self.row.id, self.token, values)
+        async with self.units() as uow:
+            row = await FileRepository(uow.session).update_claimed(self.row.id, self.token, values)
             if row is None:  # stalled so long that another upload took the file over
                 raise UploadInProgress(file_id=str(self.row.id))
             if row.purpose == FilePurpose.INPUT and row.task_id is not None:
-                await file_usecases.release_task(session, row, actor, now=self.clock())
+                await file_usecases.release_task(uow, row, actor, now=self.clock())
             yield
         self.view = file_usecases.to_view(row)
 
@@ -200,5 +199,5 @@ class Claim:
             )
 
     async def _update(self, values: dict[str, Any]) -> Any:
-        async with self.units() as session:
-            return await FileRepository(session).update_claimed(self.row.id, self.token, values)
+        async with self.units() as uow:
+            return await FileRepository(uow.session).update_claimed(self.row.id, self.token, values)

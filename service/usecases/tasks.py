@@ -9,20 +9,17 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from service.catalog.catalog import Catalog
 from service.catalog.model import Submission
 from service.db.repositories.idempotency import IdempotencyRecord, IdempotencyRepository
-from service.db.repositories.outbox import OutboxRepository
-from service.db.repositories.tasks import TaskRepository
+from service.db.repositories.tasks import TaskChanges, TaskRepository
+from service.db.unit_of_work import UnitOfWork
 from service.domain import transitions
 from service.domain.callers import Caller
 from service.domain.errors import Conflict, IdempotencyMismatch, IllegalTransition, NotFound
 from service.domain.events import EventType
-from service.domain.tasks import Priority, Queue, TaskStatus
+from service.domain.tasks import Priority, Queue, TaskRecord, TaskStatus, new_task
 from service.usecases import files as file_usecases, history
-from service.usecases.views import TaskView
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,17 +71,8 @@ def _check_file_type(new: NewTask) -> None:
         file_usecases.check_import_type(content_type, field="fileContentType")
 
 
-def _first_status(new: NewTask, now: datetime) -> TaskStatus:
-    """Waiting for its file, scheduled for later, or ready to run."""
-    if new.file_name is not None and new.input_file_id is None:
-        return TaskStatus.WAITING
-    if new.scheduled_at is not None and new.scheduled_at > now:
-        return TaskStatus.SCHEDULED
-    return TaskStatus.PENDING
-
-
 async def create(
-    session: AsyncSession,
+    uow: UnitOfWork,
     caller: Caller,
     new: NewTask,
     *,
@@ -92,7 +80,7 @@ async def create(
     now: datetime,
     idempotency: IdempotencyKey | None = None,
     traceparent: str | None = None,
-) -> tuple[TaskView, bool]:
+) -> tuple[TaskRecord, bool]:
     """Create a task: pending; scheduled when scheduledAt is in the future; waiting when it
     names a fileName to be uploaded (it never starts before its input file is complete).
 
@@ -101,15 +89,19 @@ async def create(
     repeated Idempotency-Key returns the first task unchanged.
     """
     fingerprint = new.fingerprint()
-    keys = IdempotencyRepository(session)
+    keys = IdempotencyRepository(uow.session)
     if idempotency is not None:
         known = await keys.find(caller.user_id, idempotency.operation, idempotency.key)
         if known is not None:
-            return await _replayed(session, known, fingerprint), False
+            return await _replayed(uow, known, fingerprint), False
     task_type = catalog.check(caller, new.submission())
     if task_type.needs_file:
         _check_file_type(new)
-    status = _first_status(new, now)
+    status = transitions.initial(
+        waits_for_file=new.file_name is not None and new.input_file_id is None,
+        run_at=new.scheduled_at,
+        now=now,
+    )
     priority = task_type.priority if new.priority is None else new.priority
     task_id = uuid4()
     if idempotency is not None:
@@ -120,110 +112,92 @@ async def create(
             known = await keys.find(caller.user_id, idempotency.operation, idempotency.key)
             if known is None:
                 raise Conflict("a request with this Idempotency-Key is still in progress")
-            return await _replayed(session, known, fingerprint), False
-    repo = TaskRepository(session)
-    row = repo.new_row(
-        {
-            "id": task_id,
-            "task_type": new.task_type,
-            "entity_type": new.entity_type,
-            "status": status.value,
-            "priority": int(priority),
-            "queue": (new.queue or task_type.queue_for(priority)).value,
-            "requested_by": caller.user_id,
-            "params": new.params,
-            "file_name": new.file_name,
-            "file_size": new.file_size,
-            "input_file_id": new.input_file_id,
-            "scheduled_at": new.scheduled_at,
-            "available_at": new.scheduled_at if status is TaskStatus.SCHEDULED else now,
-            "max_retries": (
-                catalog.max_retries(new.task_type) if new.max_retries is None else new.max_retries
-            ),
-            "idempotency_key": None if idempotency is None else idempotency.key,
-            "template_id": new.template_id,
-            "created_at": now,
-            "updated_at": now,
-        }
+            return await _replayed(uow, known, fingerprint), False
+    task = new_task(
+        task_id=task_id,
+        task_type=new.task_type,
+        entity_type=new.entity_type,
+        status=status,
+        priority=priority,
+        queue=(new.queue or task_type.queue_for(priority)).value,
+        requested_by=caller.user_id,
+        params=new.params,
+        max_retries=(
+            catalog.max_retries(new.task_type) if new.max_retries is None else new.max_retries
+        ),
+        now=now,
+        scheduled_at=new.scheduled_at,
+        file_name=new.file_name,
+        file_size=new.file_size,
+        input_file_id=new.input_file_id,
+        idempotency_key=None if idempotency is None else idempotency.key,
+        template_id=new.template_id,
     )
-    # The row is known before it is written (no RETURNING), so the task and its event row go
-    # out together (one statement on PostgreSQL, see insert_created), then the outbox row.
-    task = TaskView.from_row(row)
+    # The task is known before it is written (no RETURNING), so it and its event row go out
+    # together (one statement on PostgreSQL, see insert_created), then the outbox row.
     event = transitions.creation_event(status)
     change = history.Change(task, event, None, actor=caller.user_id, message="created")
-    [event_row], [outbox_row] = history.trail([change], now=now, traceparent=traceparent)
-    await repo.insert_created(row, event_row)
-    await OutboxRepository(session).add([outbox_row])
-    history.note_written(session)
-    if status is TaskStatus.PENDING:
-        history.note_new_pending(session, task.id)
+    [event_row], outbox = history.trail([change], now=now, traceparent=traceparent)
+    await TaskRepository(uow.session).insert_created(task, event_row)
+    await history.publish(uow, outbox)
+    history.note_ready(uow, [task], now=now)
     return task, True
 
 
-async def _replayed(session: AsyncSession, known: IdempotencyRecord, fingerprint: str) -> TaskView:
+async def _replayed(uow: UnitOfWork, known: IdempotencyRecord, fingerprint: str) -> TaskRecord:
     """The task a key made, for a repeat of the same request; refused for another request."""
     if known.fingerprint and known.fingerprint != fingerprint:
         raise IdempotencyMismatch(
             "this Idempotency-Key was already used with a different request; send a new key",
             task_id=str(known.task_id),
         )
-    row = await TaskRepository(session).get(known.task_id, include_deleted=True)
-    if row is None or row.deleted_at is not None:  # GET says 404: do not hand the task back
+    task = await TaskRepository(uow.session).get(known.task_id, include_deleted=True)
+    if task is None or task.deleted_at is not None:  # GET says 404: do not hand the task back
         raise Conflict(
             "the task created with this Idempotency-Key was deleted; send a new key",
             task_id=str(known.task_id),
         )
-    return TaskView.from_row(row._mapping)
-
-
-async def get(session: AsyncSession, caller: Caller, task_id: UUID) -> TaskView:
-    """One task the caller may see; another user's task is reported as not found."""
-    row = await TaskRepository(session).get(task_id)
-    if row is None or not caller.may_see(row.requested_by):
-        raise NotFound(f"task {task_id} not found", task_id=str(task_id))
-    return TaskView.from_row(row._mapping)
-
-
-async def _move(
-    session: AsyncSession,
-    caller: Caller,
-    task_id: UUID,
-    to: TaskStatus,
-    values: dict[str, Any],
-    *,
-    now: datetime,
-    message: str,
-    only_from: tuple[frozenset[TaskStatus], str] | None = None,
-) -> TaskView:
-    current = await get(session, caller, task_id)
-    if only_from is not None and current.status not in only_from[0]:
-        raise IllegalTransition(
-            only_from[1].format(status=current.status.value),
-            current=current.status.value,
-            target=to.value,
-        )
-    event = transitions.transition(current.status, to)
-    row = await TaskRepository(session).update_where(
-        task_id, [current.status], {"status": to.value, "updated_at": now, **values}
-    )
-    if row is None:
-        raise Conflict(f"task {task_id} changed while this request ran; try again")
-    task = TaskView.from_row(row._mapping)
-    change = history.Change(task, event, current.status, actor=caller.user_id, message=message)
-    await history.record(session, [change], now=now)
     return task
 
 
-async def cancel(
-    session: AsyncSession, caller: Caller, task_id: UUID, *, now: datetime
-) -> TaskView:
+async def get(uow: UnitOfWork, caller: Caller, task_id: UUID) -> TaskRecord:
+    """One task the caller may see; another user's task is reported as not found."""
+    task = await TaskRepository(uow.session).get(task_id)
+    if task is None or not caller.may_see(task.requested_by):
+        raise NotFound(f"task {task_id} not found", task_id=str(task_id))
+    return task
+
+
+async def _move(
+    uow: UnitOfWork,
+    caller: Caller,
+    current: TaskRecord,
+    to: TaskStatus,
+    changes: TaskChanges,
+    *,
+    now: datetime,
+    message: str,
+) -> TaskRecord:
+    """A person's change of a task's status, checked by the state machine, with its trail."""
+    event = transitions.transition(current.status, to)
+    task = await TaskRepository(uow.session).update_where(
+        current.id, [current.status], {"status": to, "updated_at": now, **changes}
+    )
+    if task is None:
+        raise Conflict(f"task {current.id} changed while this request ran; try again")
+    change = history.Change(task, event, current.status, actor=caller.user_id, message=message)
+    await history.record(uow, [change], now=now)
+    return task
+
+
+async def cancel(uow: UnitOfWork, caller: Caller, task_id: UUID, *, now: datetime) -> TaskRecord:
     """Cancel at once when not running; ask the running handler to stop otherwise."""
-    current = await get(session, caller, task_id)
+    current = await get(uow, caller, task_id)
     if current.status is not TaskStatus.PROCESSING:
         return await _move(
-            session,
+            uow,
             caller,
-            task_id,
+            current,
             TaskStatus.CANCELLED,
             {"completed_at": now, "lease_until": None},
             now=now,
@@ -231,12 +205,11 @@ async def cancel(
         )
     if current.cancel_requested:
         return current
-    row = await TaskRepository(session).update_where(
+    task = await TaskRepository(uow.session).update_where(
         task_id, [TaskStatus.PROCESSING], {"cancel_requested": True, "updated_at": now}
     )
-    if row is None:  # it finished meanwhile: cancel what is there now, or refuse
-        return await cancel(session, caller, task_id, now=now)
-    task = TaskView.from_row(row._mapping)
+    if task is None:  # it finished meanwhile: cancel what is there now, or refuse
+        return await cancel(uow, caller, task_id, now=now)
     change = history.Change(
         task,
         EventType.CANCEL_REQUESTED,
@@ -244,18 +217,30 @@ async def cancel(
         actor=caller.user_id,
         message="cancel requested; the running handler stops at its next progress report",
     )
-    await history.record(session, [change], now=now)
+    await history.record(uow, [change], now=now)
     return task
 
 
-async def retry(session: AsyncSession, caller: Caller, task_id: UUID, *, now: datetime) -> TaskView:
+#: A person's retry: the state machine also allows scheduled -> pending and processing ->
+#: pending (a worker's moves); a retry must not start a scheduled task early or a running one
+#: twice.
+RETRYABLE = frozenset({TaskStatus.FAILED, TaskStatus.CANCELLED})
+
+
+async def retry(uow: UnitOfWork, caller: Caller, task_id: UUID, *, now: datetime) -> TaskRecord:
     """Run a failed or cancelled task again: retryCount counts it, as every retry, and the
     task gets its automatic retries (maxRetries) anew."""
-    current = await get(session, caller, task_id)
+    current = await get(uow, caller, task_id)
+    if current.status not in RETRYABLE:
+        raise IllegalTransition(
+            f"a {current.status.value} task cannot be retried; only failed or cancelled tasks can",
+            current=current.status.value,
+            target=TaskStatus.PENDING.value,
+        )
     return await _move(
-        session,
+        uow,
         caller,
-        task_id,
+        current,
         TaskStatus.PENDING,
         {
             "available_at": now,
@@ -270,27 +255,20 @@ async def retry(session: AsyncSession, caller: Caller, task_id: UUID, *, now: da
         },
         now=now,
         message="retried by request",
-        # The state machine also allows scheduled -> pending and processing -> pending (a worker's
-        # moves); a person's retry must not start a scheduled task early or a running one twice.
-        only_from=(
-            frozenset({TaskStatus.FAILED, TaskStatus.CANCELLED}),
-            "a {status} task cannot be retried; only failed or cancelled tasks can",
-        ),
     )
 
 
-async def delete(session: AsyncSession, caller: Caller, task_id: UUID, *, now: datetime) -> None:
+async def delete(uow: UnitOfWork, caller: Caller, task_id: UUID, *, now: datetime) -> None:
     """Soft-delete a task that is not running."""
-    current = await get(session, caller, task_id)
+    current = await get(uow, caller, task_id)
     if current.status is TaskStatus.PROCESSING:
         raise Conflict("a processing task cannot be deleted; cancel it first")
-    row = await TaskRepository(session).update_where(
+    task = await TaskRepository(uow.session).update_where(
         task_id, [current.status], {"deleted_at": now, "updated_at": now}
     )
-    if row is None:
+    if task is None:
         raise Conflict(f"task {task_id} changed while this request ran; try again")
-    task = TaskView.from_row(row._mapping)
     change = history.Change(
         task, EventType.DELETED, current.status, actor=caller.user_id, message="deleted"
     )
-    await history.record(session, [change], now=now)
+    await history.record(uow, [change], now=now)

@@ -11,40 +11,37 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 from uuid import UUID
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from service.db.repositories.files import FileRepository
+from service.db.repositories.files import FileRecord, FileRepository
 from service.db.repositories.tasks import TaskRepository
+from service.db.unit_of_work import UnitOfWork
 from service.domain import transitions
 from service.domain.callers import Caller
 from service.domain.errors import Conflict, InvalidInput
-from service.domain.tasks import TaskStatus
+from service.domain.tasks import TaskRecord, TaskStatus
 from service.storage.base import FileStore, ObjectNotFound
 from service.usecases import files as file_usecases, history, task_files, tasks as task_usecases
 from service.usecases.files import Arrival, FilePolicy, FileStatus
-from service.usecases.views import TaskView
 
 JOB = "check-uploads"
 
 
 async def submit(
-    session: AsyncSession,
+    uow: UnitOfWork,
     store: FileStore,
     caller: Caller,
     task_id: UUID,
     *,
     policy: FilePolicy,
     now: datetime,
-) -> TaskView:
+) -> TaskRecord:
     """The client says its upload is done: check the bytes are there and let the task run.
 
     Repeating it once the task runs is harmless (the task is returned as it is).
     """
-    task = await task_usecases.get(session, caller, task_id)
-    row = await task_files.own_input(session, task)
+    task = await task_usecases.get(uow, caller, task_id)
+    row = await task_files.own_input(uow, task)
     if row is None:
         raise Conflict(f"task {task_id} has no input file to submit; create it with a fileName")
     if task.status is not TaskStatus.WAITING:
@@ -54,25 +51,25 @@ async def submit(
             f"task {task_id} is {task.status.value}; only a waiting task can be submitted",
             current=task.status.value,
         )
-    await file_usecases.complete_upload(session, store, caller, row.id, policy=policy, now=now)
-    return await task_usecases.get(session, caller, task_id)
+    await file_usecases.complete_upload(uow, store, caller, row.id, policy=policy, now=now)
+    return await task_usecases.get(uow, caller, task_id)
 
 
 @dataclass(frozen=True, slots=True)
 class Waiting:
     """A waiting task and where its bytes would be."""
 
-    task: TaskView
-    file: Any  # the files row, or None when the task has none of ours
+    task: TaskRecord
+    file: FileRecord | None  # None when the task has no file of ours
 
     @property
     def key(self) -> str | None:
         return None if self.file is None else str(self.file.key)
 
 
-async def waiting(session: AsyncSession, *, limit: int) -> list[Waiting]:
-    tasks = [TaskView.from_row(r._mapping) for r in await TaskRepository(session).waiting(limit)]
-    return [Waiting(t, await task_files.own_input(session, t)) for t in tasks]
+async def waiting(uow: UnitOfWork, *, limit: int) -> list[Waiting]:
+    tasks = await TaskRepository(uow.session).waiting(limit)
+    return [Waiting(t, await task_files.own_input(uow, t)) for t in tasks]
 
 
 async def arrivals(
@@ -92,7 +89,7 @@ async def arrivals(
 
 
 async def settle(
-    session: AsyncSession,
+    uow: UnitOfWork,
     store: FileStore,
     item: Waiting,
     *,
@@ -107,11 +104,11 @@ async def settle(
     Returns "released", "refused", "expired" or None (still waiting, or changed meanwhile).
     """
     if arrival is not None and item.file is not None:
-        row = await FileRepository(session).get(item.file.id)
+        row = await FileRepository(uow.session).get(item.file.id)
         if row is not None and row.status == FileStatus.PENDING:
             try:
                 await file_usecases.mark_uploaded(
-                    session,
+                    uow,
                     store,
                     row,
                     arrival.size,
@@ -125,7 +122,7 @@ async def settle(
                     f"the input file {_name(item)!r} was refused: {refused.detail}; "
                     "create the task again and upload the file"
                 )
-                return "refused" if await _fail(session, item, message, now=now) else None
+                return "refused" if await _fail(uow, item, message, now=now) else None
             return "released"
     if now - item.task.created_at < wait:
         return None
@@ -133,28 +130,30 @@ async def settle(
         f"the input file {_name(item)!r} was not uploaded within {_span(wait)} of creating the "
         "task; create the task again and upload the file"
     )
-    return "expired" if await _fail(session, item, message, now=now) else None
+    return "expired" if await _fail(uow, item, message, now=now) else None
 
 
 def _name(item: Waiting) -> str:
     return item.task.file_name or "the input file"
 
 
-async def _fail(session: AsyncSession, item: Waiting, message: str, *, now: datetime) -> bool:
+async def _fail(uow: UnitOfWork, item: Waiting, message: str, *, now: datetime) -> bool:
     task = item.task
     event = transitions.transition(TaskStatus.WAITING, TaskStatus.FAILED)
-    values = {
-        "status": TaskStatus.FAILED.value,
-        "error_message": message,
-        "completed_at": now,
-        "updated_at": now,
-    }
-    row = await TaskRepository(session).update_where(task.id, [TaskStatus.WAITING], values)
-    if row is None:
+    after = await TaskRepository(uow.session).update_where(
+        task.id,
+        [TaskStatus.WAITING],
+        {
+            "status": TaskStatus.FAILED,
+            "error_message": message,
+            "completed_at": now,
+            "updated_at": now,
+        },
+    )
+    if after is None:
         return False  # uploaded, cancelled or expired by another replica meanwhile
-    after = TaskView.from_row(row._mapping)
     change = history.Change(after, event, TaskStatus.WAITING, actor=JOB, message=message)
-    await history.record(session, [change], now=now)
+    await history.record(uow, [change], now=now)
     return True
 
 

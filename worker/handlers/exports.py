@@ -20,7 +20,6 @@ from service.bulk.formats.base import RowWriter
 from service.bulk.schemas import SCHEMAS
 from service.bulk.writers import CONTENT_TYPES, file_name, open_writer
 from service.clock import utcnow
-from service.db.engine import session_scope
 from service.db.repositories.store import StoreRepository
 from service.db.tables import store_records_table
 from service.domain.errors import PermanentFailure, RetryLater
@@ -67,8 +66,8 @@ async def local_pages(
     """Records of the local store in key order, one keyset page per transaction."""
     after: str | None = None
     while True:
-        async with session_scope(ctx.sessionmaker) as session:
-            page = await StoreRepository(session).page_json(
+        async with ctx.resources.unit() as uow:
+            page = await StoreRepository(uow.session).page_json(
                 entity, after=after, limit=batch_size, conditions=conditions
             )
         if page is None:
@@ -78,8 +77,8 @@ async def local_pages(
 
 
 async def _count(ctx: HandlerContext, entity: str, conditions: list[ColumnElement[bool]]) -> int:
-    async with session_scope(ctx.sessionmaker) as session:
-        return await StoreRepository(session).count(entity, conditions)
+    async with ctx.resources.unit() as uow:
+        return await StoreRepository(uow.session).count(entity, conditions)
 
 
 async def service_pages(
@@ -145,9 +144,9 @@ async def run_export(ctx: HandlerContext) -> None:
         writer = open_writer(stream, params.format, export.columns, gzip=params.gzip)
         written = await _write_pages(ctx, writer, pages, pace)
         await asyncio.to_thread(writer.close)
-    async with session_scope(ctx.sessionmaker) as session:
+    async with ctx.resources.unit() as uow:
         view = await task_files.register_output(
-            session,
+            uow,
             store,
             ctx.task.id,
             key,
@@ -165,11 +164,13 @@ async def run_export(ctx: HandlerContext) -> None:
         "columns": [c.name for c in export.columns],
     }
     ctx.final.update(  # the completed task's progress (100) is the lifecycle's to set
-        processed_items=written,
-        succeeded_items=written,
-        total_items=written,
-        failed_items=0,
-        output_file_id=str(view.id),
+        {
+            "processed_items": written,
+            "succeeded_items": written,
+            "total_items": written,
+            "failed_items": 0,
+            "output_file_id": str(view.id),
+        }
     )
 
 

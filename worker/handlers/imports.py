@@ -25,7 +25,6 @@ from service.bulk.rows import Candidate, RowError
 from service.bulk.schemas import SCHEMAS
 from service.bulk.schemas.base import Schema
 from service.clock import utcnow
-from service.db.engine import session_scope
 from service.db.repositories.files import FileRepository
 from service.domain.errors import PermanentFailure, TaskCancelled
 from service.sinks.base import Sink
@@ -53,8 +52,8 @@ async def input_file(ctx: HandlerContext) -> Any:
         file_id = UUID(str(ctx.task.input_file_id))
     except ValueError:
         raise PermanentFailure("the task has no input file; create it with a fileName") from None
-    async with session_scope(ctx.sessionmaker) as session:
-        row = await FileRepository(session).get(file_id)
+    async with ctx.resources.unit() as uow:
+        row = await FileRepository(uow.session).get(file_id)
     if row is None or row.status != "ready":
         raise PermanentFailure(f"input file {file_id} is not uploaded")
     return row
@@ -75,8 +74,8 @@ class ImportRun:
 
     async def run(self) -> None:
         file_row = await input_file(self.ctx)
-        async with session_scope(self.ctx.sessionmaker) as session:
-            totals = await imports.load_totals(session, self.ctx.task.id)
+        async with self.ctx.resources.unit() as uow:
+            totals = await imports.load_totals(uow, self.ctx.task.id)
         sink = build_sink(self.ctx.resources, self.params)
         try:
             await self._read(file_row, sink, totals)
@@ -193,9 +192,9 @@ class ImportRun:
         batch, early = imports.dedupe_batch(candidates, self.options)
         if self.options.dry_run:
             batch = self._unseen(batch, early)
-        async with session_scope(self.ctx.sessionmaker) as session:
+        async with self.ctx.resources.unit() as uow:
             outcome = await sink.write(
-                session,
+                uow.session,
                 self.schema.entity,
                 self.ctx.task.id,
                 totals.batches + 1,
@@ -212,8 +211,8 @@ class ImportRun:
             totals.updated += outcome.updated + early.updated
             totals.skipped += outcome.skipped + early.skipped
             totals.failed += len({e.row for e in rejected})
-            await self.ctx.learn_cancel(session)  # a cancel stops the import after this batch
-            await imports.record_batch(session, self.ctx.task.id, listed, totals, now=utcnow())
+            await self.ctx.learn_cancel(uow)  # a cancel stops the import after this batch
+            await imports.record_batch(uow, self.ctx.task.id, listed, totals, now=utcnow())
         self.rows_this_run += len(candidates) + len(errors)
 
     def _unseen(self, batch: list[Candidate], early: Outcome) -> list[Candidate]:
@@ -251,10 +250,12 @@ class ImportRun:
             "stoppedAt": totals.last_row if stopped else None,
         }
         self.ctx.final.update(
-            processed_items=totals.processed,
-            succeeded_items=totals.succeeded,
-            failed_items=totals.failed,
-            total_items=totals.processed if not stopped else None,
+            {
+                "processed_items": totals.processed,
+                "succeeded_items": totals.succeeded,
+                "failed_items": totals.failed,
+                "total_items": totals.processed if not stopped else None,
+            }
         )
         report = await reports.write_error_report(
             self.ctx,

@@ -14,7 +14,6 @@ from service.bulk.formats.base import RowWriter
 from service.bulk.rows import ERROR_COLUMNS
 from service.bulk.writers import CONTENT_TYPES, open_writer
 from service.clock import utcnow
-from service.db.engine import session_scope
 from service.db.repositories.store import ImportLedger
 from service.usecases import files as file_usecases, task_files
 from worker.context import HandlerContext
@@ -37,8 +36,8 @@ async def write_error_report(
     a cancel ends the write (TaskCancelled): the partial report is not kept.
     """
     task_id = ctx.task.id
-    async with session_scope(ctx.sessionmaker) as session:
-        first = await ImportLedger(session).errors(task_id, after_id=0, limit=1)
+    async with ctx.resources.unit() as uow:
+        first = await ImportLedger(uow.session).errors(task_id, after_id=0, limit=1)
     if not first and note is None:
         return None
     key = f"reports/{task_id}/errors.csv"
@@ -56,9 +55,9 @@ async def write_error_report(
         if note is not None:
             writer.write_row(_note(stopped_after, f"import stopped after this row: {note}"))
         await asyncio.to_thread(writer.close)
-    async with session_scope(ctx.sessionmaker) as session:
+    async with ctx.resources.unit() as uow:
         view = await task_files.register_output(
-            session,
+            uow,
             store,
             task_id,
             key,
@@ -77,10 +76,10 @@ async def _write_rows(ctx: HandlerContext, writer: RowWriter, *, cancellable: bo
     rows = 0
     previous: int | None = None
     while True:
-        async with session_scope(ctx.sessionmaker) as session:
-            page = await ImportLedger(session).errors(ctx.task.id, after_id=after, limit=PAGE)
+        async with ctx.resources.unit() as uow:
+            page = await ImportLedger(uow.session).errors(ctx.task.id, after_id=after, limit=PAGE)
             if cancellable:
-                await ctx.learn_cancel(session)
+                await ctx.learn_cancel(uow)
         if cancellable:
             ctx.check_cancelled()
         if not page:

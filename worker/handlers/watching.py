@@ -7,7 +7,6 @@ from collections.abc import Awaitable
 from typing import TypeVar
 
 from service.bulk import streams
-from service.db.engine import session_scope
 from service.domain.errors import TaskCancelled
 from worker.context import HandlerContext
 
@@ -41,6 +40,6 @@ class CancelWatch:
             raise TaskCancelled(f"task {self.ctx.task.id} was cancelled while it ran") from None
 
     async def _cancel_requested(self) -> bool:
-        async with session_scope(self.ctx.sessionmaker) as session:
-            await self.ctx.learn_cancel(session)
+        async with self.ctx.resources.unit() as uow:
+            await self.ctx.learn_cancel(uow)
         return self.ctx.cancel_requested

@@ -14,7 +14,6 @@ from datetime import timedelta
 
 from service.bootstrap import Resources
 from service.clock import utcnow
-from service.db.engine import session_scope
 from service.usecases import uploads
 from service.usecases.files import FilePolicy
 
@@ -22,16 +21,16 @@ BATCH = 200
 
 
 async def run(resources: Resources) -> str:
-    async with session_scope(resources.sessionmaker) as session:
-        items = await uploads.waiting(session, limit=BATCH)
+    async with resources.unit() as uow:
+        items = await uploads.waiting(uow, limit=BATCH)
     policy = FilePolicy.from_settings(resources.settings)
     arrivals = await uploads.arrivals(resources.store, items, policy)
     wait = timedelta(seconds=resources.settings.upload_wait_seconds)
     counts = {"released": 0, "refused": 0, "expired": 0}
     for item, arrival in zip(items, arrivals, strict=True):
-        async with session_scope(resources.sessionmaker) as session:
+        async with resources.unit() as uow:
             outcome = await uploads.settle(
-                session,
+                uow,
                 resources.store,
                 item,
                 arrival=arrival,

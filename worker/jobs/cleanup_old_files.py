@@ -5,15 +5,14 @@ from __future__ import annotations
 
 from service.bootstrap import Resources
 from service.clock import utcnow
-from service.db.engine import session_scope
 from service.usecases import file_retention
 
 
 async def run(resources: Resources) -> str:
     removed = 0
     while True:  # batches keep each transaction short on a large backlog
-        async with session_scope(resources.sessionmaker) as session:
-            batch = await file_retention.purge_expired(session, resources.store, now=utcnow())
+        async with resources.unit() as uow:
+            batch = await file_retention.purge_expired(uow, resources.store, now=utcnow())
         removed += batch
         if batch == 0:
             break

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from service.bootstrap import Resources
 from service.clock import utcnow
-from service.db.engine import session_scope
 from service.usecases import maintenance
 
 
 async def run(resources: Resources) -> str:
     removed = 0
     while True:  # batches keep each transaction short on a large history
-        async with session_scope(resources.sessionmaker) as session:
+        async with resources.unit() as uow:
             batch = await maintenance.cleanup_old_tasks(
-                session, now=utcnow(), retention_days=resources.settings.retention_days
+                uow, now=utcnow(), retention_days=resources.settings.retention_days
             )
         removed += batch
         if batch == 0:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from service.bootstrap import Resources
 from service.clock import utcnow
-from service.db.engine import session_scope
 from service.usecases import execution
 
 
 async def run(resources: Resources) -> str:
-    async with session_scope(resources.sessionmaker) as session:
+    async with resources.unit() as uow:
         moved = await execution.expire_leases(
-            session, now=utcnow(), policy=resources.retry_policy, rng=resources.rng
+            uow, now=utcnow(), policy=resources.retry_policy, rng=resources.rng
         )
     if moved:
         resources.relay.kick()

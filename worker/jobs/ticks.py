@@ -11,7 +11,6 @@ from typing import Any
 from service.bootstrap import Resources
 from service.clock import utcnow
 from service.db import availability
-from service.db.engine import session_scope
 from service.logging import FailureStreak
 from service.usecases import maintenance
 from worker.jobs import JOBS
@@ -25,8 +24,8 @@ RETRY_FIRST, RETRY_CAP = 0.5, 5.0
 async def run_tick(resources: Resources, job: str, slot: int) -> str | None:
     """Run `job` for tick `slot` unless another replica already took it; returns its summary."""
     runner = resources.settings.worker_id
-    async with session_scope(resources.sessionmaker) as session:
-        run_id = await maintenance.claim_tick(session, job, slot, runner=runner, now=utcnow())
+    async with resources.unit() as uow:
+        run_id = await maintenance.claim_tick(uow, job, slot, runner=runner, now=utcnow())
     if run_id is None:
         return None
     try:
@@ -39,8 +38,8 @@ async def run_tick(resources: Resources, job: str, slot: int) -> str | None:
 
 
 async def _finish(resources: Resources, run_id: int, outcome: str, detail: str) -> None:
-    async with session_scope(resources.sessionmaker) as session:
-        await maintenance.finish_tick(session, run_id, now=utcnow(), outcome=outcome, detail=detail)
+    async with resources.unit() as uow:
+        await maintenance.finish_tick(uow, run_id, now=utcnow(), outcome=outcome, detail=detail)
 
 
 class JobTrigger:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import AsyncIterator
 from typing import Any, Literal, TypeVar, get_args
 from uuid import UUID
@@ -11,26 +10,26 @@ from fastapi import APIRouter, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, RootModel, ValidationError
-from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData, UploadFile
 from starlette.requests import ClientDisconnect
 
 from service.api import fields
-from service.api.deps import CallerDep, ResourcesDep, SessionDep
+from service.api.deps import CallerDep, ResourcesDep, UnitDep
 from service.api.idempotency import IdempotencyKeyDep
 from service.api.json_body import BoundedRoute
 from service.api.problems import CALLER_RESPONSES, problem, responses
 from service.api.routes import files as file_routes, tasks as task_routes
-from service.api.schemas import InputModel, TaskCreate, TaskPublic
+from service.api.schemas import InputModel, TaskCreate, TaskCreated, TaskPublic
 from service.bootstrap import Resources
 from service.clock import utcnow
+from service.db.unit_of_work import UnitOfWork
 from service.domain.callers import Caller
 from service.domain.errors import NotFound
 from service.storage.base import WRITE_BATCH, FileTooLarge
-from service.usecases import files as file_usecases, receiving, tasks as task_usecases
+from service.usecases import files as file_usecases, submissions, tasks as task_usecases
 from service.usecases.files import FilePolicy
+from service.usecases.submissions import Submitted
 from service.usecases.tasks import IdempotencyKey
-from service.usecases.views import TaskView
 
 router = APIRouter(
     prefix="/bulk", tags=["bulk"], responses=CALLER_RESPONSES, route_class=BoundedRoute
@@ -134,18 +133,18 @@ def _missing(field: str, message: str) -> RequestValidationError:
 @router.post(
     "/import",
     status_code=status.HTTP_201_CREATED,
-    response_model=task_routes.TaskCreated,
+    response_model=TaskCreated,
     responses=task_routes.REPLAY | responses(400, 409, 413, 415),
     openapi_extra=_import_body(),
 )
 async def bulk_import(
     request: Request,
-    session: SessionDep,
+    uow: UnitDep,
     caller: CallerDep,
     resources: ResourcesDep,
     response: Response,
     idempotency_key: IdempotencyKeyDep = None,
-) -> task_routes.TaskCreated | JSONResponse:
+) -> TaskCreated | JSONResponse:
     """Same as POST /tasks with taskType "import".
 
     A JSON body answers with the uploadUrl to PUT the file to. A multipart/form-data body
@@ -156,7 +155,7 @@ async def bulk_import(
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     key = None if idempotency_key is None else IdempotencyKey(idempotency_key, IMPORT_OPERATION)
     if media == "multipart/form-data":
-        return await _import_form(request, session, caller, resources, response, key)
+        return await _import_form(request, caller, resources, response, key)
     if media not in ("application/json", ""):
         return problem(
             415,
@@ -166,29 +165,40 @@ async def bulk_import(
             instance=request.url.path,
         )
     body = _valid(BulkImport, await request.json())  # within max_body_bytes (JSONRequest)
-    task, upload, created = await task_routes.create_with_upload(
-        body.as_task(), session, caller, resources, key
+    submitted = await _submit(uow, body.as_task(), caller, resources, key)
+    return task_routes.answer_created(submitted, response)
+
+
+async def _submit(
+    uow: UnitOfWork,
+    body: TaskCreate,
+    caller: Caller,
+    resources: Resources,
+    key: IdempotencyKey | None,
+) -> Submitted:
+    return await submissions.submit(
+        uow,
+        caller,
+        body.as_new_task(),
+        catalog=resources.catalog,
+        store=resources.store,
+        policy=FilePolicy.from_settings(resources.settings),
+        now=utcnow(),
+        idempotency=key,
     )
-    return task_routes.answer_created(task, upload, created, response)
 
 
 async def _import_form(
     request: Request,
-    session: AsyncSession,
     caller: Caller,
     resources: Resources,
     response: Response,
     idempotency: IdempotencyKey | None,
-) -> task_routes.TaskCreated | JSONResponse:
-    """Create the import with the file of a multipart body.
+) -> TaskCreated | JSONResponse:
+    """Create the import with the file of a multipart body (submissions.submit_with_file).
 
-    Starlette spools the part to a temporary file (memory stays flat). The task and its pending
-    file are committed first; the bytes are then received as a signed PUT's are
-    (service/usecases/receiving.py): no transaction open while they are stored, and one upload
-    of a file at a time, so a repeat of the Idempotency-Key while the first request's bytes are
-    being stored is 409. Marking the file ready sends the task to the workers. If storing fails
-    the task keeps waiting: repeating the request with the same Idempotency-Key stores the file
-    again, and otherwise check-uploads expires the task.
+    Starlette spools the part to a temporary file (memory stays flat); a client gone before
+    the body ended is one warning line, and nothing is created.
     """
     limit = resources.settings.files_max_bytes
     declared = request.headers.get("content-length", "")
@@ -196,18 +206,25 @@ async def _import_form(
         raise FileTooLarge.over(limit)
     try:
         async with request.form(max_files=1, max_fields=8) as form:
-            task, created = await _create_with(form, caller, resources, idempotency)
+            upload, body = _read_form(form, limit)
+            submitted = await submissions.submit_with_file(
+                resources.unit,
+                caller,
+                body.as_task().as_new_task(),
+                _chunks(upload),
+                catalog=resources.catalog,
+                store=resources.store,
+                policy=FilePolicy.from_settings(resources.settings),
+                clock=utcnow,
+                idempotency=idempotency,
+            )
     except ClientDisconnect:
         return file_routes.disconnected(request)
-    task = await task_usecases.get(session, caller, task.id)
-    return task_routes.answer_created(task, None, created, response)
+    return task_routes.answer_created(submitted, response)
 
 
-async def _create_with(
-    form: FormData, caller: Caller, resources: Resources, idempotency: IdempotencyKey | None
-) -> tuple[TaskView, bool]:
-    """The import task of a parsed form, and whether it is new, with the form's file stored."""
-    limit = resources.settings.files_max_bytes
+def _read_form(form: FormData, limit: int) -> tuple[UploadFile, BulkImport]:
+    """The form's file part and its fields as an import, checked as a JSON body would be."""
     upload = form.get("file")
     if not isinstance(upload, UploadFile):
         raise _missing("file", "Field required: the file to import, as a form-data file part")
@@ -227,23 +244,7 @@ async def _create_with(
             "params": _valid(_Params, params, field="params").root,
         },
     )
-    unit = file_routes.units(resources)
-    async with unit() as first:
-        task, pending, created = await task_routes.create_with_upload(
-            body.as_task(), first, caller, resources, idempotency
-        )
-    if pending is not None:
-        with contextlib.suppress(receiving.AlreadyUploaded):  # a repeat: the file is there
-            await receiving.receive(
-                unit,
-                resources.store,
-                pending.file.id,
-                _chunks(upload),
-                policy=FilePolicy.from_settings(resources.settings),
-                clock=utcnow,
-                actor=caller,
-            )
-    return task, created
+    return upload, body
 
 
 async def _chunks(upload: UploadFile) -> AsyncIterator[bytes]:
@@ -254,17 +255,17 @@ async def _chunks(upload: UploadFile) -> AsyncIterator[bytes]:
 @router.post(
     "/export",
     status_code=status.HTTP_201_CREATED,
-    response_model=task_routes.TaskCreated,
+    response_model=TaskCreated,
     responses=task_routes.REPLAY | responses(400, 409, 413),
 )
 async def bulk_export(
     body: BulkExport,
-    session: SessionDep,
+    uow: UnitDep,
     caller: CallerDep,
     resources: ResourcesDep,
     response: Response,
     idempotency_key: IdempotencyKeyDep = None,
-) -> task_routes.TaskCreated:
+) -> TaskCreated:
     """Same as POST /tasks with taskType "export"."""
     create = TaskCreate(
         task_type="export",
@@ -273,17 +274,15 @@ async def bulk_export(
         priority=body.priority,
     )
     key = None if idempotency_key is None else IdempotencyKey(idempotency_key, EXPORT_OPERATION)
-    task, upload, created = await task_routes.create_with_upload(
-        create, session, caller, resources, key
-    )
-    return task_routes.answer_created(task, upload, created, response)
+    submitted = await _submit(uow, create, caller, resources, key)
+    return task_routes.answer_created(submitted, response)
 
 
 @router.get("/operations/{task_id}", response_model=TaskPublic, responses=responses(404))
-async def bulk_operation(task_id: UUID, session: SessionDep, caller: CallerDep) -> TaskPublic:
+async def bulk_operation(task_id: UUID, uow: UnitDep, caller: CallerDep) -> TaskPublic:
     """An import or export with its counts (processed, succeeded, failed items); 404 for a task
     of another type."""
-    task = await task_usecases.get(session, caller, task_id)
+    task = await task_usecases.get(uow, caller, task_id)
     if task.task_type not in BULK_TYPES:
         raise NotFound(f"task {task_id} is not an import or an export", task_id=str(task_id))
-    return task
+    return TaskPublic.of(task)

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from service.api import fields
-from service.api.deps import CallerDep, SessionDep
+from service.api.deps import CallerDep, UnitDep
 from service.api.json_body import BoundedRoute
 from service.api.problems import CALLER_RESPONSES, responses
 from service.usecases import dead_letters
@@ -23,10 +23,10 @@ router = APIRouter(
 
 @router.get("", response_model=list[DeadLetterView], responses=responses(403))
 async def list_dead_letters(
-    session: SessionDep,
+    uow: UnitDep,
     caller: CallerDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[fields.Offset, Query()] = 0,
 ) -> list[DeadLetterView]:
     """Newest first; admins and services only."""
-    return await dead_letters.latest(session, caller, limit=limit, offset=offset)
+    return await dead_letters.latest(uow, caller, limit=limit, offset=offset)

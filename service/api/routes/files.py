@@ -7,24 +7,20 @@ the authority. They are declared first so that "content" is never taken for a fi
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import FileResponse, JSONResponse
-from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import ClientDisconnect
 
 from service.api import fields
-from service.api.deps import CallerDep, ResourcesDep, SessionDep, after_commit
+from service.api.deps import CallerDep, ResourcesDep, UnitDep
 from service.api.json_body import BoundedRoute
 from service.api.problems import FILE_RESPONSES, PROBLEM_RESPONSES, problem
 from service.api.schemas import InputModel
 from service.bootstrap import Resources
 from service.clock import utcnow
-from service.db.engine import session_scope
 from service.domain.errors import NotFound
 from service.storage.base import download_type
 from service.storage.local import LocalFileStore
@@ -55,19 +51,6 @@ class FilePage(CamelModel):
     total: int
     page: int
     page_size: int
-
-
-def units(resources: Resources) -> receiving.Units:
-    """Short transactions of their own for the steps of an upload, each committed (and the
-    workers and relay woken for what it wrote) when its block succeeds."""
-
-    @asynccontextmanager
-    async def unit() -> AsyncIterator[AsyncSession]:
-        async with session_scope(resources.sessionmaker) as session:
-            yield session
-        after_commit(resources, session)
-
-    return unit
 
 
 def disconnected(request: Request) -> JSONResponse:
@@ -117,7 +100,7 @@ async def put_content(
     sent = receiving.Sent(request.headers.get("content-type"), _length(request))
     try:
         return await receiving.receive_signed(
-            units(resources),
+            resources.unit,
             store,
             key,
             request.stream(),
@@ -158,7 +141,7 @@ async def get_content(
 )
 async def create_file(
     body: FileCreate,
-    session: SessionDep,
+    uow: UnitDep,
     caller: CallerDep,
     resources: ResourcesDep,
     response: Response,
@@ -170,7 +153,7 @@ async def create_file(
     """
     new = file_usecases.NewFile(body.file_name, body.content_type, body.size, body.sha256)
     upload = await file_usecases.create_upload(
-        session,
+        uow,
         resources.store,
         caller,
         new,
@@ -183,29 +166,29 @@ async def create_file(
 
 @router.get("", response_model=FilePage)
 async def list_files(
-    session: SessionDep,
+    uow: UnitDep,
     caller: CallerDep,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=100, alias="pageSize")] = 20,
 ) -> FilePage:
     """The caller's files (an admin's: everyone's), newest first."""
-    items, total = await file_usecases.list_files(session, caller, page=page, page_size=page_size)
+    items, total = await file_usecases.list_files(uow, caller, page=page, page_size=page_size)
     return FilePage(items=items, total=total, page=page, page_size=page_size)
 
 
 @router.get("/{file_id}", response_model=FileView)
-async def get_file(file_id: UUID, session: SessionDep, caller: CallerDep) -> FileView:
-    return await file_usecases.get(session, caller, file_id)
+async def get_file(file_id: UUID, uow: UnitDep, caller: CallerDep) -> FileView:
+    return await file_usecases.get(uow, caller, file_id)
 
 
 @router.post("/{file_id}/complete", response_model=FileView, responses=FILE_RESPONSES)
 async def complete_file(
-    file_id: UUID, session: SessionDep, caller: CallerDep, resources: ResourcesDep
+    file_id: UUID, uow: UnitDep, caller: CallerDep, resources: ResourcesDep
 ) -> FileView:
     """Confirm an upload made straight to S3; the file becomes ready once its bytes are there
     (and hashed). Bytes that are too large (413) or not as announced (422) are deleted."""
     return await file_usecases.complete_upload(
-        session,
+        uow,
         resources.store,
         caller,
         file_id,
@@ -216,11 +199,11 @@ async def complete_file(
 
 @router.get("/{file_id}/download", response_model=DownloadLink)
 async def download_file(
-    file_id: UUID, session: SessionDep, caller: CallerDep, resources: ResourcesDep
+    file_id: UUID, uow: UnitDep, caller: CallerDep, resources: ResourcesDep
 ) -> DownloadLink:
     """A short-lived URL that serves the file as an attachment."""
     return await file_usecases.download_link(
-        session,
+        uow,
         resources.store,
         caller,
         file_id,

@@ -8,7 +8,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query
 
 from service.api import fields
-from service.api.deps import CallerDep, ResourcesDep, ServiceDep, SessionDep
+from service.api.deps import CallerDep, ResourcesDep, ServiceDep, UnitDep
 from service.api.json_body import BoundedRoute
 from service.api.problems import CALLER_RESPONSES, responses
 from service.api.schemas import AttemptPublic, EventPublic, LogPage, ProgressAck, ProgressReport
@@ -24,15 +24,15 @@ router = APIRouter(
 
 
 @router.get("/events", response_model=list[EventPublic], responses=responses(404))
-async def task_events(task_id: UUID, session: SessionDep, caller: CallerDep) -> list[EventPublic]:
+async def task_events(task_id: UUID, uow: UnitDep, caller: CallerDep) -> list[EventPublic]:
     """Every state change of the task, oldest first."""
-    return await queries.events(session, caller, task_id)
+    return await queries.events(uow, caller, task_id)
 
 
 @router.get("/logs", response_model=LogPage, responses=responses(404))
 async def task_logs(
     task_id: UUID,
-    session: SessionDep,
+    uow: UnitDep,
     caller: CallerDep,
     level: Annotated[Literal["debug", "info", "warning", "error"] | None, Query()] = None,
     page: Annotated[fields.PageNumber, Query()] = 1,
@@ -40,24 +40,22 @@ async def task_logs(
 ) -> LogPage:
     """Log lines at `level` or above, oldest first."""
     items, total = await queries.logs(
-        session, caller, task_id, level=level, page=page, page_size=page_size
+        uow, caller, task_id, level=level, page=page, page_size=page_size
     )
     return LogPage(items=items, total=total, page=page, page_size=page_size)
 
 
 @router.get("/attempts", response_model=list[AttemptPublic], responses=responses(404))
-async def task_attempts(
-    task_id: UUID, session: SessionDep, caller: CallerDep
-) -> list[AttemptPublic]:
+async def task_attempts(task_id: UUID, uow: UnitDep, caller: CallerDep) -> list[AttemptPublic]:
     """One row per execution attempt: worker, start, end, outcome, error."""
-    return await queries.attempts(session, caller, task_id)
+    return await queries.attempts(uow, caller, task_id)
 
 
 @router.patch("/progress", response_model=ProgressAck, responses=responses(403, 404, 409, 413))
 async def report_progress(
     task_id: UUID,
     body: ProgressReport,
-    session: SessionDep,
+    uow: UnitDep,
     caller: ServiceDep,
     resources: ResourcesDep,
 ) -> ProgressAck:
@@ -71,7 +69,7 @@ async def report_progress(
         failed_items=body.failed_items,
     )
     task = await progress_usecases.report(
-        session,
+        uow,
         task_id,
         update,
         now=now,
@@ -80,7 +78,7 @@ async def report_progress(
     )
     if body.message:
         await log_usecases.append(
-            session, [log_usecases.LogEntry(task_id, "info", body.message, now, task.attempts)]
+            uow, [log_usecases.LogEntry(task_id, "info", body.message, now, task.attempts)]
         )
     return ProgressAck(
         status=task.status.value, progress=task.progress, cancel_requested=task.cancel_requested

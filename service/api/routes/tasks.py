@@ -2,30 +2,26 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Header, Query, Response, status
 from pydantic import Field, field_validator
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.api import fields
-from service.api.deps import CallerDep, ResourcesDep, SessionDep
+from service.api.deps import CallerDep, ResourcesDep, UnitDep
 from service.api.idempotency import IdempotencyKeyDep
 from service.api.json_body import BoundedRoute
 from service.api.problems import CALLER_RESPONSES, responses
-from service.api.schemas import InputModel, TaskCreate, TaskPage, TaskPublic
-from service.bootstrap import Resources
+from service.api.schemas import InputModel, TaskCreate, TaskCreated, TaskPage, TaskPublic
 from service.clock import utcnow
 from service.db.repositories.tasks import Cursor, TaskFilters
-from service.domain.callers import Caller
 from service.domain.errors import InvalidInput
-from service.domain.tasks import Priority, Queue, TaskStatus
-from service.usecases import queries, task_files, tasks as task_usecases, uploads
-from service.usecases.files import DownloadLink, FilePolicy, FilePurpose, Upload
+from service.domain.tasks import TaskStatus
+from service.usecases import queries, submissions, task_files, tasks as task_usecases, uploads
+from service.usecases.files import DownloadLink, FilePolicy, FilePurpose
+from service.usecases.submissions import Submitted
 from service.usecases.tasks import IdempotencyKey
-from service.usecases.views import TaskView
 
 router = APIRouter(
     prefix="/tasks", tags=["tasks"], responses=CALLER_RESPONSES, route_class=BoundedRoute
@@ -33,14 +29,6 @@ router = APIRouter(
 
 #: Operation names that scope Idempotency-Keys (a key of POST /tasks is not one of /bulk/export).
 CREATE_OPERATION = "tasks.create"
-
-
-class TaskCreated(TaskView):
-    """The new task; with a fileName, also where to PUT the input file (uploadUrl)."""
-
-    upload_url: str | None = None
-    upload_headers: dict[str, str] | None = None
-    upload_expires_at: datetime | None = None
 
 
 #: A create repeating an Idempotency-Key answers 200 with the first task.
@@ -57,7 +45,7 @@ REPLAY: dict[int | str, dict[str, Any]] = {
 )
 async def create_task(
     body: TaskCreate,
-    session: SessionDep,
+    uow: UnitDep,
     caller: CallerDep,
     resources: ResourcesDep,
     response: Response,
@@ -71,75 +59,27 @@ async def create_task(
     import does not read.
     """
     key = None if idempotency_key is None else IdempotencyKey(idempotency_key, CREATE_OPERATION)
-    task, upload, created = await create_with_upload(
-        body, session, caller, resources, key, traceparent
-    )
-    return answer_created(task, upload, created, response)
-
-
-async def create_with_upload(
-    body: TaskCreate,
-    session: AsyncSession,
-    caller: Caller,
-    resources: Resources,
-    idempotency: IdempotencyKey | None,
-    traceparent: str | None = None,
-) -> tuple[TaskView, Upload | None, bool]:
-    """The task (new, or the first one of a repeated Idempotency-Key), its input upload (when
-    created with a fileName and still waiting for the bytes) and whether it is new."""
-    if body.input_file_id is not None:
-        await task_files.check_input(session, caller, body.input_file_id)
-    new = task_usecases.NewTask(
-        task_type=body.task_type,
-        entity_type=body.entity_type,
-        priority=None if body.priority is None else Priority.parse(body.priority),
-        queue=Queue(body.queue) if body.queue else None,
-        params=body.params,
-        file_name=body.file_name,
-        file_size=body.file_size,
-        input_file_id=body.input_file_id,
-        scheduled_at=body.scheduled_at,
-        max_retries=body.max_retries,
-        template_id=body.template_id,
-        file_content_type=body.file_content_type,
-        file_sha256=None if body.file_sha256 is None else body.file_sha256.lower(),
-    )
-    task, created = await task_usecases.create(
-        session,
+    submitted = await submissions.submit(
+        uow,
         caller,
-        new,
+        body.as_new_task(),
         catalog=resources.catalog,
-        now=utcnow(),
-        idempotency=idempotency,
-        traceparent=traceparent,
-    )
-    task, upload = await task_files.upload_for_task(
-        session,
-        resources.store,
-        caller,
-        task,
-        content_type=new.file_content_type,
-        sha256=new.file_sha256,
+        store=resources.store,
         policy=FilePolicy.from_settings(resources.settings),
         now=utcnow(),
+        idempotency=key,
+        traceparent=traceparent,
     )
-    return task, upload, created
+    return answer_created(submitted, response)
 
 
-def answer_created(
-    task: TaskView, upload: Upload | None, created: bool, response: Response
-) -> TaskCreated:
+def answer_created(submitted: Submitted, response: Response) -> TaskCreated:
     """201 with Location (200 for a repeated Idempotency-Key), and the upload URL if any."""
-    response.headers["Location"] = f"/api/v1/operations/tasks/{task.id}"
-    if not created:
+    response.headers["Location"] = f"/api/v1/operations/tasks/{submitted.task.id}"
+    if not submitted.created:
         response.status_code = status.HTTP_200_OK
         response.headers["Idempotent-Replayed"] = "true"
-    if upload is None:
-        return TaskCreated.model_validate(task.model_dump())
-    extra = {"upload_url": upload.upload_url, "upload_headers": upload.upload_headers}
-    return TaskCreated.model_validate(
-        task.model_dump() | extra | {"upload_expires_at": upload.expires_at}
-    )
+    return TaskCreated.of_submitted(submitted)
 
 
 class ListQuery(InputModel):
@@ -170,7 +110,7 @@ class ListQuery(InputModel):
 @router.get("", response_model=TaskPage)
 async def list_tasks(
     query: Annotated[ListQuery, Query()],
-    session: SessionDep,
+    uow: UnitDep,
     caller: CallerDep,
     resources: ResourcesDep,
 ) -> TaskPage:
@@ -192,7 +132,7 @@ async def list_tasks(
         search=query.search,
     )
     page = await queries.list_tasks(
-        session,
+        uow,
         caller,
         filters,
         page=query.page,
@@ -222,21 +162,21 @@ def _cursor(token: str | None) -> Cursor | None:
 
 
 @router.get("/{task_id}", response_model=TaskPublic, responses=responses(404))
-async def get_task(task_id: UUID, session: SessionDep, caller: CallerDep) -> TaskPublic:
-    return await task_usecases.get(session, caller, task_id)
+async def get_task(task_id: UUID, uow: UnitDep, caller: CallerDep) -> TaskPublic:
+    return TaskPublic.of(await task_usecases.get(uow, caller, task_id))
 
 
 @router.get("/{task_id}/download", response_model=DownloadLink, responses=responses(404))
 async def download_task_file(
     task_id: UUID,
-    session: SessionDep,
+    uow: UnitDep,
     caller: CallerDep,
     resources: ResourcesDep,
     file: Annotated[Literal["output", "errorReport"], Query()] = "output",
 ) -> DownloadLink:
     """A short-lived URL of the task's output file (or, with file=errorReport, its error report)."""
     return await task_files.task_download_link(
-        session,
+        uow,
         resources.store,
         caller,
         task_id,
@@ -248,37 +188,38 @@ async def download_task_file(
 
 @router.post("/{task_id}/submit", response_model=TaskPublic, responses=responses(404, 409, 413))
 async def submit_task(
-    task_id: UUID, session: SessionDep, caller: CallerDep, resources: ResourcesDep
+    task_id: UUID, uow: UnitDep, caller: CallerDep, resources: ResourcesDep
 ) -> TaskPublic:
     """Confirm that the input file was uploaded (to the presigned S3 URL): the task starts.
 
     409 while the bytes are not in the store yet. Uploads through the service's own URL
     (local store) start the task by themselves; submitting them again is harmless.
     """
-    return await uploads.submit(
-        session,
+    task = await uploads.submit(
+        uow,
         resources.store,
         caller,
         task_id,
         policy=FilePolicy.from_settings(resources.settings),
         now=utcnow(),
     )
+    return TaskPublic.of(task)
 
 
 @router.post("/{task_id}/cancel", response_model=TaskPublic, responses=responses(404, 409))
-async def cancel_task(task_id: UUID, session: SessionDep, caller: CallerDep) -> TaskPublic:
+async def cancel_task(task_id: UUID, uow: UnitDep, caller: CallerDep) -> TaskPublic:
     """Pending or scheduled: cancelled at once. Processing: the handler stops at its next report."""
-    return await task_usecases.cancel(session, caller, task_id, now=utcnow())
+    return TaskPublic.of(await task_usecases.cancel(uow, caller, task_id, now=utcnow()))
 
 
 @router.post("/{task_id}/retry", response_model=TaskPublic, responses=responses(404, 409))
-async def retry_task(task_id: UUID, session: SessionDep, caller: CallerDep) -> TaskPublic:
+async def retry_task(task_id: UUID, uow: UnitDep, caller: CallerDep) -> TaskPublic:
     """Run a failed or cancelled task again."""
-    return await task_usecases.retry(session, caller, task_id, now=utcnow())
+    return TaskPublic.of(await task_usecases.retry(uow, caller, task_id, now=utcnow()))
 
 
 @router.delete("/{task_id}", status_code=status.HTTP_204_NO_CONTENT, responses=responses(404, 409))
-async def delete_task(task_id: UUID, session: SessionDep, caller: CallerDep) -> Response:
+async def delete_task(task_id: UUID, uow: UnitDep, caller: CallerDep) -> Response:
     """Soft delete: the task disappears from reads; its history is kept until retention."""
-    await task_usecases.delete(session, caller, task_id, now=utcnow())
+    await task_usecases.delete(uow, caller, task_id, now=utcnow())
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
+from uuid import UUID
 
-from sqlalchemy import Row, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.db import dialects
 from service.db.tables import dead_letters_table as D
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetterRecord:
+    """An event the broker gave up delivering, as it landed."""
+
+    id: int
+    event_id: str
+    event_type: str | None
+    topic: str | None
+    task_id: UUID | None
+    payload: dict[str, Any]
+    received_at: datetime
 
 
 class DeadLetterRepository:
@@ -22,6 +37,6 @@ class DeadLetterRepository:
         result = await self.session.execute(stmt.returning(D.c.id))
         return result.scalar_one_or_none() is not None
 
-    async def latest(self, limit: int, offset: int) -> Sequence[Row[Any]]:
+    async def latest(self, limit: int, offset: int) -> list[DeadLetterRecord]:
         stmt = select(D).order_by(D.c.id.desc()).offset(offset).limit(limit)
-        return (await self.session.execute(stmt)).all()
+        return [DeadLetterRecord(**r._asdict()) for r in (await self.session.execute(stmt)).all()]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -13,31 +14,58 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.db.tables import files_table as F
 
 
+@dataclass(frozen=True, slots=True)
+class FileRecord:
+    """A stored file's record: a task's input upload, output or error report."""
+
+    id: UUID
+    key: str
+    file_name: str
+    content_type: str
+    size: int | None
+    sha256: str | None
+    status: str
+    owner: str
+    task_id: UUID | None
+    purpose: str
+    created_at: datetime
+    expires_at: datetime | None
+    upload_claim: str | None
+    upload_claimed_at: datetime | None
+
+
+def _record(row: Row[Any] | None) -> FileRecord | None:
+    return None if row is None else FileRecord(**row._asdict())
+
+
 class FileRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def insert(self, values: dict[str, Any]) -> Row[Any]:
-        return (await self.session.execute(F.insert().values(**values).returning(*F.c))).one()
+    async def insert(self, values: dict[str, Any]) -> FileRecord:
+        row = (await self.session.execute(F.insert().values(**values).returning(*F.c))).one()
+        return FileRecord(**row._asdict())
 
-    async def get(self, file_id: UUID) -> Row[Any] | None:
-        return (await self.session.execute(select(F).where(F.c.id == file_id))).one_or_none()
+    async def get(self, file_id: UUID) -> FileRecord | None:
+        return _record(
+            (await self.session.execute(select(F).where(F.c.id == file_id))).one_or_none()
+        )
 
-    async def get_by_key(self, key: str) -> Row[Any] | None:
-        return (await self.session.execute(select(F).where(F.c.key == key))).one_or_none()
+    async def get_by_key(self, key: str) -> FileRecord | None:
+        return _record((await self.session.execute(select(F).where(F.c.key == key))).one_or_none())
 
-    async def latest_for_task(self, task_id: UUID, purpose: str) -> Row[Any] | None:
+    async def latest_for_task(self, task_id: UUID, purpose: str) -> FileRecord | None:
         stmt = (
             select(F)
             .where(F.c.task_id == task_id, F.c.purpose == purpose)
             .order_by(F.c.created_at.desc(), F.c.id.desc())
             .limit(1)
         )
-        return (await self.session.execute(stmt)).one_or_none()
+        return _record((await self.session.execute(stmt)).one_or_none())
 
     async def update_where(
         self, file_id: UUID, expected_status: str, values: dict[str, Any]
-    ) -> Row[Any] | None:
+    ) -> FileRecord | None:
         """Conditional update: applies only while the file is still in `expected_status`."""
         stmt = (
             update(F)
@@ -45,11 +73,11 @@ class FileRepository:
             .values(**values)
             .returning(*F.c)
         )
-        return (await self.session.execute(stmt)).one_or_none()
+        return _record((await self.session.execute(stmt)).one_or_none())
 
     async def claim_upload(
         self, file_id: UUID, status: str, token: str, *, now: datetime, stale_before: datetime
-    ) -> Row[Any] | None:
+    ) -> FileRecord | None:
         """Take the upload of a file in `status` for `token`: only while no other upload holds
         it, or the holder's claim went stale (not refreshed since `stale_before`)."""
         free = or_(F.c.upload_claim.is_(None), F.c.upload_claimed_at < stale_before)
@@ -59,11 +87,11 @@ class FileRepository:
             .values(upload_claim=token, upload_claimed_at=now)
             .returning(*F.c)
         )
-        return (await self.session.execute(stmt)).one_or_none()
+        return _record((await self.session.execute(stmt)).one_or_none())
 
     async def update_claimed(
         self, file_id: UUID, token: str, values: dict[str, Any]
-    ) -> Row[Any] | None:
+    ) -> FileRecord | None:
         """Conditional update: applies only while `token` still holds the file's upload."""
         stmt = (
             update(F)
@@ -71,11 +99,11 @@ class FileRepository:
             .values(**values)
             .returning(*F.c)
         )
-        return (await self.session.execute(stmt)).one_or_none()
+        return _record((await self.session.execute(stmt)).one_or_none())
 
     async def page(
         self, owner: str | None, *, limit: int, offset: int
-    ) -> tuple[Sequence[Row[Any]], int]:
+    ) -> tuple[list[FileRecord], int]:
         """Newest first; every owner's files when `owner` is None."""
         conditions = [] if owner is None else [F.c.owner == owner]
         count = select(func.count()).select_from(F).where(*conditions)
@@ -87,9 +115,10 @@ class FileRepository:
             .offset(offset)
             .limit(limit)
         )
-        return (await self.session.execute(stmt)).all(), total
+        rows = (await self.session.execute(stmt)).all()
+        return [FileRecord(**r._asdict()) for r in rows], total
 
-    async def expired(self, now: datetime, limit: int) -> Sequence[Row[Any]]:
+    async def expired(self, now: datetime, limit: int) -> list[FileRecord]:
         """Files whose expiry has passed, oldest first (for the cleanup-old-files job)."""
         stmt = (
             select(F)
@@ -97,7 +126,7 @@ class FileRepository:
             .order_by(F.c.expires_at)
             .limit(limit)
         )
-        return (await self.session.execute(stmt)).all()
+        return [FileRecord(**r._asdict()) for r in (await self.session.execute(stmt)).all()]
 
     async def delete_ids(self, ids: Sequence[UUID]) -> int:
         if not ids:

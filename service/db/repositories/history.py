@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Row, bindparam, func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.db.tables import (
@@ -17,6 +18,50 @@ from service.db.tables import (
 )
 
 LEVELS = ("debug", "info", "warning", "error")
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    """One recorded state change of a task."""
+
+    id: int
+    task_id: UUID
+    event_type: str
+    from_status: str | None
+    to_status: str | None
+    actor: str | None
+    message: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class LogRecord:
+    """One line a handler logged."""
+
+    id: int
+    task_id: UUID
+    level: str
+    message: str
+    attempt: int | None
+    data: dict[str, Any] | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRecord:
+    """One execution attempt of a task."""
+
+    id: int
+    task_id: UUID
+    attempt: int
+    worker_id: str
+    dispatch: str
+    outcome: str
+    error: str | None
+    started_at: datetime
+    finished_at: datetime | None
+    duration_ms: int | None
+
 
 # Built once: every state change and every batch the worker claims or finishes runs these.
 _ADD_EVENTS = E.insert()
@@ -41,9 +86,9 @@ class HistoryRepository:
         if rows:
             await self.session.execute(_ADD_EVENTS, rows)
 
-    async def events(self, task_id: UUID) -> Sequence[Row[Any]]:
+    async def events(self, task_id: UUID) -> list[EventRecord]:
         stmt = select(E).where(E.c.task_id == task_id).order_by(E.c.id)
-        return (await self.session.execute(stmt)).all()
+        return [EventRecord(**r._asdict()) for r in (await self.session.execute(stmt)).all()]
 
     async def add_logs(self, rows: list[dict[str, Any]]) -> None:
         if rows:
@@ -51,7 +96,7 @@ class HistoryRepository:
 
     async def logs(
         self, task_id: UUID, *, min_level: str | None, limit: int, offset: int
-    ) -> tuple[Sequence[Row[Any]], int]:
+    ) -> tuple[list[LogRecord], int]:
         conditions: list[Any] = [L.c.task_id == task_id]
         if min_level is not None:
             conditions.append(L.c.level.in_(LEVELS[LEVELS.index(min_level) :]))
@@ -59,7 +104,8 @@ class HistoryRepository:
             await self.session.execute(select(func.count()).select_from(L).where(*conditions))
         ).scalar_one()
         stmt = select(L).where(*conditions).order_by(L.c.id).offset(offset).limit(limit)
-        return (await self.session.execute(stmt)).all(), total
+        rows = (await self.session.execute(stmt)).all()
+        return [LogRecord(**r._asdict()) for r in rows], int(total)
 
     async def start_attempts(self, rows: list[dict[str, Any]]) -> None:
         if rows:
@@ -76,9 +122,9 @@ class HistoryRepository:
         stmt = select(A.c.started_at).where(A.c.task_id == task_id, A.c.attempt == attempt)
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
-    async def attempts(self, task_id: UUID) -> Sequence[Row[Any]]:
+    async def attempts(self, task_id: UUID) -> list[AttemptRecord]:
         stmt = select(A).where(A.c.task_id == task_id).order_by(A.c.attempt)
-        return (await self.session.execute(stmt)).all()
+        return [AttemptRecord(**r._asdict()) for r in (await self.session.execute(stmt)).all()]
 
     async def delete_for_tasks(self, ids: Sequence[UUID]) -> None:
         for table in (E, L, A):

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 from sqlalchemy import Integer, Row, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,7 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.db.tables import outbox_table as O
 
 # Built once: every state change appends a row, and the relay drains after nearly every commit.
-_ADD = O.insert()
+#: RETURNING keeps the rows' order on both dialects (SQLAlchemy's "insertmanyvalues" sorts the
+#: returned rows to match the parameters), so each new row learns its id.
+_ADD = O.insert().returning(O.c.id, sort_by_parameter_order=True)
 _NEXT_BATCH = (
     select(O)
     .where(O.c.published_at.is_(None))
@@ -29,16 +33,63 @@ _MARK_PUBLISHED = (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class OutboxRecord:
+    """One event waiting to go out (or gone out): its id is the CloudEvent's id."""
+
+    id: int
+    topic: str
+    task_id: UUID | None
+    payload: dict[str, Any]
+    traceparent: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class NewOutboxRow:
+    """An event to append; the database numbers it."""
+
+    topic: str
+    task_id: UUID | None
+    payload: dict[str, Any]
+    created_at: datetime
+    traceparent: str | None = None
+
+
+def _record(row: Row[Any]) -> OutboxRecord:
+    return OutboxRecord(
+        row.id, row.topic, row.task_id, row.payload, row.traceparent, row.created_at
+    )
+
+
 class OutboxRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def add(self, rows: list[dict[str, Any]]) -> None:
-        if rows:
-            await self.session.execute(_ADD, rows)
+    async def add(self, rows: Sequence[NewOutboxRow]) -> list[OutboxRecord]:
+        """Append rows (one statement) and return them with their ids, in the order given."""
+        if not rows:
+            return []
+        params = [
+            {
+                "topic": r.topic,
+                "task_id": r.task_id,
+                "payload": r.payload,
+                "traceparent": r.traceparent,
+                "created_at": r.created_at,
+            }
+            for r in rows
+        ]
+        result = await self.session.execute(_ADD, params)
+        ids = [int(i) for i in result.scalars().all()]
+        return [
+            OutboxRecord(i, r.topic, r.task_id, r.payload, r.traceparent, r.created_at)
+            for i, r in zip(ids, rows, strict=True)
+        ]
 
-    async def next_batch(self, limit: int) -> Sequence[Row[Any]]:
-        return (await self.session.execute(_NEXT_BATCH, {"batch_limit": limit})).all()
+    async def next_batch(self, limit: int) -> list[OutboxRecord]:
+        rows = (await self.session.execute(_NEXT_BATCH, {"batch_limit": limit})).all()
+        return [_record(r) for r in rows]
 
     async def mark_published(self, ids: Sequence[int], now: datetime) -> None:
         if ids:

@@ -6,9 +6,9 @@ import base64
 import functools
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypedDict
 from uuid import UUID
 
 from sqlalchemy import (
@@ -34,20 +34,67 @@ from sqlalchemy.sql.dml import Insert, Update
 
 from service.db import dialects
 from service.db.tables import events_table as E, tasks_table as T
-from service.db.types import UTCDateTime
-from service.domain.tasks import TaskStatus
+from service.domain.tasks import Priority, TaskRecord, TaskStatus
 
 ACTIVE = T.c.deleted_at.is_(None)
 
+_RECORD_FIELDS = tuple(f.name for f in fields(TaskRecord))
+
+
+def to_record(row: Row[Any] | Mapping[str, Any]) -> TaskRecord:
+    """A tasks row as the entity (status and priority as their enums, the id a uuid.UUID)."""
+    values = row._mapping if isinstance(row, Row) else row
+    data = {name: values[name] for name in _RECORD_FIELDS}
+    data["status"] = TaskStatus(data["status"])
+    data["priority"] = Priority(data["priority"])
+    if type(data["id"]) is not UUID:  # drivers may hand their own UUID type
+        data["id"] = UUID(str(data["id"]))
+    return TaskRecord(**data)
+
+
+def to_row(task: TaskRecord) -> dict[str, Any]:
+    """The entity as the row that stores it."""
+    row = {name: getattr(task, name) for name in _RECORD_FIELDS}
+    row["status"] = task.status.value
+    row["priority"] = int(task.priority)
+    return row
+
+
+class TaskChanges(TypedDict, total=False):
+    """The columns a state change or a report may set (conditional updates take these)."""
+
+    status: TaskStatus
+    available_at: datetime
+    completed_at: datetime | None
+    lease_until: datetime | None
+    worker_id: str | None
+    error_message: str | None
+    retry_count: int
+    auto_retries: int
+    cancel_requested: bool
+    progress: int
+    total_items: int | None
+    processed_items: int
+    succeeded_items: int
+    failed_items: int
+    result: dict[str, Any] | None
+    file_size: int | None
+    input_file_id: str | None
+    output_file_id: str | None
+    report_file_id: str | None
+    deleted_at: datetime | None
+    updated_at: datetime
+
+
+def _column_values(changes: TaskChanges) -> dict[str, Any]:
+    values: dict[str, Any] = dict(changes)
+    if "status" in changes:
+        values["status"] = changes["status"].value
+    return values
+
+
 # The hot statements are built once with bound parameters and reused: building a statement
 # and its cache key costs more CPU than running it (SQLAlchemy memoises both per object).
-_INSERT = T.insert().returning(*T.c)
-#: What an INSERT writes in each column the caller left out (all scalar Python-side defaults,
-#: no server defaults): with it the new row is known without RETURNING it.
-_TASK_DEFAULTS: dict[str, Any] = {
-    c.name: (c.default.arg if c.default is not None and c.default.is_scalar else None) for c in T.c
-}
-_DATETIME_COLUMNS = tuple(c.name for c in T.c if isinstance(c.type, UTCDateTime))
 _PLAIN_INSERT = T.insert()
 _INSERT_EVENT = E.insert()
 
@@ -176,6 +223,21 @@ _LISTED = _listed_columns()
 
 
 @dataclass(frozen=True, slots=True)
+class Listed:
+    """A task as a list shows it: its params are left out ({}) when too long to repeat."""
+
+    task: TaskRecord
+    params_omitted: bool
+
+
+def _listed_record(row: Row[Any]) -> TaskRecord:
+    values = dict(row._mapping)
+    if values["params"] is None:
+        values["params"] = {}
+    return to_record(values)
+
+
+@dataclass(frozen=True, slots=True)
 class Cursor:
     """Keyset position in the (created_at DESC, id DESC) order."""
 
@@ -213,31 +275,13 @@ class TaskRepository:
         self.session = session
         self.dialect = dialects.name(session)
 
-    async def insert(self, values: dict[str, Any]) -> Row[Any]:
-        result = await self.session.execute(_INSERT, values)
-        return result.one()
-
-    def new_row(self, values: dict[str, Any]) -> dict[str, Any]:
-        """The row `insert_created` will write for `values`, as reading it back would give it.
-
-        Column defaults are filled in and datetimes normalised to aware UTC, as the column type
-        hands them back (see UTCDateTime).
-        """
-        row = {**_TASK_DEFAULTS, **values}
-        for name in _DATETIME_COLUMNS:
-            moment = row[name]
-            if moment is not None:
-                row[name] = (
-                    moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-                )
-        return row
-
-    async def insert_created(self, row: dict[str, Any], event: dict[str, Any]) -> None:
-        """Insert a whole new task row (see new_row) and its event row; returns nothing.
+    async def insert_created(self, task: TaskRecord, event: dict[str, Any]) -> None:
+        """Insert a whole new task and its event row; returns nothing.
 
         PostgreSQL: one statement; SQLite: two. Every value written is in the arguments, so
         nothing is read back. The caller adds the outbox row in the same transaction.
         """
+        row = to_row(task)
         if self.dialect == "postgresql":
             params = {f"t_{k}": v for k, v in row.items()}
             params.update({f"e_{c.name}": event.get(c.name) for c in E.c if c.name != "id"})
@@ -248,39 +292,57 @@ class TaskRepository:
 
     async def get(
         self, task_id: UUID, *, for_update: bool = False, include_deleted: bool = False
-    ) -> Row[Any] | None:
+    ) -> TaskRecord | None:
         stmt = select(T).where(T.c.id == task_id)
         if not include_deleted:
             stmt = stmt.where(ACTIVE)
         if for_update and self.dialect == "postgresql":
             stmt = stmt.with_for_update()
-        return (await self.session.execute(stmt)).one_or_none()
+        row = (await self.session.execute(stmt)).one_or_none()
+        return None if row is None else to_record(row)
 
     async def update_where(
-        self, task_id: UUID, expected: Iterable[TaskStatus], values: dict[str, Any]
-    ) -> Row[Any] | None:
+        self, task_id: UUID, expected: Iterable[TaskStatus], changes: TaskChanges
+    ) -> TaskRecord | None:
         """Conditional update: applies only while the task is still in an expected status."""
         stmt = (
             update(T)
             .where(T.c.id == task_id, T.c.status.in_([s.value for s in expected]), ACTIVE)
-            .values(version=T.c.version + 1, **values)
+            .values(version=T.c.version + 1, **_column_values(changes))
             .returning(*T.c)
         )
-        return (await self.session.execute(stmt)).one_or_none()
+        row = (await self.session.execute(stmt)).one_or_none()
+        return None if row is None else to_record(row)
 
     async def report_progress(
-        self, task_id: UUID, values: dict[str, Any], *, announce_before: datetime | None
-    ) -> Row[Any] | None:
-        """Progress of a processing task; with `announce_before`, also stamp
-        progress_announced_at with its updated_at when the last stamp is older (or missing),
-        which is how the caller knows to queue a notice: one per interval, however many
-        reports race (the row lock orders them)."""
+        self,
+        task_id: UUID,
+        changes: TaskChanges,
+        *,
+        now: datetime,
+        announce_before: datetime | None,
+    ) -> tuple[TaskRecord, bool] | None:
+        """Progress of a processing task, and whether a notice is due: with `announce_before`,
+        progress_announced_at is stamped `now` when the last stamp is older (or missing), which
+        is how the caller knows to queue a notice: one per interval, however many reports race
+        (the row lock orders them)."""
+        values: dict[str, Any] = {**_column_values(changes), "updated_at": now}
         if announce_before is not None:
             stamp = T.c.progress_announced_at
             fresh = or_(stamp.is_(None), stamp < announce_before)
-            now = literal(values["updated_at"], type_=stamp.type)
-            values = {**values, "progress_announced_at": case((fresh, now), else_=stamp)}
-        return await self.update_where(task_id, [TaskStatus.PROCESSING], values)
+            values["progress_announced_at"] = case(
+                (fresh, literal(now, type_=stamp.type)), else_=stamp
+            )
+        stmt = (
+            update(T)
+            .where(T.c.id == task_id, T.c.status == TaskStatus.PROCESSING.value, ACTIVE)
+            .values(version=T.c.version + 1, **values)
+            .returning(*T.c)
+        )
+        row = (await self.session.execute(stmt)).one_or_none()
+        if row is None:
+            return None
+        return to_record(row), announce_before is not None and row.progress_announced_at == now
 
     async def page(
         self,
@@ -290,10 +352,10 @@ class TaskRepository:
         offset: int = 0,
         cursor: Cursor | None = None,
         params_cap: int,
-    ) -> tuple[Sequence[Row[Any]], int, bool]:
+    ) -> tuple[list[Listed], int, bool]:
         """One page newest first, the total, and whether rows follow it (one row read ahead).
 
-        Rows carry params_omitted; params longer than `params_cap` are NULL (see _LISTED).
+        Params longer than `params_cap` are not read (see _LISTED): such items say so.
         """
         conditions = self._conditions(filters)
         total = (
@@ -311,7 +373,8 @@ class TaskRepository:
             stmt = stmt.offset(offset)
         stmt = stmt.order_by(T.c.created_at.desc(), T.c.id.desc()).limit(limit + 1)
         rows = (await self.session.execute(stmt, {"params_cap": params_cap})).all()
-        return rows[:limit], total, len(rows) > limit
+        listed = [Listed(_listed_record(r), bool(r.params_omitted)) for r in rows[:limit]]
+        return listed, total, len(rows) > limit
 
     @staticmethod
     def _conditions(f: TaskFilters) -> list[Any]:
@@ -345,7 +408,7 @@ class TaskRepository:
 
     async def claim(
         self, rooms: Mapping[str, int], *, now: datetime, values: dict[str, Any]
-    ) -> Sequence[Row[Any]]:
+    ) -> list[TaskRecord]:
         """Atomically move due pending tasks to processing: up to rooms[queue] of each queue.
 
         One statement for all queues (see _claim_statement); queues without room are left out.
@@ -356,39 +419,43 @@ class TaskRepository:
         stmt = _claim_statement(self.dialect, tuple(values), tuple(rooms))
         params: dict[str, Any] = {f"claim_limit_{q}": n for q, n in rooms.items()}
         params["claim_now"] = now
-        return (await self.session.execute(stmt, {**params, **_set_params(values)})).all()
+        rows = (await self.session.execute(stmt, {**params, **_set_params(values)})).all()
+        return [to_record(r) for r in rows]
 
     async def finish_owned(
-        self, ids: Sequence[UUID], worker_id: str, values: dict[str, Any]
-    ) -> Sequence[Row[Any]]:
-        """Apply the same final values to tasks this worker still holds."""
+        self, ids: Sequence[UUID], worker_id: str, changes: TaskChanges
+    ) -> list[TaskRecord]:
+        """Apply the same final changes to tasks this worker still holds."""
+        values = _column_values(changes)
         params = {"owned_ids": list(ids), "owned_by": worker_id, **_set_params(values)}
-        return (await self.session.execute(_finish_statement(tuple(values)), params)).all()
+        rows = (await self.session.execute(_finish_statement(tuple(values)), params)).all()
+        return [to_record(r) for r in rows]
 
     async def extend_leases(
         self, ids: Sequence[UUID], worker_id: str, lease_until: datetime
-    ) -> Sequence[Row[Any]]:
+    ) -> list[tuple[UUID, int, bool]]:
         """Extend this worker's leases; returns (id, attempts, cancel_requested) of those held."""
         params = {"owned_ids": list(ids), "owned_by": worker_id, "set_lease_until": lease_until}
-        return (await self.session.execute(_EXTEND_LEASES, params)).all()
+        rows = (await self.session.execute(_EXTEND_LEASES, params)).all()
+        return [(r.id, int(r.attempts), bool(r.cancel_requested)) for r in rows]
 
-    async def locked_where(self, *conditions: Any, limit: int) -> Sequence[Row[Any]]:
-        """Rows matching `conditions`, locked (PostgreSQL, skipping locked ones) for a batch job."""
+    async def locked_where(self, *conditions: Any, limit: int) -> list[TaskRecord]:
+        """Tasks matching `conditions`, locked (PostgreSQL: skipping locked ones) for a job."""
         stmt = select(T).where(*conditions, ACTIVE).order_by(T.c.available_at).limit(limit)
         stmt = dialects.lock_skip_locked(stmt, self.dialect)
-        return (await self.session.execute(stmt)).all()
+        return [to_record(r) for r in (await self.session.execute(stmt)).all()]
 
-    async def expired_leases(self, now: datetime, limit: int) -> Sequence[Row[Any]]:
+    async def expired_leases(self, now: datetime, limit: int) -> list[TaskRecord]:
         return await self.locked_where(
             T.c.status == TaskStatus.PROCESSING.value, T.c.lease_until < now, limit=limit
         )
 
-    async def due_scheduled(self, now: datetime, limit: int) -> Sequence[Row[Any]]:
+    async def due_scheduled(self, now: datetime, limit: int) -> list[TaskRecord]:
         return await self.locked_where(
             T.c.status == TaskStatus.SCHEDULED.value, T.c.available_at <= now, limit=limit
         )
 
-    async def waiting(self, limit: int) -> Sequence[Row[Any]]:
+    async def waiting(self, limit: int) -> list[TaskRecord]:
         """Tasks waiting for their input file, oldest first."""
         stmt = (
             select(T)
@@ -396,7 +463,7 @@ class TaskRepository:
             .order_by(T.c.created_at)
             .limit(limit)
         )
-        return (await self.session.execute(stmt)).all()
+        return [to_record(r) for r in (await self.session.execute(stmt)).all()]
 
     async def cancel_requested(self, task_id: UUID) -> bool:
         stmt = select(T.c.cancel_requested).where(T.c.id == task_id)

@@ -10,11 +10,11 @@ from sqlalchemy import func, select
 
 from service.bootstrap import Resources
 from service.clock import utcnow
-from service.db.engine import session_scope
 from service.db.tables import events_table, outbox_table, tasks_table
 from service.domain.events import EventType
+from service.domain.settlement import Ending
+from service.domain.tasks import TaskRecord
 from service.usecases import execution
-from service.usecases.views import TaskView
 from tests.fixtures.app import user
 
 BASE = "/api/v1/operations/tasks"
@@ -52,11 +52,11 @@ def assert_problem(
 
 async def try_start(
     resources: Resources, task_id: str, *, queue: str = "default"
-) -> TaskView | None:
+) -> TaskRecord | None:
     """Claim the due pending tasks of `queue` as a worker does; return `task_id` if claimed."""
-    async with session_scope(resources.sessionmaker) as session:
+    async with resources.unit() as uow:
         claimed = await execution.claim(
-            session,
+            uow,
             worker_id=WORKER,
             queue=queue,
             limit=100,
@@ -67,7 +67,7 @@ async def try_start(
     return {str(t.id): t for t in claimed}.get(task_id)
 
 
-async def start(resources: Resources, task_id: str, *, queue: str = "default") -> TaskView:
+async def start(resources: Resources, task_id: str, *, queue: str = "default") -> TaskRecord:
     """Put a pending task (alone in its queue) into processing."""
     task = await try_start(resources, task_id, queue=queue)
     assert task is not None, f"task {task_id} was not claimable"
@@ -75,14 +75,14 @@ async def start(resources: Resources, task_id: str, *, queue: str = "default") -
 
 
 async def finish(
-    resources: Resources, task: TaskView, kind: execution.OutcomeKind, error: str | None = None
-) -> TaskView:
-    """End a claimed run the way the runner does."""
-    async with session_scope(resources.sessionmaker) as session:
+    resources: Resources, task: TaskRecord, ending: str, error: str | None = None
+) -> TaskRecord:
+    """End a claimed run the way the runner does (`ending`: an Ending's value)."""
+    async with resources.unit() as uow:
         [done] = await execution.finish(
-            session,
+            uow,
             worker_id=WORKER,
-            outcomes=[execution.Outcome(task, kind, utcnow(), error=error)],
+            outcomes=[execution.Outcome(task, Ending(ending), utcnow(), error=error)],
             now=utcnow(),
             policy=resources.retry_policy,
             rng=resources.rng,

@@ -511,9 +511,9 @@ class TestTaskFiles:
         key = f"tasks/{task['id']}/commandes été.csv"  # quoted in local URLs, keyed as is
         with resources.store.open_write(key, "text/csv") as stream:
             stream.write(b"id,total\n1,9.99\n")
-        async with session_scope(resources.sessionmaker) as session:
+        async with resources.unit() as uow:
             output = await task_files.register_output(
-                session,
+                uow,
                 resources.store,
                 UUID(task["id"]),
                 key,
@@ -546,8 +546,8 @@ class TestRetention:
                 .values(expires_at=utcnow() - timedelta(seconds=1))
             )
             key = (await FileRepository(session).get(UUID(old))).key  # type: ignore[union-attr]
-        async with session_scope(resources.sessionmaker) as session:
-            purged = await file_retention.purge_expired(session, resources.store, now=utcnow())
+        async with resources.unit() as uow:
+            purged = await file_retention.purge_expired(uow, resources.store, now=utcnow())
         assert purged == 1
         assert not resources.store.exists(key)
         assert_problem(await api.get(f"{FILES}/{old}", headers=ALICE), 404)

@@ -41,8 +41,8 @@ async def write_logs(resources: Resources, task_id: str, *lines: tuple[str, str]
         log_usecases.LogEntry(UUID(task_id), level, message, now + timedelta(milliseconds=n))
         for n, (level, message) in enumerate(lines)
     ]
-    async with session_scope(resources.sessionmaker) as session:
-        await log_usecases.append(session, entries)
+    async with resources.unit() as uow:
+        await log_usecases.append(uow, entries)
 
 
 class TestTaskEvents:
@@ -150,8 +150,8 @@ class TestTaskLogs:
         entry = log_usecases.LogEntry(
             UUID(task["id"]), "warning", "bad row", utcnow(), attempt=2, data={"row": 5}
         )
-        async with session_scope(resources.sessionmaker) as session:
-            await log_usecases.append(session, [entry])
+        async with resources.unit() as uow:
+            await log_usecases.append(uow, [entry])
         [line] = (await self.logs(api, task["id"]))["items"]
         assert (line["attempt"], line["data"]) == (2, {"row": 5})
 

@@ -17,7 +17,6 @@ from service.bootstrap import Resources
 from service.db.repositories.outbox import OutboxRepository
 from service.db.repositories.tasks import TaskRepository
 from service.domain.events import EventType
-from service.usecases.views import TaskView
 from tests.fixtures.app import ADMIN, SERVICE, user, wait_until
 from tests.integration.api.support import (
     BASE,
@@ -818,7 +817,7 @@ class TestRetryTask:
         async with resources.sessionmaker() as session:
             row = await TaskRepository(session).get(UUID(task["id"]))
         assert row is not None
-        await finish(resources, TaskView.from_row(row._mapping), "cancelled")
+        await finish(resources, row, "cancelled")
         body = (await self.retry(api, task["id"])).json()
         assert (body["status"], body["cancelRequested"]) == ("pending", False)
 

@@ -16,9 +16,10 @@ from service.catalog.model import TaskType
 from service.clock import utcnow
 from service.db.engine import SessionMaker, session_scope
 from service.db.tables import tasks_table
+from service.db.unit_of_work import unit_of_work
 from service.domain.callers import Caller
+from service.domain.tasks import TaskRecord
 from service.usecases import tasks as task_usecases
-from service.usecases.views import TaskView
 from tests.fixtures.app import make_settings
 from tests.fixtures.catalog import AnyParams
 
@@ -37,11 +38,11 @@ async def open_resources(
         await resources.close()
 
 
-async def make_task(resources: Resources, task_type: str = "noop", **fields: Any) -> TaskView:
+async def make_task(resources: Resources, task_type: str = "noop", **fields: Any) -> TaskRecord:
     """Create a task through the create use case (event and outbox rows included)."""
-    async with session_scope(resources.sessionmaker) as session:
+    async with resources.unit() as uow:
         task, _ = await task_usecases.create(
-            session,
+            uow,
             ALICE,
             task_usecases.NewTask(task_type=task_type, **fields),
             now=utcnow(),
@@ -64,13 +65,13 @@ async def rows(resources: Resources, table: Any, *order_by: Any, **where: Any) -
         return list((await session.execute(stmt)).all())
 
 
-async def insert_unlisted(sessionmaker: SessionMaker, task_type: str, **fields: Any) -> TaskView:
+async def insert_unlisted(sessionmaker: SessionMaker, task_type: str, **fields: Any) -> TaskRecord:
     """A pending task of a type the catalog does not list, as an older version of the service
     or another writer of the table could leave behind (POST /tasks refuses such a type)."""
     permissive = Catalog([TaskType(task_type, "not in the catalog", AnyParams)], Limits(60, 30, 3))
-    async with session_scope(sessionmaker) as session:
+    async with unit_of_work(sessionmaker) as uow:
         task, _ = await task_usecases.create(
-            session,
+            uow,
             ALICE,
             task_usecases.NewTask(task_type=task_type, **fields),
             now=utcnow(),

@@ -95,10 +95,10 @@ class TestExactlyOnce:
                 )
                 for i in range(3)
             ]
-            async with session_scope(replicas[0].sessionmaker) as session:
+            async with replicas[0].unit() as uow:
                 for _ in range(self.TASKS):
                     await task_usecases.create(
-                        session,
+                        uow,
                         ALICE,
                         task_usecases.NewTask(task_type="record"),
                         now=utcnow(),
@@ -176,18 +176,18 @@ class TestOneClaimForAllQueues:
             ]
             urgent = [await make_task(resources, "record", priority=Priority.URGENT)]
             bulk = [await make_task(resources, "record", queue=Queue.BULK) for _ in range(2)]
-            async with session_scope(resources.sessionmaker) as session:
+            async with resources.unit() as uow:
                 claimed = await execution.claim(
-                    session,
+                    uow,
                     worker_id="w",
                     rooms={"default": 2, "urgent": 5, "bulk": 0},
                     now=utcnow(),
                     lease_seconds=60,
                     dispatch="poll",
                 )
-            async with session_scope(resources.sessionmaker) as session:
+            async with resources.unit() as uow:
                 again = await execution.claim(
-                    session,
+                    uow,
                     worker_id="w",
                     rooms={"default": 10, "urgent": 10, "bulk": 1},
                     now=utcnow(),

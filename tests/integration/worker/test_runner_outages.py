@@ -15,8 +15,9 @@ from service.bootstrap import Resources
 from service.catalog.builtin import NoParams
 from service.catalog.model import TaskType
 from service.clock import utcnow
-from service.db.engine import session_scope
 from service.db.tables import attempts_table, events_table
+from service.domain.settlement import Ending
+from service.domain.tasks import TaskRecord
 from service.usecases import execution
 from service.usecases.execution import Outcome, StaleOutcomes
 from tests.fixtures.app import wait_until
@@ -137,9 +138,9 @@ class TestFencing:
                 outage.down = False
                 assert (await load_task(r, task.id)).status == "processing"
                 await wait_until(lambda: _lease_over(r, task.id), timeout=lease * 2)
-                async with session_scope(r.sessionmaker) as session:
+                async with r.unit() as uow:
                     [handed_back] = await execution.expire_leases(
-                        session, now=utcnow(), policy=r.retry_policy, rng=r.rng
+                        uow, now=utcnow(), policy=r.retry_policy, rng=r.rng
                     )
                 runner.wake_at(handed_back.available_at)  # its `retried` doorbell
                 await wait_until(lambda: status_is(r, task.id, "completed"), timeout=10)
@@ -175,10 +176,10 @@ class TestStaleOutcome:
             task = await make_task(r, "noop")
             t0 = utcnow()
 
-            async def claim(at: timedelta) -> list[execution.TaskView]:
-                async with session_scope(r.sessionmaker) as session:
+            async def claim(at: timedelta) -> list[TaskRecord]:
+                async with r.unit() as uow:
                     return await execution.claim(
-                        session,
+                        uow,
                         worker_id="w",
                         now=t0 + at,
                         lease_seconds=1,
@@ -188,19 +189,19 @@ class TestStaleOutcome:
                     )
 
             [first] = await claim(timedelta(0))
-            async with session_scope(r.sessionmaker) as session:
+            async with r.unit() as uow:
                 await execution.expire_leases(
-                    session, now=t0 + timedelta(seconds=5), policy=r.retry_policy, rng=r.rng
+                    uow, now=t0 + timedelta(seconds=5), policy=r.retry_policy, rng=r.rng
                 )
             [second] = await claim(timedelta(seconds=10))
             assert (first.attempts, second.attempts) == (1, 2)
 
-            async def finish(run: execution.TaskView, at: timedelta) -> list[execution.TaskView]:
-                async with session_scope(r.sessionmaker) as session:
+            async def finish(run: TaskRecord, at: timedelta) -> list[TaskRecord]:
+                async with r.unit() as uow:
                     return await execution.finish(
-                        session,
+                        uow,
                         worker_id="w",
-                        outcomes=[Outcome(run, "completed", t0 + at)],
+                        outcomes=[Outcome(run, Ending.COMPLETED, t0 + at)],
                         now=t0 + at,
                         policy=r.retry_policy,
                         rng=r.rng,

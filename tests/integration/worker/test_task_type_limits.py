@@ -84,7 +84,9 @@ class TestNonRetryableErrors:
             second = await load_task(resources, two.id)
         assert (first.status, first.attempts, first.retry_count) == ("failed", 1, 0)
         assert "Picky: the input is unreadable" in first.error_message
-        assert (second.status, second.retry_count) == ("pending", 1)  # another type: retried
+        # another type: retried (and, if its backoff ended before the burst did, failed after)
+        assert second.retry_count == 1
+        assert (second.status, second.attempts) in {("pending", 1), ("failed", 2)}
 
 
 class TestHeartbeatTimeout:

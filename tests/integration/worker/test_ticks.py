@@ -8,7 +8,6 @@ from datetime import timedelta
 from pathlib import Path
 
 from service.clock import utcnow
-from service.db.engine import session_scope
 from service.db.tables import events_table, job_runs_table
 from service.usecases import maintenance
 from tests.fixtures.app import wait_until
@@ -65,18 +64,18 @@ class TestTicksThroughAnOutage:
         async with open_resources(database_url, tmp_path) as r:
 
             async def claim(runner: str) -> int | None:
-                async with session_scope(r.sessionmaker) as session:
+                async with r.unit() as uow:
                     return await maintenance.claim_tick(
-                        session, "detect-timeouts", 7, runner=runner, now=utcnow()
+                        uow, "detect-timeouts", 7, runner=runner, now=utcnow()
                     )
 
             first = await claim("replica-a")
             assert first is not None
             assert await claim("replica-a") == first
             assert await claim("replica-b") is None
-            async with session_scope(r.sessionmaker) as session:
+            async with r.unit() as uow:
                 await maintenance.finish_tick(
-                    session, first, now=utcnow(), outcome="completed", detail=""
+                    uow, first, now=utcnow(), outcome="completed", detail=""
                 )
             assert await claim("replica-a") is None
 

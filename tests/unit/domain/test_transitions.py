@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import itertools
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from service.domain import transitions
 from service.domain.errors import IllegalTransition
 from service.domain.events import EventType
-from service.domain.tasks import TaskStatus as S
+from service.domain.tasks import FINISHED, TaskStatus, TaskStatus as S
+from service.domain.transitions import creation_event, initial
 
 #: Written out from DESIGN.md §3 (plus `waiting` for an upload), independently of ALLOWED.
 LEGAL: dict[tuple[S, S], EventType] = {
@@ -74,3 +76,22 @@ class TestIllegalTransitions:
     @pytest.mark.parametrize("status", list(S), ids=[s.value for s in S])
     def test_nothing_moves_back_to_scheduled(self, status: S) -> None:
         assert not transitions.is_allowed(status, S.SCHEDULED)
+
+
+class TestCreation:
+    NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
+
+    def test_the_first_status_of_a_new_task(self) -> None:
+        later = self.NOW + timedelta(hours=1)
+        assert initial(waits_for_file=True, run_at=later, now=self.NOW) is TaskStatus.WAITING
+        assert initial(waits_for_file=False, run_at=later, now=self.NOW) is TaskStatus.SCHEDULED
+        assert initial(waits_for_file=False, run_at=self.NOW, now=self.NOW) is TaskStatus.PENDING
+        assert initial(waits_for_file=False, run_at=None, now=self.NOW) is TaskStatus.PENDING
+
+    def test_each_first_status_has_its_event_and_no_other_status_is_a_start(self) -> None:
+        assert creation_event(TaskStatus.PENDING) is EventType.CREATED
+        assert creation_event(TaskStatus.SCHEDULED) is EventType.SCHEDULED
+        assert creation_event(TaskStatus.WAITING) is EventType.WAITING
+        for status in (TaskStatus.PROCESSING, *FINISHED):
+            with pytest.raises(IllegalTransition):
+                creation_event(status)

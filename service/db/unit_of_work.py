@@ -1,0 +1,74 @@
+"""The unit of work: one transaction, and what it did that others must hear of once committed.
+
+Use cases take a UnitOfWork, never commit, and note typed facts on it (the outbox rows they
+wrote, the tasks they made ready to run). Whoever opened it — the API's request, a worker
+loop, a job — commits, and only then hands the facts to the composition root's `after_commit`
+(ring the workers in this process, feed the relay): a rollback hands over nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from uuid import UUID
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.db.engine import SessionMaker
+from service.db.repositories.outbox import OutboxRecord
+
+
+@dataclass(slots=True)
+class Facts:
+    """What a transaction did that others must hear of, once it commits."""
+
+    #: outbox rows written, with their ids (the relay publishes them)
+    outbox: list[OutboxRecord] = field(default_factory=list)
+    #: tasks made pending and due now (the workers of this process may claim them at once)
+    ready: list[UUID] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.outbox or self.ready)
+
+
+AfterCommit = Callable[[Facts], None]
+
+
+class UnitOfWork:
+    """A session and the facts its use cases noted; committed by whoever opened it."""
+
+    __slots__ = ("_after_commit", "facts", "session")
+
+    def __init__(self, session: AsyncSession, after_commit: AfterCommit | None = None) -> None:
+        self.session = session
+        self.facts = Facts()
+        self._after_commit = after_commit
+
+    async def commit(self) -> None:
+        """Commit what was done so far and hand its facts over; the unit goes on in a new
+        transaction. A use case calls this only to end a read before slow I/O outside the
+        database (on SQLite an open transaction holds the one write lock)."""
+        await self.session.commit()
+        facts, self.facts = self.facts, Facts()
+        if self._after_commit is not None and facts:
+            self._after_commit(facts)
+
+
+@asynccontextmanager
+async def unit_of_work(
+    sessionmaker: SessionMaker, after_commit: AfterCommit | None = None
+) -> AsyncIterator[UnitOfWork]:
+    """Commit when the block succeeds (then `after_commit` with its facts), roll back when it
+    raises."""
+    async with sessionmaker() as session:
+        uow = UnitOfWork(session, after_commit)
+        try:
+            yield uow
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+    facts = uow.facts
+    if after_commit is not None and facts:
+        after_commit(facts)

@@ -1,0 +1,113 @@
+"""A task as a caller submits it: checked by the catalog, stored, and given its upload URL."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+
+from service.catalog.catalog import Catalog
+from service.db.unit_of_work import UnitOfWork
+from service.domain.callers import Caller
+from service.domain.tasks import TaskRecord
+from service.storage.base import FileStore
+from service.usecases import receiving, task_files, tasks as task_usecases
+from service.usecases.files import FilePolicy, Upload
+from service.usecases.tasks import IdempotencyKey, NewTask
+
+
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    """The task (new, or the first one of a repeated Idempotency-Key), its input upload (when
+    created with a fileName and still waiting for the bytes) and whether it is new."""
+
+    task: TaskRecord
+    upload: Upload | None
+    created: bool
+
+
+async def submit(
+    uow: UnitOfWork,
+    caller: Caller,
+    new: NewTask,
+    *,
+    catalog: Catalog,
+    store: FileStore,
+    policy: FilePolicy,
+    now: datetime,
+    idempotency: IdempotencyKey | None = None,
+    traceparent: str | None = None,
+) -> Submitted:
+    """Create a task as POST /tasks, /bulk/import and /bulk/export do: an inputFileId must be
+    one of the caller's files; a fileName gets an upload URL (the task waits for the bytes)."""
+    if new.input_file_id is not None:
+        await task_files.check_input(uow, caller, new.input_file_id)
+    task, created = await task_usecases.create(
+        uow,
+        caller,
+        new,
+        catalog=catalog,
+        now=now,
+        idempotency=idempotency,
+        traceparent=traceparent,
+    )
+    task, upload = await task_files.upload_for_task(
+        uow,
+        store,
+        caller,
+        task,
+        content_type=new.file_content_type,
+        sha256=new.file_sha256,
+        policy=policy,
+        now=now,
+    )
+    return Submitted(task, upload, created)
+
+
+async def submit_with_file(
+    units: receiving.Units,
+    caller: Caller,
+    new: NewTask,
+    chunks: AsyncIterator[bytes],
+    *,
+    catalog: Catalog,
+    store: FileStore,
+    policy: FilePolicy,
+    clock: receiving.Clock,
+    idempotency: IdempotencyKey | None = None,
+) -> Submitted:
+    """A task created together with its input file's bytes (a multipart import).
+
+    The task and its pending file are committed first; the bytes are then received as a
+    signed PUT's are (service/usecases/receiving.py): no transaction open while they are
+    stored, and one upload of a file at a time, so a repeat of the Idempotency-Key while the
+    first request's bytes are being stored is a 409. Marking the file ready sends the task to
+    the workers. If storing fails the task keeps waiting: repeating the request with the same
+    Idempotency-Key stores the file again, and otherwise check-uploads expires the task.
+    """
+    async with units() as uow:
+        first = await submit(
+            uow,
+            caller,
+            new,
+            catalog=catalog,
+            store=store,
+            policy=policy,
+            now=clock(),
+            idempotency=idempotency,
+        )
+    if first.upload is not None:
+        with contextlib.suppress(receiving.AlreadyUploaded):  # a repeat: the file is there
+            await receiving.receive(
+                units,
+                store,
+                first.upload.file.id,
+                chunks,
+                policy=policy,
+                clock=clock,
+                actor=caller,
+            )
+    async with units() as uow:
+        task = await task_usecases.get(uow, caller, first.task.id)
+    return Submitted(task, None, first.created)
