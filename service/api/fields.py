@@ -37,7 +37,6 @@ INT32_MAX = 2**31 - 1
 SAFE_INTEGER_MAX = 2**53 - 1
 
 
-
 def _integral(value: object) -> object:
     """A JSON number with no fraction is an integer, however it is written (3, 3.0, 3e0): JSON
     Schema's `integer`, which the OpenAPI document promises. json.loads makes the latter two a

@@ -51,7 +51,9 @@ PriorityLabel = Literal["low", "normal", "high", "urgent"]
 
 
 def _any_case(text: str) -> str:
-    return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else c.replace(".", r"\.") for c in text)
+    return "".join(
+        f"[{c.lower()}{c.upper()}]" if c.isalpha() else c.replace(".", r"\.") for c in text
+    )
 
 
 #: The media types an import reads (any case, parameters allowed), for the document: another

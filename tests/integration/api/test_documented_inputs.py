@@ -57,7 +57,9 @@ class TestIntegersAsJsonSchemaHasThem:
         assert (now["progress"], now["totalItems"], now["processedItems"]) == (50, 10, 4)
 
     async def test_a_fraction_is_still_refused(self, api: httpx.AsyncClient) -> None:
-        response = await api.post(BASE, json={"taskType": "sleep", "maxRetries": 2.5}, headers=ALICE)
+        response = await api.post(
+            BASE, json={"taskType": "sleep", "maxRetries": 2.5}, headers=ALICE
+        )
         assert fields_of(response) == ["maxRetries"]
 
 
