@@ -154,3 +154,14 @@ class TestFilesAsDocumented:
             headers=ALICE,
         )
         assert fields_of(response) == ["colour"]
+
+
+class TestIdentityHeadersAsDocumented:
+    async def test_the_detailed_health_documents_its_422_for_a_header_it_cannot_read(
+        self, api: httpx.AsyncClient
+    ) -> None:
+        documented = (await document(api))["paths"]["/health/detailed"]["get"]["responses"]
+        unreadable = [(b"x-user-id", b"a\tb"), (b"x-user-roles", b"admin")]
+        response = await api.get("/health/detailed", headers=unreadable)
+        assert fields_of(response) == ["x-user-id"]
+        assert "422" in documented

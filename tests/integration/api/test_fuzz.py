@@ -33,7 +33,7 @@ from tests.integration.api.support import finish, start
 
 #: Examples per operation and phase in the committed suite; OPS_FUZZ_EXAMPLES raises it for a
 #: longer local run (e.g. 1000) that shakes out what this budget misses.
-EXAMPLES = int(os.environ.get("OPS_FUZZ_EXAMPLES", "25"))
+EXAMPLES = int(os.environ.get("OPS_FUZZ_EXAMPLES", "60"))
 #: Fixed, with derandomized generation: CI sends the same requests every run.
 SEED = 20260609
 API = "/api/v1/operations"
@@ -45,7 +45,7 @@ IDENTITIES = {
 #: Every this many cases goes without the run's identity: what schemathesis generates for the
 #: security headers, or nothing (the answer must then be a 401, or a 4xx for bad input).
 WITHOUT_IDENTITY_EVERY = 8
-#: A check: the identity headers are what the API decides callers by.
+#: The headers the API decides its caller by.
 IDENTITY_HEADERS = ("X-User-ID", "X-User-Roles", "X-Service-Token", "Authorization")
 #: What refuses invalid input: schemathesis' default list (no 5xx, which is never right here),
 #: and 413.
