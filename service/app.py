@@ -103,7 +103,7 @@ def create_app(settings: Settings, *, companions: Sequence[Companion] = ()) -> F
     app.state.input_limits = fields.InputLimits.from_settings(settings)
     problems.add_exception_handlers(app)
     _include_routers(app)
-    _describe_problems(app)
+    _describe(app, settings)
     return app
 
 
@@ -130,13 +130,16 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(methods.router)  # last: OPTIONS for every path
 
 
-def _describe_problems(app: FastAPI) -> None:
-    """Add the Problem schema, which the error answers of every operation refer to, to the
-    OpenAPI description (FastAPI's documented way to extend it: replace app.openapi)."""
+def _describe(app: FastAPI, settings: Settings) -> None:
+    """Add the Problem schema, which the error answers of every operation refer to, and the
+    file size limit to the OpenAPI description (FastAPI's documented way to extend it: replace
+    app.openapi)."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            problems.add_schemas(FastAPI.openapi(app))
+            document = FastAPI.openapi(app)
+            problems.add_schemas(document)
+            fields.document_file_limit(document, settings.files_max_bytes)
         assert app.openapi_schema is not None
         return app.openapi_schema
 

@@ -1,7 +1,8 @@
 """Bounded input types: every integer, date, string and JSON value the API accepts has limits.
 
 FastAPI validates a JSON body in pydantic's Python mode, after json.loads, where lax mode would
-take "3" or true for 3 and 0 for 1970-01-01; so body integers are strict and dates are ISO 8601
+take "3" or true for 3 and 0 for 1970-01-01; so body integers are strict (JSON numbers without
+a fraction: 3 or 3.0, as JSON Schema's integer, never "3" or true) and dates are ISO 8601
 text only. Query strings are text, so query integers parse it (lax) while dates still must be
 ISO 8601. Every model of the API takes its types from here.
 """
@@ -35,11 +36,24 @@ INT32_MAX = 2**31 - 1
 #: The largest integer every JSON parser reads exactly (an IEEE double): byte sizes stop here.
 SAFE_INTEGER_MAX = 2**53 - 1
 
+
+def _integral(value: object) -> object:
+    """A JSON number with no fraction is an integer, however it is written (3, 3.0, 3e0): JSON
+    Schema's `integer`, which the OpenAPI document promises. json.loads makes the latter two a
+    float, which strict validation would refuse; "3" and true stay refused."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+#: A JSON number with no fraction (before the bounds: after them, they would not be documented).
+Integral = BeforeValidator(_integral)
+
 #: Items of a task (total, processed, succeeded, failed).
-Count = Annotated[StrictInt, Field(ge=0, le=INT32_MAX)]
-Percent = Annotated[StrictInt, Field(ge=0, le=100)]
-Retries = Annotated[StrictInt, Field(ge=0, le=20)]
-ByteSize = Annotated[StrictInt, Field(ge=0, le=SAFE_INTEGER_MAX)]
+Count = Annotated[StrictInt, Field(ge=0, le=INT32_MAX), Integral]
+Percent = Annotated[StrictInt, Field(ge=0, le=100), Integral]
+Retries = Annotated[StrictInt, Field(ge=0, le=20), Integral]
+ByteSize = Annotated[StrictInt, Field(ge=0, le=SAFE_INTEGER_MAX), Integral]
 
 #: Query integers (text in the URL, parsed).
 PageNumber = Annotated[int, Field(ge=1, le=100_000)]
@@ -101,21 +115,23 @@ def _iso_text(value: object) -> object:
     return value
 
 
+#: The years an instant may be written in (its own offset's year, so that a pattern can state
+#: it): up to 14 hours from the epoch on one side, and a year of headroom on the other.
+FIRST_YEAR, LAST_YEAR = EARLIEST.year, LATEST.year - 1
+_YEARS = r"^(19[7-9][0-9]|[2-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8])-"
+
+
 def in_range(moment: datetime) -> datetime:
-    """Refuse an instant outside [EARLIEST, LATEST) once in UTC (where year 1 or 9999 with an
-    offset would overflow)."""
-    try:
-        utc = moment.astimezone(UTC)
-    except OverflowError:
-        utc = None
-    if utc is None or not EARLIEST <= utc < LATEST:
+    """Refuse an instant not written in the years FIRST_YEAR to LAST_YEAR (none of them
+    overflows in UTC, whatever its offset)."""
+    if not FIRST_YEAR <= moment.year <= LAST_YEAR:
         raise PydanticCustomError(
-            "instant_range", "must be from 1970-01-01T00:00:00Z up to, not including, year 9999"
+            "instant_range", f"must be in the years {FIRST_YEAR} to {LAST_YEAR}"
         )
     return moment
 
 
-#: A point in time: ISO 8601 text with a zone, from 1970 up to year 9999 in UTC.
+#: A point in time: ISO 8601 text with a zone, in the years 1970 to 9998.
 Instant = Annotated[
     AwareDatetime,
     BeforeValidator(_iso_text),
@@ -125,7 +141,8 @@ Instant = Annotated[
             "type": "string",
             "format": "date-time",
             "maxLength": _INSTANT_TEXT,
-            "description": f"{_INSTANT_RULE}; from 1970 up to year 9999 in UTC",
+            "pattern": _YEARS,
+            "description": f"{_INSTANT_RULE}; in the years {FIRST_YEAR} to {LAST_YEAR}",
         }
     ),
 ]
@@ -229,3 +246,24 @@ Params = Annotated[
     AfterValidator(_within_limits),
     Field(description="Options of the task type; a JSON object (see OPS_PARAMS_MAX_BYTES)"),
 ]
+
+
+#: Request fields that announce a file's size in bytes.
+FILE_SIZE_FIELDS = ("size", "fileSize")
+
+
+def document_file_limit(openapi: dict[str, Any], max_bytes: int) -> None:
+    """State OPS_FILES_MAX_BYTES in the OpenAPI document as the maximum of every file size a
+    request body announces (a larger one is a 413, which those operations document)."""
+    components = openapi.get("components", {}).get("schemas", {})
+    for item in openapi["paths"].values():
+        for operation in item.values():
+            for media in operation.get("requestBody", {}).get("content", {}).values():
+                schema = media.get("schema", {})
+                if "$ref" in schema:
+                    schema = components[schema["$ref"].rsplit("/", 1)[1]]
+                for name in FILE_SIZE_FIELDS:
+                    field = schema.get("properties", {}).get(name, {})
+                    for option in [field, *field.get("anyOf", [])]:
+                        if option.get("type") == "integer":
+                            option["maximum"] = max_bytes

@@ -49,13 +49,30 @@ BULK_TYPES = frozenset({"import", "export"})
 PriorityLabel = Literal["low", "normal", "high", "urgent"]
 
 
+def _any_case(text: str) -> str:
+    return "".join(
+        f"[{c.lower()}{c.upper()}]" if c.isalpha() else c.replace(".", r"\.") for c in text
+    )
+
+
+#: The media types an import reads (any case, parameters allowed), for the document: another
+#: type is a 415 (files.check_import_type), which no mere content-type pattern could tell.
+IMPORT_TYPES = (
+    "^("
+    + "|".join(_any_case(t) for t in sorted(file_usecases.IMPORT_CONTENT_TYPES))
+    + r")( *;[ -~]{1,200})?$"
+)
+
+
 class BulkImport(InputModel):
     """An import: the answer carries the uploadUrl to PUT the file to."""
 
     entity_type: Entity
     file_name: fields.FileName
     file_size: fields.ByteSize | None = None
-    file_content_type: fields.ContentType | None = None
+    file_content_type: fields.ContentType | None = Field(
+        None, json_schema_extra={"pattern": IMPORT_TYPES}
+    )
     file_sha256: fields.Sha256 | None = None
     params: fields.Params = Field(default_factory=dict)
     priority: PriorityLabel = "normal"
@@ -91,6 +108,7 @@ def _import_body() -> dict[str, Any]:
     form = {
         "type": "object",
         "required": ["file", "entityType"],
+        "additionalProperties": False,  # another field is a 422, as in the JSON body
         "properties": {
             "file": {"type": "string", "format": "binary", "description": "the file to import"},
             "entityType": {"type": "string", "enum": list(get_args(Entity))},

@@ -102,7 +102,7 @@ async def ready(resources: ResourcesDep, response: Response) -> Health:
 @router.get(
     "/health/detailed",
     response_model=Health,
-    responses=UNAVAILABLE | responses(401, 403),
+    responses=UNAVAILABLE | responses(401, 403, 422),  # 422: an identity header it cannot read
 )
 async def detailed(
     resources: ResourcesDep, request: Request, response: Response, caller: CallerDep

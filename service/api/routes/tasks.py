@@ -82,6 +82,15 @@ def answer_created(submitted: Submitted, response: Response) -> TaskCreated:
     return TaskCreated.of_submitted(submitted)
 
 
+_STATUS = "|".join(s.value for s in TaskStatus)
+#: One status or several, comma-separated, spaces around each allowed.
+_STATUS_LIST = rf"^ *({_STATUS}) *(, *({_STATUS}) *)*$"
+
+
+def _split_statuses(value: str) -> list[str]:
+    return [s.strip(" ") for s in value.split(",")]
+
+
 class ListQuery(InputModel):
     page: fields.PageNumber = 1
     page_size: int = Field(20, ge=1, le=100)
@@ -89,7 +98,10 @@ class ListQuery(InputModel):
     task_type: str | None = Field(None, max_length=64)
     entity_type: str | None = Field(None, max_length=64)
     status: str | None = Field(
-        None, max_length=200, description="one status or a comma-separated list"
+        None,
+        max_length=200,
+        description="one status or a comma-separated list",
+        json_schema_extra={"pattern": _STATUS_LIST},  # _statuses says which one is wrong
     )
     requested_by: str | None = Field(None, max_length=128)
     start_date: fields.Instant | None = None
@@ -100,7 +112,7 @@ class ListQuery(InputModel):
     @classmethod
     def _statuses(cls, value: str | None) -> str | None:
         if value is not None:
-            bad = [s for s in value.split(",") if s.strip() not in TaskStatus.__members__.values()]
+            bad = [s for s in _split_statuses(value) if s not in TaskStatus.__members__.values()]
             if bad:
                 allowed = ", ".join(s.value for s in TaskStatus)
                 raise ValueError(f"unknown status {bad[0]!r}; allowed: {allowed}")
@@ -125,7 +137,7 @@ async def list_tasks(
     filters = TaskFilters(
         task_type=query.task_type,
         entity_type=query.entity_type,
-        status=[TaskStatus(s.strip()) for s in query.status.split(",")] if query.status else (),
+        status=[TaskStatus(s) for s in _split_statuses(query.status)] if query.status else (),
         requested_by=query.requested_by,
         start_date=query.start_date,
         end_date=query.end_date,

@@ -326,7 +326,7 @@ class TestNoLenientCoercion:
     CREATE: ClassVar[list[tuple[dict[str, Any], str]]] = [
         ({"fileName": "a.csv", "fileSize": "10"}, "fileSize"),
         ({"fileName": "a.csv", "fileSize": True}, "fileSize"),
-        ({"fileName": "a.csv", "fileSize": 10.0}, "fileSize"),
+        ({"fileName": "a.csv", "fileSize": 10.5}, "fileSize"),
         ({"maxRetries": "3"}, "maxRetries"),
         ({"maxRetries": False}, "maxRetries"),
         ({"scheduledAt": 0}, "scheduledAt"),
