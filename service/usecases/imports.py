@@ -1,21 +1,18 @@
-"""Import bookkeeping: apply a validated batch to the local store, record its row errors and
-move the checkpoint, all in the caller's one transaction — so a resumed import never writes a
-row twice and never loses a row error."""
+"""Import bookkeeping: record a batch's row errors and move the checkpoint, in the transaction
+that wrote the batch (the sink's) — so a resumed import never writes a row twice and never
+loses a row error."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
 from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.bulk.rows import Candidate, RowError, reported
-from service.db.repositories.store import ImportLedger, StoreRepository
-
-Mode = Literal["insert", "upsert"]
+from service.bulk.rows import RowError, reported
+from service.db.repositories.store import ImportLedger
 
 
 @dataclass
@@ -45,102 +42,6 @@ class Totals:
             "failed": self.failed,
             "succeeded": self.succeeded,
         }
-
-
-@dataclass
-class Outcome:
-    """What happened to one batch's candidates."""
-
-    created: int = 0
-    updated: int = 0
-    skipped: int = 0
-    errors: list[RowError] = field(default_factory=list)
-
-
-@dataclass(frozen=True, slots=True)
-class Options:
-    mode: Mode = "insert"
-    skip_duplicates: bool = False
-    dry_run: bool = False
-
-
-def dedupe_batch(
-    candidates: Sequence[Candidate], options: Options
-) -> tuple[list[Candidate], Outcome]:
-    """Within one batch a key counts once: later copies are skipped, errors, or (upsert) win."""
-    first = {candidate.key: candidate for candidate in candidates}
-    outcome = Outcome()
-    if len(first) == len(candidates):  # no key twice: the common case, in one pass
-        return list(candidates), outcome
-    first.clear()
-    for candidate in candidates:
-        earlier = first.get(candidate.key)
-        if earlier is None:
-            first[candidate.key] = candidate
-        elif options.mode == "upsert" and not options.skip_duplicates:
-            first[candidate.key] = candidate
-            outcome.updated += 1
-        elif options.skip_duplicates:
-            outcome.skipped += 1
-        else:
-            outcome.errors.append(duplicate(candidate, f"row {earlier.row_number}"))
-    return list(first.values()), outcome
-
-
-def duplicate(candidate: Candidate, where: str) -> RowError:
-    """The report line of a key seen before (`where`)."""
-    message = f"duplicate key {candidate.key!r}: already in {where}"
-    return RowError(candidate.row_number, "key", candidate.key, message)
-
-
-def first_rows(errors: Sequence[RowError], rows: int) -> list[RowError]:
-    """Every problem of the first `rows` rejected rows (by row number): what an import with
-    little room left under maxErrors still lists in its report."""
-    numbers = {error.row for error in errors}
-    if len(numbers) <= rows:
-        return list(errors)
-    kept = set(sorted(numbers)[: max(rows, 0)])
-    return [error for error in errors if error.row in kept]
-
-
-async def apply_to_store(
-    session: AsyncSession,
-    entity: str,
-    task_id: UUID,
-    batch: Sequence[Candidate],
-    options: Options,
-    *,
-    now: datetime,
-) -> Outcome:
-    """Write a deduplicated batch to the local store (or, in a dry run, only count).
-
-    Inserting is one statement that skips taken keys and returns the keys it wrote: a key it
-    did not write was in the target already (or was written concurrently meanwhile), which
-    the import reports the same way either way. Upserts and dry runs look the keys up first.
-    """
-    store = StoreRepository(session)
-    outcome = Outcome()
-    if options.mode == "upsert" and not options.skip_duplicates:
-        existing = await store.existing_keys(entity, [c.key for c in batch])
-        outcome.updated = sum(1 for c in batch if c.key in existing)
-        outcome.created = len(batch) - outcome.updated
-        if not options.dry_run:
-            await store.upsert(entity, task_id, [(c.key, c.fields) for c in batch], now)
-        return outcome
-    if options.dry_run:
-        existing = await store.existing_keys(entity, [c.key for c in batch])
-        taken = [c for c in batch if c.key in existing]
-        outcome.created = len(batch) - len(taken)
-    else:
-        written = await store.insert_new(entity, task_id, [(c.key, c.fields) for c in batch], now)
-        outcome.created = len(written)
-        taken = [c for c in batch if c.key not in written] if len(written) < len(batch) else []
-    for candidate in taken:
-        if options.skip_duplicates:
-            outcome.skipped += 1
-        else:
-            outcome.errors.append(duplicate(candidate, "the target"))
-    return outcome
 
 
 async def record_batch(
