@@ -19,7 +19,6 @@ from service.api import fields
 from service.api.deps import CallerDep, ResourcesDep, SessionDep
 from service.api.idempotency import IdempotencyKeyDep
 from service.api.json_body import BoundedRoute
-from service.api.problems import CALLER_RESPONSES, problem, responses
 from service.api.routes import files as file_routes, tasks as task_routes
 from service.api.schemas import InputModel, TaskCreate, TaskPublic
 from service.bootstrap import Resources
@@ -31,6 +30,7 @@ from service.usecases import files as file_usecases, receiving, tasks as task_us
 from service.usecases.files import FilePolicy
 from service.usecases.tasks import IdempotencyKey
 from service.usecases.views import TaskView
+from service.web.problems import CALLER_RESPONSES, problem, responses
 
 router = APIRouter(
     prefix="/bulk", tags=["bulk"], responses=CALLER_RESPONSES, route_class=BoundedRoute

@@ -14,7 +14,6 @@ from service.api import fields
 from service.api.deps import CallerDep, ResourcesDep, SessionDep
 from service.api.idempotency import IdempotencyKeyDep
 from service.api.json_body import BoundedRoute
-from service.api.problems import CALLER_RESPONSES, responses
 from service.api.schemas import InputModel, TaskCreate, TaskPage, TaskPublic
 from service.bootstrap import Resources
 from service.clock import utcnow
@@ -26,6 +25,7 @@ from service.usecases import queries, task_files, tasks as task_usecases, upload
 from service.usecases.files import DownloadLink, FilePolicy, FilePurpose, Upload
 from service.usecases.tasks import IdempotencyKey
 from service.usecases.views import TaskView
+from service.web.problems import CALLER_RESPONSES, responses
 
 router = APIRouter(
     prefix="/tasks", tags=["tasks"], responses=CALLER_RESPONSES, route_class=BoundedRoute
