@@ -7,9 +7,6 @@ dev:  ## run the service in the embedded mode on http://127.0.0.1:8000
 test:  ## install what the tests need and run them all
 	scripts/test.sh
 
-lint:
+lint:  ## ruff, the import contracts and strict mypy (scripts/test.sh runs them first)
 	scripts/bootstrap.sh
-	.venv/bin/ruff check service worker tests bench
-	.venv/bin/ruff format --check service worker
-	.venv/bin/mypy
-	.venv/bin/lint-imports
+	scripts/lint.sh

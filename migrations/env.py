@@ -7,11 +7,12 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
+from sqlmodel import SQLModel
 
+import service.db.tables  # noqa: F401  (defines every table on SQLModel.metadata)
 from service.config import Settings
-from service.db import tables
 
-target_metadata = tables.SQLModel.metadata
+target_metadata = SQLModel.metadata
 
 
 def _url() -> str:

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# The README's test command: install what the tests need, start it on loopback, run pytest.
+# The README's test command: install what the tests need, run the static checks (ruff, the
+# import contracts, strict mypy: scripts/lint.sh), start what the tests need on loopback, run pytest.
 #   scripts/test.sh [pytest args]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
+scripts/lint.sh
 
 work=$(mktemp -d -t ops-test-XXXXXX)
 chmod 755 "$work"  # as root, scripts/postgres.sh runs the cluster as 'postgres', which must reach $work/pg
@@ -41,6 +43,4 @@ s3_port=$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.
 OPS_TEST_S3_KIND=$(scripts/s3.sh start "$s3_port" "$work/s3")
 export OPS_TEST_S3_KIND OPS_TEST_S3_ENDPOINT="http://127.0.0.1:$s3_port"
 
-.venv/bin/ruff check service worker tests bench
-.venv/bin/lint-imports
 .venv/bin/pytest "$@"

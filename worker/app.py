@@ -8,11 +8,10 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from service import __version__
-from service.api.problems import add_exception_handlers
-from service.api.routes import health
-from service.app import run_resources
 from service.config import Settings
 from service.logging import configure_logging
+from service.web import health, problems
+from service.web.lifespan import run_resources
 from worker import bindings, subscriptions
 from worker.service import WorkerCompanion
 
@@ -28,9 +27,10 @@ def create_worker_app(settings: Settings) -> FastAPI:
             yield
 
     app = FastAPI(title="Common-Operations worker", version=__version__, lifespan=lifespan)
-    add_exception_handlers(app)
+    problems.add_exception_handlers(app)
     app.state.worker = companion
     app.include_router(health.router)
     app.include_router(subscriptions.router)
     app.include_router(bindings.router)
+    problems.describe_problems(app)
     return app

@@ -1,4 +1,8 @@
-"""The sink port: write one validated, deduplicated batch of an import."""
+"""The sink port: write one validated, deduplicated batch of an import.
+
+It speaks the bulk values only (`bulk.rows`, `bulk.batches`): the use cases sit above it, and
+the adapters (`local`, `dapr`) are chosen by the worker's wiring (`worker/handlers/sinks.py`).
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,9 @@ from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.bulk.batches import Options, Outcome
 from service.bulk.rows import Candidate
 from service.domain.errors import OperationsError
-from service.usecases.imports import Options, Outcome
 
 
 class SinkUnavailable(OperationsError):

@@ -18,9 +18,9 @@ from uuid import UUID
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.bulk.batches import Options, Outcome
 from service.bulk.rows import Candidate, RowError
 from service.sinks.base import SinkUnavailable
-from service.usecases.imports import Options, Outcome
 
 
 class DaprServiceSink:

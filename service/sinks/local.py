@@ -8,11 +8,12 @@ from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from service.bulk import batches
+from service.bulk.batches import Options, Outcome
 from service.bulk.rows import Candidate
 from service.clock import utcnow
 from service.db.engine import session_scope
 from service.db.repositories.store import StoreRepository
-from service.usecases.imports import Options, Outcome, duplicate
 
 #: Rows an import writes after which the store's planner statistics are refreshed at its end.
 ANALYZE_AFTER_ROWS = 10_000
@@ -84,5 +85,5 @@ async def apply_to_store(
         if options.skip_duplicates:
             outcome.skipped += 1
         else:
-            outcome.errors.append(duplicate(candidate, "the target"))
+            outcome.errors.append(batches.duplicate(candidate, "the target"))
     return outcome

@@ -17,6 +17,7 @@ from uuid import UUID
 from pydantic.alias_generators import to_camel
 
 from service.bulk import params as bulk_params, streams
+from service.bulk.batches import Options, Outcome, dedupe_batch, duplicate, first_rows
 from service.bulk.errors import BadFile, TooManyRejectedRows
 from service.bulk.eta import Eta
 from service.bulk.pipeline import Batches, CheckedBatch
@@ -29,7 +30,7 @@ from service.db.repositories.files import FileRepository
 from service.domain.errors import PermanentFailure, TaskCancelled
 from service.sinks.base import Sink
 from service.usecases import imports
-from service.usecases.imports import Options, Outcome, Totals
+from service.usecases.imports import Totals
 from worker.context import HandlerContext
 from worker.handlers import reports, storage
 from worker.handlers.sinks import build_sink
@@ -189,7 +190,7 @@ class ImportRun:
         errors: list[RowError],
         last: int,
     ) -> None:
-        batch, early = imports.dedupe_batch(candidates, self.options)
+        batch, early = dedupe_batch(candidates, self.options)
         if self.options.dry_run:
             batch = self._unseen(batch, early)
         async with self.ctx.resources.unit() as uow:
@@ -203,7 +204,7 @@ class ImportRun:
             )
             rejected = errors + early.errors + outcome.errors
             # the report lists maxErrors + 1 rejected rows at most; later ones are counted
-            listed = imports.first_rows(rejected, self.params.max_errors + 1 - totals.failed)
+            listed = first_rows(rejected, self.params.max_errors + 1 - totals.failed)
             totals.batches += 1
             totals.processed += last - totals.last_row
             totals.last_row = last
@@ -225,7 +226,7 @@ class ImportRun:
                 elif self.options.mode == "upsert":
                     early.updated += 1
                 else:
-                    early.errors.append(imports.duplicate(candidate, "an earlier row of the file"))
+                    early.errors.append(duplicate(candidate, "an earlier row of the file"))
                 continue
             self.seen.add(digest)
             fresh.append(candidate)

@@ -17,7 +17,6 @@ from service.api import fields
 from service.api.deps import CallerDep, ResourcesDep, UnitDep
 from service.api.idempotency import IdempotencyKeyDep
 from service.api.json_body import BoundedRoute
-from service.api.problems import CALLER_RESPONSES, problem, responses
 from service.api.routes import files as file_routes, tasks as task_routes
 from service.api.schemas import InputModel, TaskCreate, TaskCreated, TaskPublic
 from service.bootstrap import Resources
@@ -30,6 +29,7 @@ from service.usecases import files as file_usecases, submissions, tasks as task_
 from service.usecases.files import FilePolicy
 from service.usecases.submissions import Submitted
 from service.usecases.tasks import IdempotencyKey
+from service.web.problems import CALLER_RESPONSES, problem, responses
 
 router = APIRouter(
     prefix="/bulk", tags=["bulk"], responses=CALLER_RESPONSES, route_class=BoundedRoute

@@ -9,9 +9,9 @@ from fastapi import APIRouter, Query
 from service.api import fields
 from service.api.deps import CallerDep, UnitDep
 from service.api.json_body import BoundedRoute
-from service.api.problems import CALLER_RESPONSES, responses
 from service.usecases import dead_letters
 from service.usecases.dead_letters import DeadLetterView
+from service.web.problems import CALLER_RESPONSES, responses
 
 router = APIRouter(
     prefix="/dead-letters",

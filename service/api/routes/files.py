@@ -17,7 +17,6 @@ from starlette.requests import ClientDisconnect
 from service.api import fields
 from service.api.deps import CallerDep, ResourcesDep, UnitDep
 from service.api.json_body import BoundedRoute
-from service.api.problems import FILE_RESPONSES, PROBLEM_RESPONSES, problem
 from service.api.schemas import InputModel
 from service.bootstrap import Resources
 from service.clock import utcnow
@@ -27,6 +26,7 @@ from service.storage.local import LocalFileStore
 from service.usecases import files as file_usecases, receiving
 from service.usecases.files import DownloadLink, FilePolicy, FileView, Upload
 from service.usecases.views import CamelModel
+from service.web.problems import FILE_RESPONSES, PROBLEM_RESPONSES, problem
 
 router = APIRouter(
     prefix="/files", tags=["files"], responses=PROBLEM_RESPONSES, route_class=BoundedRoute

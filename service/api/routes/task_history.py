@@ -10,10 +10,10 @@ from fastapi import APIRouter, Query
 from service.api import fields
 from service.api.deps import CallerDep, ResourcesDep, ServiceDep, UnitDep
 from service.api.json_body import BoundedRoute
-from service.api.problems import CALLER_RESPONSES, responses
 from service.api.schemas import AttemptPublic, EventPublic, LogPage, ProgressAck, ProgressReport
 from service.clock import utcnow
 from service.usecases import logs as log_usecases, progress as progress_usecases, queries
+from service.web.problems import CALLER_RESPONSES, responses
 
 router = APIRouter(
     prefix="/tasks/{task_id}",

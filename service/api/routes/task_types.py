@@ -7,9 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 
 from service.api.deps import CallerDep, ResourcesDep
-from service.api.problems import CALLER_RESPONSES, responses
 from service.usecases import task_types
 from service.usecases.task_types import TaskTypeView
+from service.web.problems import CALLER_RESPONSES, responses
 
 router = APIRouter(prefix="/task-types", tags=["task types"], responses=CALLER_RESPONSES)
 

@@ -12,7 +12,6 @@ from service.api import fields
 from service.api.deps import CallerDep, ResourcesDep, UnitDep
 from service.api.idempotency import IdempotencyKeyDep
 from service.api.json_body import BoundedRoute
-from service.api.problems import CALLER_RESPONSES, responses
 from service.api.schemas import InputModel, TaskCreate, TaskCreated, TaskPage, TaskPublic
 from service.clock import utcnow
 from service.db.repositories.tasks import Cursor, TaskFilters
@@ -22,6 +21,7 @@ from service.usecases import queries, submissions, task_files, tasks as task_use
 from service.usecases.files import DownloadLink, FilePolicy, FilePurpose
 from service.usecases.submissions import Submitted
 from service.usecases.tasks import IdempotencyKey
+from service.web.problems import CALLER_RESPONSES, responses
 
 router = APIRouter(
     prefix="/tasks", tags=["tasks"], responses=CALLER_RESPONSES, route_class=BoundedRoute

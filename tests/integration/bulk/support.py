@@ -14,11 +14,11 @@ from uuid import UUID
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.bulk.batches import Options, Outcome
 from service.bulk.rows import Candidate
 from service.bulk.schemas import SCHEMAS
 from service.bulk.writers import open_writer
 from service.sinks.local import LocalSink
-from service.usecases.imports import Options, Outcome
 from tests.fixtures.app import user, wait_until
 from tests.fixtures.s3 import transfer
 

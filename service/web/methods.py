@@ -31,15 +31,16 @@ router = APIRouter(include_in_schema=False, route_class=OptionsRoute)
 
 
 def allowed(request: Request) -> list[str]:
-    """The methods some route of the app takes at this request's path, OPTIONS included; none
-    when no route has the path."""
+    """The methods some route of the app takes at this request's path, OPTIONS included when
+    the app answers it (the API does, through `router`); none when no route has the path."""
     routes = request.app.router.routes
-    found = [
-        method
-        for method in _METHODS
-        if any(r.matches({**request.scope, "method": method})[0] == Match.FULL for r in routes)
-    ]
-    return [*found, "OPTIONS"] if found else []
+
+    def taken(method: str) -> bool:
+        scope = {**request.scope, "method": method}
+        return any(route.matches(scope)[0] == Match.FULL for route in routes)
+
+    found = [method for method in _METHODS if taken(method)]
+    return [*found, "OPTIONS"] if found and taken("OPTIONS") else found
 
 
 @router.options("/{path:path}", status_code=status.HTTP_204_NO_CONTENT)

@@ -1,4 +1,5 @@
-"""RFC 9457 problem+json: every error the API returns is rendered here, in camelCase."""
+"""RFC 9457 problem+json: every error the API and the worker return is rendered here, in
+camelCase."""
 
 from __future__ import annotations
 
@@ -14,12 +15,12 @@ from fastapi.responses import JSONResponse
 from pydantic.alias_generators import to_camel
 from starlette.exceptions import HTTPException
 
-from service.api import methods
-from service.api.schemas import Problem
 from service.db import availability
 from service.domain import errors
 from service.storage.base import FileTooLarge
 from service.usecases.files import UnsupportedMediaType
+from service.web import methods
+from service.web.schemas import Problem
 
 logger = logging.getLogger(__name__)
 
@@ -224,6 +225,19 @@ def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
         code: {"description": _DESCRIPTIONS[code], "content": {MEDIA_TYPE: {"schema": _SCHEMA}}}
         for code in codes
     }
+
+
+def describe_problems(app: FastAPI) -> None:
+    """Add the Problem schema, which the error answers of every operation refer to, to the
+    app's OpenAPI description (FastAPI's documented way to extend it: replace app.openapi)."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            add_schemas(FastAPI.openapi(app))
+        assert app.openapi_schema is not None
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def add_schemas(openapi: dict[str, Any]) -> None:

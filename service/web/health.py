@@ -1,4 +1,4 @@
-"""Liveness, readiness and a detailed view for operators."""
+"""Liveness, readiness and a detailed view for operators: the same routes in both apps."""
 
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ from fastapi import APIRouter, Request, Response
 from sqlalchemy import text
 
 from service import __version__
-from service.api.deps import CallerDep, ResourcesDep
-from service.api.problems import responses
-from service.api.schemas import Health
 from service.bootstrap import Resources
 from service.clock import utcnow
 from service.db.engine import session_scope
 from service.db.repositories.outbox import OutboxRepository
 from service.domain.errors import Forbidden
+from service.web.deps import CallerDep, ResourcesDep
+from service.web.problems import responses
+from service.web.schemas import Health
 
 router = APIRouter(tags=["health"])
 #: Not ready: the same body, saying which check is down.

@@ -1,0 +1,96 @@
+"""Request dependencies both apps use: the process's resources and the caller."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from typing import Annotated
+
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from service.bootstrap import Resources
+from service.domain.callers import SERVICE_ROLE, Caller
+from service.domain.errors import InvalidInput, Unauthenticated
+
+
+async def get_resources(request: Request) -> Resources:
+    resources: Resources = request.app.state.resources
+    return resources
+
+
+ResourcesDep = Annotated[Resources, Depends(get_resources)]
+
+
+#: The identity headers as OpenAPI security schemes (they document themselves that way).
+USER_ID = APIKeyHeader(
+    name="X-User-ID",
+    scheme_name="X-User-ID",
+    description="The caller, from the gateway: UTF-8 text, at most 128 characters",
+    auto_error=False,
+)
+USER_ROLES = APIKeyHeader(
+    name="X-User-Roles",
+    scheme_name="X-User-Roles",
+    description="The caller's roles, comma-separated (admin sees every task); with X-User-ID",
+    auto_error=False,
+)
+SERVICE_TOKEN = APIKeyHeader(
+    name="X-Service-Token",
+    scheme_name="X-Service-Token",
+    description="The service token of internal callers (executors, other services)",
+    auto_error=False,
+)
+BEARER = HTTPBearer(
+    scheme_name="Bearer",
+    description="The service token as `Authorization: Bearer <token>`",
+    auto_error=False,
+)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _header_text(value: str | None, name: str, max_length: int) -> str | None:
+    """A header's value as the UTF-8 text the gateway sends (Starlette hands every header over
+    decoded as Latin-1, which made 'élodie' into 'Ã©lodie')."""
+    if value is None:
+        return None
+    try:
+        text = value.encode("latin-1").decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidInput("is not UTF-8 text", field=name) from None
+    if len(text) > max_length:
+        raise InvalidInput(f"is longer than {max_length} characters", field=name)
+    if _CONTROL.search(text):
+        raise InvalidInput("must not contain control characters", field=name)
+    return text
+
+
+def _has_service_token(resources: Resources, offered: str | None) -> bool:
+    expected = resources.settings.service_token
+    if not expected or not offered:
+        return False  # an unset token must never match an empty one
+    # the header's own bytes (Starlette decoded them as Latin-1) against the token's UTF-8
+    return secrets.compare_digest(offered.encode("latin-1"), expected.encode())
+
+
+async def get_caller(
+    resources: ResourcesDep,
+    user_id: Annotated[str | None, Security(USER_ID)],
+    user_roles: Annotated[str | None, Security(USER_ROLES)],
+    service_token: Annotated[str | None, Security(SERVICE_TOKEN)],
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)],
+) -> Caller:
+    """Identity forwarded by the gateway; a valid service token makes an internal caller."""
+    x_user_id = _header_text(user_id, "x-user-id", 128)  # tasks.requested_by
+    x_user_roles = _header_text(user_roles, "x-user-roles", 512)
+    offered = service_token or (bearer.credentials if bearer else None)
+    if _has_service_token(resources, offered):
+        return Caller(x_user_id or "service", frozenset({SERVICE_ROLE}))
+    if not x_user_id or not x_user_id.strip():
+        raise Unauthenticated("send the caller's identity in the X-User-ID header")
+    roles = frozenset(r.strip().lower() for r in (x_user_roles or "").split(",") if r.strip())
+    roles -= {SERVICE_ROLE}  # only the token grants the service role
+    return Caller(x_user_id.strip(), roles)
+
+
+CallerDep = Annotated[Caller, Depends(get_caller)]

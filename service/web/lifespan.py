@@ -1,0 +1,71 @@
+"""The lifespan both apps share: resources, the outbox relay and companions, started and
+stopped in order."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+from collections.abc import AsyncIterator, Sequence
+from typing import Any, Protocol
+
+from fastapi import FastAPI
+
+from service.bootstrap import Resources, build_resources
+from service.config import Settings
+from service.db import migrate
+
+
+class Companion(Protocol):
+    """Something that runs beside an app in its process (the worker in the embedded mode)."""
+
+    name: str
+
+    async def start(self, resources: Resources, *, shares_bus_with_api: bool) -> None: ...
+    async def stop(self) -> None: ...
+    def health(self) -> dict[str, Any]: ...
+
+
+@contextlib.asynccontextmanager
+async def run_resources(
+    app: FastAPI,
+    settings: Settings,
+    process_name: str,
+    companions: Sequence[Companion],
+    *,
+    serves_api: bool,
+) -> AsyncIterator[Resources]:
+    """Migrate (embedded), build resources, start the relay and companions; undo it all at exit."""
+    if settings.migrate_on_start:
+        await asyncio.to_thread(migrate.upgrade, settings.database_url)
+    resources = build_resources(settings, process_name)
+    app.state.resources = resources
+    app.state.health_probes = {c.name: c.health for c in companions}
+    relay = asyncio.create_task(resources.relay.run())
+    resources.relay.kick()  # publish what an earlier run left behind
+    for companion in companions:
+        await companion.start(resources, shares_bus_with_api=serves_api)
+    _freeze_startup_heap()
+    try:
+        yield resources
+    finally:
+        gc.unfreeze()
+        for companion in companions:
+            await companion.stop()
+        await resources.relay.stop(relay)
+        await resources.close()
+
+
+def _freeze_startup_heap() -> None:
+    """Take the objects alive after start-up out of the cyclic collector's full passes.
+
+    A bulk run allocates millions of short-lived containers; the ones that outlive a young
+    collection (a batch in flight) count towards the next full collection, which then walks
+    the whole heap (the ~160,000 objects of the modules, app and pools) every ~40,000 promoted
+    objects: 10 % of an import's CPU (bench/README.md, bulk round 2). `gc.freeze()` is
+    CPython's own way of exempting a long-lived heap from that; collecting first keeps
+    garbage out of it, and the exit unfreezes, so a process that builds several apps (tests)
+    keeps nothing for good.
+    """
+    gc.collect()
+    gc.freeze()
