@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -33,6 +34,15 @@ logger = logging.getLogger(__name__)
 RETRY_FIRST, RETRY_CAP = 0.25, 1.0
 
 
+#: A queue whose runs end this fast (seconds, a moving average) claims ahead: up to a claim
+#: batch of tasks waiting for a slot, so one claim and one finish carry many tasks
+#: (Graphile Worker and River fetch into a local buffer for the same reason). Slow work is
+#: never claimed ahead: a task must not wait here while another worker could run it.
+PREFETCH_BELOW = 0.05
+#: Weight of the newest run in that average.
+EMA_WEIGHT = 0.2
+
+
 class ExecutionTimeout(RetryLater):
     """The run took longer than its task type allows; it was stopped."""
 
@@ -46,6 +56,9 @@ class Running:
     lease_ends: float = 0.0
     job: asyncio.Task[None] | None = None
     lost: bool = False
+    #: whether it counts against its queue's concurrency: from the claim until its handler
+    #: ends (its outcome then waits for the finisher, holding the lease but no slot)
+    holds_slot: bool = True
 
 
 @dataclass
@@ -53,6 +66,8 @@ class RunnerStats:
     claimed: int = 0
     finished: int = 0
     claims: int = 0
+    #: how many tasks each of the last claims took (the sizes of its batches)
+    claim_sizes: deque[int] = field(default_factory=lambda: deque(maxlen=100))
     by_dispatch: dict[str, int] = field(default_factory=lambda: {"push": 0, "poll": 0})
 
 
@@ -77,6 +92,10 @@ class Runner:
         self.running: dict[UUID, Running] = {}
         #: running tasks per queue, kept with `running` (free() must not scan it on every claim)
         self.busy: dict[str, int] = {q.value: 0 for q in Queue}
+        #: claimed ahead (see PREFETCH_BELOW): in `running` too (they hold leases), not started
+        self.queued: dict[str, deque[Running]] = {q.value: deque() for q in Queue}
+        #: moving average of each queue's run time, seconds (None until a run ended)
+        self.pace: dict[str, float | None] = {q.value: None for q in Queue}
         self.stats = RunnerStats()
         self._wake = asyncio.Event()
         self._dispatch: Dispatch = "poll"
@@ -118,11 +137,38 @@ class Runner:
     def free(self, queue: Queue) -> int:
         return self.capacity[queue] - self.busy.get(queue.value, 0)
 
+    def room(self, queue: Queue) -> int:
+        """How many tasks a claim may take for `queue`: its free slots, plus as many again
+        waiting for one while its runs are fast."""
+        pace = self.pace[queue.value]
+        fast = pace is not None and pace < PREFETCH_BELOW
+        ahead = self.resources.settings.claim_batch_size if fast else 0
+        return self.free(queue) + ahead - len(self.queued[queue.value])
+
     def _forget(self, task_id: UUID) -> None:
-        """Drop a run from `running` (once) and release its queue slot."""
+        """Drop a run from `running` (once) and release its queue slot if it still holds it."""
         running = self.running.pop(task_id, None)
         if running is not None:
+            self._release_slot(running)
+
+    def _release_slot(self, running: Running) -> None:
+        if running.holds_slot:
+            running.holds_slot = False
             self.busy[running.task.queue] = self.busy.get(running.task.queue, 0) - 1
+            self._launch_queued(running.task.queue)
+
+    def _launch_queued(self, queue: str) -> None:
+        """Start tasks claimed ahead while their queue has free slots."""
+        waiting = self.queued[queue]
+        while waiting and self.busy.get(queue, 0) < self.capacity[Queue(queue)]:
+            running = waiting.popleft()
+            if self.running.get(running.task.id) is running:  # not stopped meanwhile
+                self._launch(running)
+
+    def _launch(self, running: Running) -> None:
+        running.holds_slot = True
+        self.busy[running.task.queue] = self.busy.get(running.task.queue, 0) + 1
+        running.job = asyncio.create_task(self._execute(running), name=f"task-{running.task.id}")
 
     # -- main loops -------------------------------------------------------------------------
     async def run(self, *, until_idle: bool = False) -> None:
@@ -167,7 +213,7 @@ class Runner:
     async def _claim(self, dispatch: Dispatch) -> int:
         if self._in_doubt and not await self._settle_in_doubt():
             return 0
-        rooms = {q: min(self.free(q), self.resources.settings.claim_batch_size) for q in Queue}
+        rooms = {q: min(self.room(q), self.resources.settings.claim_batch_size) for q in Queue}
         self._room_was_short = any(n <= 0 for n in rooms.values())
         rooms = {q: n for q, n in rooms.items() if n > 0}
         if not rooms:
@@ -200,6 +246,7 @@ class Runner:
             per_queue.get(q.value, 0) >= n for q, n in rooms.items()
         )
         self.stats.claims += 1
+        self.stats.claim_sizes.append(len(claimed))
         self.stats.claimed += len(claimed)
         self.stats.by_dispatch[dispatch] += len(claimed)
         if dispatch == "poll" and claimed and self.on_poll_claim is not None:
@@ -242,18 +289,21 @@ class Runner:
         return True
 
     def _start(self, task: TaskRecord, now: datetime) -> None:
+        """Run a claimed task now if its queue has a free slot, else queue it for the next."""
         context = HandlerContext(task=task, resources=self.resources)
         loop = asyncio.get_running_loop()
         lease_ends = loop.time() - (utcnow() - now).total_seconds()
-        running = Running(task, context, now, lease_ends + self._lease_of(task))
+        running = Running(task, context, now, lease_ends + self._lease_of(task), holds_slot=False)
         older = self.running.get(task.id)
         if older is not None and older.job is not None and not older.job.done():
             older.lost = True  # never the case (fencing stops it first); never two runs at once
             older.job.cancel()
         self._forget(task.id)
         self.running[task.id] = running
-        self.busy[task.queue] = self.busy.get(task.queue, 0) + 1
-        running.job = asyncio.create_task(self._execute(running), name=f"task-{task.id}")
+        if self.busy.get(task.queue, 0) < self.capacity[Queue(task.queue)]:
+            self._launch(running)
+        else:
+            self.queued[task.queue].append(running)
         logger.debug(
             "task claimed",
             extra={"action": "task.claimed", "task_id": str(task.id), "worker_id": self.worker_id},
@@ -312,6 +362,17 @@ class Runner:
         self._outcomes.put_nowait(
             Outcome(task, ending, running.started_at, error, delay, final or None)
         )
+        self._note_pace(task.queue, running)
+        # The handler is done: its slot may take the next task while the finisher records
+        # this outcome, so claims and finishes overlap instead of taking turns.
+        self._release_slot(running)
+        if self._maybe_more:
+            self._wake.set()
+
+    def _note_pace(self, queue: str, running: Running) -> None:
+        took = (utcnow() - running.started_at).total_seconds()
+        pace = self.pace.get(queue)
+        self.pace[queue] = took if pace is None else pace + EMA_WEIGHT * (took - pace)
 
     async def _finish_loop(self) -> None:
         while True:
@@ -395,15 +456,15 @@ class Runner:
                 running.lease_ends = sent + self._lease_of(running.task)
                 if held_lease.cancel_requested:
                     running.context.cancel_requested = True
-            elif running.job is not None and not running.job.done():
+            elif running.job is None or not running.job.done():
                 self._stop_run(running, "lease lost")
         return True
 
     def _stop_run(self, running: Running, why: str) -> None:
         """Stop a run this worker may no longer own; it writes nothing (see _execute)."""
-        assert running.job is not None
         running.lost = True
-        running.job.cancel()
+        if running.job is not None:
+            running.job.cancel()
         self._forget(running.task.id)
         logger.warning(why, extra={"action": "task.lease_lost", "task_id": str(running.task.id)})
 
@@ -418,11 +479,21 @@ class Runner:
         doomed = [
             r
             for r in self.running.values()
-            if r.lease_ends <= deadline and r.job is not None and not r.job.done()
+            if r.lease_ends <= deadline and (r.job is None or not r.job.done())
         ]
         for running in doomed:
             self._stop_run(running, "lease not renewed in time (database unreachable)")
         return len(doomed)
+
+    def _release_queued(self) -> None:
+        """Hand back the tasks claimed ahead that never started (no retry spent)."""
+        for waiting in self.queued.values():
+            while waiting:
+                running = waiting.popleft()
+                if self.running.get(running.task.id) is running:
+                    self._outcomes.put_nowait(
+                        Outcome(running.task, Ending.RELEASED, running.started_at)
+                    )
 
     async def _renew(self, tasks: list[TaskRecord]) -> dict[UUID, execution.Lease]:
         """Extend the leases this worker holds on `tasks`, each by its type's lease length."""
@@ -472,6 +543,7 @@ class Runner:
         self._stopping = True
         self._wake.set()
         async with self._claiming:  # a claim in flight has started its tasks by now
+            self._release_queued()
             jobs = [r.job for r in self.running.values() if r.job is not None]
         if jobs:
             _, pending = await asyncio.wait(jobs, timeout=grace)

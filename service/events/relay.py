@@ -101,6 +101,10 @@ class OutboxRelay:
         self._kick = asyncio.Event()
         self._contended = False
         self._stopping = False
+        #: rows this process just committed (see accept), published from memory
+        self._fresh: list[OutboxRecord] = []
+        self._swept_at = 0.0
+
         #: one warning per streak of failures: the database away, or the publisher refusing
         self.draining = FailureStreak(logger, "outbox drain", "outbox.drain")
         self.publishing = FailureStreak(logger, "publishing outbox rows", "outbox.publish")
@@ -109,7 +113,9 @@ class OutboxRelay:
         self._kick.set()
 
     def accept(self, rows: Sequence[OutboxRecord]) -> None:
-        """Rows a transaction of this process just committed: publish them soon."""
+        """Rows a transaction of this process just committed: publish them from memory, without
+        reading them back (the table drain stays the safety net; see drain)."""
+        self._fresh.extend(rows)
         self.kick()
 
     async def stop(self, task: asyncio.Task[None], timeout: float = 5.0) -> None:
@@ -228,7 +234,53 @@ class OutboxRelay:
         return done, first_error
 
     async def drain(self) -> int:
-        """Publish every unpublished row now; returns how many went out."""
+        """Publish what this process just committed from memory, and every unpublished row from
+        the table when that cannot be done, now and then (a sweep), or after a failure."""
+        fresh, self._fresh = self._fresh, []
+        loop = asyncio.get_running_loop()
+        due = loop.time() - self._swept_at >= self.sweep_seconds
+        if fresh and not self.failures and not self._contended and not due:
+            try:
+                if await self._drain_fresh(fresh):
+                    return len(fresh)
+            except _Busy:
+                self._contended = True
+                return 0
+        self._swept_at = loop.time()
+        return await self._drain_table()
+
+    async def _drain_fresh(self, rows: list[OutboxRecord]) -> bool:
+        """Publish `rows` as they were committed and mark them, in one short transaction; False
+        when the table must be drained instead (a row of theirs would overtake an older one of
+        its task still waiting, or the publisher refused).
+
+        The first event of a new task needs no check: nothing of its task can be older. Other
+        rows are checked (their tasks' older rows, written by another process, may still wait in
+        the table).
+        """
+        async with session_scope(self.sessionmaker) as session:
+            # Under the relay lock (on SQLite: its one writer, taken by the first statement), so
+            # a table drain never reads these rows while they are being published here.
+            await _take_lock(session)
+            repo = OutboxRepository(session)
+            waiting = await repo.still_unpublished([r.id for r in rows])
+            rows = [r for r in rows if r.id in waiting]  # another drain may have sent some
+            later = [r for r in rows if not r.opens]
+            if later and await repo.earlier_unpublished(later):
+                return False
+            done, error = await self._publish(rows)
+            await repo.mark_published(done, utcnow())
+            self.published += len(done)
+            if error is not None:
+                self.failures += 1
+                self.last_error = error
+                self.publishing.failed(PublishError(error), outbox_id=[r.id for r in rows][:1])
+                return False
+            self.publishing.succeeded()
+            return True
+
+    async def _drain_table(self) -> int:
+        """Publish every unpublished row of the table, in id order; how many went out."""
         sent = 0
         self._contended = False
         while True:

@@ -27,9 +27,14 @@ class Change:
 
 
 def trail(
-    changes: Sequence[Change], *, now: datetime, traceparent: str | None = None
+    changes: Sequence[Change],
+    *,
+    now: datetime,
+    traceparent: str | None = None,
+    opens: bool = False,
 ) -> tuple[list[dict[str, Any]], list[NewOutboxRow]]:
-    """The task_events rows and the outbox rows of `changes` (one of each per change)."""
+    """The task_events rows and the outbox rows of `changes` (one of each per change);
+    `opens`: they are the first events of new tasks."""
     events = [
         {
             "task_id": c.task.id,
@@ -43,7 +48,8 @@ def trail(
         for c in changes
     ]
     outbox = [
-        NewOutboxRow(c.event.value, c.task.id, snapshot(c.task), now, traceparent) for c in changes
+        NewOutboxRow(c.event.value, c.task.id, snapshot(c.task), now, traceparent, opens)
+        for c in changes
     ]
     return events, outbox
 

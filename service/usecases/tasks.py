@@ -137,7 +137,7 @@ async def create(
     # together (one statement on PostgreSQL, see insert_created), then the outbox row.
     event = transitions.creation_event(status)
     change = history.Change(task, event, None, actor=caller.user_id, message="created")
-    [event_row], outbox = history.trail([change], now=now, traceparent=traceparent)
+    [event_row], outbox = history.trail([change], now=now, traceparent=traceparent, opens=True)
     await TaskRepository(uow.session).insert_created(task, event_row)
     await history.publish(uow, outbox)
     history.note_ready(uow, [task], now=now)

@@ -8,9 +8,10 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.db import dialects
 from service.db.tables import (
     attempts_table as A,
     events_table as E,
@@ -78,6 +79,17 @@ _FINISH_ATTEMPT = (
 )
 
 
+_FINISH_ATTEMPTS_PG = text(
+    "UPDATE task_attempts AS a SET outcome = v.outcome, error = v.error,"
+    " finished_at = v.finished_at, duration_ms = v.duration_ms"
+    " FROM unnest(CAST(:task_ids AS uuid[]), CAST(:attempts AS integer[]),"
+    " CAST(:outcomes AS varchar[]), CAST(:errors AS text[]),"
+    " CAST(:finished AS timestamptz[]), CAST(:durations AS integer[]))"
+    " AS v(task_id, attempt, outcome, error, finished_at, duration_ms)"
+    " WHERE a.task_id = v.task_id AND a.attempt = v.attempt"
+)
+
+
 class HistoryRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -112,8 +124,25 @@ class HistoryRepository:
             await self.session.execute(_START_ATTEMPTS, rows)
 
     async def finish_attempts(self, rows: list[dict[str, Any]]) -> None:
-        """rows: task_id, attempt, outcome, error, finished_at, duration_ms (one statement)."""
+        """rows: task_id, attempt, outcome, error, finished_at, duration_ms.
+
+        PostgreSQL: one UPDATE over arrays of them (an executemany would run one statement per
+        attempt in the server); SQLite runs its executemany in the process, cheaply.
+        """
         if not rows:
+            return
+        if dialects.name(self.session) == "postgresql":
+            await self.session.execute(
+                _FINISH_ATTEMPTS_PG,
+                {
+                    "task_ids": [r["task_id"] for r in rows],
+                    "attempts": [r["attempt"] for r in rows],
+                    "outcomes": [r["outcome"] for r in rows],
+                    "errors": [r["error"] for r in rows],
+                    "finished": [r["finished_at"] for r in rows],
+                    "durations": [r["duration_ms"] for r in rows],
+                },
+            )
             return
         params = [{f"b_{k}": v for k, v in row.items()} for row in rows]
         await self.session.execute(_FINISH_ATTEMPT, params)

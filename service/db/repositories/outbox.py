@@ -43,6 +43,8 @@ class OutboxRecord:
     payload: dict[str, Any]
     traceparent: str | None
     created_at: datetime
+    #: the first event of a new task: no earlier row of its task can wait to go out
+    opens: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +56,7 @@ class NewOutboxRow:
     payload: dict[str, Any]
     created_at: datetime
     traceparent: str | None = None
+    opens: bool = False
 
 
 def _record(row: Row[Any]) -> OutboxRecord:
@@ -83,9 +86,37 @@ class OutboxRepository:
         result = await self.session.execute(_ADD, params)
         ids = [int(i) for i in result.scalars().all()]
         return [
-            OutboxRecord(i, r.topic, r.task_id, r.payload, r.traceparent, r.created_at)
+            OutboxRecord(i, r.topic, r.task_id, r.payload, r.traceparent, r.created_at, r.opens)
             for i, r in zip(ids, rows, strict=True)
         ]
+
+    async def earlier_unpublished(self, rows: Sequence[OutboxRecord]) -> bool:
+        """Whether a row of these rows' tasks, older than them and not among them, still
+        waits to go out (then publishing these first would let them overtake it)."""
+        if not rows:
+            return False
+        ids = [r.id for r in rows]
+        tasks = list({r.task_id for r in rows if r.task_id is not None})
+        if not tasks:
+            return False
+        stmt = (
+            select(O.c.id)
+            .where(
+                O.c.published_at.is_(None),
+                O.c.id < max(ids),
+                O.c.id.not_in(ids),
+                O.c.task_id.in_(tasks),
+            )
+            .limit(1)
+        )
+        return (await self.session.execute(stmt)).first() is not None
+
+    async def still_unpublished(self, ids: Sequence[int]) -> set[int]:
+        """Which of these rows still wait to go out."""
+        if not ids:
+            return set()
+        stmt = select(O.c.id).where(O.c.id.in_(ids), O.c.published_at.is_(None))
+        return {int(i) for i in (await self.session.execute(stmt)).scalars()}
 
     async def next_batch(self, limit: int) -> list[OutboxRecord]:
         rows = (await self.session.execute(_NEXT_BATCH, {"batch_limit": limit})).all()

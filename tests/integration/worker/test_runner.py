@@ -139,6 +139,65 @@ async def _all_completed(resources: Resources, expected: int) -> bool:
     return await count_completed(resources) == expected
 
 
+class TestClaimingAhead:
+    async def test_fast_work_is_claimed_ahead_of_free_slots(
+        self, database_url: str, tmp_path: Path
+    ) -> None:
+        """Runs that end fast let a claim take more than the free slots (one claim and one
+        finish then carry many tasks); each task still runs once, never above concurrency."""
+        ran: list[tuple[UUID, str]] = []
+        async with open_recording(
+            database_url, tmp_path, worker_concurrency={"default": 2}, claim_batch_size=20
+        ) as resources:
+            ids = {(await make_task(resources, "record")).id for _ in range(60)}
+            runner = Runner(resources, recording_registry(resources, ran))
+            await asyncio.wait_for(runner.run(until_idle=True), timeout=30)
+        assert sorted(i for i, _ in ran) == sorted(ids)
+        assert runner.stats.claims < 60 // 2  # more than two tasks a claim
+        assert max(runner.stats.claim_sizes) > 2
+
+    async def test_slow_work_is_never_claimed_ahead(
+        self, database_url: str, tmp_path: Path
+    ) -> None:
+        """A task must not wait in one worker while another could run it: runs slower than
+        PREFETCH_BELOW keep claims to the free slots."""
+        ran: list[tuple[UUID, str]] = []
+        async with open_recording(
+            database_url, tmp_path, worker_concurrency={"default": 1}
+        ) as resources:
+            for _ in range(4):
+                await make_task(resources, "record")
+            runner = Runner(resources, recording_registry(resources, ran, pause=0.1))
+            await asyncio.wait_for(runner.run(until_idle=True), timeout=30)
+        assert len(ran) == 4
+        assert max(runner.stats.claim_sizes) == 1
+
+    async def test_tasks_claimed_ahead_are_handed_back_at_a_stop(
+        self, database_url: str, tmp_path: Path
+    ) -> None:
+        ran: list[tuple[UUID, str]] = []
+        async with open_recording(
+            database_url, tmp_path, worker_concurrency={"default": 1}
+        ) as resources:
+            ids = [(await make_task(resources, "record")).id for _ in range(5)]
+            runner = Runner(resources, recording_registry(resources, ran, pause=30))
+            runner.pace["default"] = 0.001  # as if its runs had been fast
+            loop = asyncio.create_task(runner.run())
+            runner.wake("push")
+            await wait_until(lambda: _started(ran), timeout=10)
+            assert len(runner.queued["default"]) == 4  # claimed ahead, waiting for the slot
+            await runner.stop(grace=0.1)
+            await asyncio.gather(loop, return_exceptions=True)
+            statuses = [(await load_task(resources, i)).status for i in ids]
+            outcomes = await rows(resources, attempts_table, attempts_table.c.task_id)
+        assert statuses == ["pending"] * 5  # the running one released too, none lost
+        assert {a.outcome for a in outcomes} == {"released"}
+
+
+async def _started(ran: list[tuple[UUID, str]]) -> bool:
+    return bool(ran)
+
+
 class TestPriority:
     async def test_higher_priorities_created_later_are_claimed_first(
         self, database_url: str, tmp_path: Path
@@ -162,7 +221,7 @@ class TestPriority:
             normal.id,
             *(t.id for t in lows),
         ]
-        assert runner.stats.claims >= len(ran)  # one at a time: concurrency 1
+        assert runner.stats.claimed == len(ran)  # claimed ahead or not, each ran once, in order
 
 
 class TestOneClaimForAllQueues:
