@@ -67,6 +67,7 @@ from _common import (
     Server,
     _system_jiffies,
     checkpoint,
+    children,
     cpu_seconds,
     database,
     fresh,
@@ -159,9 +160,7 @@ def run_peers(pdir: Path, batch: str, runs: int, only: str, keep: bool) -> dict[
                 sys.stderr.write("  | " + line)
             rc = proc.wait()
         except BaseException:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)  # run_all.sh's trap stops its workers
-            proc.wait(timeout=60)
+            stop_peers(proc)
             raise
     wall = time.perf_counter() - t0
     busy1, total1 = _system_jiffies()
@@ -182,6 +181,23 @@ def run_peers(pdir: Path, batch: str, runs: int, only: str, keep: bool) -> dict[
         "otherCores": round(max(0.0, busy - (kids + svc) / wall), 2),
         "log": str(log_path.relative_to(ROOT)),
     }
+
+
+def stop_peers(proc: subprocess.Popen[str]) -> None:
+    """Interrupted: SIGTERM run_all.sh and its direct children (the current step's `timeout`,
+    which is in a process group of its own and passes the signal to the peer's client, whose
+    `finally` stops the worker it spawned), by pid; SIGKILL what is left after 60 s."""
+    targets = [proc.pid, *children(proc.pid)]
+    for pid in targets:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        for pid in targets:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        proc.wait(timeout=10)
 
 
 def read_batch(batch: str) -> list[dict[str, Any]]:
@@ -231,6 +247,17 @@ def peer_medians(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             row["errors"] = [r.get("error") for r in recs if not r.get("ok")]
         out[key] = row
     return out
+
+
+def size_mismatch(records: list[dict[str, Any]]) -> list[str]:
+    """Workloads whose peer records ran another size than ours will (not one comparison)."""
+    ours = {"W1": W1_N, "W2": W2_N, "W3": W3_N}
+    out = set()
+    for rec in records:
+        want = ours.get(str(rec.get("workload")))
+        if want is not None and rec.get("n") not in (None, want):
+            out.add(f"{rec['workload']}: peers n={rec['n']}, ours {want}")
+    return sorted(out)
 
 
 # -- our workloads -------------------------------------------------------------------------------
@@ -847,6 +874,11 @@ def markdown(doc: dict[str, Any]) -> str:
         f"{p.get('otherCores', '—')} during the peers' run and "
         f"{doc['quiet']['otherCoresOursRange']} during ours.",
         f"Took: peers {fmt(p.get('seconds'))} s, ours {fmt(o.get('seconds'))} s.",
+        *(
+            [f"**Sizes differ** from the peers' batch: {'; '.join(p['sizeMismatch'])}."]
+            if p.get("sizeMismatch")
+            else []
+        ),
         "",
         "| measure | ours | peer / mark | ratio | aim | resolves at | verdict |",
         "|---|---|---|---|---|---|---|",
@@ -1200,6 +1232,7 @@ def main() -> None:
         doc["peers"]["records"] = records
         doc["peers"]["batchTimes"] = [records[0].get("ts"), records[-1].get("ts")]
         doc["peers"]["medians"] = peer_medians(records)
+        doc["peers"]["sizeMismatch"] = size_mismatch(records)
         log(f"peers: {len(records)} records of batch {batch}")
         if args.pg == "peers":
             services.ensure_up()
@@ -1229,4 +1262,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt as stop:
+        log(f"interrupted ({stop}); everything this run started has been stopped")
+        sys.exit(130)
