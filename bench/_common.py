@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import os
 import platform
 import shutil
@@ -20,7 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,9 +40,10 @@ def free_port() -> int:
 
 
 def percentile(values: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0..100) of a non-empty sequence."""
+    """Nearest-rank percentile (q in 0..100) of a non-empty sequence: the ceil(q/100 * n)-th
+    smallest value, exactly as ../shared/peers/common.py computes it (so ratios compare alike)."""
     ordered = sorted(values)
-    rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
+    rank = max(1, min(len(ordered), math.ceil(q / 100 * len(ordered))))
     return ordered[rank - 1]
 
 
@@ -80,10 +82,58 @@ def machine() -> dict[str, Any]:
     }
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of one process so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def cpu_seconds(pid: int, *, reaped: bool = False) -> float:
+    """User + system CPU time of one process so far; with `reaped`, plus that of its children
+    that have exited and been waited for (0.0 once the process is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    ticks = int(fields[11]) + int(fields[12])
+    if reaped:
+        ticks += int(fields[13]) + int(fields[14])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def children(pid: int) -> list[int]:
+    """Pids of the live children of `pid`."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    out.append(int(entry.name))
+    return out
+
+
+def postmaster_pid(data_dir: Path) -> int | None:
+    try:
+        return int((data_dir / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def postgres_cpu(data_dir: Path) -> Callable[[], float]:
+    """CPU seconds of a whole PostgreSQL cluster so far: the postmaster, its live processes
+    (backends, checkpointer, WAL writer, autovacuum) and the backends that exited (the
+    postmaster reaps them, so their time moves to its children's account). A Meter group."""
+
+    def read() -> float:
+        master = postmaster_pid(data_dir)
+        if master is None:
+            return 0.0
+        return cpu_seconds(master, reaped=True) + sum(cpu_seconds(p) for p in children(master))
+
+    return read
+
+
+def rss_bytes(pid: int) -> int | None:
+    """Resident set size of a live process (VmRSS), None once it is gone."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return None
 
 
 def _system_jiffies() -> tuple[int, int]:
@@ -95,16 +145,24 @@ def _system_jiffies() -> tuple[int, int]:
 class Meter:
     """CPU used by the watched processes and by the whole machine over a block of time.
 
-    The machine may be shared (other jobs running); `machineBusyCores` minus what we ran
-    tells how much of the 2 cores something else took during the measurement.
+    `groups` maps a name to a pid or to a callable returning CPU seconds so far (e.g.
+    `postgres_cpu(dir)`). The machine may be shared (other jobs running): `otherCores` is
+    `machineBusyCores` minus what the watched processes and this load generator used, i.e.
+    how much of the cores something else took during the measurement.
     """
 
-    def __init__(self, pids: dict[str, int]) -> None:
-        self.pids = pids
+    def __init__(self, groups: dict[str, int | Callable[[], float]]) -> None:
+        self.groups = groups
         self.result: dict[str, float] = {}
 
+    def _read(self) -> dict[str, float]:
+        return {
+            name: group() if callable(group) else cpu_seconds(group)
+            for name, group in self.groups.items()
+        }
+
     def __enter__(self) -> Meter:
-        self._cpu = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+        self._cpu = self._read()
         self._self = time.process_time()
         self._busy, self._total = _system_jiffies()
         self._wall = time.perf_counter()
@@ -114,15 +172,20 @@ class Meter:
         wall = time.perf_counter() - self._wall
         busy, total = _system_jiffies()
         cores = os.cpu_count() or 1
+        now = self._read()
         self.result = {
-            f"{name}CpuSeconds": round(cpu_seconds(pid) - self._cpu[name], 3)
-            for name, pid in self.pids.items()
+            f"{name}CpuSeconds": round(now[name] - self._cpu[name], 3) for name in self.groups
         }
         self.result["loadGeneratorCpuSeconds"] = round(time.process_time() - self._self, 3)
         self.result["machineBusyCores"] = round(
             cores * (busy - self._busy) / max(1, total - self._total), 2
         )
         self.result["wallSeconds"] = round(wall, 3)
+        ours = sum(now[n] - self._cpu[n] for n in self.groups)
+        ours += self.result["loadGeneratorCpuSeconds"]
+        self.result["otherCores"] = round(
+            max(0.0, self.result["machineBusyCores"] - ours / max(wall, 1e-9)), 2
+        )
 
 
 def loadavg() -> float:
@@ -176,9 +239,40 @@ def migrate(url: str) -> None:
     )
 
 
+PG_SETTINGS = (
+    "server_version",
+    "fsync",
+    "synchronous_commit",
+    "wal_sync_method",
+    "full_page_writes",
+    "shared_buffers",
+    "max_connections",
+)
+
+
+@dataclass
+class Cluster:
+    """A PostgreSQL cluster that is already running (e.g. ../shared/peers' on 127.0.0.1:5440):
+    `database()` then only creates (and afterwards drops) its own database in it."""
+
+    port: int
+    data_dir: Path
+    dbname: str = "commonops_bench"
+
+
+def checkpoint(db: Database) -> None:
+    """CHECKPOINT the PostgreSQL cluster (as ../shared/peers/run_all.sh does before each step),
+    so one step's dirty buffers are not written during the next one's measurement."""
+    if db.kind == "postgres":
+        _psql(db.info["port"], "CHECKPOINT")
+
+
 @contextlib.contextmanager
-def database(kind: str, workdir: Path) -> Iterator[Database]:
-    """A fresh, migrated database of `kind`; a PostgreSQL cluster lives only inside the block."""
+def database(kind: str, workdir: Path, cluster: Cluster | None = None) -> Iterator[Database]:
+    """A fresh, migrated database of `kind`. PostgreSQL: a cluster of our own that lives only
+    inside the block (scripts/postgres.sh, fsync on), or a database of our own inside the
+    running `cluster`, dropped at the end. `info` carries the port, database name, data
+    directory (for `postgres_cpu`) and the server's durability settings."""
     if kind == "sqlite":
         path = workdir / "operations.db"
         url = f"sqlite+aiosqlite:///{path}"
@@ -187,22 +281,29 @@ def database(kind: str, workdir: Path) -> Iterator[Database]:
         return
     if kind != "postgres":
         raise ValueError(f"unknown database {kind!r}")
-    port = free_port()
-    pg_dir = workdir / "pg"
-    log(f"starting PostgreSQL (fsync on) on 127.0.0.1:{port} in {pg_dir}")
-    subprocess.run([PG_SCRIPT, "start", str(port), str(pg_dir)], check=True)
+    if cluster is None:
+        port, pg_dir, dbname = free_port(), workdir / "pg", "bench"
+        log(f"starting PostgreSQL (fsync on) on 127.0.0.1:{port} in {pg_dir}")
+        subprocess.run([PG_SCRIPT, "start", str(port), str(pg_dir)], check=True)
+    else:
+        port, pg_dir, dbname = cluster.port, cluster.data_dir, cluster.dbname
+        log(f"using the running PostgreSQL on 127.0.0.1:{port} ({pg_dir}), database {dbname}")
+        _psql(port, f"DROP DATABASE IF EXISTS {dbname} WITH (FORCE)")
     try:
-        _psql(port, "CREATE DATABASE bench")
-        settings = {
-            name: _psql(port, f"SHOW {name}")
-            for name in ("server_version", "fsync", "synchronous_commit", "wal_sync_method")
-        }
-        url = PG_USER_URL.format(port=port, db="bench")
+        _psql(port, f"CREATE DATABASE {dbname}")
+        settings = {name: _psql(port, f"SHOW {name}") for name in PG_SETTINGS}
+        url = PG_USER_URL.format(port=port, db=dbname)
         migrate(url)
-        yield Database(kind, url, {"port": port, **settings})
+        info = {"port": port, "dbname": dbname, "dataDir": str(pg_dir), **settings}
+        info["cluster"] = "own (scripts/postgres.sh)" if cluster is None else "existing"
+        yield Database(kind, url, info)
     finally:
-        subprocess.run([PG_SCRIPT, "stop", str(pg_dir)], check=False)
-        log("PostgreSQL stopped")
+        if cluster is None:
+            subprocess.run([PG_SCRIPT, "stop", str(pg_dir)], check=False)
+            log("PostgreSQL stopped")
+        else:
+            with contextlib.suppress(subprocess.CalledProcessError):
+                _psql(port, f"DROP DATABASE IF EXISTS {dbname} WITH (FORCE)")
 
 
 @contextlib.contextmanager
@@ -221,8 +322,9 @@ TASK_TABLES = "task_events, task_logs, task_attempts, outbox, job_runs, tasks"
 def fresh(db: Database, tables: str = TASK_TABLES) -> None:
     """Empty `tables` (every task table by default) between runs on the same database."""
     if db.kind == "postgres":
-        _psql(db.info["port"], f"TRUNCATE {tables} RESTART IDENTITY", db="bench")
-        _psql(db.info["port"], "VACUUM ANALYZE", db="bench")
+        name = db.info.get("dbname", "bench")
+        _psql(db.info["port"], f"TRUNCATE {tables} RESTART IDENTITY", db=name)
+        _psql(db.info["port"], "VACUUM ANALYZE", db=name)
         return
     import sqlite3
 
@@ -276,12 +378,13 @@ class Server:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{self.argv} exited: {self.log_path.read_text()[-2000:]}")
-            if self._live():
+            if self.live():
                 return
             time.sleep(0.05)
         raise RuntimeError(f"{self.argv} not ready after {timeout}s")
 
-    def _live(self) -> bool:
+    def live(self) -> bool:
+        """Does it answer GET /health/live with 200 (its HTTP server is up)?"""
         try:
             with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
                 s.sendall(b"GET /health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")

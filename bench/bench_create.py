@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -64,14 +65,72 @@ async def load(port: int, clients: int, per_client: int) -> dict[str, Any]:
     }
 
 
-def measured(server: Server, clients: int, per_client: int, profile: Path | None) -> dict[str, Any]:
-    with profiled(server.pid, profile), Meter({"api": server.pid}) as meter:
+def measured(
+    server: Server,
+    clients: int,
+    per_client: int,
+    profile: Path | None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """`load` with the API's CPU (and that of the `extra` Meter groups, e.g. PostgreSQL)."""
+    groups = {"api": server.pid, **(extra or {})}
+    with profiled(server.pid, profile), Meter(groups) as meter:
         result = uvloop.run(load(server.port, clients, per_client))
     result.update(meter.result)
-    result["apiCpuMsPerRequest"] = round(
-        1000 * meter.result["apiCpuSeconds"] / result["requests"], 3
-    )
+    for name in groups:
+        key = "apiCpuMsPerRequest" if name == "api" else f"{name}CpuMsPerRequest"
+        result[key] = round(1000 * meter.result[f"{name}CpuSeconds"] / result["requests"], 3)
     return result
+
+
+BATCH_PATH = "/api/v1/operations/tasks:batch"
+
+
+async def batch_probe(port: int) -> tuple[int, bytes]:
+    """One batch create of one noop task: (status, body). 404/405 = not available."""
+    conn = await Connection.open(port)
+    try:
+        body = json.dumps({"tasks": [{"taskType": "noop"}]}).encode()
+        return await conn.send(Connection.request("POST", BATCH_PATH, {"X-User-ID": "b"}, body))
+    finally:
+        await conn.close()
+
+
+async def batch_load(port: int, clients: int, batches: int, size: int) -> dict[str, Any]:
+    """`batches` batch creates of `size` noop tasks each (`POST /tasks:batch`, body
+    `{"tasks": [{"taskType": "noop"}, ...]}`) from `clients` keep-alive connections; any 2xx
+    counts as accepted (the caller counts the rows afterwards)."""
+    body = json.dumps({"tasks": [{"taskType": "noop"}] * size}).encode()
+    latencies: list[float] = []
+    left = batches
+
+    async def client(i: int) -> None:
+        nonlocal left
+        conn = await Connection.open(port)
+        raw = Connection.request("POST", BATCH_PATH, {"X-User-ID": f"bench-{i}"}, body)
+        try:
+            while left > 0:
+                left -= 1
+                start = time.perf_counter()
+                status, answer = await conn.send(raw)
+                latencies.append(time.perf_counter() - start)
+                if not 200 <= status < 300:
+                    raise RuntimeError(f"batch create answered {status}: {answer[:300]!r}")
+        finally:
+            await conn.close()
+
+    start = time.perf_counter()
+    await asyncio.gather(*(client(i) for i in range(clients)))
+    elapsed = time.perf_counter() - start
+    return {
+        "batches": len(latencies),
+        "batchSize": size,
+        "clients": clients,
+        "seconds": round(elapsed, 3),
+        "tasksPerSecond": round(len(latencies) * size / elapsed, 1),
+        "batchP50ms": round(percentile(latencies, 50) * 1000, 3),
+        "batchP99ms": round(percentile(latencies, 99) * 1000, 3),
+    }
 
 
 def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:

@@ -35,6 +35,7 @@ import asyncio
 import contextlib
 import importlib.util
 import json
+import math
 import os
 import platform
 import shutil
@@ -91,9 +92,10 @@ def log(message: str) -> None:
 
 
 def percentile(values: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0..100)."""
+    """Nearest-rank percentile (q in 0..100): the ceil(q/100 * n)-th smallest, as
+    ../shared/peers/common.py and _common.percentile compute it."""
     ordered = sorted(values)
-    rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
+    rank = max(1, min(len(ordered), math.ceil(q / 100 * len(ordered))))
     return ordered[rank - 1]
 
 
@@ -194,18 +196,32 @@ class Meter:
 
 # -- PostgreSQL --------------------------------------------------------------------------------
 class Postgres:
-    def __init__(self, workdir: Path) -> None:
-        self.port = daprlocal.free_port()
-        self.dir = workdir / "pg"
+    """Our own cluster in `workdir` (scripts/postgres.sh, fsync on), or, with `port` and
+    `data_dir`, a cluster that is already running (start/stop then leave it alone and the
+    databases made by `create` are dropped by `drop`)."""
+
+    def __init__(
+        self, workdir: Path, *, port: int | None = None, data_dir: Path | None = None
+    ) -> None:
+        self.external = port is not None
+        self.port = port if port is not None else daprlocal.free_port()
+        self.dir = data_dir if data_dir is not None else workdir / "pg"
 
     def start(self) -> Postgres:
+        if self.external:
+            return self
         log(f"starting PostgreSQL (fsync on) on 127.0.0.1:{self.port}")
         subprocess.run([PG_SCRIPT, "start", str(self.port), str(self.dir)], check=True)
         return self
 
     def stop(self) -> None:
+        if self.external:
+            return
         subprocess.run([PG_SCRIPT, "stop", str(self.dir)], check=False)
         log("PostgreSQL stopped")
+
+    def drop(self, db: str) -> None:
+        asyncio.run(self.sql(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
 
     def url(self, db: str) -> str:
         return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/{db}"
@@ -230,6 +246,7 @@ class Postgres:
             await conn.close()
 
     def create(self, db: str) -> str:
+        asyncio.run(self.sql(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
         asyncio.run(self.sql(f"CREATE DATABASE {db}"))
         url = self.url(db)
         subprocess.run([COMMON_OPS, "migrate", "--database-url", url], check=True, env=clean_env())
@@ -824,6 +841,27 @@ class EmbeddedShape(Shape):
         return {"dev": self.proc.pid}
 
 
+def run_dapr(pg: Postgres, work: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """The Dapr shape on database `dapr` of `pg`: API + daprd and one worker + daprd
+    (latency, throughput, backlog), then a second worker replica (throughput, backlog).
+    `args` as main's (runs, tasks, clients, latency_tasks, gap_ms, kinds, profile)."""
+    url = pg.create("dapr")
+    shape = DaprShape(work / "dapr", url, pg.dsn("dapr"), pg)
+    try:
+        shape.start()
+        shape.add_worker()
+        log(f"Dapr stack up: API :{shape.port}, {len(shape.workers)} worker")
+        one = measure(shape, "dapr-1worker", args)
+        shape.add_worker()
+        log("second worker replica up")
+        two = measure(shape, "dapr-2workers", args, kinds=("throughput", "backlog"))
+        return {"command": shape.command, "oneWorker": one, "twoWorkers": two}
+    finally:
+        shape.stop()
+        if pg.external:
+            pg.drop("dapr")
+
+
 def _interrupted(signum: int, _frame: Any) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
@@ -897,23 +935,7 @@ def main() -> None:
     try:
         doc["postgres"] = pg.settings()
         if "dapr" in only:
-            url = pg.create("dapr")
-            shape = DaprShape(work / "dapr", url, pg.dsn("dapr"), pg)
-            try:
-                shape.start()
-                shape.add_worker()
-                log(f"Dapr stack up: API :{shape.port}, {len(shape.workers)} worker")
-                one = measure(shape, "dapr-1worker", args)
-                shape.add_worker()
-                log("second worker replica up")
-                two = measure(shape, "dapr-2workers", args, kinds=("throughput", "backlog"))
-                doc["results"]["dapr"] = {
-                    "command": shape.command,
-                    "oneWorker": one,
-                    "twoWorkers": two,
-                }
-            finally:
-                shape.stop()
+            doc["results"]["dapr"] = run_dapr(pg, work, args)
         for kind in ("sqlite", "postgres"):
             if kind not in only:
                 continue

@@ -12,29 +12,41 @@ Then `common-ops worker --port P` starts (a separate process) and drains the que
 Throughput = N / (last completedAt - first startedAt), both stamped by the worker; the
 worker's start-up is not counted. Afterwards every task is checked: completed, one attempt
 row (outcome completed), three event rows and three outbox rows (created, started, completed).
+
+While it drains, the completed tasks are counted every 50 ms on one kept connection, the
+way ../shared/peers/common.py `drain_poll` does, which gives the peers' W2 figures too:
+drain_s = worker spawn -> all completed (start-up included), startup_s = spawn -> first poll
+that saw a completion, steady_tps = the completions after that poll / the time from it to
+the end. Worker (and PostgreSQL) CPU per task is taken over that steady window.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import sqlite3
 import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
+import asyncpg  # type: ignore[import-untyped]
 from _common import (
     Database,
     Meter,
     Server,
+    cpu_seconds,
     database,
     emit,
     fresh,
     log,
     machine,
     median,
+    postgres_cpu,
     profiled,
+    rss_bytes,
     workdir,
 )
 from sqlalchemy import func, select, update
@@ -161,6 +173,137 @@ async def verify(url: str, count: int) -> dict[str, Any]:
     return checks
 
 
+class Counter:
+    """Cheap counts on one kept connection: completed tasks, unpublished outbox rows."""
+
+    def __init__(self, db: Database) -> None:
+        self.kind = db.kind
+        if db.kind == "postgres":
+            self.loop = asyncio.new_event_loop()
+            dsn = db.url.replace("postgresql+asyncpg://", "postgresql://")
+            self.conn = self.loop.run_until_complete(asyncpg.connect(dsn))
+        else:
+            self.lite = sqlite3.connect(db.info["file"], timeout=30)
+
+    def _one(self, sql: str) -> int:
+        if self.kind == "postgres":
+            return int(self.loop.run_until_complete(self.conn.fetchval(sql)))
+        return int(self.lite.execute(sql).fetchone()[0])
+
+    def completed(self) -> int:
+        return self._one("SELECT count(*) FROM tasks WHERE status = 'completed'")
+
+    def unpublished(self) -> int:
+        return self._one("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+
+    def close(self) -> None:
+        if self.kind == "postgres":
+            self.loop.run_until_complete(self.conn.close())
+            self.loop.close()
+        else:
+            self.lite.close()
+
+
+def _thin(samples: list[tuple[float, int, int]], keep: int = 120) -> list[list[float]]:
+    step = max(1, len(samples) // keep)
+    picked = samples[::step]
+    if samples and picked[-1] is not samples[-1]:
+        picked.append(samples[-1])
+    return [[round(t, 2), done, round(rss / 2**20, 1)] for t, done, rss in picked]
+
+
+def drain(
+    db: Database,
+    work: Path,
+    tasks: int,
+    *,
+    env: dict[str, str],
+    timeout: float = 600.0,
+    poll: float = 0.05,
+    profile: Path | None = None,
+) -> dict[str, Any]:
+    """Spawn one worker on the queued tasks and time the drain as the peers do; see the module
+    docstring. Also: worker RSS (sampled at each poll), when the outbox was all published, and
+    the worker's command line. Raises if the drain times out or the worker exits."""
+    counter = Counter(db)
+    extra: dict[str, Any] = {}
+    if db.kind == "postgres":
+        extra["postgres"] = postgres_cpu(Path(db.info["dataDir"]))
+    t_spawn = time.perf_counter()
+    worker = Server("worker", db, work, env=env)
+    samples: list[tuple[float, int, int]] = []  # (seconds since spawn, completed, RSS bytes)
+    meter = Meter({"worker": worker.pid, **extra})
+    first: tuple[float, int, float] | None = None  # (when, completed, worker CPU since spawn)
+    ready = None
+    try:
+        with contextlib.ExitStack() as stack:
+            while True:
+                done = counter.completed()
+                now = time.perf_counter()
+                rss = rss_bytes(worker.pid)
+                if rss is not None:
+                    samples.append((now - t_spawn, done, rss))
+                if first is None and done > 0:
+                    first = (now, done, cpu_seconds(worker.pid))
+                    meter.__enter__()
+                if ready is None and worker.live():
+                    ready = now
+                    stack.enter_context(profiled(worker.pid, profile))
+                if done >= tasks:
+                    break
+                if now - t_spawn > timeout:
+                    raise TimeoutError(f"drain incomplete after {timeout}s: {done}/{tasks}")
+                if worker.proc.poll() is not None:
+                    raise RuntimeError(
+                        f"worker exited early: {worker.log_path.read_text()[-2000:]}"
+                    )
+                time.sleep(poll)
+            t_done = now
+            assert first is not None
+            meter.__exit__(None, None, None)
+        worker_cpu_total = cpu_seconds(worker.pid)
+        # the relay publishes the last outbox rows right after the last commit
+        deadline = time.monotonic() + 30
+        while counter.unpublished() and time.monotonic() < deadline:
+            time.sleep(poll)
+        published = time.perf_counter() - t_done
+        command = worker.command
+    finally:
+        worker.stop()
+        counter.close()
+    steady_n, steady_s = tasks - first[1], t_done - first[0]
+    per = max(1, steady_n)
+    rss_mib = [rss / 2**20 for _, _, rss in samples]
+    out: dict[str, Any] = {
+        # the peers' W2 fields (../shared/peers/common.py drain_poll)
+        "n": tasks,
+        "drain_s": round(t_done - t_spawn, 3),
+        "drain_tps": round(tasks / (t_done - t_spawn), 1),
+        "startup_s": round(first[0] - t_spawn, 3),
+        "steady_tps": round(steady_n / steady_s, 1) if steady_n > 0 and steady_s > 0 else None,
+        "poll_ms": poll * 1000,
+        # ours
+        "readySeconds": round(ready - t_spawn, 3) if ready is not None else None,
+        "outboxPublishedSecondsAfterDone": round(published, 3),
+        "steadyWindow": {"tasks": steady_n, **meter.result},
+        "workerCpuMsPerTask": round(1000 * meter.result["workerCpuSeconds"] / per, 3),
+        "workerStartupCpuSeconds": round(first[2], 3),
+        "workerCpuSecondsTotal": round(worker_cpu_total, 3),
+        "workerRssMiB": {
+            "atFirstCompletion": round(next(r for t, d, r in samples if d > 0) / 2**20, 1)
+            if any(d > 0 for _, d, _ in samples)
+            else None,
+            "end": round(rss_mib[-1], 1) if rss_mib else None,
+            "peak": round(max(rss_mib), 1) if rss_mib else None,
+            "samples": _thin(samples),
+        },
+        "worker": command,
+    }
+    if "postgres" in extra:
+        out["postgresCpuMsPerTask"] = round(1000 * meter.result["postgresCpuSeconds"] / per, 3)
+    return out
+
+
 def one_run(db: Database, work: Path, args: argparse.Namespace, run: int) -> dict[str, Any]:
     fresh(db)
     filled = asyncio.run(fill(db.url, args.tasks, published=not args.unpublished))
@@ -169,19 +312,9 @@ def one_run(db: Database, work: Path, args: argparse.Namespace, run: int) -> dic
     if args.concurrency:  # a tuned run: a bigger pool lets one transaction carry more tasks
         env["OPS_WORKER_CONCURRENCY__DEFAULT"] = str(args.concurrency)
         env["OPS_CLAIM_BATCH_SIZE"] = str(min(1000, args.concurrency))
-    with Server("worker", db, work, env=env) as worker:
-        out = args.profile and args.profile / f"drain-{db.kind}-{run}.txt"
-        with profiled(worker.pid, out), Meter({"worker": worker.pid}) as meter:
-            deadline = time.monotonic() + args.timeout
-            state = asyncio.run(progress(db.url))
-            while state["completed"] < args.tasks and time.monotonic() < deadline:
-                time.sleep(0.25)
-                state = asyncio.run(progress(db.url))
-            # the relay publishes the last outbox rows right after the last commit
-            time.sleep(0.5)
-        command = worker.command
-    if state["completed"] < args.tasks:
-        raise RuntimeError(f"drain timed out: {state}")
+    out = args.profile and args.profile / f"drain-{db.kind}-{run}.txt"
+    drained = drain(db, work, args.tasks, env=env, timeout=args.timeout, profile=out)
+    state = asyncio.run(progress(db.url))
     seconds = (state["last"] - state["first"]).total_seconds()
     checks = asyncio.run(verify(db.url, args.tasks))
     result = {
@@ -189,12 +322,11 @@ def one_run(db: Database, work: Path, args: argparse.Namespace, run: int) -> dic
         "fillSeconds": round(filled, 2),
         "drainSeconds": round(seconds, 3),
         "tasksPerSecond": round(args.tasks / seconds, 1),
-        "workerCpuMsPerTask": round(1000 * meter.result["workerCpuSeconds"] / args.tasks, 3),
-        **meter.result,
+        **drained,
         "checks": checks,
-        "worker": command,
     }
-    log(f"run {run}: {result}")
+    shown = {k: v for k, v in result.items() if k not in ("workerRssMiB", "worker")}
+    log(f"run {run}: {shown}")
     if not checks["ok"]:
         raise RuntimeError(f"drain broke a guarantee: {checks}")
     return result

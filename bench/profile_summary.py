@@ -29,14 +29,9 @@ def short(frame: str) -> str:
     return f"{name} ({file})" if file else name
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("profile", type=Path)
-    parser.add_argument("--top", type=int, default=25)
-    parser.add_argument("--match", nargs="*", default=[])
-    args = parser.parse_args()
-
-    stacks = load(args.profile)
+def summary(path: Path, top: int = 25, match: list[str] | None = None) -> str:
+    """The text `main` prints for one profile."""
+    stacks = load(path)
     total = sum(c for _, c in stacks) or 1
     threads: collections.Counter[str] = collections.Counter()
     own: collections.Counter[str] = collections.Counter()
@@ -46,18 +41,27 @@ def main() -> None:
         own[short(frames[-1])] += count
         for frame in {short(f) for f in frames[1:]}:
             inclusive[frame] += count
-    print(f"{args.profile}: {total} samples")
-    print("\nby thread:")
+    lines = [f"{path}: {total} samples", "", "by thread:"]
     for name, count in threads.most_common(8):
-        print(f"  {100 * count / total:5.1f}%  {name}")
-    print(f"\nself time, top {args.top}:")
-    for name, count in own.most_common(args.top):
-        print(f"  {100 * count / total:5.1f}%  {name}")
-    if args.match:
-        print("\ninclusive time of matching frames:")
-        hits = [(n, c) for n, c in inclusive.items() if any(m in n for m in args.match)]
-        for name, count in sorted(hits, key=lambda h: -h[1])[: args.top * 2]:
-            print(f"  {100 * count / total:5.1f}%  {name}")
+        lines.append(f"  {100 * count / total:5.1f}%  {name}")
+    lines += ["", f"self time, top {top}:"]
+    for name, count in own.most_common(top):
+        lines.append(f"  {100 * count / total:5.1f}%  {name}")
+    if match:
+        lines += ["", "inclusive time of matching frames:"]
+        hits = [(n, c) for n, c in inclusive.items() if any(m in n for m in match)]
+        for name, count in sorted(hits, key=lambda h: -h[1])[: top * 2]:
+            lines.append(f"  {100 * count / total:5.1f}%  {name}")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("profile", type=Path)
+    parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--match", nargs="*", default=[])
+    args = parser.parse_args()
+    print(summary(args.profile, args.top, args.match))
 
 
 if __name__ == "__main__":
