@@ -22,6 +22,7 @@ from service.events.relay import OutboxRelay
 from service.storage.base import FileStore
 from service.storage.local import LocalFileStore
 from service.storage.signing import UrlSigner
+from service.usecases.group_commit import GroupCommit
 
 
 @dataclass
@@ -40,6 +41,11 @@ class Resources:
     #: Embedded mode (API and worker in one process): the worker's doorbell, rung with the ids
     #: of just-committed new pending tasks before the relay publishes their `created` events.
     local_doorbell: Callable[[list[UUID]], None] | None = None
+    #: creates that arrive together share one transaction (see usecases/group_commit.py)
+    creates: GroupCommit = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.creates = GroupCommit(self.unit)
 
     def unit(self) -> AbstractAsyncContextManager[UnitOfWork]:
         """A transaction for use cases: committed when the block succeeds, then the workers of
@@ -60,6 +66,7 @@ class Resources:
         return self.publisher if isinstance(self.publisher, InProcessPublisher) else None
 
     async def close(self) -> None:
+        await self.creates.close()
         await self.publisher.close()
         await self.engine.dispose()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, Literal, Self
 
@@ -51,8 +52,8 @@ class InputModel(CamelModel):
         return value
 
 
-class TaskCreate(InputModel):
-    """A new task."""
+class TaskSpec(InputModel):
+    """A new task without an input file to upload (a batch's item)."""
 
     task_type: fields.Name = Field(description="What to do, e.g. import, export, sleep")
     entity_type: fields.Name | None = Field(None, description="What it works on, e.g. product")
@@ -61,10 +62,6 @@ class TaskCreate(InputModel):
     )
     queue: Literal["default", "urgent", "bulk"] | None = None
     params: fields.Params = Field(default_factory=dict)
-    file_name: fields.FileName | None = None
-    file_size: fields.ByteSize | None = None
-    file_content_type: fields.ContentType | None = None
-    file_sha256: fields.Sha256 | None = None
     input_file_id: str | None = Field(None, max_length=255)
     scheduled_at: fields.Instant | None = Field(None, description="Run at this time")
     max_retries: fields.Retries | None = None
@@ -78,12 +75,26 @@ class TaskCreate(InputModel):
             priority=None if self.priority is None else Priority.parse(self.priority),
             queue=Queue(self.queue) if self.queue else None,
             params=self.params,
-            file_name=self.file_name,
-            file_size=self.file_size,
             input_file_id=self.input_file_id,
             scheduled_at=self.scheduled_at,
             max_retries=self.max_retries,
             template_id=self.template_id,
+        )
+
+
+class TaskCreate(TaskSpec):
+    """A new task; with a fileName, the answer says where to upload its input file."""
+
+    file_name: fields.FileName | None = None
+    file_size: fields.ByteSize | None = None
+    file_content_type: fields.ContentType | None = None
+    file_sha256: fields.Sha256 | None = None
+
+    def as_new_task(self) -> NewTask:
+        return replace(
+            super().as_new_task(),
+            file_name=self.file_name,
+            file_size=self.file_size,
             file_content_type=self.file_content_type,
             file_sha256=None if self.file_sha256 is None else self.file_sha256.lower(),
         )

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from service.catalog.catalog import Catalog
 from service.db.unit_of_work import UnitOfWork
 from service.domain.callers import Caller
+from service.domain.errors import Forbidden, InvalidInput, OperationsError
 from service.domain.tasks import TaskRecord
 from service.storage.base import FileStore
 from service.usecases import receiving, task_files, tasks as task_usecases
 from service.usecases.files import FilePolicy, Upload
+from service.usecases.group_commit import GroupCommit
 from service.usecases.tasks import IdempotencyKey, NewTask
 
 
@@ -38,9 +40,24 @@ async def submit(
     now: datetime,
     idempotency: IdempotencyKey | None = None,
     traceparent: str | None = None,
+    group: GroupCommit | None = None,
 ) -> Submitted:
     """Create a task as POST /tasks, /bulk/import and /bulk/export do: an inputFileId must be
-    one of the caller's files; a fileName gets an upload URL (the task waits for the bytes)."""
+    one of the caller's files; a fileName gets an upload URL (the task waits for the bytes).
+
+    A plain task (no key, no file, no trace to carry) goes through `group`, when given: it is
+    committed with the creates that arrived with it, before this returns.
+    """
+    plain = (
+        idempotency is None
+        and traceparent is None
+        and new.file_name is None
+        and new.input_file_id is None
+    )
+    if group is not None and plain:
+        task = task_usecases.prepare(caller, new, catalog=catalog, now=now)
+        await group.store(task, now=now)
+        return Submitted(task, None, True)
     if new.input_file_id is not None:
         await task_files.check_input(uow, caller, new.input_file_id)
     task, created = await task_usecases.create(
@@ -111,3 +128,43 @@ async def submit_with_file(
     async with units() as uow:
         task = await task_usecases.get(uow, caller, first.task.id)
     return Submitted(task, None, first.created)
+
+
+#: Most tasks one batch create may hold (its body limit bounds it too).
+MAX_BATCH = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class BatchItem:
+    """One task of a batch: created, or refused with the error a single create would raise."""
+
+    index: int
+    task: TaskRecord | None = None
+    error: OperationsError | None = None
+
+
+async def submit_batch(
+    uow: UnitOfWork,
+    caller: Caller,
+    news: Sequence[NewTask],
+    *,
+    catalog: Catalog,
+    now: datetime,
+) -> list[BatchItem]:
+    """Many tasks in one transaction: each checked as a single create would be; those that
+    pass are stored together (one multi-row statement per table), the others are reported
+    with their error and nothing of theirs is written."""
+    items: list[BatchItem] = []
+    for index, new in enumerate(news):
+        try:
+            if new.file_name is not None:  # an upload URL per task is not a batch's answer
+                raise InvalidInput("create a task with a fileName alone", field="fileName")
+            if new.input_file_id is not None:
+                await task_files.check_input(uow, caller, new.input_file_id)
+            task = task_usecases.prepare(caller, new, catalog=catalog, now=now)
+        except (InvalidInput, Forbidden) as error:
+            items.append(BatchItem(index, error=error))
+            continue
+        items.append(BatchItem(index, task=task))
+    await task_usecases.store(uow, [i.task for i in items if i.task is not None], now=now)
+    return items

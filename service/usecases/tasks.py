@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -94,6 +95,36 @@ async def create(
         known = await keys.find(caller.user_id, idempotency.operation, idempotency.key)
         if known is not None:
             return await _replayed(uow, known, fingerprint), False
+    task = prepare(
+        caller,
+        new,
+        catalog=catalog,
+        now=now,
+        idempotency_key=None if idempotency is None else idempotency.key,
+    )
+    if idempotency is not None:
+        record = IdempotencyRecord(
+            caller.user_id, idempotency.operation, idempotency.key, fingerprint, task.id, now
+        )
+        if not await keys.claim(record):  # a concurrent request with this key came first
+            known = await keys.find(caller.user_id, idempotency.operation, idempotency.key)
+            if known is None:
+                raise Conflict("a request with this Idempotency-Key is still in progress")
+            return await _replayed(uow, known, fingerprint), False
+    await store(uow, [task], now=now, traceparent=traceparent)
+    return task, True
+
+
+def prepare(
+    caller: Caller,
+    new: NewTask,
+    *,
+    catalog: Catalog,
+    now: datetime,
+    idempotency_key: str | None = None,
+) -> TaskRecord:
+    """The task a create would store, checked by the catalog (a 422 naming the field, or a 403
+    for a type the caller may not create); nothing is read or written."""
     task_type = catalog.check(caller, new.submission())
     if task_type.needs_file:
         _check_file_type(new)
@@ -103,18 +134,8 @@ async def create(
         now=now,
     )
     priority = task_type.priority if new.priority is None else new.priority
-    task_id = uuid4()
-    if idempotency is not None:
-        record = IdempotencyRecord(
-            caller.user_id, idempotency.operation, idempotency.key, fingerprint, task_id, now
-        )
-        if not await keys.claim(record):  # a concurrent request with this key came first
-            known = await keys.find(caller.user_id, idempotency.operation, idempotency.key)
-            if known is None:
-                raise Conflict("a request with this Idempotency-Key is still in progress")
-            return await _replayed(uow, known, fingerprint), False
-    task = new_task(
-        task_id=task_id,
+    return new_task(
+        task_id=uuid4(),
         task_type=new.task_type,
         entity_type=new.entity_type,
         status=status,
@@ -130,18 +151,39 @@ async def create(
         file_name=new.file_name,
         file_size=new.file_size,
         input_file_id=new.input_file_id,
-        idempotency_key=None if idempotency is None else idempotency.key,
+        idempotency_key=idempotency_key,
         template_id=new.template_id,
     )
-    # The task is known before it is written (no RETURNING), so it and its event row go out
-    # together (one statement on PostgreSQL, see insert_created), then the outbox row.
-    event = transitions.creation_event(status)
-    change = history.Change(task, event, None, actor=caller.user_id, message="created")
-    [event_row], outbox = history.trail([change], now=now, traceparent=traceparent, opens=True)
-    await TaskRepository(uow.session).insert_created(task, event_row)
+
+
+async def store(
+    uow: UnitOfWork,
+    tasks: Sequence[TaskRecord],
+    *,
+    now: datetime,
+    traceparent: str | None = None,
+) -> None:
+    """Write prepared tasks with their first event and outbox row, in the unit's transaction.
+
+    Every value written is known beforehand (no RETURNING): one task and its event row go out
+    in one statement on PostgreSQL, many tasks in one multi-row statement per table.
+    """
+    if not tasks:
+        return
+    changes = [
+        history.Change(
+            t, transitions.creation_event(t.status), None, actor=t.requested_by, message="created"
+        )
+        for t in tasks
+    ]
+    events, outbox = history.trail(changes, now=now, traceparent=traceparent, opens=True)
+    repo = TaskRepository(uow.session)
+    if len(tasks) == 1:
+        await repo.insert_created(tasks[0], events[0])
+    else:
+        await repo.insert_many(tasks, events)
     await history.publish(uow, outbox)
-    history.note_ready(uow, [task], now=now)
-    return task, True
+    history.note_ready(uow, tasks, now=now)
 
 
 async def _replayed(uow: UnitOfWork, known: IdempotencyRecord, fingerprint: str) -> TaskRecord:

@@ -67,10 +67,30 @@ class ProblemResponse(JSONResponse):
         return json.dumps(content, allow_nan=False, separators=(",", ":")).encode()
 
 
-def problem(status: int, type_: str, title: str, detail: str, **extra: Any) -> JSONResponse:
+def problem_body(status: int, type_: str, title: str, detail: str, **extra: Any) -> dict[str, Any]:
     body = {"type": TYPE_BASE + type_, "title": title, "status": status, "detail": detail}
-    body |= {_camel(k): v for k, v in extra.items()}
+    return body | {_camel(k): v for k, v in extra.items()}
+
+
+def problem(status: int, type_: str, title: str, detail: str, **extra: Any) -> JSONResponse:
+    body = problem_body(status, type_, title, detail, **extra)
     return ProblemResponse(body, status_code=status)
+
+
+def error_body(error: errors.OperationsError, instance: str) -> dict[str, Any]:
+    """The problem of an error, as the answer's body or an item of a batch answer."""
+    extra: dict[str, Any] = {k: v for k, v in error.context.items() if v is not None}
+    if isinstance(error, errors.InvalidInput) and error.field:
+        extra["errors"] = [{"field": error.field, "reason": error.detail}]
+    name = type(error).__name__
+    return problem_body(
+        _status_for(error),
+        _slug(name),
+        (type(error).__doc__ or name).strip(),
+        error.detail,
+        instance=instance,
+        **extra,
+    )
 
 
 def _phrase(status: int) -> str | None:
@@ -89,19 +109,8 @@ def _status_for(error: errors.OperationsError) -> int:
 
 async def _operations_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, errors.OperationsError)
-    status = _status_for(error)
-    extra: dict[str, Any] = {k: v for k, v in error.context.items() if v is not None}
-    if isinstance(error, errors.InvalidInput) and error.field:
-        extra["errors"] = [{"field": error.field, "reason": error.detail}]
-    name = type(error).__name__
-    response = problem(
-        status,
-        _slug(name),
-        (type(error).__doc__ or name).strip(),
-        error.detail,
-        instance=request.url.path,
-        **extra,
-    )
+    body = error_body(error, request.url.path)
+    response = ProblemResponse(body, status_code=body["status"])
     if isinstance(error, errors.Unavailable):
         response.headers["Retry-After"] = str(error.retry_after)
     return response

@@ -12,7 +12,14 @@ from service.api import fields
 from service.api.deps import CallerDep, ResourcesDep, UnitDep
 from service.api.idempotency import IdempotencyKeyDep
 from service.api.json_body import BoundedRoute
-from service.api.schemas import InputModel, TaskCreate, TaskCreated, TaskPage, TaskPublic
+from service.api.schemas import (
+    InputModel,
+    TaskCreate,
+    TaskCreated,
+    TaskPage,
+    TaskPublic,
+    TaskSpec,
+)
 from service.clock import utcnow
 from service.db.repositories.tasks import Cursor, TaskFilters
 from service.domain.errors import InvalidInput
@@ -21,7 +28,9 @@ from service.usecases import queries, submissions, task_files, tasks as task_use
 from service.usecases.files import DownloadLink, FilePolicy, FilePurpose
 from service.usecases.submissions import Submitted
 from service.usecases.tasks import IdempotencyKey
+from service.web import problems
 from service.web.problems import CALLER_RESPONSES, responses
+from service.wire import CamelModel
 
 router = APIRouter(
     prefix="/tasks", tags=["tasks"], responses=CALLER_RESPONSES, route_class=BoundedRoute
@@ -69,8 +78,62 @@ async def create_task(
         now=utcnow(),
         idempotency=key,
         traceparent=traceparent,
+        group=resources.creates,
     )
     return answer_created(submitted, response)
+
+
+class TaskBatch(InputModel):
+    """Many tasks to create at once, each as POST /tasks takes it but for an input file to
+    upload (fileName and its companions)."""
+
+    tasks: list[TaskSpec] = Field(min_length=1, max_length=submissions.MAX_BATCH)
+
+
+class BatchItemAnswer(CamelModel):
+    """One task of a batch: 201 with its id, or the problem that refused it (nothing of it
+    was written)."""
+
+    index: int
+    status: int
+    id: UUID | None = None
+    task_status: TaskStatus | None = None
+    problem: dict[str, Any] | None = None
+
+
+class BatchAnswer(CamelModel):
+    created: int
+    refused: int
+    items: list[BatchItemAnswer]
+
+
+@router.post(":batch", response_model=BatchAnswer, responses=responses(413))
+async def create_batch(
+    body: TaskBatch, uow: UnitDep, caller: CallerDep, resources: ResourcesDep
+) -> BatchAnswer:
+    """Create up to 1,000 tasks in one request and one transaction (200): each is checked as
+    POST /tasks would check it; the answer lists, in order, each task's 201 and id, or the
+    problem that refused it, whose fields are named from the batch (`tasks.3.params.seconds`).
+    The accepted ones are committed together before the answer."""
+    items = await submissions.submit_batch(
+        uow, caller, [t.as_new_task() for t in body.tasks], catalog=resources.catalog, now=utcnow()
+    )
+    answers = [_batch_item(item) for item in items]
+    created = sum(1 for a in answers if a.status == status.HTTP_201_CREATED)
+    return BatchAnswer(created=created, refused=len(answers) - created, items=answers)
+
+
+def _batch_item(item: submissions.BatchItem) -> BatchItemAnswer:
+    if item.task is not None:
+        return BatchItemAnswer(
+            index=item.index, status=201, id=item.task.id, task_status=item.task.status
+        )
+    assert item.error is not None
+    problem = problems.error_body(item.error, f"/api/v1/operations/tasks:batch#{item.index}")
+    for field_error in problem.get("errors", []):
+        if not str(field_error["field"]).startswith("tasks."):
+            field_error["field"] = f"tasks.{item.index}.{field_error['field']}"
+    return BatchItemAnswer(index=item.index, status=problem["status"], problem=problem)
 
 
 def answer_created(submitted: Submitted, response: Response) -> TaskCreated:

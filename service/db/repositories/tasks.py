@@ -290,6 +290,11 @@ class TaskRepository:
         await self.session.execute(_PLAIN_INSERT, row)
         await self.session.execute(_INSERT_EVENT, [event])
 
+    async def insert_many(self, tasks: Sequence[TaskRecord], events: list[dict[str, Any]]) -> None:
+        """Insert new tasks and their event rows: one multi-row statement per table."""
+        await self.session.execute(_PLAIN_INSERT, [to_row(t) for t in tasks])
+        await self.session.execute(_INSERT_EVENT, events)
+
     async def get(
         self, task_id: UUID, *, for_update: bool = False, include_deleted: bool = False
     ) -> TaskRecord | None:

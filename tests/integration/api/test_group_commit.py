@@ -1,0 +1,58 @@
+"""Creates that arrive together share one commit, and each is answered only after it."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+from sqlalchemy import event, exc as sa_exc
+
+from service.bootstrap import Resources
+from tests.fixtures.app import user
+from tests.integration.api.support import BASE, assert_problem, counts
+
+ALICE = user("alice")
+
+
+async def _create_many(api: httpx.AsyncClient, n: int) -> list[httpx.Response]:
+    return await asyncio.gather(
+        *(api.post(BASE, json={"taskType": "noop"}, headers=ALICE) for _ in range(n))
+    )
+
+
+class TestGroupCommit:
+    async def test_concurrent_creates_share_commits_and_each_is_stored_once(
+        self, api: httpx.AsyncClient, resources: Resources
+    ) -> None:
+        app_resources: Resources = api.app.state.resources  # type: ignore[attr-defined]
+        responses = await _create_many(api, 40)
+        assert [r.status_code for r in responses] == [201] * 40
+        ids = {r.json()["id"] for r in responses}
+        assert len(ids) == 40
+        assert await counts(resources) == {"tasks": 40, "events": 40, "outbox": 40}
+        creates = app_resources.creates
+        assert creates.tasks == 40
+        assert creates.groups < 40  # some commits carried several creates
+        for task_id in list(ids)[:5]:
+            got = await api.get(f"{BASE}/{task_id}", headers=ALICE)
+            assert got.json()["status"] == "pending"
+
+    async def test_a_group_whose_commit_fails_answers_every_create_with_503(
+        self, api: httpx.AsyncClient, resources: Resources
+    ) -> None:
+        engine = api.app.state.resources.engine.sync_engine  # type: ignore[attr-defined]
+        lost = sa_exc.OperationalError("COMMIT", {}, ConnectionResetError(104, "reset"))
+
+        def fail(_connection: object) -> None:
+            raise lost
+
+        event.listen(engine, "commit", fail)
+        try:
+            responses = await _create_many(api, 12)
+        finally:
+            event.remove(engine, "commit", fail)
+        for response in responses:
+            assert_problem(response, 503)
+        assert await counts(resources) == {"tasks": 0, "events": 0, "outbox": 0}
+        after = await _create_many(api, 3)  # and the next ones go through
+        assert [r.status_code for r in after] == [201] * 3
