@@ -23,7 +23,7 @@ from service.clock import utcnow
 from service.db.repositories.store import StoreRepository
 from service.db.tables import store_records_table
 from service.domain.errors import PermanentFailure, RetryLater
-from service.usecases import task_files
+from service.usecases import outputs
 from service.usecases.files import FilePolicy
 from worker.context import HandlerContext
 from worker.handlers import storage
@@ -145,7 +145,7 @@ async def run_export(ctx: HandlerContext) -> None:
         written = await _write_pages(ctx, writer, pages, pace)
         await asyncio.to_thread(writer.close)
     async with ctx.resources.unit() as uow:
-        view = await task_files.register_output(
+        view = await outputs.register_output(
             uow,
             store,
             ctx.task.id,

@@ -15,7 +15,7 @@ from service.bulk.rows import ERROR_COLUMNS
 from service.bulk.writers import CONTENT_TYPES, open_writer
 from service.clock import utcnow
 from service.db.repositories.store import ImportLedger
-from service.usecases import files as file_usecases, task_files
+from service.usecases import files as file_usecases, outputs
 from worker.context import HandlerContext
 from worker.handlers import storage
 
@@ -56,7 +56,7 @@ async def write_error_report(
             writer.write_row(_note(stopped_after, f"import stopped after this row: {note}"))
         await asyncio.to_thread(writer.close)
     async with ctx.resources.unit() as uow:
-        view = await task_files.register_output(
+        view = await outputs.register_output(
             uow,
             store,
             task_id,
