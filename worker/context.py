@@ -1,23 +1,30 @@
-"""What a handler gets: its task, params, a progress reporter, a logger and the cancel check."""
+"""What a handler gets: its task and params, a progress reporter with the cancel check, a
+logger, the file store, the sink or source its params name, and units of work for its batches.
+
+Built for each run by `worker/wiring.py` from the process's resources, of which it holds only
+these: not the Settings, not the sessionmaker, no adapter choice.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
-from service.bootstrap import Resources
 from service.clock import utcnow
 from service.db import availability
 from service.db.repositories.tasks import TaskChanges
-from service.db.unit_of_work import UnitOfWork
+from service.db.unit_of_work import UnitOfWork, Units
 from service.domain.errors import OperationsError, PermanentFailure, TaskCancelled
 from service.domain.tasks import TaskRecord
+from service.sinks.base import Connector
+from service.storage.base import FileStore
 from service.usecases import logs as log_usecases, progress as progress_usecases
+from service.usecases.files import FilePolicy
 from service.wire import StrictModel
 
 LEVELS = ("debug", "info", "warning", "error")
@@ -47,6 +54,8 @@ def _own_write() -> Iterator[None]:
 
 
 P = TypeVar("P", bound=StrictModel)
+#: Runs a maintenance job of this process now, by name; answers its one-line detail.
+JobRunner = Callable[[str], Awaitable[str]]
 
 
 @dataclass
@@ -54,7 +63,20 @@ class HandlerContext:
     """Per-run context; handlers call `report` often and it raises TaskCancelled on a cancel."""
 
     task: TaskRecord
-    resources: Resources
+    #: one transaction per call, for the handler's own batches (committed when its block ends)
+    unit: Units
+    #: where input files are read and output files written (blocking: worker/handlers/storage.py)
+    store: FileStore
+    #: limits and lifetimes of the files a run registers
+    files: FilePolicy
+    #: opens the sink an import's params name, or the source an export's do
+    connector: Connector
+    #: the maintenance task type's way to run a job
+    run_job: JobRunner
+    #: the least time between two progress writes (OPS_PROGRESS_INTERVAL_SECONDS)
+    progress_interval: float
+    #: the worker running it, for logs
+    worker_id: str
     cancel_requested: bool = False
     result: dict[str, Any] | None = None
     #: what the run leaves on the task when it ends (output file, figures)
@@ -79,10 +101,6 @@ class HandlerContext:
             )
             raise PermanentFailure(f"invalid params: {problems}") from error
 
-    @property
-    def sessionmaker(self):  # type: ignore[no-untyped-def]
-        return self.resources.sessionmaker
-
     def check_cancelled(self) -> None:
         if self.cancel_requested:
             raise TaskCancelled(f"task {self.task.id} was cancelled while it ran")
@@ -94,7 +112,7 @@ class HandlerContext:
         """
         update = progress_usecases.ProgressUpdate(**fields)
         now_mono = time.monotonic()
-        if now_mono - self._last_write >= self.resources.settings.progress_interval_seconds:
+        if now_mono - self._last_write >= self.progress_interval:
             await self._write(update, now_mono)
         else:
             self._pending = update
@@ -115,19 +133,19 @@ class HandlerContext:
         self._pending = None
 
     async def _store(self, update: progress_usecases.ProgressUpdate) -> TaskRecord:
-        async with self.resources.unit() as uow:
+        async with self.unit() as uow:
             return await progress_usecases.report(
                 uow,
                 self.task.id,
                 update,
                 now=utcnow(),
                 announce=True,
-                announce_every=self.resources.settings.progress_interval_seconds,
+                announce_every=self.progress_interval,
             )
 
     async def _check(self, now_mono: float) -> None:
         with _own_write():
-            async with self.resources.unit() as uow:
+            async with self.unit() as uow:
                 await self.learn_cancel(uow)
         self._last_check = now_mono
 
@@ -145,5 +163,5 @@ class HandlerContext:
             self.task.id, level, message, utcnow(), self.task.attempts, data or None
         )
         with _own_write():
-            async with self.resources.unit() as uow:
+            async with self.unit() as uow:
                 await log_usecases.append(uow, [entry])

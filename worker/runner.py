@@ -24,6 +24,7 @@ from service.domain.tasks import Queue, TaskRecord, TaskStatus
 from service.logging import FailureStreak
 from service.usecases import execution
 from service.usecases.execution import Dispatch, Outcome, StaleOutcomes
+from worker import wiring
 from worker.context import DatabaseAway, HandlerContext
 from worker.registry import Handler, HandlerRegistry
 
@@ -290,7 +291,7 @@ class Runner:
 
     def _start(self, task: TaskRecord, now: datetime) -> None:
         """Run a claimed task now if its queue has a free slot, else queue it for the next."""
-        context = HandlerContext(task=task, resources=self.resources)
+        context = wiring.handler_context(task, self.resources)
         loop = asyncio.get_running_loop()
         lease_ends = loop.time() - (utcnow() - now).total_seconds()
         running = Running(task, context, now, lease_ends + self._lease_of(task), holds_slot=False)

@@ -9,7 +9,7 @@ loop, a job — commits, and only then hands the facts to the composition root's
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from uuid import UUID
 
@@ -53,6 +53,11 @@ class UnitOfWork:
         facts, self.facts = self.facts, Facts()
         if self._after_commit is not None and facts:
             self._after_commit(facts)
+
+
+#: Opens one unit of work per call, committed when its block succeeds (`Resources.unit`): what
+#: flows of several transactions (an upload, an import's batches) are handed by their edge.
+Units = Callable[[], AbstractAsyncContextManager[UnitOfWork]]
 
 
 @asynccontextmanager

@@ -1,32 +1,34 @@
-"""The built-in local store: the batch is written in the checkpoint's own transaction."""
+"""The built-in local store: an import's batch is written in the checkpoint's own transaction;
+an export pages the records one keyset page per transaction."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.bulk import batches
 from service.bulk.batches import Options, Outcome
 from service.bulk.rows import Candidate
 from service.clock import utcnow
-from service.db.engine import session_scope
 from service.db.repositories.store import StoreRepository
+from service.db.unit_of_work import Units
+from service.sinks.base import Page, Selection
 
 #: Rows an import writes after which the store's planner statistics are refreshed at its end.
 ANALYZE_AFTER_ROWS = 10_000
 
 
 class LocalSink:
-    """Writes batches into `store_records`; with a sessionmaker it refreshes the table's
+    """Writes batches into `store_records`; given units of work it refreshes the table's
     planner statistics after a large import (see `StoreRepository.refresh_statistics`)."""
 
     kind = "local"
 
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession] | None = None) -> None:
-        self.sessionmaker = sessionmaker
+    def __init__(self, units: Units | None = None) -> None:
+        self.units = units
         self.written = 0  #: rows created or updated through this sink
 
     async def write(
@@ -44,9 +46,44 @@ class LocalSink:
         return outcome
 
     async def close(self) -> None:
-        if self.sessionmaker is not None and self.written >= ANALYZE_AFTER_ROWS:
-            async with session_scope(self.sessionmaker) as session:
-                await StoreRepository(session).refresh_statistics()
+        if self.units is not None and self.written >= ANALYZE_AFTER_ROWS:
+            async with self.units() as uow:
+                await StoreRepository(uow.session).refresh_statistics()
+
+
+class LocalSource:
+    """Reads the records of `store_records`, one keyset page per transaction: no transaction
+    stays open while a page is written to the file."""
+
+    kind = "local"
+
+    def __init__(self, units: Units) -> None:
+        self.units = units
+
+    async def count(self, selection: Selection) -> int:
+        async with self.units() as uow:
+            return await StoreRepository(uow.session).count(
+                selection.entity, equals=selection.equals, key_prefix=selection.key_prefix
+            )
+
+    async def pages(self, selection: Selection) -> AsyncIterator[Page]:
+        after: str | None = None
+        while True:
+            async with self.units() as uow:
+                page = await StoreRepository(uow.session).page_json(
+                    selection.entity,
+                    after=after,
+                    limit=selection.batch_size,
+                    equals=selection.equals,
+                    key_prefix=selection.key_prefix,
+                )
+            if page is None:
+                return
+            after = page.last_key
+            yield page  # one JSON text, parsed where the file is written
+
+    async def close(self) -> None:
+        """Nothing to close: each page had its own transaction."""
 
 
 async def apply_to_store(

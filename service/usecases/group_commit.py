@@ -11,15 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 
-from service.db.unit_of_work import UnitOfWork
+from service.db.unit_of_work import Units
 from service.domain.tasks import TaskRecord
 from service.usecases import tasks as task_usecases
-
-Units = Callable[[], AbstractAsyncContextManager[UnitOfWork]]
 
 #: Most tasks one transaction takes (a bound on its size and on how long its locks are held).
 MAX_GROUP = 500

@@ -1,6 +1,6 @@
-"""Import bookkeeping: record a batch's row errors and move the checkpoint, in the transaction
-that wrote the batch (the sink's) — so a resumed import never writes a row twice and never
-loses a row error."""
+"""Import bookkeeping: the input file a run reads; a batch's row errors and the checkpoint,
+recorded in the transaction that wrote the batch (the sink's) — so a resumed import never
+writes a row twice and never loses a row error; the rejected rows its error report lists."""
 
 from __future__ import annotations
 
@@ -10,8 +10,33 @@ from datetime import datetime
 from uuid import UUID
 
 from service.bulk.rows import RowError, reported
+from service.db.repositories.files import FileRepository
 from service.db.repositories.store import ImportLedger
 from service.db.unit_of_work import UnitOfWork
+from service.domain.errors import PermanentFailure
+from service.domain.tasks import TaskRecord
+from service.usecases.files import FileStatus
+
+
+@dataclass(frozen=True, slots=True)
+class InputFile:
+    """The uploaded file an import reads."""
+
+    key: str
+    file_name: str
+    size: int | None
+
+
+async def input_file(uow: UnitOfWork, task: TaskRecord) -> InputFile:
+    """The task's input file, once its bytes are stored; PermanentFailure otherwise."""
+    try:
+        file_id = UUID(str(task.input_file_id))
+    except ValueError:
+        raise PermanentFailure("the task has no input file; create it with a fileName") from None
+    row = await FileRepository(uow.session).get(file_id)
+    if row is None or row.status != FileStatus.READY:
+        raise PermanentFailure(f"input file {file_id} is not uploaded")
+    return InputFile(row.key, row.file_name, row.size)
 
 
 @dataclass
@@ -81,3 +106,22 @@ async def load_totals(uow: UnitOfWork, task_id: UUID) -> Totals:
         skipped=row.skipped,
         failed=row.failed,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedRow:
+    """One recorded problem of a rejected row (a row's problems are recorded together)."""
+
+    id: int
+    row: int
+    column: str | None
+    value: str | None
+    message: str
+
+
+async def rejected_rows(
+    uow: UnitOfWork, task_id: UUID, *, after_id: int, limit: int
+) -> list[RejectedRow]:
+    """The import's recorded row problems after `after_id`, in the order recorded."""
+    page = await ImportLedger(uow.session).errors(task_id, after_id=after_id, limit=limit)
+    return [RejectedRow(r.id, r.row_number, r.column, r.value, r.message) for r in page]

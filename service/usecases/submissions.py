@@ -8,15 +8,17 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from service.catalog.catalog import Catalog
-from service.db.unit_of_work import UnitOfWork
+from service.db.unit_of_work import UnitOfWork, Units
 from service.domain.callers import Caller
 from service.domain.errors import Forbidden, InvalidInput, OperationsError
 from service.domain.tasks import TaskRecord
 from service.storage.base import FileStore
-from service.usecases import receiving, task_files, tasks as task_usecases
-from service.usecases.files import FilePolicy, Upload
+from service.usecases import tasks as task_usecases
+from service.usecases.files import FilePolicy
 from service.usecases.group_commit import GroupCommit
 from service.usecases.tasks import IdempotencyKey, NewTask
+from service.usecases.uploads import creation, receipt
+from service.usecases.uploads.creation import Upload
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +61,7 @@ async def submit(
         await group.store(task, now=now)
         return Submitted(task, None, True)
     if new.input_file_id is not None:
-        await task_files.check_input(uow, caller, new.input_file_id)
+        await creation.check_input(uow, caller, new.input_file_id)
     task, created = await task_usecases.create(
         uow,
         caller,
@@ -69,7 +71,7 @@ async def submit(
         idempotency=idempotency,
         traceparent=traceparent,
     )
-    task, upload = await task_files.upload_for_task(
+    task, upload = await creation.upload_for_task(
         uow,
         store,
         caller,
@@ -83,7 +85,7 @@ async def submit(
 
 
 async def submit_with_file(
-    units: receiving.Units,
+    units: Units,
     caller: Caller,
     new: NewTask,
     chunks: AsyncIterator[bytes],
@@ -91,13 +93,13 @@ async def submit_with_file(
     catalog: Catalog,
     store: FileStore,
     policy: FilePolicy,
-    clock: receiving.Clock,
+    clock: receipt.Clock,
     idempotency: IdempotencyKey | None = None,
 ) -> Submitted:
     """A task created together with its input file's bytes (a multipart import).
 
     The task and its pending file are committed first; the bytes are then received as a
-    signed PUT's are (service/usecases/receiving.py): no transaction open while they are
+    signed PUT's are (service/usecases/uploads/receipt.py): no transaction open while they are
     stored, and one upload of a file at a time, so a repeat of the Idempotency-Key while the
     first request's bytes are being stored is a 409. Marking the file ready sends the task to
     the workers. If storing fails the task keeps waiting: repeating the request with the same
@@ -115,8 +117,8 @@ async def submit_with_file(
             idempotency=idempotency,
         )
     if first.upload is not None:
-        with contextlib.suppress(receiving.AlreadyUploaded):  # a repeat: the file is there
-            await receiving.receive(
+        with contextlib.suppress(receipt.AlreadyUploaded):  # a repeat: the file is there
+            await receipt.receive(
                 units,
                 store,
                 first.upload.file.id,
@@ -160,7 +162,7 @@ async def submit_batch(
             if new.file_name is not None:  # an upload URL per task is not a batch's answer
                 raise InvalidInput("create a task with a fileName alone", field="fileName")
             if new.input_file_id is not None:
-                await task_files.check_input(uow, caller, new.input_file_id)
+                await creation.check_input(uow, caller, new.input_file_id)
             task = task_usecases.prepare(caller, new, catalog=catalog, now=now)
         except (InvalidInput, Forbidden) as error:
             items.append(BatchItem(index, error=error))

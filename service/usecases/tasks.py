@@ -20,7 +20,7 @@ from service.domain.callers import Caller
 from service.domain.errors import Conflict, IdempotencyMismatch, IllegalTransition, NotFound
 from service.domain.events import EventType
 from service.domain.tasks import Priority, Queue, TaskRecord, TaskStatus, new_task
-from service.usecases import files as file_usecases, history
+from service.usecases import content_types, history
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,8 +68,8 @@ class IdempotencyKey:
 def _check_file_type(new: NewTask) -> None:
     """A file the task reads, uploaded later, must be of a type it reads (415 otherwise)."""
     if new.file_name is not None and new.input_file_id is None:
-        content_type = file_usecases.content_type_of(new.file_name, new.file_content_type)
-        file_usecases.check_import_type(content_type, field="fileContentType")
+        content_type = content_types.content_type_of(new.file_name, new.file_content_type)
+        content_types.check_import_type(content_type, field="fileContentType")
 
 
 async def create(

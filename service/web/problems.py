@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException
 from service.db import availability
 from service.domain import errors
 from service.storage.base import FileTooLarge
-from service.usecases.files import UnsupportedMediaType
+from service.usecases.content_types import UnsupportedMediaType
 from service.web import methods
 from service.web.schemas import Problem
 

@@ -1,7 +1,7 @@
 """Another team's service that owns an entity: takes import batches and serves export pages.
 
-It implements the contracts documented in service/sinks/dapr.py and
-worker/handlers/exports.py::service_pages, keeping records in memory.
+It implements the contracts documented in service/sinks/dapr.py (import batches, export pages),
+keeping records in memory.
 """
 
 from __future__ import annotations

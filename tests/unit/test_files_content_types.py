@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.usecases.files import UnsupportedMediaType, check_import_type, content_type_of
+from service.usecases.content_types import UnsupportedMediaType, check_import_type, content_type_of
 
 
 @pytest.mark.parametrize(

@@ -8,11 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from typing import Any
-
-import httpx
-from sqlalchemy import ColumnElement, Text, cast, func
 
 from service.bulk import params as bulk_params
 from service.bulk.eta import Eta
@@ -20,107 +17,12 @@ from service.bulk.formats.base import RowWriter
 from service.bulk.schemas import SCHEMAS
 from service.bulk.writers import CONTENT_TYPES, file_name, open_writer
 from service.clock import utcnow
-from service.db.repositories.store import StoreRepository
-from service.db.tables import store_records_table
-from service.domain.errors import PermanentFailure, RetryLater
-from service.usecases import task_files
-from service.usecases.files import FilePolicy
+from service.sinks.base import Page, Selection
+from service.usecases import outputs
 from worker.context import HandlerContext
 from worker.handlers import storage
 from worker.handlers.imports import schema_for
 from worker.registry import HandlerRegistry
-
-#: One page of records; iterated once, by the writer (in its thread).
-Page = Iterable[dict[str, Any]]
-
-
-def _conditions(export: bulk_params.Export) -> list[ColumnElement[bool]]:
-    conditions: list[ColumnElement[bool]] = []
-    prefix = export.params.key_prefix
-    if prefix:
-        # not LIKE: SQLite's ignores the case of ASCII letters, and keys are case-sensitive
-        key = store_records_table.c.key
-        conditions.append(func.substr(key, 1, len(prefix)) == prefix)
-    conditions.extend(_equals(f) for f in export.filters)
-    return conditions
-
-
-def _equals(f: bulk_params.Filter) -> ColumnElement[bool]:
-    """The record's field equals the filter's value, compared without a cast to the value's
-    type: a stored value of another type just does not match, instead of failing the query
-    (PostgreSQL refuses CAST('A-1' AS INTEGER)). Whole numbers and true/false compare as
-    their JSON text, text and decimals (stored as JSON strings) as text."""
-    field = store_records_table.c.data[f.column.name]
-    if isinstance(f.value, bool):
-        # PostgreSQL gives the JSON text true/false; SQLite's json_extract turns them into 1/0
-        return cast(field, Text).in_(("true", "1") if f.value else ("false", "0"))
-    if isinstance(f.value, int):
-        return cast(field, Text) == str(f.value)
-    text: ColumnElement[str] = field.as_string()
-    return text == f.value
-
-
-async def local_pages(
-    ctx: HandlerContext, entity: str, batch_size: int, conditions: list[ColumnElement[bool]]
-) -> AsyncIterator[Page]:
-    """Records of the local store in key order, one keyset page per transaction."""
-    after: str | None = None
-    while True:
-        async with ctx.resources.unit() as uow:
-            page = await StoreRepository(uow.session).page_json(
-                entity, after=after, limit=batch_size, conditions=conditions
-            )
-        if page is None:
-            return
-        after = page.last_key
-        yield page  # one JSON text, parsed where the file is written
-
-
-async def _count(ctx: HandlerContext, entity: str, conditions: list[ColumnElement[bool]]) -> int:
-    async with ctx.resources.unit() as uow:
-        return await StoreRepository(uow.session).count(entity, conditions)
-
-
-async def service_pages(
-    ctx: HandlerContext, entity: str, export: bulk_params.Export
-) -> AsyncIterator[Page]:
-    """Records of the owning service through Dapr service invocation, page by page.
-
-    Contract: POST .../method/{method} {"entity", "filters", "after", "limit"} answers
-    {"records": [...], "next": <cursor or null>}. Filter values are sent as the records'
-    JSON holds them (a decimal as its text with the column's places, e.g. "12.50").
-    """
-    params = export.params
-    filters = {f.column.name: f.value for f in export.filters}
-    settings = ctx.resources.settings
-    headers = {"dapr-api-token": settings.dapr_api_token} if settings.dapr_api_token else {}
-    path = f"/v1.0/invoke/{params.target_service}/method/{(params.method or '').lstrip('/')}"
-    after: Any = None
-    async with httpx.AsyncClient(
-        base_url=settings.dapr_http_endpoint, headers=headers, timeout=60
-    ) as client:
-        while True:
-            body = {
-                "entity": entity,
-                "filters": filters,
-                "after": after,
-                "limit": params.batch_size,
-            }
-            try:
-                response = await client.post(path, json=body)
-            except httpx.HTTPError as error:
-                raise RetryLater(f"source service unreachable: {error}") from error
-            if response.status_code >= 500:
-                raise RetryLater(f"source service answered {response.status_code}")
-            if response.status_code >= 400:
-                raise PermanentFailure(f"source service refused: {response.text[:300]}")
-            answer = response.json()
-            records = answer.get("records") or []
-            if records:
-                yield records
-            after = answer.get("next")
-            if after is None or not records:
-                return
 
 
 async def run_export(ctx: HandlerContext) -> None:
@@ -131,28 +33,16 @@ async def run_export(ctx: HandlerContext) -> None:
     name = params.file_name or file_name(f"{schema.entity}-export", params.format, gzip=params.gzip)
     key = f"exports/{ctx.task.id}/{file_name('export', params.format, gzip=params.gzip)}"
     content_type = "application/gzip" if params.gzip else CONTENT_TYPES[params.format]
-    if params.sink == "local":
-        conditions = _conditions(export)
-        pace = Pace(await _count(ctx, schema.entity, conditions))
-        pages = local_pages(ctx, schema.entity, params.batch_size, conditions)
-    else:  # the owning service does not say how many records it has
-        pace = Pace(None)
-        pages = service_pages(ctx, schema.entity, export)
-    await ctx.report(**pace.figures(0))
-    store = ctx.resources.store
-    async with storage.writing(store, key, content_type) as stream:  # a failure publishes nothing
-        writer = open_writer(stream, params.format, export.columns, gzip=params.gzip)
-        written = await _write_pages(ctx, writer, pages, pace)
-        await asyncio.to_thread(writer.close)
-    async with ctx.resources.unit() as uow:
-        view = await task_files.register_output(
+    written, pace = await _write(ctx, export, schema.entity, key, content_type)
+    async with ctx.unit() as uow:
+        view = await outputs.register_output(
             uow,
-            store,
+            ctx.store,
             ctx.task.id,
             key,
             file_name=name,
             content_type=content_type,
-            policy=FilePolicy.from_settings(ctx.resources.settings),
+            policy=ctx.files,
             now=utcnow(),
         )
     ctx.result = {
@@ -172,6 +62,26 @@ async def run_export(ctx: HandlerContext) -> None:
             "output_file_id": str(view.id),
         }
     )
+
+
+async def _write(
+    ctx: HandlerContext, export: bulk_params.Export, entity: str, key: str, content_type: str
+) -> tuple[int, Pace]:
+    """Page the selected records out of the source the params name into a file under `key`
+    (a failure publishes nothing); the rows written, and the pace they were written at."""
+    params = export.params
+    selection = Selection.of(entity, export)
+    source = ctx.connector.source(params)
+    try:
+        pace = Pace(await source.count(selection))  # None: the source does not say
+        await ctx.report(**pace.figures(0))
+        async with storage.writing(ctx.store, key, content_type) as stream:
+            writer = open_writer(stream, params.format, export.columns, gzip=params.gzip)
+            written = await _write_pages(ctx, writer, source.pages(selection), pace)
+            await asyncio.to_thread(writer.close)
+    finally:
+        await source.close()
+    return written, pace
 
 
 class Pace:

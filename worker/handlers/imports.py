@@ -12,7 +12,6 @@ import io
 import time
 from collections.abc import Callable
 from typing import Any, BinaryIO, cast
-from uuid import UUID
 
 from pydantic.alias_generators import to_camel
 
@@ -26,14 +25,12 @@ from service.bulk.rows import Candidate, RowError
 from service.bulk.schemas import SCHEMAS
 from service.bulk.schemas.base import Schema
 from service.clock import utcnow
-from service.db.repositories.files import FileRepository
 from service.domain.errors import PermanentFailure, TaskCancelled
 from service.sinks.base import Sink
 from service.usecases import imports
-from service.usecases.imports import Totals
+from service.usecases.imports import InputFile, Totals
 from worker.context import HandlerContext
 from worker.handlers import reports, storage
-from worker.handlers.sinks import build_sink
 from worker.handlers.watching import CancelWatch
 from worker.registry import HandlerRegistry
 
@@ -45,19 +42,6 @@ def schema_for(entity: str | None) -> Schema[Any]:
             f"entityType must be one of {', '.join(sorted(SCHEMAS))}, got {entity!r}"
         )
     return schema
-
-
-async def input_file(ctx: HandlerContext) -> Any:
-    """The task's uploaded input file row."""
-    try:
-        file_id = UUID(str(ctx.task.input_file_id))
-    except ValueError:
-        raise PermanentFailure("the task has no input file; create it with a fileName") from None
-    async with ctx.resources.unit() as uow:
-        row = await FileRepository(uow.session).get(file_id)
-    if row is None or row.status != "ready":
-        raise PermanentFailure(f"input file {file_id} is not uploaded")
-    return row
 
 
 class ImportRun:
@@ -74,20 +58,20 @@ class ImportRun:
         self.watch = CancelWatch(ctx)
 
     async def run(self) -> None:
-        file_row = await input_file(self.ctx)
-        async with self.ctx.resources.unit() as uow:
+        async with self.ctx.unit() as uow:
+            file_row = await imports.input_file(uow, self.ctx.task)
             totals = await imports.load_totals(uow, self.ctx.task.id)
-        sink = build_sink(self.ctx.resources, self.params)
+        sink = self.ctx.connector.sink(self.params)
         try:
             await self._read(file_row, sink, totals)
         finally:
             await sink.close()
 
-    async def _read(self, file_row: Any, sink: Sink, totals: Totals) -> None:
+    async def _read(self, file_row: InputFile, sink: Sink, totals: Totals) -> None:
         """Import the file; however it stops after its header (done, cancelled, too many
         rejected rows, a damaged file), the error report says so and the result shows it."""
         try:
-            async with storage.reading(self.ctx.resources.store, file_row.key) as stream:
+            async with storage.reading(self.ctx.store, file_row.key) as stream:
                 await self._import(stream, file_row, sink, totals)
         except TaskCancelled:
             note = f"cancelled; rows after {totals.last_row} were not read"
@@ -101,7 +85,9 @@ class ImportRun:
             raise
         await self._finish(totals, stopped=None)
 
-    async def _import(self, stream: BinaryIO, file_row: Any, sink: Sink, totals: Totals) -> None:
+    async def _import(
+        self, stream: BinaryIO, file_row: InputFile, sink: Sink, totals: Totals
+    ) -> None:
         counted = streams.Counted(stream)
         buffered = cast(BinaryIO, io.BufferedReader(counted, streams.CHUNK))
         reader = await self.watch.result(
@@ -113,7 +99,7 @@ class ImportRun:
         finally:
             await asyncio.to_thread(reader.close)
 
-    def _open(self, stream: BinaryIO, file_row: Any, start_after: int) -> Reader:
+    def _open(self, stream: BinaryIO, file_row: InputFile, start_after: int) -> Reader:
         try:
             reader = open_reader(
                 stream,
@@ -193,7 +179,7 @@ class ImportRun:
         batch, early = dedupe_batch(candidates, self.options)
         if self.options.dry_run:
             batch = self._unseen(batch, early)
-        async with self.ctx.resources.unit() as uow:
+        async with self.ctx.unit() as uow:
             outcome = await sink.write(
                 uow.session,
                 self.schema.entity,

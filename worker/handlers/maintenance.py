@@ -10,10 +10,10 @@ from worker.registry import HandlerRegistry
 
 async def run_job(ctx: HandlerContext) -> None:
     """Runs one maintenance job now, outside its cron schedule."""
-    job = JOBS.get(ctx.task.entity_type or "")
-    if job is None:
+    name = ctx.task.entity_type or ""
+    if name not in JOBS:
         raise PermanentFailure(f"entityType must name a maintenance job: {', '.join(sorted(JOBS))}")
-    detail = await job(ctx.resources)
+    detail = await ctx.run_job(name)
     ctx.result = {"detail": detail}
     await ctx.log("info", detail)
 

@@ -14,8 +14,8 @@ from service.bulk.formats.base import RowWriter
 from service.bulk.rows import ERROR_COLUMNS
 from service.bulk.writers import CONTENT_TYPES, open_writer
 from service.clock import utcnow
-from service.db.repositories.store import ImportLedger
-from service.usecases import files as file_usecases, task_files
+from service.usecases import imports, outputs
+from service.usecases.files import FilePurpose
 from worker.context import HandlerContext
 from worker.handlers import storage
 
@@ -36,13 +36,12 @@ async def write_error_report(
     a cancel ends the write (TaskCancelled): the partial report is not kept.
     """
     task_id = ctx.task.id
-    async with ctx.resources.unit() as uow:
-        first = await ImportLedger(uow.session).errors(task_id, after_id=0, limit=1)
+    async with ctx.unit() as uow:
+        first = await imports.rejected_rows(uow, task_id, after_id=0, limit=1)
     if not first and note is None:
         return None
     key = f"reports/{task_id}/errors.csv"
-    store = ctx.resources.store
-    async with storage.writing(store, key, CONTENT_TYPES["csv"]) as stream:
+    async with storage.writing(ctx.store, key, CONTENT_TYPES["csv"]) as stream:
         writer = open_writer(stream, "csv", ERROR_COLUMNS)
         listed = await _write_rows(ctx, writer, cancellable=cancellable)
         if listed < rejected_rows:
@@ -55,16 +54,16 @@ async def write_error_report(
         if note is not None:
             writer.write_row(_note(stopped_after, f"import stopped after this row: {note}"))
         await asyncio.to_thread(writer.close)
-    async with ctx.resources.unit() as uow:
-        view = await task_files.register_output(
+    async with ctx.unit() as uow:
+        view = await outputs.register_output(
             uow,
-            store,
+            ctx.store,
             task_id,
             key,
             file_name=f"{ctx.task.entity_type}-import-errors.csv",
             content_type=CONTENT_TYPES["csv"],
-            purpose=file_usecases.FilePurpose.ERROR_REPORT,
-            policy=file_usecases.FilePolicy.from_settings(ctx.resources.settings),
+            purpose=FilePurpose.ERROR_REPORT,
+            policy=ctx.files,
             now=utcnow(),
         )
     return view.id
@@ -76,8 +75,8 @@ async def _write_rows(ctx: HandlerContext, writer: RowWriter, *, cancellable: bo
     rows = 0
     previous: int | None = None
     while True:
-        async with ctx.resources.unit() as uow:
-            page = await ImportLedger(uow.session).errors(ctx.task.id, after_id=after, limit=PAGE)
+        async with ctx.unit() as uow:
+            page = await imports.rejected_rows(uow, ctx.task.id, after_id=after, limit=PAGE)
             if cancellable:
                 await ctx.learn_cancel(uow)
         if cancellable:
@@ -86,8 +85,8 @@ async def _write_rows(ctx: HandlerContext, writer: RowWriter, *, cancellable: bo
             return rows
         after = page[-1].id
         for line in page:  # one row's problems are recorded together
-            rows += line.row_number != previous
-            previous = line.row_number
+            rows += line.row != previous
+            previous = line.row
         await asyncio.to_thread(writer.write_rows, [_line(r) for r in page])
 
 
@@ -95,5 +94,5 @@ def _note(row: int, message: str) -> dict[str, Any]:
     return {"row": row, "column": None, "value": None, "message": message}
 
 
-def _line(row: Any) -> dict[str, Any]:
-    return {"row": row.row_number, "column": row.column, "value": row.value, "message": row.message}
+def _line(line: imports.RejectedRow) -> dict[str, Any]:
+    return {"row": line.row, "column": line.column, "value": line.value, "message": line.message}

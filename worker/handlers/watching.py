@@ -40,6 +40,6 @@ class CancelWatch:
             raise TaskCancelled(f"task {self.ctx.task.id} was cancelled while it ran") from None
 
     async def _cancel_requested(self) -> bool:
-        async with self.ctx.resources.unit() as uow:
+        async with self.ctx.unit() as uow:
             await self.ctx.learn_cancel(uow)
         return self.ctx.cancel_requested

@@ -14,22 +14,22 @@ from datetime import timedelta
 
 from service.bootstrap import Resources
 from service.clock import utcnow
-from service.usecases import uploads
 from service.usecases.files import FilePolicy
+from service.usecases.uploads import expiry
 
 BATCH = 200
 
 
 async def run(resources: Resources) -> str:
     async with resources.unit() as uow:
-        items = await uploads.waiting(uow, limit=BATCH)
+        items = await expiry.waiting(uow, limit=BATCH)
     policy = FilePolicy.from_settings(resources.settings)
-    arrivals = await uploads.arrivals(resources.store, items, policy)
+    arrivals = await expiry.arrivals(resources.store, items, policy)
     wait = timedelta(seconds=resources.settings.upload_wait_seconds)
     counts = {"released": 0, "refused": 0, "expired": 0}
     for item, arrival in zip(items, arrivals, strict=True):
         async with resources.unit() as uow:
-            outcome = await uploads.settle(
+            outcome = await expiry.settle(
                 uow,
                 resources.store,
                 item,

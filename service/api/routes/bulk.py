@@ -25,7 +25,7 @@ from service.db.unit_of_work import UnitOfWork
 from service.domain.callers import Caller
 from service.domain.errors import NotFound
 from service.storage.base import WRITE_BATCH, FileTooLarge
-from service.usecases import files as file_usecases, submissions, tasks as task_usecases
+from service.usecases import content_types, submissions, tasks as task_usecases
 from service.usecases.files import FilePolicy
 from service.usecases.submissions import Submitted
 from service.usecases.tasks import IdempotencyKey
@@ -59,7 +59,7 @@ def _any_case(text: str) -> str:
 #: type is a 415 (files.check_import_type), which no mere content-type pattern could tell.
 IMPORT_TYPES = (
     "^("
-    + "|".join(_any_case(t) for t in sorted(file_usecases.IMPORT_CONTENT_TYPES))
+    + "|".join(_any_case(t) for t in sorted(content_types.IMPORT_CONTENT_TYPES))
     + r")( *;[ -~]{1,200})?$"
 )
 
@@ -249,7 +249,7 @@ def _read_form(form: FormData, limit: int) -> tuple[UploadFile, BulkImport]:
     if upload.size is not None and upload.size > limit:
         raise FileTooLarge.over(limit, size=upload.size, field="file")
     if upload.content_type is not None:
-        file_usecases.check_import_type(upload.content_type, field="file")
+        content_types.check_import_type(upload.content_type, field="file")
     fields = {k: v for k, v in form.multi_items() if isinstance(v, str)}
     params = fields.pop("params", "{}") or "{}"
     body = _valid(

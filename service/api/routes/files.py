@@ -23,8 +23,11 @@ from service.clock import utcnow
 from service.domain.errors import NotFound
 from service.storage.base import download_type
 from service.storage.local import LocalFileStore
-from service.usecases import files as file_usecases, receiving
-from service.usecases.files import DownloadLink, FilePolicy, FileView, Upload
+from service.usecases import downloads, files as file_usecases
+from service.usecases.downloads import DownloadLink
+from service.usecases.files import FilePolicy, FileView
+from service.usecases.uploads import confirmation, creation, receipt
+from service.usecases.uploads.creation import Upload
 from service.usecases.views import CamelModel
 from service.web.problems import FILE_RESPONSES, PROBLEM_RESPONSES, problem
 
@@ -97,9 +100,9 @@ async def put_content(
     """
     store = _local(resources)
     store.signer.verify("PUT", key, expires=expires, signature=signature)
-    sent = receiving.Sent(request.headers.get("content-type"), _length(request))
+    sent = receipt.Sent(request.headers.get("content-type"), _length(request))
     try:
-        return await receiving.receive_signed(
+        return await receipt.receive_signed(
             resources.unit,
             store,
             key,
@@ -151,8 +154,8 @@ async def create_file(
     413 when the announced size is over the limit. Bytes of another size or SHA-256 than
     announced are refused when they arrive (422), and can be uploaded again.
     """
-    new = file_usecases.NewFile(body.file_name, body.content_type, body.size, body.sha256)
-    upload = await file_usecases.create_upload(
+    new = creation.NewFile(body.file_name, body.content_type, body.size, body.sha256)
+    upload = await creation.create_upload(
         uow,
         resources.store,
         caller,
@@ -187,7 +190,7 @@ async def complete_file(
 ) -> FileView:
     """Confirm an upload made straight to S3; the file becomes ready once its bytes are there
     (and hashed). Bytes that are too large (413) or not as announced (422) are deleted."""
-    return await file_usecases.complete_upload(
+    return await confirmation.complete_upload(
         uow,
         resources.store,
         caller,
@@ -202,7 +205,7 @@ async def download_file(
     file_id: UUID, uow: UnitDep, caller: CallerDep, resources: ResourcesDep
 ) -> DownloadLink:
     """A short-lived URL that serves the file as an attachment."""
-    return await file_usecases.download_link(
+    return await downloads.download_link(
         uow,
         resources.store,
         caller,

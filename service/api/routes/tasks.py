@@ -24,10 +24,12 @@ from service.clock import utcnow
 from service.db.repositories.tasks import Cursor, TaskFilters
 from service.domain.errors import InvalidInput
 from service.domain.tasks import TaskStatus
-from service.usecases import queries, submissions, task_files, tasks as task_usecases, uploads
-from service.usecases.files import DownloadLink, FilePolicy, FilePurpose
+from service.usecases import downloads, queries, submissions, tasks as task_usecases
+from service.usecases.downloads import DownloadLink
+from service.usecases.files import FilePolicy, FilePurpose
 from service.usecases.submissions import Submitted
 from service.usecases.tasks import IdempotencyKey
+from service.usecases.uploads import confirmation
 from service.web import problems
 from service.web.problems import CALLER_RESPONSES, responses
 from service.wire import CamelModel
@@ -250,7 +252,7 @@ async def download_task_file(
     file: Annotated[Literal["output", "errorReport"], Query()] = "output",
 ) -> DownloadLink:
     """A short-lived URL of the task's output file (or, with file=errorReport, its error report)."""
-    return await task_files.task_download_link(
+    return await downloads.task_download_link(
         uow,
         resources.store,
         caller,
@@ -270,7 +272,7 @@ async def submit_task(
     409 while the bytes are not in the store yet. Uploads through the service's own URL
     (local store) start the task by themselves; submitting them again is harmless.
     """
-    task = await uploads.submit(
+    task = await confirmation.submit(
         uow,
         resources.store,
         caller,

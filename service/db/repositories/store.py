@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from operator import itemgetter
@@ -11,6 +11,7 @@ from uuid import UUID
 
 from pydantic_core import from_json, to_json
 from sqlalchemy import (
+    ColumnElement,
     Row,
     Text,
     TextClause,
@@ -79,11 +80,18 @@ class StoreRepository:
             await self.session.execute(self._sql.upsert, _batch(entity, task_id, items, now))
 
     async def page_json(
-        self, entity: str, *, after: str | None, limit: int, conditions: Sequence[Any] = ()
+        self,
+        entity: str,
+        *,
+        after: str | None,
+        limit: int,
+        equals: Equals | None = None,
+        key_prefix: str | None = None,
     ) -> JsonPage | None:
         """Records in key order after `after` (keyset paging), as one row: their stored JSON
         texts joined by the database (`string_agg`, `group_concat`), and the page's last key;
-        None when there are none.
+        None when there are none. Only records whose fields equal `equals` and whose key starts
+        with `key_prefix` (see `_matching`).
 
         The text, not the JSON column's result processor (the stdlib decoder, ~5 µs a row),
         and one result row per page instead of one per record: no per-row result objects
@@ -91,7 +99,7 @@ class StoreRepository:
         pydantic-core `from_json` call in its thread.
         """
         records = select(S.c.key, cast(S.c.data, Text).label("data")).where(
-            S.c.entity == entity, *conditions
+            *_matching(entity, equals or {}, key_prefix)
         )
         if after is not None:
             records = records.where(S.c.key > after)
@@ -121,9 +129,42 @@ class StoreRepository:
         if self.dialect == "postgresql":
             await self.session.execute(text("ANALYZE store_records"))
 
-    async def count(self, entity: str, conditions: Sequence[Any] = ()) -> int:
-        stmt = select(func.count()).select_from(S).where(S.c.entity == entity, *conditions)
+    async def count(
+        self, entity: str, *, equals: Equals | None = None, key_prefix: str | None = None
+    ) -> int:
+        """How many records `page_json` pages through with the same selection."""
+        stmt = (
+            select(func.count()).select_from(S).where(*_matching(entity, equals or {}, key_prefix))
+        )
         return int((await self.session.execute(stmt)).scalar_one())
+
+
+#: Field -> value a record's JSON must hold (a decimal as its text with the column's places).
+Equals = Mapping[str, str | int | bool]
+
+
+def _matching(entity: str, equals: Equals, key_prefix: str | None) -> list[ColumnElement[bool]]:
+    conditions = [S.c.entity == entity]
+    if key_prefix:
+        # not LIKE: SQLite's ignores the case of ASCII letters, and keys are case-sensitive
+        conditions.append(func.substr(S.c.key, 1, len(key_prefix)) == key_prefix)
+    conditions.extend(_equals(name, value) for name, value in equals.items())
+    return conditions
+
+
+def _equals(name: str, value: str | int | bool) -> ColumnElement[bool]:
+    """The record's field equals the value, compared without a cast to the value's type: a
+    stored value of another type just does not match, instead of failing the query
+    (PostgreSQL refuses CAST('A-1' AS INTEGER)). Whole numbers and true/false compare as
+    their JSON text, text and decimals (stored as JSON strings) as text."""
+    field = S.c.data[name]
+    if isinstance(value, bool):
+        # PostgreSQL gives the JSON text true/false; SQLite's json_extract turns them into 1/0
+        return cast(field, Text).in_(("true", "1") if value else ("false", "0"))
+    if isinstance(value, int):
+        return cast(field, Text) == str(value)
+    as_text: ColumnElement[str] = field.as_string()
+    return as_text == value
 
 
 class JsonPage:

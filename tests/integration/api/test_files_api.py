@@ -23,7 +23,7 @@ from service.db.engine import session_scope
 from service.db.repositories.files import FileRepository
 from service.db.tables import files_table, tasks_table
 from service.storage.local import LocalFileStore
-from service.usecases import file_retention, task_files
+from service.usecases import file_retention, outputs
 from service.usecases.files import FilePolicy, FilePurpose
 from tests.fixtures.app import ADMIN, user, wait_until
 from tests.fixtures.s3 import transfer
@@ -512,7 +512,7 @@ class TestTaskFiles:
         with resources.store.open_write(key, "text/csv") as stream:
             stream.write(b"id,total\n1,9.99\n")
         async with resources.unit() as uow:
-            output = await task_files.register_output(
+            output = await outputs.register_output(
                 uow,
                 resources.store,
                 UUID(task["id"]),

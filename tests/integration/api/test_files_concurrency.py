@@ -30,8 +30,8 @@ from service.db.repositories.files import FileRepository
 from service.db.tables import files_table, tasks_table
 from service.storage.base import FileStore
 from service.storage.local import LocalFileStore
-from service.usecases import receiving
-from service.usecases.receiving import CLAIM_STALE
+from service.usecases.uploads import receipt as receiving
+from service.usecases.uploads.receipt import CLAIM_STALE
 from tests.fixtures.app import user, wait_until
 from tests.fixtures.database import free_port
 from tests.integration.api.support import BASE as TASKS, assert_problem, count

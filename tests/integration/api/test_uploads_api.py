@@ -28,8 +28,8 @@ from service.db.engine import session_scope
 from service.db.repositories.files import FileRepository
 from service.db.tables import files_table, tasks_table
 from service.storage.local import LocalFileStore
+from service.usecases.content_types import IMPORT_CONTENT_TYPES
 from service.usecases.file_retention import STALE_TEMPORARIES
-from service.usecases.files import IMPORT_CONTENT_TYPES
 from tests.fixtures.app import make_settings, user, wait_until
 from tests.fixtures.database import ROOT
 from tests.fixtures.s3 import transfer

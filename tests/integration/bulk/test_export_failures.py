@@ -13,17 +13,16 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import ColumnElement
 
 from service.bootstrap import Resources
 from service.domain.errors import PermanentFailure
+from service.sinks.base import Selection
+from service.sinks.local import LocalSource
 from service.storage.base import FileStore
 from service.storage.local import LocalFileStore
 from service.storage.s3 import S3FileStore
 from tests.fixtures.app import wait_until
 from tests.integration.bulk.support import ALICE, TASKS, finished, import_file, render
-from worker.context import HandlerContext
-from worker.handlers import exports as export_handler
 
 pytestmark = pytest.mark.parametrize("storage", ["local", "s3"], indirect=True)
 
@@ -31,7 +30,7 @@ ROWS = [
     {"sku": f"P-{n:04d}", "name": f"Item {n}", "price": "1.00", "currency": "EUR", "stock": n}
     for n in range(1, 21)
 ]
-real_pages = export_handler.local_pages
+real_pages = LocalSource.pages
 
 
 def stored_under(store: FileStore, prefix: str) -> list[str]:
@@ -65,15 +64,13 @@ class TestFailedExport:
     async def test_a_fault_after_some_pages_publishes_no_partial_file(
         self, embedded: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        async def broken(
-            ctx: HandlerContext, entity: str, size: int, conditions: list[ColumnElement[bool]]
-        ) -> AsyncIterator[Any]:
-            pages = real_pages(ctx, entity, size, conditions)
+        async def broken(source: LocalSource, selection: Selection) -> AsyncIterator[Any]:
+            pages = real_pages(source, selection)
             yield await anext(pages)
             yield await anext(pages)  # written while this one is fetched: bytes in the spool
             raise PermanentFailure("the source broke")
 
-        monkeypatch.setattr(export_handler, "local_pages", broken)
+        monkeypatch.setattr(LocalSource, "pages", broken)
         task = await finished(embedded, await start_export(embedded))
         assert (task["status"], task["errorMessage"]) == ("failed", "the source broke")
         await assert_nothing_published(embedded, task["id"])
@@ -85,10 +82,8 @@ class TestCancelledExport:
     ) -> None:
         written = asyncio.Event()
 
-        async def paced(
-            ctx: HandlerContext, entity: str, size: int, conditions: list[ColumnElement[bool]]
-        ) -> AsyncIterator[Any]:
-            async for page in real_pages(ctx, entity, size, conditions):
+        async def paced(source: LocalSource, selection: Selection) -> AsyncIterator[Any]:
+            async for page in real_pages(source, selection):
                 first = list(page)
                 break
             for _ in range(2_000):  # until the cancel is seen: the same page over and over
@@ -96,7 +91,7 @@ class TestCancelledExport:
                 written.set()
                 await asyncio.sleep(0.02)
 
-        monkeypatch.setattr(export_handler, "local_pages", paced)
+        monkeypatch.setattr(LocalSource, "pages", paced)
         task_id = await start_export(embedded)
 
         async def writing() -> bool:

@@ -374,7 +374,7 @@ class TestProgress:
 @dataclass
 class Owner:
     """Another service that owns the records, behind a stand-in for its Dapr sidecar: it
-    answers export pages by the contract of worker/handlers/exports.py::service_pages."""
+    answers export pages by the contract of service/sinks/dapr.py (DaprServiceSource)."""
 
     records: list[Row]
     asked: list[Row] = field(default_factory=list)  #: the bodies of the page requests

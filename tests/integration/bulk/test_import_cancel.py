@@ -24,7 +24,7 @@ from tests.integration.bulk.support import (
     render,
     start_import,
 )
-from worker.handlers import imports as import_handler
+from worker import wiring
 
 BATCH = 5
 BATCHES = 4
@@ -45,7 +45,7 @@ def settings_overrides() -> dict[str, Any]:
 @pytest.fixture
 def sink(monkeypatch: pytest.MonkeyPatch) -> GatedSink:
     gated = GatedSink(HELD)
-    monkeypatch.setattr(import_handler, "build_sink", lambda resources, params: gated)
+    monkeypatch.setattr(wiring.Connections, "sink", lambda self, params: gated)
     return gated
 
 

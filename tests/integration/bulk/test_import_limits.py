@@ -22,6 +22,7 @@ from service.bootstrap import Resources
 from service.db.engine import session_scope
 from service.db.repositories.store import ImportLedger
 from service.db.tables import row_errors_table
+from service.usecases import imports as import_usecases
 from tests.fixtures.app import wait_until
 from tests.integration.bulk.support import (
     ALICE,
@@ -241,7 +242,7 @@ class GatedLedger(ImportLedger):
 def gated_report(monkeypatch: pytest.MonkeyPatch) -> Iterator[type[GatedLedger]]:
     GatedLedger.reached = asyncio.Event()
     GatedLedger.gate = asyncio.Event()
-    monkeypatch.setattr(reports, "ImportLedger", GatedLedger)
+    monkeypatch.setattr(import_usecases, "ImportLedger", GatedLedger)
     monkeypatch.setattr(reports, "PAGE", 2)
     yield GatedLedger
     GatedLedger.gate.set()

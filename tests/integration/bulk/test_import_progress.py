@@ -15,7 +15,7 @@ import openpyxl
 import pytest
 
 from tests.integration.bulk.support import ALICE, TASKS, GatedSink, finished, render, start_import
-from worker.handlers import imports as import_handler
+from worker import wiring
 
 BATCH = 2000
 BATCHES = 5
@@ -40,7 +40,7 @@ def settings_overrides() -> dict[str, Any]:
 @pytest.fixture
 def sink(monkeypatch: pytest.MonkeyPatch) -> GatedSink:
     gated = GatedSink(HELD)
-    monkeypatch.setattr(import_handler, "build_sink", lambda resources, params: gated)
+    monkeypatch.setattr(wiring.Connections, "sink", lambda self, params: gated)
     return gated
 
 

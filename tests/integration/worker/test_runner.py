@@ -59,7 +59,7 @@ def recording_registry(
 
     @registry.handler("record")
     async def record(ctx: HandlerContext) -> None:
-        ran.append((ctx.task.id, ctx.resources.settings.worker_id))
+        ran.append((ctx.task.id, ctx.worker_id))
         if pause:
             await asyncio.sleep(pause)
 

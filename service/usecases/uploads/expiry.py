@@ -1,9 +1,10 @@
-"""Tasks waiting for their input file: confirmed by the client, detected in the store, or expired.
+"""Tasks waiting for their input file that nobody confirmed: detected in the store, or expired.
 
-A local upload marks its file ready itself (the API receives the bytes). Bytes PUT straight to S3
-bypass the API, so the client confirms with POST /tasks/{id}/submit, and the check-uploads job
-looks for objects nobody confirmed; a task whose upload never comes, or whose upload the job
-has to refuse (too large, not the announced size or SHA-256), fails with a clear message.
+A local upload marks its file ready itself (the API receives the bytes, see `receipt`). Bytes
+PUT straight to S3 bypass the API, so the client confirms them (`confirmation`), and the
+check-uploads job looks for objects nobody confirmed; a task whose upload never comes, or
+whose upload the job has to refuse (too large, not the announced size or SHA-256), fails with a
+clear message.
 """
 
 from __future__ import annotations
@@ -11,48 +12,21 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from uuid import UUID
 
 from service.db.repositories.files import FileRecord, FileRepository
 from service.db.repositories.tasks import TaskRepository
 from service.db.unit_of_work import UnitOfWork
 from service.domain import transitions
 from service.domain.callers import Caller
-from service.domain.errors import Conflict, InvalidInput
+from service.domain.errors import InvalidInput
 from service.domain.tasks import TaskRecord, TaskStatus
 from service.storage.base import FileStore, ObjectNotFound
-from service.usecases import files as file_usecases, history, task_files, tasks as task_usecases
-from service.usecases.files import Arrival, FilePolicy, FileStatus
+from service.usecases import history
+from service.usecases.files import FilePolicy, FileStatus
+from service.usecases.uploads import creation
+from service.usecases.uploads.arrival import Arrival, arrived, mark_uploaded
 
 JOB = "check-uploads"
-
-
-async def submit(
-    uow: UnitOfWork,
-    store: FileStore,
-    caller: Caller,
-    task_id: UUID,
-    *,
-    policy: FilePolicy,
-    now: datetime,
-) -> TaskRecord:
-    """The client says its upload is done: check the bytes are there and let the task run.
-
-    Repeating it once the task runs is harmless (the task is returned as it is).
-    """
-    task = await task_usecases.get(uow, caller, task_id)
-    row = await task_files.own_input(uow, task)
-    if row is None:
-        raise Conflict(f"task {task_id} has no input file to submit; create it with a fileName")
-    if task.status is not TaskStatus.WAITING:
-        if row.status == FileStatus.READY:
-            return task
-        raise Conflict(
-            f"task {task_id} is {task.status.value}; only a waiting task can be submitted",
-            current=task.status.value,
-        )
-    await file_usecases.complete_upload(uow, store, caller, row.id, policy=policy, now=now)
-    return await task_usecases.get(uow, caller, task_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +43,7 @@ class Waiting:
 
 async def waiting(uow: UnitOfWork, *, limit: int) -> list[Waiting]:
     tasks = await TaskRepository(uow.session).waiting(limit)
-    return [Waiting(t, await task_files.own_input(uow, t)) for t in tasks]
+    return [Waiting(t, await creation.own_input(uow, t)) for t in tasks]
 
 
 async def arrivals(
@@ -81,7 +55,7 @@ async def arrivals(
         if item.file is None:
             return None
         try:
-            return await file_usecases.arrived(store, item.file, policy)
+            return await arrived(store, item.file, policy)
         except ObjectNotFound:
             return None
 
@@ -107,7 +81,7 @@ async def settle(
         row = await FileRepository(uow.session).get(item.file.id)
         if row is not None and row.status == FileStatus.PENDING:
             try:
-                await file_usecases.mark_uploaded(
+                await mark_uploaded(
                     uow,
                     store,
                     row,

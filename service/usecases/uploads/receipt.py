@@ -23,15 +23,14 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from service.db.repositories.files import FileRecord, FileRepository
-from service.db.unit_of_work import UnitOfWork
+from service.db.unit_of_work import UnitOfWork, Units
 from service.domain.callers import Caller
 from service.domain.errors import Conflict, NotFound
 from service.storage.base import FileStore, FileTooLarge, Stored, write_stream
-from service.usecases import files as file_usecases
-from service.usecases.files import FilePolicy, FilePurpose, FileStatus, FileView
+from service.usecases import content_types, files as file_usecases
+from service.usecases.files import FilePolicy, FileStatus, FileView
+from service.usecases.uploads import arrival
 
-#: One transaction each: committed when the block succeeds (and the edge's wake-ups fired).
-Units = Callable[[], AbstractAsyncContextManager[UnitOfWork]]
 Clock = Callable[[], datetime]
 
 #: A claim not refreshed for this long was left by a process that died mid-upload.
@@ -77,19 +76,10 @@ async def receive_signed(
         raise NotFound("no file is waiting for this upload")
     if row.status != FileStatus.PENDING:
         raise AlreadyUploaded(file_id=str(row.id))
-    _check_content_type(sent.content_type, row.content_type)
+    content_types.check_sent_type(sent.content_type, row.content_type)
     return await receive(
         units, store, row.id, chunks, policy=policy, clock=clock, actor=Caller(row.owner)
     )
-
-
-def _check_content_type(sent: str | None, declared: str) -> None:
-    """Refuse bytes sent as another type than the file's (parameters and case aside), as S3
-    refuses a PUT its presigned URL was not signed for; bytes without a type are taken."""
-    if sent is not None and file_usecases.media_type(sent) != file_usecases.media_type(declared):
-        raise file_usecases.UnsupportedMediaType(
-            f"this upload URL takes Content-Type {declared} (see uploadHeaders), not {sent}"
-        )
 
 
 async def receive(
@@ -166,7 +156,7 @@ class Claim:
         """Mark the file ready as `stored` while this claim holds it; the block publishes the
         bytes, and the transaction commits only if that succeeds. Refused bytes (not the
         announced size or SHA-256) raise here, before anything is published."""
-        problem = file_usecases.refusal(self.row, stored.size, stored.sha256, policy)
+        problem = arrival.refusal(self.row, stored.size, stored.sha256, policy)
         if problem is not None:
             raise problem
         values = {
@@ -180,8 +170,7 @@ class Claim:
             row = await FileRepository(uow.session).update_claimed(self.row.id, self.token, values)
             if row is None:  # stalled so long that another upload took the file over
                 raise UploadInProgress(file_id=str(self.row.id))
-            if row.purpose == FilePurpose.INPUT and row.task_id is not None:
-                await file_usecases.release_task(uow, row, actor, now=self.clock())
+            await arrival.release_task(uow, row, actor, now=self.clock())
             yield
         self.view = file_usecases.to_view(row)
 
