@@ -77,9 +77,10 @@ def workbook(
     *,
     strings: Iterable[bytes] | None = None,
     workbook_xml: str = _WORKBOOK,
+    compression: int = zipfile.ZIP_DEFLATED,
 ) -> None:
     """A minimal XLSX: one sheet streamed from `sheet`, shared strings from `strings`."""
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+    with zipfile.ZipFile(out, "w", compression, compresslevel=9) as archive:
         types = _CONTENT_TYPES + (_STRINGS_TYPE if strings is not None else "")
         archive.writestr("[Content_Types].xml", types + "</Types>")
         archive.writestr("_rels/.rels", _ROOT_RELS)
