@@ -1,6 +1,7 @@
 """Hostile imports (issue 9 §5): what the files of the issue cost the reader, without a database.
 
     .venv/bin/python bench/bench_bulk_hostile.py [--only NAME ...] [--cap SECONDS]
+        [--max-blank-ratio N]
 
 Each scenario builds its file once (cached in the temp directory, built by the tests' own
 `tests/unit/bulk/hostile.py`) and reads it in a fresh child process the way an import does:
@@ -9,7 +10,9 @@ Each scenario builds its file once (cached in the temp directory, built by the t
 measures reading a whole sheet of rejected rows (xlsx_3m_rows). Reported: data rows read,
 rejected rows, wall and CPU seconds, the growth of the child's peak RSS over its RSS before
 reading (VmHWM - VmRSS from /proc/self/status), and how it ended. A run still going after
-`--cap` seconds is stopped and says so. Prints one JSON line.
+`--cap` seconds is stopped (through the reader's stop flag, so within a chunk even inside
+one batch) and says so. `--max-blank-ratio 1000000000` lifts the bound on blank input, to
+measure what reading it costs. Prints one JSON line.
 
 To measure the code before a change, put its `service` first on the path:
 `git archive <commit> service | tar -x -C /tmp/old && PYTHONPATH=/tmp/old python bench/...`.
@@ -33,6 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.append(str(ROOT))  # after a PYTHONPATH that puts older code first
 
 from service.bulk import streams  # noqa: E402
+from service.bulk.limits import ReadLimits  # noqa: E402
 from service.bulk.pipeline import Batches  # noqa: E402
 from service.bulk.readers import open_reader  # noqa: E402
 from service.bulk.schemas import SCHEMAS  # noqa: E402
@@ -131,7 +135,7 @@ def status(field: str) -> float:
     raise LookupError(field)
 
 
-def child(name: str, cap: float, workdir: Path) -> dict[str, Any]:
+def child(name: str, cap: float, workdir: Path, blank_ratio: int | None) -> dict[str, Any]:
     file_name, write, _ = SCENARIOS[name]
     path = workdir / file_name
     if not path.exists():
@@ -142,6 +146,7 @@ def child(name: str, cap: float, workdir: Path) -> dict[str, Any]:
     outcome = "read to the end"
     bounded = "max_rejected" in inspect.signature(Batches.next).parameters
     bounded = bounded and name not in READ_WHOLE
+    limits = {"limits": ReadLimits(max_blank_ratio=blank_ratio)} if blank_ratio else {}
     stop = streams.Stop()
     timer = threading.Timer(cap, stop.set)  # stops a read that stays inside one batch
     timer.start()
@@ -149,7 +154,7 @@ def child(name: str, cap: float, workdir: Path) -> dict[str, Any]:
     try:
         with (
             path.open("rb") as upload,
-            open_reader(upload, filename=file_name, stop=stop) as reader,
+            open_reader(upload, filename=file_name, stop=stop, **limits) as reader,
         ):
             batches = Batches(reader, SCHEMAS["product"])
             while True:
@@ -188,17 +193,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="*", choices=sorted(SCENARIOS))
     parser.add_argument("--cap", type=float, default=120.0)
+    parser.add_argument(
+        "--max-blank-ratio", type=int, help="ReadLimits.max_blank_ratio (e.g. 10**9: no bound)"
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--dir", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(child(args.child, args.cap, Path(args.dir))))
+        print(json.dumps(child(args.child, args.cap, Path(args.dir), args.max_blank_ratio)))
         return
     workdir = Path(tempfile.gettempdir()) / "common-ops-bench-hostile"
     workdir.mkdir(exist_ok=True)
     results: dict[str, Any] = {}
     for name in args.only or SCENARIOS:
         command = [sys.executable, __file__, "--child", name, "--cap", str(args.cap)]
+        if args.max_blank_ratio:
+            command += ["--max-blank-ratio", str(args.max_blank_ratio)]
         done = subprocess.run(
             [*command, "--dir", str(workdir)], check=True, capture_output=True, text=True
         )

@@ -45,17 +45,25 @@ class Budget:
         self.count = 0  #: bytes of blank input, and RECORD_BYTES per record handled alone
         #: compressed bytes read so far; None for an upload that is not compressed
         self.compressed: Callable[[], float] | None = None
+        self._bound: float = allowance  #: the limit as of its last check; it only grows
 
     def add(self, size: int) -> None:
         self.count += size
-        if self.count > self.allowance and self.compressed is not None:
-            packed = self.compressed()
-            if self.count > self.allowance + self.ratio * packed:
-                raise LimitExceeded(
-                    f"the file is mostly blank: {self.count:,} bytes of blank lines or empty "
-                    f"rows from {packed:,.0f} bytes of compressed upload, more than "
-                    f"{self.ratio} times as many (the import's limit; a compression bomb?)"
-                )
+        if self.count > self._bound:
+            self._check()
+
+    def _check(self) -> None:
+        if self.compressed is None:
+            self._bound = self.count + self.allowance  # nothing to check until then
+            return
+        packed = self.compressed()
+        self._bound = self.allowance + self.ratio * packed
+        if self.count > self._bound:
+            raise LimitExceeded(
+                f"the file is mostly blank: {self.count:,} bytes of blank lines or empty "
+                f"rows from {packed:,.0f} bytes of compressed upload, more than "
+                f"{self.ratio} times as many (the import's limit; a compression bomb?)"
+            )
 
 
 #: The reader's side of `BlankLines`: the output lines its parser has taken, if it stands at
@@ -78,13 +86,14 @@ class BlankLines(io.RawIOBase):
     ) -> None:
         self._source = source
         self._budget = budget
+        self._blank = blank
         self._blank_or_break = blank + b"\r\n"
         self._span = re.compile(b"[" + re.escape(self._blank_or_break) + b"]+").match
         self._quotes = _Quotes(blank) if quote else None
         self.runs: deque[tuple[int, int]] = deque()
         self.position: Position | None = None
         self._held = b""  #: a partial last line, or one ending in a CR that may be a CRLF's
-        self._out = b""
+        self._out = memoryview(b"")
         self._at = 0
         #: how the last output ended: "\r" (the parser holds that line until it sees the
         #: next byte), "" (mid-line) or "\n"
@@ -96,7 +105,7 @@ class BlankLines(io.RawIOBase):
 
     def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
         if self._at >= len(self._out):
-            self._out, self._at = self._next(), 0
+            self._out, self._at = memoryview(self._next()), 0
         n = min(len(buffer), len(self._out) - self._at)
         buffer[:n] = self._out[self._at : self._at + n]
         self._at += n
@@ -124,10 +133,15 @@ class BlankLines(io.RawIOBase):
     def _worth_a_look(self, body: bytes) -> bool:
         if self.position is None or not self._end:
             return False
-        return self._mostly_blank(body[:SAMPLE]) or self._mostly_blank(body[-SAMPLE:])
+        return self._blank_run_in(body[:SAMPLE]) or self._blank_run_in(body[-SAMPLE:])
 
-    def _mostly_blank(self, sample: bytes) -> bool:
-        return len(sample.translate(None, self._blank_or_break)) * 2 <= len(sample)
+    def _blank_run_in(self, sample: bytes) -> bool:
+        """Whether a sample is mostly blank and holds a whole blank line: a sparse CSV's
+        rows are mostly delimiters, a double-spaced file's blank lines are few bytes."""
+        if len(sample.translate(None, self._blank_or_break)) * 2 > len(sample):
+            return False
+        blank = self._blank
+        return any(not line.translate(None, blank) for line in sample.splitlines()[1:-1])
 
     def _collapsed(self, body: bytes) -> bytes:
         assert self.position is not None

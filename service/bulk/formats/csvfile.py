@@ -81,7 +81,7 @@ class CsvReader(RowReader[list[str]]):
         # The hot loop of an import: a plain row (right width, no quote-led cell, short
         # lines) skips `_row` and its checks; anything else goes through it.
         header, width, guard, reader = self._header, len(self._header), self._guard, self._csv
-        max_cell = self.limits.max_cell_chars
+        max_cell, runs, add_blank = self.limits.max_cell_chars, self._runs, self.blanks.add
         row: dict[str, Any] | RowError | None
         while True:
             for number, record in enumerate(source, self.position + 1):
@@ -100,11 +100,13 @@ class CsvReader(RowReader[list[str]]):
                     row = self._row(number, record)
                 if row:
                     yield number, row
-                    continue
-                self._blank(line, sum(map(len, record)) + len(record))
-                if self._run:
-                    self._end_run()
-                    break  # numbering goes on after the run
+                elif not runs or runs[0][0] > line:
+                    add_blank(blanks.RECORD_BYTES + sum(map(len, record)) + len(record))
+                else:  # maybe the line that stands for a run of blank lines
+                    self._blank(line, sum(map(len, record)) + len(record))
+                    if self._run:
+                        self._end_run()
+                        break  # numbering goes on after the run
             else:
                 return
 
@@ -138,7 +140,7 @@ class CsvReader(RowReader[list[str]]):
         return dict(filter(_has_value, zip(self._header, record, strict=True))) or None
 
     def _odd_width(self, number: int, record: list[str]) -> RowError | None:
-        if not any(value.strip() for value in record):
+        if not any(map(str.strip, record)):
             return None
         width = len(self._header)
         message = f"row has {len(record)} values but the header has {width} columns"
