@@ -20,6 +20,8 @@ LINE_TERMINATOR = "\r\n"  #: RFC 4180
 _UTF8_BOM = "\ufeff"
 _RISKY = cells.RISKY
 _has_value = itemgetter(1)  #: (name, cell) pairs whose cell is not empty
+_RECORD_BYTES = blanks.RECORD_BYTES
+_BLANK_BATCH = 64 * 1024  #: blank input counted before the budget hears of it
 
 
 class CsvReader(RowReader[list[str]]):
@@ -82,6 +84,7 @@ class CsvReader(RowReader[list[str]]):
         # lines) skips `_row` and its checks; anything else goes through it.
         header, width, guard, reader = self._header, len(self._header), self._guard, self._csv
         max_cell, runs, add_blank = self.limits.max_cell_chars, self._runs, self.blanks.add
+        blank = 0  # blank input not yet added to the budget (a call a record costs)
         row: dict[str, Any] | RowError | None
         while True:
             for number, record in enumerate(source, self.position + 1):
@@ -101,7 +104,10 @@ class CsvReader(RowReader[list[str]]):
                 if row:
                     yield number, row
                 elif not runs or runs[0][0] > line:
-                    add_blank(blanks.RECORD_BYTES + sum(map(len, record)) + len(record))
+                    blank += _RECORD_BYTES + sum(map(len, record)) + len(record)
+                    if blank > _BLANK_BATCH:
+                        add_blank(blank)
+                        blank = 0
                 else:  # maybe the line that stands for a run of blank lines
                     self._blank(line, sum(map(len, record)) + len(record))
                     if self._run:
