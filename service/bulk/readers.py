@@ -91,7 +91,7 @@ def _open(
     reader.meter = meter
     if opened.packed is not None:
         packed = opened.packed
-        reader.blanks.compressed = lambda: packed.consumed
+        reader.blank_budget.compressed = lambda: packed.consumed
     return reader
 
 

@@ -49,7 +49,7 @@ class RowReader(ABC, Generic[R]):
         self.meter = Meter()
         #: the blank input it went through, against the compressed upload (`open_reader` says
         #: how much of that was read)
-        self.blanks = Budget(limits.max_blank_ratio, limits.blank_allowance)
+        self.blank_budget = Budget(limits.max_blank_ratio, limits.blank_allowance)
         #: (output line, lines it stands for) of each run of blank lines taken out, in order
         self._runs: deque[tuple[int, int]] = deque()
         self._run = 0  #: lines the run's line just read stands for (0: it was no such line)
@@ -113,7 +113,7 @@ class RowReader(ABC, Generic[R]):
         if runs and runs[0][0] == line:
             self._run = runs.popleft()[1]
         else:
-            self.blanks.add(RECORD_BYTES + size)
+            self.blank_budget.add(RECORD_BYTES + size)
 
     def _end_run(self) -> None:
         """Number the rows after the run's line as the file does."""

@@ -42,7 +42,7 @@ class CsvReader(RowReader[list[str]]):
         super().__init__(compressed=compressed, limits=limits)
         self.delimiter = delimiter or sniff_delimiter(_first_line(head))
         separator = self.delimiter.encode()
-        blank_lines = blanks.BlankLines(body, self.blanks, blank=separator, quote=b'"')
+        blank_lines = blanks.BlankLines(body, self.blank_budget, blank=separator, quote=b'"')
         self._runs = blank_lines.runs
         self._guard = streams.LineGuard(
             cast(BinaryIO, blank_lines), max_line_bytes=limits.max_line_chars, delimiter=separator
@@ -83,7 +83,7 @@ class CsvReader(RowReader[list[str]]):
         # The hot loop of an import: a plain row (right width, no quote-led cell, short
         # lines) skips `_row` and its checks; anything else goes through it.
         header, width, guard, reader = self._header, len(self._header), self._guard, self._csv
-        max_cell, runs, add_blank = self.limits.max_cell_chars, self._runs, self.blanks.add
+        max_cell, runs, add_blank = self.limits.max_cell_chars, self._runs, self.blank_budget.add
         blank = 0  # blank input not yet added to the budget (a call a record costs)
         row: dict[str, Any] | RowError | None
         while True:

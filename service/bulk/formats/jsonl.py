@@ -27,7 +27,7 @@ class JsonlReader(RowReader["str | None"]):
 
     def __init__(self, body: BinaryIO, *, compressed: bool, limits: ReadLimits) -> None:
         super().__init__(compressed=compressed, limits=limits)
-        blank_lines = blanks.BlankLines(body, self.blanks, blank=blanks.SPACE)
+        blank_lines = blanks.BlankLines(body, self.blank_budget, blank=blanks.SPACE)
         blank_lines.position = self._lines_read
         self._runs = blank_lines.runs
         self._text = io.TextIOWrapper(

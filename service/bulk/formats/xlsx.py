@@ -67,11 +67,11 @@ class XlsxReader(RowReader[SheetRow]):
                 date1904=parts.date1904,
                 limits=limits,
                 meter=self.meter,
-                blanks=self.blanks,
+                budget=self.blank_budget,
                 stop=stop,
             )
             packed = self._sheet.packed
-            self.blanks.compressed = lambda: packed() * upload_share
+            self.blank_budget.compressed = lambda: packed() * upload_share
             self._rows = self._sheet.rows()
             self._header = _header(next(self._rows, None), limits)
         except BaseException:

@@ -56,7 +56,7 @@ class SheetReader:
         date1904: bool,
         limits: ReadLimits,
         meter: Meter,
-        blanks: Budget,
+        budget: Budget,
         stop: Stop | None,
     ) -> None:
         self.name = name
@@ -69,7 +69,7 @@ class SheetReader:
         self._epoch = CALENDAR_MAC_1904 if date1904 else WINDOWS_EPOCH
         self._limit = limits.max_cell_chars
         self._meter = meter
-        self._blanks = blanks
+        self._budget = budget  #: blank input: empty rows and cells, elements not read
         self._stop = stop
         member = archive.getinfo(name)
         #: compressed bytes of the sheet per byte of its XML
@@ -106,7 +106,7 @@ class SheetReader:
                 meter.count += weight(chunk)
                 self._fed += len(chunk)
                 if self._idle:
-                    self._blanks.add(RECORD_BYTES * self._idle)
+                    self._budget.add(RECORD_BYTES * self._idle)
                     self._idle = 0
                 if stop is not None:
                     stop.check()

@@ -41,7 +41,7 @@ def blank_count(data: bytes, **options: Any) -> int:
     blank line the parser handled alone 16 more."""
     with open_reader(io.BytesIO(data), **options) as reader:
         list(reader)
-        return reader.blanks.count
+        return reader.blank_budget.count
 
 
 class TestCsvRuns:
