@@ -13,6 +13,7 @@ from pydantic.alias_generators import to_camel
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
+from service.bulk.limits import DEFAULT_LIMITS
 from service.domain.jobs import JOBS
 from service.domain.tasks import Queue
 
@@ -105,6 +106,9 @@ class Settings(BaseSettings):
     params_max_depth: int = Field(DEFAULT_PARAMS_MAX_DEPTH, ge=1, le=48)
     #: task lists leave out params longer than this as JSON text (GET /tasks/{id} has them)
     list_params_max_bytes: int = Field(4 * 1024, ge=0, le=1024**2)
+    #: an import fails once its file's blank lines and empty rows pass this many times the
+    #: compressed bytes read (plus an Excel sheet's worth): see service/bulk/blanks.py
+    import_max_blank_ratio: int = Field(DEFAULT_LIMITS.max_blank_ratio, ge=1)
 
     host: str = "127.0.0.1"
     port: int = 8000

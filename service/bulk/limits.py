@@ -17,6 +17,11 @@ class ReadLimits:
     max_shared_strings_bytes: int = 64 * 1024**2
     #: an XLSX part parsed whole: relationships, the workbook, the stylesheet
     max_xml_part_bytes: int = 8 * 1024**2
+    #: blank input (blank lines, empty rows and cells) a compressed upload may unpack to, per
+    #: byte of it; legitimate files hold far less (see bench/README.md, "Blank input")
+    max_blank_ratio: int = 100
+    #: blank input allowed whatever the ratio: an Excel sheet's worth of empty CSV rows
+    blank_allowance: int = 16 * 1024**2
 
 
 DEFAULT_LIMITS = ReadLimits()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import io
 import zlib
 from typing import Any, BinaryIO
 
@@ -68,7 +69,14 @@ def _open(
     reader: Reader
     if chosen == "xlsx":
         file = streams.seekable_copy(opened)
-        return XlsxReader(file, compressed=opened.compressed, limits=limits, meter=meter, stop=stop)
+        return XlsxReader(
+            file,
+            compressed=opened.compressed,
+            limits=limits,
+            meter=meter,
+            stop=stop,
+            upload_share=_upload_share(opened, file),
+        )
     sniffing.check_utf8(opened.head, complete=len(opened.head) < streams.HEAD_BYTES)
     if chosen == "jsonl":
         reader = JsonlReader(opened.body, compressed=opened.compressed, limits=limits)
@@ -81,4 +89,16 @@ def _open(
             delimiter=delimiter,
         )
     reader.meter = meter
+    if opened.packed is not None:
+        packed = opened.packed
+        reader.blank_budget.compressed = lambda: packed.consumed
     return reader
+
+
+def _upload_share(opened: streams.Opened, workbook: BinaryIO) -> float:
+    """Bytes of the upload a byte of the workbook took: 1, or less for a gzipped one."""
+    if opened.packed is None:
+        return 1.0
+    size = workbook.seek(0, io.SEEK_END)
+    workbook.seek(0)
+    return opened.packed.consumed / max(size, 1)

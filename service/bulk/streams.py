@@ -190,6 +190,7 @@ class Opened:
     compressed: bool
     original: BinaryIO | None  #: the caller's stream when it is seekable and not compressed
     start: int  #: where the upload starts in `original`
+    packed: Counted | None = None  #: the gzip upload's bytes, counting those gzip has read
 
 
 def buffered(raw: io.RawIOBase) -> BinaryIO:
@@ -214,12 +215,15 @@ def open_upload(
     start = _tell(stream)
     magic, body = peek(stream, len(GZIP_MAGIC))
     compressed = magic == GZIP_MAGIC
+    packed = None
     if compressed:
-        body = buffered(_Bounded(gzip.GzipFile(fileobj=body, mode="rb"), max_decompressed_bytes))
+        packed = Counted(body)
+        unpacked = gzip.GzipFile(fileobj=packed, mode="rb")
+        body = buffered(_Bounded(unpacked, max_decompressed_bytes))
     body = buffered(Metered(body, meter or Meter(), stop))
     head, body = peek(body, HEAD_BYTES)
     original = stream if not compressed and start is not None else None
-    return Opened(head, body, compressed, original, start or 0)
+    return Opened(head, body, compressed, original, start or 0, packed)
 
 
 def seekable_copy(opened: Opened) -> BinaryIO:

@@ -34,6 +34,14 @@ class TestDefaults:
         expected = (tmp_path / "elsewhere").resolve() / "operations.db"
         assert settings.database_url == f"sqlite+aiosqlite:///{expected}"
 
+    def test_the_blank_input_ratio_of_imports(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        assert Settings().import_max_blank_ratio == 100
+        monkeypatch.setenv("OPS_IMPORT_MAX_BLANK_RATIO", "500")
+        assert Settings().import_max_blank_ratio == 500
+        monkeypatch.setenv("OPS_IMPORT_MAX_BLANK_RATIO", "0")
+        with pytest.raises(ValidationError, match="import_max_blank_ratio"):
+            Settings()
+
     def test_heartbeat_defaults_to_a_third_of_the_lease(self) -> None:
         assert Settings(lease_seconds=45).heartbeat_seconds == 15
         assert Settings(lease_seconds=45, heartbeat_seconds=5).heartbeat_seconds == 5

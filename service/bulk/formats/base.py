@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import gzip
-import itertools
 import zipfile
 import zlib
 from abc import ABC, abstractmethod
+from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, BinaryIO, ClassVar, Generic, Self, TypeVar
 
+from service.bulk.blanks import RECORD_BYTES, Budget
 from service.bulk.columns import Column
 from service.bulk.errors import BadHeader, CorruptFile, LimitExceeded, NotUtf8
 from service.bulk.limits import ReadLimits
@@ -30,7 +31,9 @@ class RowReader(ABC, Generic[R]):
     """An upload's rows, parsed lazily, numbered like the file.
 
     Row 1 is the first row after the header (JSON Lines: line 1). Blank rows are not
-    yielded but keep their number, so numbers match the file and `skip` stays exact.
+    yielded but keep their number, so numbers match the file and `skip` stays exact. A run
+    of blank lines that `blanks.BlankLines` took out reaches the parser as one empty line
+    and counts as the lines it stood for.
     """
 
     format: ClassVar[Format]
@@ -44,6 +47,13 @@ class RowReader(ABC, Generic[R]):
         #: what the reader has gone through (see `streams.Meter`); `open_reader` shares it
         #: with the stream under the reader
         self.meter = Meter()
+        #: the blank input it went through, against the compressed upload (`open_reader` says
+        #: how much of that was read)
+        self.blank_budget = Budget(limits.max_blank_ratio, limits.blank_allowance)
+        #: (output line, lines it stands for) of each run of blank lines taken out, in order
+        self._runs: deque[tuple[int, int]] = deque()
+        self._run = 0  #: lines the run's line just read stands for (0: it was no such line)
+        self._folded = 0  #: lines of the file the runs read so far stood for beyond their own
         self._source: Iterator[R] | None = None
 
     @property
@@ -82,11 +92,39 @@ class RowReader(ABC, Generic[R]):
     def _parse(self, source: Iterator[R]) -> Iterator[RawRow]:
         """Rows from the records; a format may inline `_row` here for speed."""
         to_row = self._row
-        for number, record in enumerate(source, self.position + 1):
-            self.position = number
-            row = to_row(number, record)
-            if row is not None:
-                yield number, row
+        while True:
+            for number, record in enumerate(source, self.position + 1):
+                self.position = number
+                row = to_row(number, record)
+                if row is not None:
+                    yield number, row
+                elif self._run:
+                    self._end_run()
+                    break  # numbering goes on after the run
+            else:
+                return
+
+    def _blank(self, line: int, size: int) -> None:
+        """Note that the record ending on output line `line` held nothing: the line that
+        stands for a run of blank lines, or `size` characters the budget counts."""
+        runs = self._runs
+        while runs and runs[0][0] < line:
+            runs.popleft()  # a run whose line the reader never saw as such: none, normally
+        if runs and runs[0][0] == line:
+            self._run = runs.popleft()[1]
+        else:
+            self.blank_budget.add(RECORD_BYTES + size)
+
+    def _end_run(self) -> None:
+        """Number the rows after the run's line as the file does."""
+        more = self._run - 1
+        self.position += more
+        self._folded += more
+        self._run = 0
+
+    def _rows_in(self, record: R) -> int:
+        """How many rows of the file a record stands for, when skipped (see `skip`)."""
+        return 1
 
     def _unparsable(self, error: Exception) -> str:
         """The report message of a record the parser gave up on."""
@@ -95,20 +133,24 @@ class RowReader(ABC, Generic[R]):
     def skip(self, count: int) -> int:
         """Pass over the next `count` rows without parsing their cells; returns how many there were.
 
-        Resuming after a checkpoint at row N is `skip(N)` on a fresh reader.
+        Resuming after a checkpoint at row N is `skip(N)` on a fresh reader. A run of blank
+        lines may take the reader past row N: the rows it passes are blank.
         """
         source = self._iterator()
-        skipped = 0
+        start = self.position
+        target = start + count
         with self._translated():
-            while skipped < count:
+            while self.position < target:
                 try:
-                    for _ in itertools.islice(source, count - skipped):
-                        skipped += 1
-                    break
+                    for record in source:
+                        self.position += self._rows_in(record)
+                        if self.position >= target:
+                            break
+                    else:
+                        break
                 except self._recoverable:
-                    skipped += 1
-        self.position += skipped
-        return skipped
+                    self.position += 1
+        return min(self.position, target) - start
 
     def close(self) -> None:
         """Release what the reader holds; the caller's stream stays open."""

@@ -6,9 +6,9 @@ import csv
 import io
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from operator import itemgetter
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
-from service.bulk import cells, streams
+from service.bulk import blanks, cells, streams
 from service.bulk.columns import Column
 from service.bulk.errors import BadHeader, CorruptFile
 from service.bulk.formats.base import RowReader, RowWriter, check_header
@@ -20,6 +20,8 @@ LINE_TERMINATOR = "\r\n"  #: RFC 4180
 _UTF8_BOM = "\ufeff"
 _RISKY = cells.RISKY
 _has_value = itemgetter(1)  #: (name, cell) pairs whose cell is not empty
+_RECORD_BYTES = blanks.RECORD_BYTES
+_BLANK_BATCH = 64 * 1024  #: blank input counted before the budget hears of it
 
 
 class CsvReader(RowReader[list[str]]):
@@ -39,15 +41,19 @@ class CsvReader(RowReader[list[str]]):
     ) -> None:
         super().__init__(compressed=compressed, limits=limits)
         self.delimiter = delimiter or sniff_delimiter(_first_line(head))
+        separator = self.delimiter.encode()
+        blank_lines = blanks.BlankLines(body, self.blank_budget, blank=separator, quote=b'"')
+        self._runs = blank_lines.runs
         self._guard = streams.LineGuard(
-            body, max_line_bytes=limits.max_line_chars, delimiter=self.delimiter.encode()
+            cast(BinaryIO, blank_lines), max_line_bytes=limits.max_line_chars, delimiter=separator
         )
         self._text = io.TextIOWrapper(
             streams.buffered(self._guard), encoding="utf-8-sig", newline=""
         )
         self._csv = csv.reader(self._text, delimiter=self.delimiter)
         self._header = self._read_header()
-        self._line = self._csv.line_num
+        self._line = self._csv.line_num  #: the line the last record read ended on
+        blank_lines.position = self._record_start
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -68,28 +74,53 @@ class CsvReader(RowReader[list[str]]):
     def _records(self) -> Iterator[list[str]]:
         return self._csv
 
+    def _record_start(self) -> int | None:
+        """The lines the parser has taken, if it stands between two records (`BlankLines`)."""
+        line = self._csv.line_num
+        return line if line == self._line else None
+
     def _parse(self, source: Iterator[list[str]]) -> Iterator[RawRow]:
         # The hot loop of an import: a plain row (right width, no quote-led cell, short
         # lines) skips `_row` and its checks; anything else goes through it.
         header, width, guard, reader = self._header, len(self._header), self._guard, self._csv
-        max_cell = self.limits.max_cell_chars
+        max_cell, runs, add_blank = self.limits.max_cell_chars, self._runs, self.blank_budget.add
+        blank = 0  # blank input not yet added to the budget (a call a record costs)
         row: dict[str, Any] | RowError | None
-        for number, record in enumerate(source, self.position + 1):
-            self.position = number
-            line = reader.line_num
-            if (
-                len(record) == width
-                and line - self._line == 1
-                and not guard.quote_led
-                and guard.longest <= max_cell
-            ):
-                self._line = line
-                # the width is checked just above: zip's own strict check would repeat it
-                row = dict(filter(_has_value, zip(header, record)))  # noqa: B905
+        while True:
+            for number, record in enumerate(source, self.position + 1):
+                self.position = number
+                line = reader.line_num
+                if (
+                    len(record) == width
+                    and line - self._line == 1
+                    and not guard.quote_led
+                    and guard.longest <= max_cell
+                ):
+                    self._line = line
+                    # the width is checked just above: zip's own strict check would repeat it
+                    row = dict(filter(_has_value, zip(header, record)))  # noqa: B905
+                else:
+                    row = self._row(number, record)
+                if row:
+                    yield number, row
+                elif not runs or runs[0][0] > line:
+                    blank += _RECORD_BYTES + sum(map(len, record)) + len(record)
+                    if blank > _BLANK_BATCH:
+                        add_blank(blank)
+                        blank = 0
+                else:  # maybe the line that stands for a run of blank lines
+                    self._blank(line, sum(map(len, record)) + len(record))
+                    if self._run:
+                        self._end_run()
+                        break  # numbering goes on after the run
             else:
-                row = self._row(number, record)
-            if row:
-                yield number, row
+                return
+
+    def _rows_in(self, record: list[str]) -> int:
+        self._line = line = self._csv.line_num
+        if not record and self._runs and self._runs[0][0] == line:
+            return self._runs.popleft()[1]
+        return 1
 
     def _unparsable(self, error: Exception) -> str:
         # Past its field limit the csv module goes on mid-cell: every line after would be a
@@ -115,7 +146,7 @@ class CsvReader(RowReader[list[str]]):
         return dict(filter(_has_value, zip(self._header, record, strict=True))) or None
 
     def _odd_width(self, number: int, record: list[str]) -> RowError | None:
-        if not any(value.strip() for value in record):
+        if not any(map(str.strip, record)):
             return None
         width = len(self._header)
         message = f"row has {len(record)} values but the header has {width} columns"

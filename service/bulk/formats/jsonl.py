@@ -10,7 +10,7 @@ from typing import Any, BinaryIO
 
 from pydantic_core import from_json, to_json
 
-from service.bulk import cells
+from service.bulk import blanks, cells, streams
 from service.bulk.columns import Column, Kind
 from service.bulk.errors import CorruptFile
 from service.bulk.formats.base import RowReader, RowWriter
@@ -27,7 +27,12 @@ class JsonlReader(RowReader["str | None"]):
 
     def __init__(self, body: BinaryIO, *, compressed: bool, limits: ReadLimits) -> None:
         super().__init__(compressed=compressed, limits=limits)
-        self._text = io.TextIOWrapper(body, encoding="utf-8-sig", newline="")
+        blank_lines = blanks.BlankLines(body, self.blank_budget, blank=blanks.SPACE)
+        blank_lines.position = self._lines_read
+        self._runs = blank_lines.runs
+        self._text = io.TextIOWrapper(
+            streams.buffered(blank_lines), encoding="utf-8-sig", newline=""
+        )
         #: an object was read (or lines skipped): a later bad line is a row error, while a
         #: file whose first line is no object is not JSON Lines at all
         self._objects = False
@@ -55,6 +60,7 @@ class JsonlReader(RowReader["str | None"]):
             value = from_json(line, allow_inf_nan=False)
         except ValueError as error:
             if line.isspace():
+                self._blank(number - self._folded, len(line))
                 return None
             self._first_is_object(line)
             return RowError(
@@ -67,6 +73,18 @@ class JsonlReader(RowReader["str | None"]):
         if '""' in line:
             value = {key: item for key, item in value.items() if item != ""}
         return self._check_size(number, value, len(line))
+
+    def _lines_read(self) -> int:
+        """Lines the reader has taken from the stream (`BlankLines`): every line is a record."""
+        return self.position - self._folded
+
+    def _rows_in(self, line: str | None) -> int:
+        runs = self._runs
+        if line == "\r\n" and runs and runs[0][0] == self.position + 1 - self._folded:
+            rows = runs.popleft()[1]
+            self._folded += rows - 1
+            return rows
+        return 1
 
     def skip(self, count: int) -> int:
         skipped = super().skip(count)

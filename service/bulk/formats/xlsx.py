@@ -35,8 +35,9 @@ SHEET_TITLE = "data"
 class XlsxReader(RowReader[SheetRow]):
     """Rows of the first worksheet; cells keep their types (numbers, booleans, datetimes).
 
-    Rows are numbered by the sheet (row 2 is data row 1), so a gap in the sheet is a gap in
-    the numbers, and `skip` counts the rows of the gap without a record for each.
+    Rows are numbered by the sheet (row 2 is data row 1), so a gap in the sheet (or an empty
+    row, which the sheet's parser drops) is a gap in the numbers, and `skip` counts the rows
+    of the gap without a record for each.
     """
 
     format = "xlsx"
@@ -49,7 +50,10 @@ class XlsxReader(RowReader[SheetRow]):
         limits: ReadLimits,
         meter: Meter | None = None,
         stop: Stop | None = None,
+        upload_share: float = 1.0,
     ) -> None:
+        """`upload_share`: bytes of the upload a byte of the workbook took (below 1 when
+        the workbook was gzipped as well)."""
         super().__init__(compressed=compressed, limits=limits)
         self.meter = meter or self.meter
         self._archive = package.open_archive(file, limits)
@@ -63,8 +67,11 @@ class XlsxReader(RowReader[SheetRow]):
                 date1904=parts.date1904,
                 limits=limits,
                 meter=self.meter,
+                budget=self.blank_budget,
                 stop=stop,
             )
+            packed = self._sheet.packed
+            self.blank_budget.compressed = lambda: packed() * upload_share
             self._rows = self._sheet.rows()
             self._header = _header(next(self._rows, None), limits)
         except BaseException:

@@ -18,6 +18,7 @@ from typing import Any, cast
 from openpyxl.utils.cell import column_index_from_string
 from openpyxl.utils.datetime import CALENDAR_MAC_1904, WINDOWS_EPOCH, from_excel, from_ISO8601
 
+from service.bulk.blanks import RECORD_BYTES, Budget
 from service.bulk.errors import CorruptFile
 from service.bulk.limits import ReadLimits
 from service.bulk.streams import Meter, Stop, weight
@@ -55,6 +56,7 @@ class SheetReader:
         date1904: bool,
         limits: ReadLimits,
         meter: Meter,
+        budget: Budget,
         stop: Stop | None,
     ) -> None:
         self.name = name
@@ -67,7 +69,15 @@ class SheetReader:
         self._epoch = CALENDAR_MAC_1904 if date1904 else WINDOWS_EPOCH
         self._limit = limits.max_cell_chars
         self._meter = meter
+        self._budget = budget  #: blank input: empty rows and cells, elements not read
         self._stop = stop
+        member = archive.getinfo(name)
+        #: compressed bytes of the sheet per byte of its XML
+        self._packing = member.compress_size / max(member.file_size, 1)
+        self._fed = 0  #: bytes of the sheet's XML parsed so far
+        #: elements that held nothing (empty rows and cells, elements not read) since the
+        #: last chunk: each a Python call or two, so each counts as blank input
+        self._idle = 0
         self._columns: dict[str, int] = {}
         self._done: list[SheetRow] = []  #: rows completed by the chunk just parsed
         self._ended = False
@@ -94,6 +104,10 @@ class SheetReader:
         with self._archive.open(self.name) as source:
             for chunk in xmlparse.feed(parser, source, self.name):
                 meter.count += weight(chunk)
+                self._fed += len(chunk)
+                if self._idle:
+                    self._budget.add(RECORD_BYTES * self._idle)
+                    self._idle = 0
                 if stop is not None:
                     stop.check()
                 if done:
@@ -125,15 +139,22 @@ class SheetReader:
             self._phonetic = True
         elif name == _DIMENSION:
             self.dimension_rows = _last_row(attrs.get("ref", ""))
+        else:
+            self._idle += 1
 
     def _end(self, name: str) -> None:
         if name == _CELL:
             if self._parts:
                 self._add_cell()
+            else:
+                self._idle += 1
         elif name in (_VALUE, _TEXT):
             self._collecting = False
         elif name == _ROW:
-            self._done.append((self._row, self._cells, self._beyond))
+            if self._cells or self._beyond:
+                self._done.append((self._row, self._cells, self._beyond))
+            else:
+                self._idle += 1  # an empty row is only a gap in the numbers
         elif name == _INLINE:
             self._inline = False
         elif name == _PHONETIC:
@@ -193,6 +214,12 @@ class SheetReader:
             value = self._value("".join(self._parts) if len(self._parts) > 1 else self._parts[0])
         if value is not None and value != "":
             self._cells.append((self._column, value))
+        else:
+            self._idle += 1
+
+    def packed(self) -> float:
+        """About how many compressed bytes of the sheet have been read."""
+        return self._fed * self._packing
 
     def _has_value(self) -> bool:
         if self._type == "s":

@@ -10,6 +10,7 @@ import asyncio
 import csv
 import gzip
 import io
+import re
 from collections.abc import Iterator
 from typing import Any
 from uuid import UUID
@@ -192,22 +193,58 @@ class TestHugeCells:
         assert line == ["1", "name", "x" * 199 + "…", "name is longer than 32767 characters"]
 
 
-def blank_lines_gzip(megabytes: int) -> bytes:
-    """A header, then `megabytes` MiB of empty lines: no row for a batch to end on."""
-    out = io.BytesIO()
-    with gzip.GzipFile(fileobj=out, mode="wb", mtime=0) as packed:
-        packed.write(b"sku,name,price,currency\n")
-        for _ in range(megabytes):
-            packed.write(b"\n" * (1 << 20))
-    return out.getvalue()
+class TestBlankInput:
+    async def test_the_blank_line_bomb_fails_at_once(self, embedded: httpx.AsyncClient) -> None:
+        # 261 KB, 256 MiB of newlines after the header: 306 s of CPU, no row, no end
+        upload = hostile.repeated_gzip(256)
+        assert len(upload) < 270_000
+        task = await import_file(embedded, "product", "p.csv.gz", upload)
+
+        assert task["status"] == "failed", task
+        assert task["attempts"] == 1  # the same file would be refused again
+        assert re.fullmatch(
+            r"after row 0: the file is mostly blank: [0-9,]+ bytes of blank lines "
+            r"or empty rows from [0-9,]+ bytes of compressed upload, more than 100 times as "
+            r"many \(the import's limit; a compression bomb\?\)",
+            task["errorMessage"],
+        ), task["errorMessage"]
+        assert (task["processedItems"], task["result"]["stoppedAt"]) == (0, 0)
+
+    async def test_a_workbook_of_empty_rows_fails_at_once(
+        self, embedded: httpx.AsyncClient
+    ) -> None:
+        upload = hostile.workbook_bytes(hostile.empty_rows_sheet(5_000_000))
+        task = await import_file(embedded, "product", "b.xlsx", upload)
+        assert (task["status"], task["attempts"]) == ("failed", 1), task
+        assert "the file is mostly blank" in task["errorMessage"]
+
+
+class TestBlankInputUnderARaisedLimit:
+    @pytest.fixture
+    def settings_overrides(self) -> dict[str, Any]:
+        return {"import_max_blank_ratio": 5000}
+
+    async def test_the_setting_lets_a_mostly_blank_file_through(
+        self, embedded: httpx.AsyncClient
+    ) -> None:
+        row = b"A-1,Shoe,1.00,EUR\n"
+        upload = hostile.repeated_gzip(32, head=hostile.PRODUCT_HEADER + row)
+        task = await import_file(embedded, "product", "p.csv.gz", upload)
+        assert (task["status"], task["succeededItems"]) == ("completed", 1), task
 
 
 class TestCancelInsideABatch:
-    async def test_a_cancel_stops_a_reader_in_a_long_run_of_blank_lines(
+    @pytest.fixture
+    def settings_overrides(self) -> dict[str, Any]:
+        return {"import_max_blank_ratio": 100_000}  # the file below would be refused
+
+    async def test_a_cancel_stops_a_reader_in_a_long_run_of_empty_rows(
         self, embedded: httpx.AsyncClient
     ) -> None:
-        # 64 MiB of blank lines in 65 KB: a minute and more of reading in one batch
-        task = await start_import(embedded, "product", "p.csv.gz", blank_lines_gzip(64))
+        # 128 MiB of rows of empty quoted cells (read one by one) in 260 KB: seconds of
+        # reading in one batch
+        upload = hostile.repeated_gzip(128, b'"","","",""\r\n')
+        task = await start_import(embedded, "product", "p.csv.gz", upload)
 
         async def processing() -> bool:
             current = (await embedded.get(f"{TASKS}/{task['id']}", headers=ALICE)).json()

@@ -77,9 +77,10 @@ def workbook(
     *,
     strings: Iterable[bytes] | None = None,
     workbook_xml: str = _WORKBOOK,
+    compression: int = zipfile.ZIP_DEFLATED,
 ) -> None:
     """A minimal XLSX: one sheet streamed from `sheet`, shared strings from `strings`."""
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+    with zipfile.ZipFile(out, "w", compression, compresslevel=9) as archive:
         types = _CONTENT_TYPES + (_STRINGS_TYPE if strings is not None else "")
         archive.writestr("[Content_Types].xml", types + "</Types>")
         archive.writestr("_rels/.rels", _ROOT_RELS)
@@ -152,6 +153,40 @@ def string_table(count: int, width: int = 6) -> Iterator[bytes]:
             yield b"".join(block)
             block.clear()
     yield b"".join(block) + b"</sst>"
+
+
+def empty_rows_sheet(rows: int) -> Iterator[bytes]:
+    """A header and `rows` rows without a cell (`<row/>`, numbered by their order)."""
+    yield SHEET_START.encode() + b"<sheetData>" + HEADER_ROW
+    block = b"<row/>" * 10_000
+    for _ in range(rows // 10_000):
+        yield block
+    yield b"<row/>" * (rows % 10_000) + SHEET_END
+
+
+def empty_cells_sheet(rows: int, cells: int = 16_384) -> Iterator[bytes]:
+    """A header and `rows` rows of `cells` cells without a value (`<c/>`): Excel's widest."""
+    yield SHEET_START.encode() + b"<sheetData>" + HEADER_ROW
+    row = b"<row>" + b"<c/>" * cells + b"</row>"
+    for _ in range(rows):
+        yield row
+    yield SHEET_END
+
+
+#: The header of the product CSVs here.
+PRODUCT_HEADER = b"sku,name,price,currency\n"
+
+
+def repeated_gzip(megabytes: int, line: bytes = b"\n", *, head: bytes = PRODUCT_HEADER) -> bytes:
+    """`head`, then `line` repeated for `megabytes` MiB, gzip-compressed: a few hundred bytes a
+    MiB when the line is a blank one."""
+    out = io.BytesIO()
+    block = line * ((1 << 20) // len(line))
+    with gzip.GzipFile(fileobj=out, mode="wb", mtime=0) as packed:
+        packed.write(head)
+        for _ in range(megabytes):
+            packed.write(block)
+    return out.getvalue()
 
 
 def one_value_rows_gzip(rows: int) -> bytes:
