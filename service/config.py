@@ -13,7 +13,6 @@ from pydantic.alias_generators import to_camel
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
-from service.bulk.limits import DEFAULT_LIMITS
 from service.domain.jobs import JOBS
 from service.domain.tasks import Queue
 
@@ -108,7 +107,8 @@ class Settings(BaseSettings):
     list_params_max_bytes: int = Field(4 * 1024, ge=0, le=1024**2)
     #: an import fails once its file's blank lines and empty rows pass this many times the
     #: compressed bytes read (plus an Excel sheet's worth): see service/bulk/blanks.py
-    import_max_blank_ratio: int = Field(DEFAULT_LIMITS.max_blank_ratio, ge=1)
+    #: blank input an import may read per compressed byte (service/bulk/limits.py says why)
+    import_max_blank_ratio: int = Field(100, ge=1)
 
     host: str = "127.0.0.1"
     port: int = 8000

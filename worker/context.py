@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
+from service.bulk.limits import DEFAULT_LIMITS, ReadLimits
 from service.clock import utcnow
 from service.db import availability
 from service.db.repositories.tasks import TaskChanges
@@ -77,6 +78,9 @@ class HandlerContext:
     progress_interval: float
     #: the worker running it, for logs
     worker_id: str
+    #: what an import's reader allows (sizes, cells, blank input): the bulk limits, with the
+    #: operator's OPS_IMPORT_MAX_BLANK_RATIO
+    read_limits: ReadLimits = DEFAULT_LIMITS
     cancel_requested: bool = False
     result: dict[str, Any] | None = None
     #: what the run leaves on the task when it ends (output file, figures)

@@ -3,12 +3,14 @@ the one place the worker picks sink and source adapters (by a task's params)."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass
 
 import httpx
 
 from service.bootstrap import Resources
+from service.bulk.limits import DEFAULT_LIMITS
 from service.bulk.params import SinkParams
 from service.db.unit_of_work import Units
 from service.domain.tasks import TaskRecord
@@ -64,6 +66,9 @@ def handler_context(task: TaskRecord, resources: Resources) -> HandlerContext:
         run_job=functools.partial(_run_job, resources),
         progress_interval=settings.progress_interval_seconds,
         worker_id=settings.worker_id,
+        read_limits=dataclasses.replace(
+            DEFAULT_LIMITS, max_blank_ratio=settings.import_max_blank_ratio
+        ),
     )
 
 

@@ -113,3 +113,10 @@ class TestServiceToken:
     def test_an_unknown_environment_is_refused(self) -> None:
         with pytest.raises(ValidationError):
             Settings(environment="staging")
+
+
+def test_the_blank_ratio_default_is_the_readers_own() -> None:
+    """The setting's default and the bulk readers' default are one number."""
+    from service.bulk.limits import DEFAULT_LIMITS
+
+    assert Settings(environment="test").import_max_blank_ratio == DEFAULT_LIMITS.max_blank_ratio

@@ -8,7 +8,6 @@ is written twice. Reading and validation run in a thread; the event loop keeps h
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import io
 import time
 from collections.abc import Callable
@@ -20,7 +19,6 @@ from service.bulk import params as bulk_params, streams
 from service.bulk.batches import Options, Outcome, dedupe_batch, duplicate, first_rows
 from service.bulk.errors import BadFile, TooManyRejectedRows
 from service.bulk.eta import Eta
-from service.bulk.limits import DEFAULT_LIMITS
 from service.bulk.pipeline import Batches, CheckedBatch
 from service.bulk.readers import Reader, open_reader
 from service.bulk.rows import Candidate, RowError
@@ -53,8 +51,7 @@ class ImportRun:
         self.ctx = ctx
         self.params = params
         self.schema = schema_for(ctx.task.entity_type)
-        ratio = ctx.resources.settings.import_max_blank_ratio
-        self.limits = dataclasses.replace(DEFAULT_LIMITS, max_blank_ratio=ratio)
+        self.limits = ctx.read_limits
         self.options = Options(params.mode, params.skip_duplicates, params.validate_only)
         self.seen: set[int] = set()  # dry runs write nothing: key hashes find repeats in the file
         self.started = time.monotonic()
