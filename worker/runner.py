@@ -122,7 +122,9 @@ class Runner:
 
     # -- doorbells --------------------------------------------------------------------------
     def wake(self, dispatch: Dispatch = "push") -> None:
-        """Something may be ready: claim as soon as possible."""
+        """Something may be ready: claim as soon as possible. `dispatch` says who rang: a
+        delivered event (push) or the fallback poller (poll); a pending push is not relabelled
+        by a poll."""
         if dispatch == "push" or not self._wake.is_set():
             self._dispatch = dispatch
         self._maybe_more = True
@@ -185,7 +187,9 @@ class Runner:
                 if self._stopping:
                     break  # stop() rang to end the loop, not to take more work
                 self._wake.clear()
-                dispatch, self._dispatch = self._dispatch, "poll"
+                # A claim that follows a freed slot (a backlog) keeps the label of the doorbell
+                # that found the work: the last explicit wake's, push or poll.
+                dispatch = self._dispatch
                 async with self._claiming:
                     claimed = await self._claim(dispatch)
                 if until_idle and not claimed and not self.running:
@@ -206,8 +210,6 @@ class Runner:
 
     async def _pause(self, dispatch: Dispatch) -> None:
         """After a failed claim: wait a little (whatever rings meanwhile), then claim again."""
-        if dispatch == "push":
-            self._dispatch = "push"
         await asyncio.sleep(self.claims.backoff(RETRY_FIRST, RETRY_CAP))
         self._wake.set()
 

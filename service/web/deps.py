@@ -6,7 +6,7 @@ import re
 import secrets
 from typing import Annotated
 
-from fastapi import Depends, Request, Security
+from fastapi import Depends, Header, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from service.bootstrap import Resources
@@ -27,12 +27,6 @@ USER_ID = APIKeyHeader(
     name="X-User-ID",
     scheme_name="X-User-ID",
     description="The caller, from the gateway: UTF-8 text, at most 128 characters",
-    auto_error=False,
-)
-USER_ROLES = APIKeyHeader(
-    name="X-User-Roles",
-    scheme_name="X-User-Roles",
-    description="The caller's roles, comma-separated (admin sees every task); with X-User-ID",
     auto_error=False,
 )
 SERVICE_TOKEN = APIKeyHeader(
@@ -76,13 +70,28 @@ def _has_service_token(resources: Resources, offered: str | None) -> bool:
 async def get_caller(
     resources: ResourcesDep,
     user_id: Annotated[str | None, Security(USER_ID)],
-    user_roles: Annotated[str | None, Security(USER_ROLES)],
     service_token: Annotated[str | None, Security(SERVICE_TOKEN)],
     bearer: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)],
+    user_roles: Annotated[
+        str | None,
+        Header(
+            alias="X-User-Roles",
+            max_length=2048,
+            description="The caller's roles, comma-separated (admin sees every task); only "
+            "with X-User-ID, which it qualifies",
+        ),
+    ] = None,
 ) -> Caller:
-    """Identity forwarded by the gateway; a valid service token makes an internal caller."""
+    """Identity forwarded by the gateway; a valid service token makes an internal caller.
+
+    An X-Service-Token that is not the token is refused (401) rather than ignored: a caller
+    that believes itself internal must learn it is not. A Bearer credential that is not the
+    token is ignored: the gateway may forward the user's own token beside X-User-ID.
+    """
     x_user_id = _header_text(user_id, "x-user-id", 128)  # tasks.requested_by
     x_user_roles = _header_text(user_roles, "x-user-roles", 512)
+    if service_token is not None and not _has_service_token(resources, service_token):
+        raise Unauthenticated("the X-Service-Token is not this service's token")
     offered = service_token or (bearer.credentials if bearer else None)
     if _has_service_token(resources, offered):
         return Caller(x_user_id or "service", frozenset({SERVICE_ROLE}))

@@ -470,3 +470,15 @@ class TestCallerHeaders:
                 response = await self.post(api, **{"x_user_id": b"alice", name: value})
                 assert fields_of(response) == [name.replace("_", "-")]
         assert await counts(resources) == NOTHING
+
+
+class TestServiceTokenRefused:
+    async def test_a_wrong_service_token_is_refused_even_beside_a_user(
+        self, api: httpx.AsyncClient
+    ) -> None:
+        """A caller who sends X-Service-Token believes itself internal: it must learn it is
+        not, not be taken for the user it also names."""
+        wrong = {**ALICE, "X-Service-Token": "not-the-token"}
+        assert_problem(await api.get(BASE, headers=wrong), 401)
+        bearer = {**ALICE, "Authorization": "Bearer a-users-own-jwt"}  # forwarded by a gateway
+        assert (await api.get(BASE, headers=bearer)).status_code == 200

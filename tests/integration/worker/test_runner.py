@@ -194,6 +194,32 @@ class TestClaimingAhead:
         assert {a.outcome for a in outcomes} == {"released"}
 
 
+class TestDispatchLabels:
+    async def test_a_backlog_found_by_a_doorbell_is_dispatched_by_push_throughout(
+        self, database_url: str, tmp_path: Path
+    ) -> None:
+        """Claims that follow freed slots keep the label of the doorbell that found the work:
+        a backlog a delivered event announced is not counted as the poller's."""
+        ran: list[tuple[UUID, str]] = []
+        async with open_recording(
+            database_url, tmp_path, worker_concurrency={"default": 1}
+        ) as resources:
+            for _ in range(6):
+                await make_task(resources, "record")
+            runner = Runner(resources, recording_registry(resources, ran, pause=0.06))
+            loop = asyncio.create_task(runner.run())
+            runner.wake("push")
+            try:
+                await wait_until(lambda: _all_completed(resources, 6), timeout=20)
+            finally:
+                await runner.stop(grace=1.0)
+                await asyncio.gather(loop, return_exceptions=True)
+            attempts = await rows(resources, attempts_table, attempts_table.c.task_id)
+        assert max(runner.stats.claim_sizes) == 1  # one claim per freed slot
+        assert {a.dispatch for a in attempts} == {"push"}
+        assert runner.stats.by_dispatch == {"push": 6, "poll": 0}
+
+
 async def _started(ran: list[tuple[UUID, str]]) -> bool:
     return bool(ran)
 

@@ -131,7 +131,7 @@ class TestStatuses:
 class TestSecuritySchemes:
     def test_the_identity_headers_and_the_service_token(self, spec: dict[str, Any]) -> None:
         schemes = spec["components"]["securitySchemes"]
-        for name in ("X-User-ID", "X-User-Roles", "X-Service-Token"):
+        for name in ("X-User-ID", "X-Service-Token"):
             assert schemes[name] == {
                 "type": "apiKey",
                 "in": "header",
@@ -140,6 +140,13 @@ class TestSecuritySchemes:
             }
         assert schemes["Bearer"]["type"] == "http"
         assert schemes["Bearer"]["scheme"] == "bearer"
+        assert "X-User-Roles" not in schemes  # it qualifies X-User-ID, it lets no one in
+
+    def test_the_roles_are_a_header_of_each_operation(self, spec: dict[str, Any]) -> None:
+        parameters = spec["paths"][f"{API}/tasks"]["get"]["parameters"]
+        assert {"name": "X-User-Roles", "in": "header"}.items() <= next(
+            p for p in parameters if p["name"] == "X-User-Roles"
+        ).items()
 
     def test_operations_with_a_caller_name_them_and_the_open_probes_none(
         self, spec: dict[str, Any]
@@ -147,7 +154,6 @@ class TestSecuritySchemes:
         tasks = spec["paths"][f"{API}/tasks"]["get"]["security"]
         assert {name for requirement in tasks for name in requirement} == {
             "X-User-ID",
-            "X-User-Roles",
             "X-Service-Token",
             "Bearer",
         }
