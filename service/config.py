@@ -55,7 +55,7 @@ class Settings(BaseSettings):
     #: per task type: {"import": {"executionTimeoutSeconds": 7200, "maxRetries": 5}, …}
     task_types: dict[str, TaskTypeSettings] = Field(default_factory=dict)
     worker_concurrency: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_CONCURRENCY))
-    claim_batch_size: int = Field(100, ge=1, le=1000)
+    claim_batch_size: int = Field(500, ge=1, le=1000)
     worker_id: str = ""
     progress_interval_seconds: float = Field(1.0, ge=0)
     poll_fast_seconds: float = Field(1.0, gt=0)

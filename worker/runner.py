@@ -40,6 +40,10 @@ RETRY_FIRST, RETRY_CAP = 0.25, 1.0
 #: (Graphile Worker and River fetch into a local buffer for the same reason). Slow work is
 #: never claimed ahead: a task must not wait here while another worker could run it.
 PREFETCH_BELOW = 0.05
+#: At most this many seconds of a queue's work (at its pace, over its slots) is claimed ahead,
+#: and never more than a claim batch: enough that one claim feeds the slots while the next
+#: is under way, little enough that a task does not wait here long.
+PREFETCH_SECONDS = 0.5
 #: Weight of the newest run in that average.
 EMA_WEIGHT = 0.2
 
@@ -60,6 +64,8 @@ class Running:
     #: whether it counts against its queue's concurrency: from the claim until its handler
     #: ends (its outcome then waits for the finisher, holding the lease but no slot)
     holds_slot: bool = True
+    #: event-loop time its handler started (a run claimed ahead waits for a slot first)
+    launched: float = 0.0
 
 
 @dataclass
@@ -141,12 +147,16 @@ class Runner:
         return self.capacity[queue] - self.busy.get(queue.value, 0)
 
     def room(self, queue: Queue) -> int:
-        """How many tasks a claim may take for `queue`: its free slots, plus as many again
-        waiting for one while its runs are fast."""
+        """How many tasks a claim may take for `queue`: its free slots and, while its runs
+        are fast, up to PREFETCH_SECONDS of work waiting for a slot (refilled at half)."""
         pace = self.pace[queue.value]
-        fast = pace is not None and pace < PREFETCH_BELOW
-        ahead = self.resources.settings.claim_batch_size if fast else 0
-        return self.free(queue) + ahead - len(self.queued[queue.value])
+        if pace is None or pace >= PREFETCH_BELOW:
+            return self.free(queue) - len(self.queued[queue.value])
+        batch, waiting = self.resources.settings.claim_batch_size, len(self.queued[queue.value])
+        ahead = min(batch, int(self.capacity[queue] * PREFETCH_SECONDS / max(pace, 1e-4)))
+        if waiting > ahead // 2:
+            return 0  # refill at half: one claim of many, not one per finished run
+        return self.free(queue) + ahead - waiting
 
     def _forget(self, task_id: UUID) -> None:
         """Drop a run from `running` (once) and release its queue slot if it still holds it."""
@@ -170,6 +180,7 @@ class Runner:
 
     def _launch(self, running: Running) -> None:
         running.holds_slot = True
+        running.launched = asyncio.get_running_loop().time()
         self.busy[running.task.queue] = self.busy.get(running.task.queue, 0) + 1
         running.job = asyncio.create_task(self._execute(running), name=f"task-{running.task.id}")
 
@@ -373,7 +384,7 @@ class Runner:
             self._wake.set()
 
     def _note_pace(self, queue: str, running: Running) -> None:
-        took = (utcnow() - running.started_at).total_seconds()
+        took = asyncio.get_running_loop().time() - running.launched  # the handler's time only
         pace = self.pace.get(queue)
         self.pace[queue] = took if pace is None else pace + EMA_WEIGHT * (took - pace)
 

@@ -35,7 +35,7 @@ from tests.integration.worker.support import (
 from worker.context import HandlerContext
 from worker.poller import Poller
 from worker.registry import HandlerRegistry
-from worker.runner import Runner
+from worker.runner import PREFETCH_BELOW, Runner
 
 BASE = "/api/v1/operations/tasks"
 FINISHED = ("completed", "failed", "cancelled")
@@ -155,6 +155,27 @@ class TestClaimingAhead:
         assert sorted(i for i, _ in ran) == sorted(ids)
         assert runner.stats.claims < 60 // 2  # more than two tasks a claim
         assert max(runner.stats.claim_sizes) > 2
+
+    async def test_time_waiting_for_a_slot_is_not_counted_as_run_time(
+        self, database_url: str, tmp_path: Path
+    ) -> None:
+        """The pace that decides claiming ahead is the handlers' time: tasks that waited in
+        the buffer must not make a fast queue look slow (and stop claiming ahead), and a
+        half-full buffer is refilled by one claim of many, not one claim per finished run."""
+        ran: list[tuple[UUID, str]] = []
+        async with open_recording(
+            database_url, tmp_path, worker_concurrency={"default": 1}, claim_batch_size=50
+        ) as resources:
+            for _ in range(40):
+                await make_task(resources, "record")
+            runner = Runner(resources, recording_registry(resources, ran, pause=0.01))
+            await asyncio.wait_for(runner.run(until_idle=True), timeout=30)
+        assert len(ran) == 40
+        pace = runner.pace["default"]
+        assert pace is not None
+        assert pace < PREFETCH_BELOW
+        assert max(runner.stats.claim_sizes) >= 20
+        assert len([n for n in runner.stats.claim_sizes if n]) <= 8  # claims that took any
 
     async def test_slow_work_is_never_claimed_ahead(
         self, database_url: str, tmp_path: Path
