@@ -16,7 +16,9 @@ target_metadata = SQLModel.metadata
 
 
 def _url() -> str:
-    configured = context.config.attributes.get("url") or context.get_x_argument(as_dictionary=True).get("url")
+    configured = context.config.attributes.get("url") or context.get_x_argument(
+        as_dictionary=True
+    ).get("url")
     return str(configured or Settings().database_url)
 
 

@@ -94,6 +94,25 @@ Sha256 = Annotated[
 #: A name such as a task type or an entity type.
 Name = Annotated[str, Field(pattern=NAME, max_length=64)]
 
+#: A title people give a task, template or schedule: any text but control characters.
+Title = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
+#: Free text describing it; line breaks and tabs allowed, other control characters not.
+Description = Annotated[
+    str, Field(max_length=2000, pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$")
+]
+#: A label to find things by: letters, digits and `_ . : / -`, up to 64.
+Tag = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,63}$", max_length=64)]
+#: At most 20 tags; a tag given twice is refused (see unique_tags).
+Tags = Annotated[list[Tag], Field(max_length=20)]
+
+
+def unique_tags(tags: list[str]) -> list[str]:
+    """Tags are a set the caller names in order: the same tag twice is a mistake to report."""
+    if len(set(tags)) != len(tags):
+        raise ValueError("each tag at most once")
+    return tags
+
+
 #: Instants the API takes: no task runs before the Unix epoch, and a year of headroom below
 #: datetime's last one leaves room for leases, retries and retention to be added.
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)

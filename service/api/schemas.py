@@ -9,6 +9,7 @@ from typing import Any, Literal, Self
 from pydantic import ConfigDict, Field, ModelWrapValidatorHandler, field_validator, model_validator
 
 from service.api import fields
+from service.catalog.notifications import NotificationSettings
 from service.domain.tasks import Priority, Queue
 from service.usecases.queries import TaskSummary
 from service.usecases.submissions import Submitted
@@ -66,6 +67,14 @@ class TaskSpec(InputModel):
     scheduled_at: fields.Instant | None = Field(None, description="Run at this time")
     max_retries: fields.Retries | None = None
     template_id: str | None = Field(None, max_length=64)
+    name: fields.Title | None = Field(None, description="A title people know it by")
+    description: fields.Description | None = None
+    tags: fields.Tags = Field(default_factory=list, description="Labels to filter by (tag=)")
+    notification_settings: NotificationSettings | None = Field(
+        None, description="Who is told when it ends, and how"
+    )
+
+    _tags = field_validator("tags")(fields.unique_tags)
 
     def as_new_task(self) -> NewTask:
         """What the create use case takes."""
@@ -79,6 +88,12 @@ class TaskSpec(InputModel):
             scheduled_at=self.scheduled_at,
             max_retries=self.max_retries,
             template_id=self.template_id,
+            name=self.name,
+            description=self.description,
+            tags=tuple(self.tags),
+            notification_settings=(
+                None if self.notification_settings is None else self.notification_settings.stored()
+            ),
         )
 
 

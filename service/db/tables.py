@@ -90,6 +90,18 @@ class Task(SQLModel, table=True):
     #: the Idempotency-Key it was created with (the key's record is in idempotency_keys)
     idempotency_key: str | None = Field(default=None, max_length=255)
     template_id: str | None = Field(default=None, max_length=64)
+    #: the version of its template it was made from
+    template_version: int | None = None
+    name: str | None = Field(default=None, max_length=200)
+    description: str | None = Field(default=None, max_length=2000)
+    tags: list[str] = Field(default_factory=list, sa_column=Column(JSONType, nullable=False))
+    #: the recurring schedule that made it, and the fire time it was made for
+    schedule_id: str | None = Field(default=None, max_length=64)
+    fire_time: datetime | None = _ts()
+    #: who is told what when it ends (service.catalog.notifications), as JSON
+    notification_settings: dict[str, Any] | None = Field(
+        default=None, sa_column=Column(JSONType, nullable=True)
+    )
     version: int = 1
     created_at: datetime = _ts(nullable=False)
     updated_at: datetime = _ts(nullable=False)

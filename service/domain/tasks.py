@@ -115,6 +115,13 @@ class TaskRecord:
     progress_announced_at: datetime | None
     idempotency_key: str | None
     template_id: str | None
+    template_version: int | None
+    name: str | None
+    description: str | None
+    tags: list[str]
+    schedule_id: str | None
+    fire_time: datetime | None
+    notification_settings: dict[str, Any] | None
     version: int
     created_at: datetime
     updated_at: datetime
@@ -146,6 +153,13 @@ def new_task(
     input_file_id: str | None = None,
     idempotency_key: str | None = None,
     template_id: str | None = None,
+    template_version: int | None = None,
+    name: str | None = None,
+    description: str | None = None,
+    tags: list[str] | None = None,
+    schedule_id: str | None = None,
+    fire_time: datetime | None = None,
+    notification_settings: dict[str, Any] | None = None,
 ) -> TaskRecord:
     """A task as it is first stored: every other field at its starting value, so the record
     is the row that will be read back (datetimes in UTC)."""
@@ -187,6 +201,13 @@ def new_task(
         progress_announced_at=None,
         idempotency_key=idempotency_key,
         template_id=template_id,
+        template_version=template_version,
+        name=name,
+        description=description,
+        tags=list(tags or ()),
+        schedule_id=schedule_id,
+        fire_time=_utc(fire_time),
+        notification_settings=notification_settings,
         version=1,
         created_at=created,
         updated_at=created,

@@ -39,6 +39,14 @@ class NewTask:
     scheduled_at: datetime | None = None
     max_retries: int | None = None
     template_id: str | None = None
+    template_version: int | None = None
+    name: str | None = None
+    description: str | None = None
+    tags: tuple[str, ...] = ()
+    schedule_id: str | None = None
+    fire_time: datetime | None = None
+    #: as stored (NotificationSettings.stored())
+    notification_settings: dict[str, Any] | None = None
     file_content_type: str | None = None
     file_sha256: str | None = None
 
@@ -153,6 +161,13 @@ def prepare(
         input_file_id=new.input_file_id,
         idempotency_key=idempotency_key,
         template_id=new.template_id,
+        template_version=new.template_version,
+        name=new.name,
+        description=new.description,
+        tags=list(new.tags),
+        schedule_id=new.schedule_id,
+        fire_time=new.fire_time,
+        notification_settings=new.notification_settings,
     )
 
 

@@ -6,6 +6,8 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from pydantic import Field
+
 from service.domain.tasks import TaskRecord, TaskStatus
 from service.wire import CamelModel
 
@@ -48,6 +50,13 @@ class TaskPublic(CamelModel):
     cancel_requested: bool
     idempotency_key: str | None = None
     template_id: str | None = None
+    template_version: int | None = None
+    name: str | None = None
+    description: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    schedule_id: str | None = None
+    fire_time: datetime | None = None
+    notification_settings: dict[str, Any] | None = None
     version: int
     created_at: datetime
     updated_at: datetime

@@ -385,9 +385,9 @@ class TestUnknownFields:
     async def test_unknown_fields_are_422_naming_each(
         self, api: httpx.AsyncClient, resources: Resources
     ) -> None:
-        body = {"taskType": "sleep", "parameters": {}, "notification_settings": {}, "name": "x"}
+        body = {"taskType": "sleep", "parameters": {}, "notifications": {}, "title": "x"}
         response = await post_task(api, raw(body))
-        assert sorted(fields_of(response)) == ["name", "notification_settings", "parameters"]
+        assert sorted(fields_of(response)) == ["notifications", "parameters", "title"]
         assert await counts(resources) == NOTHING
 
     async def test_one_field_under_both_spellings_is_422(
