@@ -13,7 +13,6 @@ from fastapi import FastAPI
 
 from service.bootstrap import Resources, build_resources
 from service.config import Settings
-from service.db import migrate
 
 
 class Companion(Protocol):
@@ -37,6 +36,8 @@ async def run_resources(
 ) -> AsyncIterator[Resources]:
     """Migrate (embedded), build resources, start the relay and companions; undo it all at exit."""
     if settings.migrate_on_start:
+        from service.db import migrate  # alembic: imported only by a process that migrates
+
         await asyncio.to_thread(migrate.upgrade, settings.database_url)
     resources = build_resources(settings, process_name)
     app.state.resources = resources
