@@ -124,16 +124,13 @@ class TaskCreated(TaskPublic):
 
     @classmethod
     def of_submitted(cls, submitted: Submitted) -> TaskCreated:
-        public = dict(TaskPublic.of(submitted.task))
+        public = TaskPublic.fields_of(submitted.task)
         upload = submitted.upload
-        if upload is None:
-            return cls.model_construct(**public)
-        return cls.model_construct(
-            **public,
-            upload_url=upload.upload_url,
-            upload_headers=upload.upload_headers,
-            upload_expires_at=upload.expires_at,
-        )
+        if upload is not None:
+            public["upload_url"] = upload.upload_url
+            public["upload_headers"] = upload.upload_headers
+            public["upload_expires_at"] = upload.expires_at
+        return cls.model_validate(public)
 
 
 class ProgressReport(InputModel):

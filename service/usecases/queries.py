@@ -23,10 +23,10 @@ class TaskSummary(TaskPublic):
 
     @classmethod
     def of_listed(cls, listed: Listed) -> TaskSummary:
-        public = dict(TaskPublic.of(listed.task))
+        public = TaskPublic.fields_of(listed.task)
         if listed.params_omitted:
             public["params"] = None
-        return cls.model_construct(**public, params_omitted=listed.params_omitted)
+        return cls.model_validate({**public, "params_omitted": listed.params_omitted})
 
 
 @dataclass(frozen=True, slots=True)
