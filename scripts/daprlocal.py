@@ -54,6 +54,8 @@ from pydantic import (
 ROOT = Path(__file__).resolve().parents[1]
 COMPONENTS = ROOT / "components"
 CONFIG = COMPONENTS / "config" / "operations.yaml"
+#: The run file people start (`up -f dapr.yaml`); the end-to-end tests take their apps from it.
+RUN_FILE = ROOT / "dapr.yaml"
 VENV_BIN = ROOT / ".venv" / "bin"
 
 
@@ -132,6 +134,7 @@ class Proc:
     log_path: Path
     env: dict[str, str] = field(default_factory=dict)
     popen: subprocess.Popen[bytes] | None = None
+    cwd: Path = ROOT
 
     def start(self) -> Proc:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -141,7 +144,7 @@ class Proc:
             stdout=log,
             stderr=subprocess.STDOUT,
             env={**os.environ, **self.env},
-            cwd=ROOT,
+            cwd=self.cwd,
             start_new_session=True,
         )
         log.close()
@@ -228,10 +231,12 @@ def render_resources(
     redis_port: int,
     extra_scopes: Sequence[str] = (),
     overrides: dict[str, str] | None = None,
+    sources: Sequence[Path] = (COMPONENTS,),
 ) -> Path:
-    """Copy components/*.yaml with this run's Redis port and extra app ids in the scopes."""
+    """Copy the resources folders' *.yaml (components/ by default) with this run's Redis port
+    and extra app ids in the scopes."""
     dest.mkdir(parents=True, exist_ok=True)
-    for source in sorted(COMPONENTS.glob("*.yaml")):
+    for source in sorted(p for folder in sources for p in folder.glob("*.yaml")):
         text = source.read_text().replace("127.0.0.1:6379", f"127.0.0.1:{redis_port}")
         for old, new in (overrides or {}).items():
             text = text.replace(old, new)
@@ -259,6 +264,39 @@ class DaprApp:
     app: Proc | None = None
     sidecar: Proc | None = None
     health_path: str = "/health/live"
+    config: Path = CONFIG
+    protocol: str = "http"
+    cwd: Path = ROOT
+
+    @classmethod
+    def from_run_file(
+        cls,
+        app_id: str,
+        workdir: Path,
+        resources: Path,
+        daprd: str,
+        env: dict[str, str],
+        *,
+        app_token: str | None = None,
+        run_file: Path = RUN_FILE,
+    ) -> DaprApp:
+        """The app `app_id` of the run file, as `up -f` would start it (its command, folder,
+        env, config file, app protocol), on this run's free ports and resources; `env` is
+        added last (the tests' database, topic prefix, tokens)."""
+        (run,) = [a for a in resolve_run_file(run_file) if a.app_id == app_id]
+        own = {k: v for k, v in run.app_env.items() if k not in _CLI_VARIABLES}
+        return cls(
+            app_id,
+            ["sh", "-c", 'exec "$@"', "sh", *run.command],
+            workdir,
+            resources,
+            daprd,
+            {**own, **env},
+            app_token=app_token,
+            config=run.config_file,
+            protocol=run.app_protocol,
+            cwd=run.app_dir,
+        )
 
     @property
     def url(self) -> str:
@@ -277,11 +315,15 @@ class DaprApp:
         env = {
             "DAPR_HTTP_PORT": str(self.http_port),
             "DAPR_GRPC_PORT": str(self.grpc_port),
+            "DAPR_METRICS_PORT": str(self.metrics_port),
             "APP_ID": self.app_id,
+            "APP_PORT": str(self.app_port),
+            "APP_PROTOCOL": self.protocol,
             **self.env,
         }
         argv = [part.replace("{port}", str(self.app_port)) for part in self.command]
-        self.app = Proc(self.app_id, argv, self.workdir / f"{self.app_id}.log", env).start()
+        log = self.workdir / f"{self.app_id}.log"
+        self.app = Proc(self.app_id, argv, log, env, cwd=self.cwd).start()
         wait_http(self.url + self.health_path, proc=self.app)
 
     def start_sidecar(self, *, wait: bool = True) -> None:
@@ -295,7 +337,7 @@ class DaprApp:
                 "--app-port",
                 str(self.app_port),
                 "--app-protocol",
-                "http",
+                self.protocol,
                 "--app-channel-address",
                 "127.0.0.1",
                 "--dapr-http-port",
@@ -309,7 +351,7 @@ class DaprApp:
                 "--resources-path",
                 str(self.resources),
                 "--config",
-                str(CONFIG),
+                str(self.config),
                 "--log-level",
                 "info",
             ],
@@ -333,6 +375,18 @@ LogDestination = Literal["console", "file", "fileAndConsole"]
 AppProtocol = Literal["http", "https", "grpc", "grpcs", "h2c"]
 #: Env values: the CLI decodes them into map[string]string (yaml.v2 keeps a scalar's text).
 EnvValue = StrictStr | StrictBool | StrictInt | StrictFloat
+
+
+#: Variables the CLI gives every app (DaprApp sets its own for its ports).
+_CLI_VARIABLES = {
+    "APP_ID",
+    "APP_CHANNEL_ADDRESS",
+    "APP_PORT",
+    "APP_PROTOCOL",
+    "DAPR_HTTP_PORT",
+    "DAPR_GRPC_PORT",
+    "DAPR_METRICS_PORT",
+}
 
 
 class RunFileError(ValueError):

@@ -201,3 +201,24 @@ def test_ports_env_and_daprd_flags(tree: Path) -> None:
     assert b.app_protocol == "https"
     assert b.daprd_args[b.daprd_args.index("--placement-host-address") + 1] == "placement:50005"
     assert "--scheduler-host-address" not in b.daprd_args
+
+
+def test_the_end_to_end_apps_are_the_run_file_s(tmp_path: Path) -> None:
+    """tests/e2e/dapr starts the API and the worker from dapr.yaml (DaprApp.from_run_file):
+    the file's command, folder, env and config file, this run's ports and the test's env."""
+    worker = daprlocal.DaprApp.from_run_file(
+        "operations-worker", tmp_path, tmp_path, "daprd", {"OPS_DATA_DIR": "/x"}
+    )
+    (run,) = [
+        a for a in daprlocal.resolve_run_file(daprlocal.RUN_FILE) if a.app_id == worker.app_id
+    ]
+    assert worker.command == ["sh", "-c", 'exec "$@"', "sh", *run.command]
+    assert "$APP_PORT" in run.command[-1]  # the file's command listens where it is told
+    assert worker.cwd == run.app_dir == ROOT
+    assert worker.config == run.config_file
+    assert worker.env == {
+        "OPS_PUBLISHER": "dapr",
+        "OPS_SCHEDULER": "dapr",
+        "OPS_DATA_DIR": "/x",
+        "OPS_MIGRATE_ON_START": "false",
+    }
