@@ -63,7 +63,7 @@ def worker_app_id(source: Path) -> str:
     """The worker's Dapr app id as the run file (appID) or the Deployment (annotation) sets it."""
     document = yaml.safe_load(source.read_text())
     if "apps" in document:  # dapr.yaml, the multi-app run file
-        (app_id,) = [a["appID"] for a in document["apps"] if "worker" in a["command"]]
+        (app_id,) = [a["appID"] for a in document["apps"] if "worker" in " ".join(a["command"])]
         return str(app_id)
     return str(document["spec"]["template"]["metadata"]["annotations"]["dapr.io/app-id"])
 

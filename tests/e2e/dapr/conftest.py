@@ -1,4 +1,8 @@
-"""Real daprd sidecars, Redis and PostgreSQL for the end-to-end tests (scripts/daprlocal.py)."""
+"""Real daprd sidecars, Redis and PostgreSQL for the end-to-end tests (scripts/daprlocal.py).
+
+The API and the worker are the apps of dapr.yaml, started as `daprlocal.py up -f dapr.yaml`
+would (command, folder, env, config file, resources), on free ports with this test's Redis,
+database and topic prefix: the run file people use is the one tested."""
 
 from __future__ import annotations
 
@@ -65,12 +69,15 @@ class Stack:
 
     def start(self, *, subscriber_scopes: tuple[str, ...] = ("e2e-subscriber",)) -> None:
         self.redis = daprlocal.Redis(daprlocal.free_port(), self.workdir).start()
+        (api,) = [a for a in daprlocal.resolve_run_file(daprlocal.RUN_FILE) if "api" in a.app_id]
         self.resources = daprlocal.render_resources(
-            self.workdir / "resources", redis_port=self.redis.port, extra_scopes=subscriber_scopes
+            self.workdir / "resources",
+            redis_port=self.redis.port,
+            extra_scopes=subscriber_scopes,
+            sources=api.resources_paths,
         )
-        self.api = daprlocal.DaprApp(
+        self.api = daprlocal.DaprApp.from_run_file(
             "operations-api",
-            daprlocal.ops_command("api"),
             self.workdir,
             self.resources,
             self.daprd,
@@ -81,9 +88,8 @@ class Stack:
 
     def add_worker(self, **env: str) -> Any:
         index = len(self.workers)
-        worker = daprlocal.DaprApp(
+        worker = daprlocal.DaprApp.from_run_file(
             "operations-worker",
-            daprlocal.ops_command("worker"),
             self.workdir,
             self.resources,
             self.daprd,
