@@ -23,6 +23,11 @@ def address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
+class GrpcPortUnavailable(RuntimeError):
+    """OPS_GRPC_PORT cannot be listened on: the process stops at start rather than run without
+    the gRPC service its deployment announces."""
+
+
 class GrpcServer:
     """OperationsService, grpc.health.v1.Health and server reflection on one port.
 
@@ -53,7 +58,14 @@ class GrpcServer:
         health_pb2_grpc.add_HealthServicer_to_server(checks, server)
         names = [SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME]
         reflection.enable_server_reflection(names, server)
-        self.port = server.add_insecure_port(address(self.settings.host, self.settings.grpc_port))
+        where = address(self.settings.host, self.settings.grpc_port)
+        try:
+            self.port = server.add_insecure_port(where)
+        except RuntimeError as error:
+            raise GrpcPortUnavailable(
+                f"the gRPC server cannot listen on {where} (in use?): set OPS_GRPC_PORT to a free "
+                "port, or to 0 to serve no gRPC"
+            ) from error
         await server.start()
         for name in ("", SERVICE):
             await checks.set(name, health_pb2.HealthCheckResponse.SERVING)

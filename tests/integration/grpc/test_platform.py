@@ -3,6 +3,8 @@ the app's lifespan, and UNAVAILABLE (with RetryInfo) while the database cannot b
 
 from __future__ import annotations
 
+import asyncio
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from service.app import create_app
 from service.rpc.gen import operations_pb2 as pb, operations_pb2_grpc as pb_grpc
+from service.rpc.server import GrpcPortUnavailable
 from tests.fixtures.app import make_settings
 from tests.fixtures.database import free_port
 from tests.integration.grpc.support import ALICE, refused
@@ -103,3 +106,18 @@ async def test_a_database_away_is_unavailable_with_retry_info(
         ) as rest:
             response = await rest.get("/api/v1/operations/tasks", headers={"X-User-ID": "alice"})
             assert (response.status_code, response.headers["Retry-After"]) == (503, "5")
+
+
+async def test_a_port_in_use_stops_the_start_with_a_clear_error(
+    database_url: str, tmp_path: Path
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        app = create_app(make_settings(database_url, tmp_path, grpc_port=port))
+        with pytest.raises(GrpcPortUnavailable, match=f"127.0.0.1:{port} .*OPS_GRPC_PORT"):
+            async with app.router.lifespan_context(app):
+                pass
+    running = [t for t in asyncio.all_tasks() if "OutboxRelay.run" in repr(t.get_coro())]
+    assert not running  # the relay that had started was stopped again
