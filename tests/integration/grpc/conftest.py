@@ -13,6 +13,7 @@ from grpc import aio
 from service.bootstrap import Resources
 from service.rpc.gen import operations_pb2_grpc as pb_grpc
 from tests.fixtures.database import free_port
+from tests.integration.api.support import trail
 
 
 @pytest.fixture
@@ -40,3 +41,12 @@ async def channel(
 def stub(channel: aio.Channel) -> pb_grpc.OperationsServiceAsyncStub:
     """The generated client on the channel (OperationsServiceAsyncStub is its type)."""
     return pb_grpc.OperationsServiceStub(channel)
+
+
+@pytest.fixture
+async def _trail(resources: Resources) -> AsyncIterator[None]:
+    """After a test: one outbox row per task event, same task, same type, same order (every
+    state change a call made went out through the outbox in its transaction)."""
+    yield
+    events, outbox = await trail(resources)
+    assert outbox == events

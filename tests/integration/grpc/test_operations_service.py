@@ -9,6 +9,7 @@ from uuid import UUID, uuid4
 
 import grpc
 import httpx
+import pytest
 from google.protobuf import struct_pb2, timestamp_pb2
 
 from service.bootstrap import Resources
@@ -19,6 +20,8 @@ from service.usecases import outputs
 from service.usecases.files import FilePolicy
 from tests.integration.api.support import count, finish, start
 from tests.integration.grpc.support import ADMIN, ALICE, BOB, SERVICE, refused, user
+
+pytestmark = pytest.mark.usefixtures("_trail")
 
 if TYPE_CHECKING:  # mypy-protobuf's type of a stub on an aio channel (no runtime class)
     Stub = pb_grpc.OperationsServiceAsyncStub
