@@ -110,18 +110,15 @@ class OperationsServicer(pb_grpc.OperationsServiceServicer):
         self.resources = resources
 
     def _caller(self, context: Context) -> Caller:
-        metadata: dict[str, str] = {}
-        for key, value in context.invocation_metadata() or ():
-            if isinstance(value, str):
-                metadata.setdefault(key.lower(), value)
-        authorization = metadata.get("authorization", "")
-        scheme, _, credentials = authorization.partition(" ")
+        """The caller, from the metadata the gateway forwards, by REST's rules."""
+        metadata = _metadata(context)
+        scheme, _, credentials = metadata.get("authorization", "").partition(" ")
         return identify(
             self.resources,
             user_id=_text(metadata.get("x-user-id"), "x-user-id", USER_ID_MAX),
             user_roles=_text(metadata.get("x-user-roles"), "x-user-roles", USER_ROLES_MAX),
             service_token=metadata.get("x-service-token"),
-            bearer=credentials.strip() or None if scheme.lower() == "bearer" else None,
+            bearer=(credentials.strip() or None) if scheme.lower() == "bearer" else None,
         )
 
     def _policy(self) -> FilePolicy:
@@ -145,7 +142,7 @@ class OperationsServicer(pb_grpc.OperationsServiceServicer):
         key = None
         if request.HasField("idempotency_key"):
             key = IdempotencyKey(parse_key(request.idempotency_key), CREATE_OPERATION)
-        traceparent = _text(_metadata(context, "traceparent"), "traceparent", 64)
+        traceparent = _text(_metadata(context).get("traceparent"), "traceparent", 64)
         async with self.resources.unit() as uow:
             submitted = await submissions.submit(
                 uow,
@@ -331,11 +328,13 @@ class OperationsServicer(pb_grpc.OperationsServiceServicer):
         )
 
 
-def _metadata(context: Context, name: str) -> str | None:
+def _metadata(context: Context) -> dict[str, str]:
+    """The call's text metadata, the first value of each key (as a header's first value)."""
+    metadata: dict[str, str] = {}
     for key, value in context.invocation_metadata() or ():
-        if key.lower() == name and isinstance(value, str):
-            return value
-    return None
+        if isinstance(value, str):
+            metadata.setdefault(key.lower(), value)
+    return metadata
 
 
 _CREATE_OPTIONAL = (
