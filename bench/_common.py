@@ -338,7 +338,10 @@ def fresh(db: Database, tables: str = TASK_TABLES) -> None:
 # -- server processes -------------------------------------------------------------------------
 def _env(extra: dict[str, str]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPS_")}
-    env.update({"OPS_LOG_LEVEL": "warning", "OPS_ENVIRONMENT": "dev", **extra})
+    # OPS_GRPC_PORT=0: a benchmark of REST serves no gRPC (and two runs never share port 9000)
+    env.update(
+        {"OPS_LOG_LEVEL": "warning", "OPS_ENVIRONMENT": "dev", "OPS_GRPC_PORT": "0", **extra}
+    )
     return env
 
 

@@ -870,6 +870,7 @@ def dapr_env(database_url: str, topic_prefix: str, data_dir: Path, **extra: str)
         "OPS_DATA_DIR": str(data_dir),
         "OPS_MIGRATE_ON_START": "false",
         "OPS_LOG_LEVEL": "warning",
+        "OPS_GRPC_PORT": "0",  # several API processes may run at once; `up` asks for 9000
         **extra,
     }
 
@@ -904,7 +905,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     daprd = daprd_path()
     redis = Redis(args.redis_port or free_port(), workdir).start()
     resources = render_resources(workdir / "resources", redis_port=redis.port)
-    env = dapr_env(database_url, "", ROOT / ".data")
+    env = dapr_env(database_url, "", ROOT / ".data", OPS_GRPC_PORT="9000")
     apps = [DaprApp("operations-api", ops_command("api"), workdir, resources, daprd, env)]
     apps += [
         DaprApp(

@@ -13,6 +13,7 @@ from service.api import fields
 from service.api.routes import bulk, dead_letters, files, task_history, task_types, tasks
 from service.config import Settings
 from service.logging import configure_logging
+from service.rpc.server import GrpcServer
 from service.web import health, methods, problems
 from service.web.lifespan import Companion, run_resources
 
@@ -20,8 +21,11 @@ API_PREFIX = "/api/v1/operations"
 
 
 def create_app(settings: Settings, *, companions: Sequence[Companion] = ()) -> FastAPI:
-    """The API app; `companions` (e.g. the worker) share its process and resources."""
+    """The API app; `companions` (e.g. the worker) share its process and resources. With
+    OPS_GRPC_PORT (not 0) the gRPC server is one of them, first, so it stops first."""
     configure_logging(settings)
+    if settings.grpc_port:
+        companions = [GrpcServer(settings), *companions]
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -112,6 +112,10 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8000
+    #: the API process's gRPC OperationsService (on `host`); 0 serves none
+    grpc_port: int = Field(9000, ge=0, le=65535)
+    #: how long a stopping gRPC server lets calls in flight finish before it cancels them
+    grpc_grace_seconds: float = Field(5.0, ge=0, le=600)
     log_level: str = "info"
 
     @field_validator("database_url")

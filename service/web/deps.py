@@ -82,24 +82,46 @@ async def get_caller(
         ),
     ] = None,
 ) -> Caller:
-    """Identity forwarded by the gateway; a valid service token makes an internal caller.
+    """Identity forwarded by the gateway; a valid service token makes an internal caller
+    (see `identify`)."""
+    return identify(
+        resources,
+        user_id=_header_text(user_id, "x-user-id", USER_ID_MAX),  # tasks.requested_by
+        user_roles=_header_text(user_roles, "x-user-roles", USER_ROLES_MAX),
+        service_token=service_token,
+        bearer=bearer.credentials if bearer else None,
+    )
 
-    An X-Service-Token that is not the token is refused (401) rather than ignored: a caller
-    that believes itself internal must learn it is not. A Bearer credential that is not the
-    token is ignored: the gateway may forward the user's own token beside X-User-ID.
+
+#: Longest X-User-ID (tasks.requested_by) and X-User-Roles, as text.
+USER_ID_MAX = 128
+USER_ROLES_MAX = 512
+
+
+def identify(
+    resources: Resources,
+    *,
+    user_id: str | None,
+    user_roles: str | None,
+    service_token: str | None,
+    bearer: str | None,
+) -> Caller:
+    """The caller of a request, from its identity as text: the rules of every edge (HTTP
+    headers here, gRPC metadata in service.rpc), so both answer alike.
+
+    A service token offered that is not the token is refused (401) rather than ignored: a
+    caller that believes itself internal must learn it is not. A Bearer credential that is not
+    the token is ignored: the gateway may forward the user's own token beside X-User-ID.
     """
-    x_user_id = _header_text(user_id, "x-user-id", 128)  # tasks.requested_by
-    x_user_roles = _header_text(user_roles, "x-user-roles", 512)
     if service_token is not None and not _has_service_token(resources, service_token):
         raise Unauthenticated("the X-Service-Token is not this service's token")
-    offered = service_token or (bearer.credentials if bearer else None)
-    if _has_service_token(resources, offered):
-        return Caller(x_user_id or "service", frozenset({SERVICE_ROLE}))
-    if not x_user_id or not x_user_id.strip():
+    if _has_service_token(resources, service_token or bearer):
+        return Caller(user_id or "service", frozenset({SERVICE_ROLE}))
+    if not user_id or not user_id.strip():
         raise Unauthenticated("send the caller's identity in the X-User-ID header")
-    roles = frozenset(r.strip().lower() for r in (x_user_roles or "").split(",") if r.strip())
+    roles = frozenset(r.strip().lower() for r in (user_roles or "").split(",") if r.strip())
     roles -= {SERVICE_ROLE}  # only the token grants the service role
-    return Caller(x_user_id.strip(), roles)
+    return Caller(user_id.strip(), roles)
 
 
 CallerDep = Annotated[Caller, Depends(get_caller)]

@@ -78,6 +78,13 @@ def _all_up(checks: dict[str, Any]) -> bool:
     return all(c.get("status") == "up" for c in checks.values() if isinstance(c, dict))
 
 
+async def readiness(resources: Resources) -> tuple[bool, dict[str, dict[str, Any]]]:
+    """Whether the database, the file store and (with Dapr) the sidecar answer, and each check:
+    /health/ready's verdict, for the other edges (gRPC's Health)."""
+    checks = await _checks(resources)
+    return _all_up(checks), checks
+
+
 @router.get("/health", response_model=Health)
 @router.get("/api/v1/operations/health", response_model=Health, include_in_schema=False)
 async def health() -> Health:

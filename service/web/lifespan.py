@@ -44,14 +44,18 @@ async def run_resources(
     app.state.health_probes = {c.name: c.health for c in companions}
     relay = asyncio.create_task(resources.relay.run())
     resources.relay.kick()  # publish what an earlier run left behind
-    for companion in companions:
-        await companion.start(resources, shares_bus_with_api=serves_api)
-    _freeze_startup_heap()
+    started: list[Companion] = []
     try:
-        yield resources
+        for companion in companions:  # one that fails to start stops those started before it
+            await companion.start(resources, shares_bus_with_api=serves_api)
+            started.append(companion)
+        _freeze_startup_heap()
+        try:
+            yield resources
+        finally:
+            gc.unfreeze()
     finally:
-        gc.unfreeze()
-        for companion in companions:
+        for companion in started:
             await companion.stop()
         await resources.relay.stop(relay)
         await resources.close()

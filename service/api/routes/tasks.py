@@ -196,18 +196,7 @@ async def list_tasks(
     An item's params longer than OPS_LIST_PARAMS_MAX_BYTES (4 KiB) of JSON are left out:
     `params` is null and `paramsOmitted` true; GET /tasks/{id} has them.
     """
-    cursor = _cursor(query.cursor)
-    if query.start_date and query.end_date and query.start_date > query.end_date:
-        raise InvalidInput("startDate is after endDate", field="startDate")
-    filters = TaskFilters(
-        task_type=query.task_type,
-        entity_type=query.entity_type,
-        status=[TaskStatus(s) for s in _split_statuses(query.status)] if query.status else (),
-        requested_by=query.requested_by,
-        start_date=query.start_date,
-        end_date=query.end_date,
-        search=query.search,
-    )
+    filters, cursor = task_filters(query)
     page = await queries.list_tasks(
         uow,
         caller,
@@ -224,6 +213,23 @@ async def list_tasks(
         page_size=page.page_size,
         next_cursor=page.next_cursor,
     )
+
+
+def task_filters(query: ListQuery) -> tuple[TaskFilters, Cursor | None]:
+    """The filters and the cursor a list query asks for (REST's and gRPC's ListTasks)."""
+    cursor = _cursor(query.cursor)
+    if query.start_date and query.end_date and query.start_date > query.end_date:
+        raise InvalidInput("startDate is after endDate", field="startDate")
+    filters = TaskFilters(
+        task_type=query.task_type,
+        entity_type=query.entity_type,
+        status=[TaskStatus(s) for s in _split_statuses(query.status)] if query.status else (),
+        requested_by=query.requested_by,
+        start_date=query.start_date,
+        end_date=query.end_date,
+        search=query.search,
+    )
+    return filters, cursor
 
 
 def _cursor(token: str | None) -> Cursor | None:

@@ -273,7 +273,7 @@ class TestReportProgress:
         ("user", ALICE, 403),
         ("admin", ADMIN, 403),
         ("claimed role", user("alice", "service"), 403),  # the role header grants nothing
-        ("user, wrong token", {**ALICE, "X-Service-Token": "wrong"}, 403),
+        ("user, wrong token", {**ALICE, "X-Service-Token": "wrong"}, 401),  # wrong token
     ]
 
     async def test_anyone_else_is_refused_and_nothing_changes(
