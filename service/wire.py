@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, model_validator
 from pydantic.alias_generators import to_camel
 
 
@@ -35,3 +35,16 @@ class StrictModel(CamelModel):
     @classmethod
     def _one_spelling(cls, data: Any) -> Any:
         return refuse_both_spellings(cls, data)
+
+
+def _integral(value: object) -> object:
+    """A JSON number with no fraction is an integer, however it is written (3, 3.0, 3e0): JSON
+    Schema's `integer`, which the OpenAPI document promises. json.loads makes the latter two a
+    float, which strict validation would refuse; "3" and true stay refused."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+#: A JSON number with no fraction (before the bounds: after them, they would not be documented).
+Integral = BeforeValidator(_integral)

@@ -30,24 +30,13 @@ from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 
 from service import config
 from service.config import Settings
+from service.wire import Integral
 
 #: The counts of a task are INTEGER columns (PostgreSQL: 32 bits).
 INT32_MAX = 2**31 - 1
 #: The largest integer every JSON parser reads exactly (an IEEE double): byte sizes stop here.
 SAFE_INTEGER_MAX = 2**53 - 1
 
-
-def _integral(value: object) -> object:
-    """A JSON number with no fraction is an integer, however it is written (3, 3.0, 3e0): JSON
-    Schema's `integer`, which the OpenAPI document promises. json.loads makes the latter two a
-    float, which strict validation would refuse; "3" and true stay refused."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
-
-
-#: A JSON number with no fraction (before the bounds: after them, they would not be documented).
-Integral = BeforeValidator(_integral)
 
 #: Items of a task (total, processed, succeeded, failed).
 Count = Annotated[StrictInt, Field(ge=0, le=INT32_MAX), Integral]
@@ -103,7 +92,7 @@ Description = Annotated[
 #: A label to find things by: letters, digits and `_ . : / -`, up to 64.
 Tag = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,63}$", max_length=64)]
 #: At most 20 tags; a tag given twice is refused (see unique_tags).
-Tags = Annotated[list[Tag], Field(max_length=20)]
+Tags = Annotated[list[Tag], Field(max_length=20, json_schema_extra={"uniqueItems": True})]
 
 
 def unique_tags(tags: list[str]) -> list[str]:

@@ -6,14 +6,16 @@ when the task ends and writes the notifications in the same transaction as the c
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import AnyUrl, Field, UrlConstraints, model_validator
+from pydantic import AnyUrl, Field, StrictInt, UrlConstraints, model_validator
 
-from service.wire import StrictModel
+from service.wire import Integral, StrictModel
 
 Channel = Literal["inApp", "webhook", "event"]
-Milestone = Annotated[int, Field(ge=1, le=99)]
+Milestone = Annotated[StrictInt, Field(ge=1, le=99), Integral]
+#: a list whose items must differ, and whose schema says so (generated clients and fuzzers)
+UNIQUE: dict[str, Any] = {"uniqueItems": True}
 UserId = Annotated[str, Field(min_length=1, max_length=128)]
 WebhookUrl = Annotated[AnyUrl, UrlConstraints(max_length=2048, allowed_schemes=["http", "https"])]
 
@@ -38,10 +40,15 @@ class NotificationSettings(StrictModel):
     on_progress: list[Milestone] = Field(
         default_factory=list,
         max_length=MAX_MILESTONES,
+        json_schema_extra=UNIQUE,
         description="progress percentages (1 to 99) to tell about once each",
     )
     channels: list[Channel] = Field(
-        default_factory=_in_app, min_length=1, max_length=3, description="how to tell"
+        default_factory=_in_app,
+        min_length=1,
+        max_length=3,
+        json_schema_extra=UNIQUE,
+        description="how to tell",
     )
     webhook_url: WebhookUrl | None = Field(
         None, description="where the webhook channel POSTs (http or https; the allow-list decides)"

@@ -234,11 +234,13 @@ class IdentityIsRequired:
 
 
 #: Fields whose 422 no schema can state: the catalog's rules of a task type (GET /task-types:
-#: its entity types and params), an Idempotency-Key used before with another body, a cursor
-#: that the API did not return (opaque), and the identity headers (UTF-8, no control
-#: characters), for which a security scheme has no schema.
+#: its entity types and params), notification settings' rule across fields (the webhook channel
+#: needs a webhookUrl), an Idempotency-Key used before with another body, a cursor that the API
+#: did not return (opaque), and the identity headers (UTF-8, no control characters), for which a
+#: security scheme has no schema. A batch names them under its item (`tasks.3.params.x`).
 _UNSTATABLE = re.compile(
-    r"^(taskType|entityType|params(\..*)?|Idempotency-Key|cursor|x-user-(id|roles))$"
+    r"^(tasks\.\d+\.)?(taskType|entityType|params(\..*)?|notificationSettings)$"
+    r"|^(Idempotency-Key|cursor|x-user-(id|roles))$"
 )
 #: The names and media types a task's file may have are its type's: an import reads the
 #: formats it knows (422 for another file name, 415 for another media type).
