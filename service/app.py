@@ -13,8 +13,10 @@ from service.api import fields
 from service.api.routes import bulk, dead_letters, files, task_history, task_types, tasks
 from service.config import Settings
 from service.logging import configure_logging
-from service.web import health, methods, problems
+from service.telemetry import tracing
+from service.web import docs, health, methods, metrics, problems
 from service.web.lifespan import Companion, run_resources
+from service.web.observe import ObservedApp
 
 API_PREFIX = "/api/v1/operations"
 
@@ -22,6 +24,7 @@ API_PREFIX = "/api/v1/operations"
 def create_app(settings: Settings, *, companions: Sequence[Companion] = ()) -> FastAPI:
     """The API app; `companions` (e.g. the worker) share its process and resources."""
     configure_logging(settings)
+    tracing.configure_tracing(settings, "api")
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -34,12 +37,22 @@ def create_app(settings: Settings, *, companions: Sequence[Companion] = ()) -> F
         description="Long-running work for the e-commerce platform: tasks you can watch.",
         lifespan=lifespan,
         max_body_size=_body_ceiling(settings),
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.input_limits = fields.InputLimits.from_settings(settings)
+    app.add_middleware(ObservedApp, name="api")
     problems.add_exception_handlers(app)
     _include_routers(app)
+    docs.add_docs(app)
     _describe(app, settings)
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The API app from the environment's settings: the factory each process of
+    `common-ops api --workers N` calls."""
+    return create_app(Settings())
 
 
 def _body_ceiling(settings: Settings) -> int:
@@ -56,6 +69,7 @@ def _body_ceiling(settings: Settings) -> int:
 
 def _include_routers(app: FastAPI) -> None:
     app.include_router(health.router)
+    app.include_router(metrics.router)
     app.include_router(tasks.router, prefix=API_PREFIX)
     app.include_router(task_types.router, prefix=API_PREFIX)
     app.include_router(task_history.router, prefix=API_PREFIX)

@@ -113,6 +113,18 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "info"
+    #: `json`: one JSON object per line (with trace id, task id, route, status, duration_ms)
+    log_format: Literal["text", "json"] = "text"
+
+    #: the database gauges of /metrics (queue depth, outbox backlog) are sampled at most this
+    #: often per process, and counted up to the cap (bounded cost at any table size)
+    metrics_sample_seconds: float = Field(15.0, ge=0, le=3600)
+    metrics_depth_cap: int = Field(100_000, ge=1, le=10_000_000)
+    #: OpenTelemetry tracing through an OTLP/HTTP exporter (off by default)
+    otel_enabled: bool = False
+    #: the collector's traces URL; empty: the exporter's own default (OTEL_EXPORTER_OTLP_* env)
+    otel_endpoint: str = ""
+    otel_service_name: str = "common-operations"
 
     @field_validator("database_url")
     @classmethod

@@ -34,7 +34,8 @@ def trail(
     opens: bool = False,
 ) -> tuple[list[dict[str, Any]], list[NewOutboxRow]]:
     """The task_events rows and the outbox rows of `changes` (one of each per change);
-    `opens`: they are the first events of new tasks."""
+    `opens`: they are the first events of new tasks. An outbox row carries `traceparent`, else
+    the trace its task was created in (so the CloudEvents of a task continue its trace)."""
     events = [
         {
             "task_id": c.task.id,
@@ -48,7 +49,14 @@ def trail(
         for c in changes
     ]
     outbox = [
-        NewOutboxRow(c.event.value, c.task.id, snapshot(c.task), now, traceparent, opens)
+        NewOutboxRow(
+            c.event.value,
+            c.task.id,
+            snapshot(c.task),
+            now,
+            traceparent or c.task.traceparent,
+            opens,
+        )
         for c in changes
     ]
     return events, outbox
