@@ -98,4 +98,5 @@ def note_ready(uow: UnitOfWork, tasks: Sequence[TaskRecord], *, now: datetime) -
 
 async def announce(uow: UnitOfWork, task: TaskRecord, event: EventType, *, now: datetime) -> None:
     """An outbox row without a history row, for throttled notices such as progress."""
-    await publish(uow, [NewOutboxRow(event.value, task.id, snapshot(task), now)])
+    row = NewOutboxRow(event.value, task.id, snapshot(task), now, task.traceparent)
+    await publish(uow, [row])
