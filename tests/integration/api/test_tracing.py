@@ -73,7 +73,8 @@ class TestOneTrace:
         assert run.attributes["ops.ending"] == "completed"
         # the run is a child of a span inside the create's request
         in_request = {s.context.span_id for s in spans.get_finished_spans() if s.context}
-        assert run.parent is not None and run.parent.span_id in in_request
+        assert run.parent is not None
+        assert run.parent.span_id in in_request
         usecase = named(spans, "submissions.submit")
         assert [trace_id(s) for s in usecase] == [trace_id(request)]
 
