@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from service import __version__
-from service.api import fields
+from service.api import examples, fields
 from service.api.routes import bulk, dead_letters, files, task_history, task_types, tasks
 from service.config import Settings
 from service.logging import configure_logging
@@ -89,6 +89,7 @@ def _describe(app: FastAPI, settings: Settings) -> None:
             document = FastAPI.openapi(app)
             problems.add_schemas(document)
             fields.document_file_limit(document, settings.files_max_bytes)
+            examples.add_examples(document)
         assert app.openapi_schema is not None
         return app.openapi_schema
 
