@@ -13,6 +13,7 @@ from rich.console import Console
 from uvicorn.config import LOGGING_CONFIG
 
 from service.config import Settings
+from service.logging import configure_logging
 
 cli = typer.Typer(help="Common-Operations: task orchestration service.", no_args_is_help=True)
 console = Console(stderr=True)
@@ -48,6 +49,8 @@ def _serve(app: Any, settings: Settings, *, workers: int = 1) -> None:
     uvicorn's own access log stays off: the apps write one line per request themselves
     (service/web/observe.py); in JSON mode uvicorn's other loggers go through ours.
     """
+    if settings.log_format == "json":
+        configure_logging(settings)  # the supervisor's own lines too (its workers set theirs)
     uvicorn.run(
         app,
         host=settings.host,
