@@ -9,13 +9,15 @@ from typing import Any
 from fastapi import FastAPI
 
 from service import __version__
-from service.api import fields
+from service.api import examples, fields
 from service.api.routes import bulk, dead_letters, files, task_history, task_types, tasks
 from service.config import Settings
 from service.logging import configure_logging
 from service.rpc.server import GrpcServer
-from service.web import health, methods, problems
+from service.telemetry import tracing
+from service.web import docs, health, methods, metrics, problems
 from service.web.lifespan import Companion, run_resources
+from service.web.observe import ObservedApp
 
 API_PREFIX = "/api/v1/operations"
 
@@ -24,6 +26,7 @@ def create_app(settings: Settings, *, companions: Sequence[Companion] = ()) -> F
     """The API app; `companions` (e.g. the worker) share its process and resources. With
     OPS_GRPC_PORT (not 0) the gRPC server is one of them, first, so it stops first."""
     configure_logging(settings)
+    tracing.configure_tracing(settings, "api")
     if settings.grpc_port:
         companions = [GrpcServer(settings), *companions]
 
@@ -38,12 +41,22 @@ def create_app(settings: Settings, *, companions: Sequence[Companion] = ()) -> F
         description="Long-running work for the e-commerce platform: tasks you can watch.",
         lifespan=lifespan,
         max_body_size=_body_ceiling(settings),
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.input_limits = fields.InputLimits.from_settings(settings)
+    app.add_middleware(ObservedApp, name="api")
     problems.add_exception_handlers(app)
     _include_routers(app)
+    docs.add_docs(app)
     _describe(app, settings)
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The API app from the environment's settings: the factory each process of
+    `common-ops api --workers N` calls."""
+    return create_app(Settings())
 
 
 def _body_ceiling(settings: Settings) -> int:
@@ -60,6 +73,7 @@ def _body_ceiling(settings: Settings) -> int:
 
 def _include_routers(app: FastAPI) -> None:
     app.include_router(health.router)
+    app.include_router(metrics.router)
     app.include_router(tasks.router, prefix=API_PREFIX)
     app.include_router(task_types.router, prefix=API_PREFIX)
     app.include_router(task_history.router, prefix=API_PREFIX)
@@ -79,6 +93,7 @@ def _describe(app: FastAPI, settings: Settings) -> None:
             document = FastAPI.openapi(app)
             problems.add_schemas(document)
             fields.document_file_limit(document, settings.files_max_bytes)
+            examples.add_examples(document)
         assert app.openapi_schema is not None
         return app.openapi_schema
 

@@ -22,6 +22,7 @@ from service.events.relay import OutboxRelay
 from service.storage.base import FileStore
 from service.storage.local import LocalFileStore
 from service.storage.signing import UrlSigner
+from service.telemetry import metrics
 from service.usecases.group_commit import GroupCommit
 
 
@@ -55,6 +56,7 @@ class Resources:
     def after_commit(self, facts: Facts) -> None:
         """Act on a committed transaction's facts: ring the workers of this process for tasks
         it made ready (before the relay publishes their events), then wake the relay."""
+        metrics.count_task_events(facts.outbox)
         if facts.ready and self.local_doorbell is not None:
             self.local_doorbell(facts.ready)
         if facts.outbox:

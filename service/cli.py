@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 import uvicorn
 from rich.console import Console
+from uvicorn.config import LOGGING_CONFIG
 
 from service.config import Settings
+from service.logging import configure_logging
 
 cli = typer.Typer(help="Common-Operations: task orchestration service.", no_args_is_help=True)
 console = Console(stderr=True)
@@ -34,7 +38,19 @@ def _settings(
     return Settings(**overrides)
 
 
-def _serve(app: Any, settings: Settings) -> None:
+Workers = Annotated[
+    int, typer.Option(min=1, max=64, help="Processes serving the API (uvicorn workers)")
+]
+
+
+def _serve(app: Any, settings: Settings, *, workers: int = 1) -> None:
+    """Serve `app` (an app, or with several workers the import string of its factory).
+
+    uvicorn's own access log stays off: the apps write one line per request themselves
+    (service/web/observe.py); in JSON mode uvicorn's other loggers go through ours.
+    """
+    if settings.log_format == "json":
+        configure_logging(settings)  # the supervisor's own lines too (its workers set theirs)
     uvicorn.run(
         app,
         host=settings.host,
@@ -42,7 +58,22 @@ def _serve(app: Any, settings: Settings) -> None:
         log_level=settings.log_level,
         access_log=False,
         lifespan="on",
+        workers=workers if workers > 1 else None,
+        factory=workers > 1,
+        log_config=None if settings.log_format == "json" else LOGGING_CONFIG,
     )
+
+
+def _multiprocess_metrics() -> None:
+    """Several processes serve /metrics: each writes its samples to PROMETHEUS_MULTIPROC_DIR
+    (prometheus-client's multiprocess mode) and a scrape of any of them reads them all. The
+    directory must be set before the workers import the metrics, and empty at start."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
+        for stale in Path(directory).glob("*.db"):
+            stale.unlink()
+    else:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="common-ops-metrics-")
 
 
 @cli.command()
@@ -60,12 +91,21 @@ def dev(host: Host = None, port: Port = None, data_dir: DataDir = None) -> None:
 
 
 @cli.command()
-def api(host: Host = None, port: Port = None, data_dir: DataDir = None) -> None:
-    """The API alone."""
-    from service.app import create_app
-
+def api(
+    host: Host = None, port: Port = None, data_dir: DataDir = None, workers: Workers = 1
+) -> None:
+    """The API alone; with --workers N, N processes share the port (and their /metrics)."""
     settings = _settings(host, port, data_dir)
-    _serve(create_app(settings), settings)
+    if workers == 1:
+        from service.app import create_app
+
+        _serve(create_app(settings), settings)
+        return
+    if data_dir is not None:  # each worker process reads its settings from the environment
+        os.environ["OPS_DATA_DIR"] = str(data_dir)
+    os.environ["OPS_GRPC_REUSE_PORT"] = "true"  # every process serves gRPC on the one port
+    _multiprocess_metrics()
+    _serve("service.app:app_from_environment", settings, workers=workers)
 
 
 @cli.command()

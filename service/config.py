@@ -114,9 +114,24 @@ class Settings(BaseSettings):
     port: int = 8000
     #: the API process's gRPC OperationsService (on `host`); 0 serves none
     grpc_port: int = Field(9000, ge=0, le=65535)
+    #: set by `common-ops api --workers N`: its processes share the gRPC port (SO_REUSEPORT, the
+    #: kernel spreads connections); otherwise a port another process holds is an error at start
+    grpc_reuse_port: bool = False
     #: how long a stopping gRPC server lets calls in flight finish before it cancels them
     grpc_grace_seconds: float = Field(5.0, ge=0, le=600)
     log_level: str = "info"
+    #: `json`: one JSON object per line (with trace id, task id, route, status, duration_ms)
+    log_format: Literal["text", "json"] = "text"
+
+    #: the database gauges of /metrics (queue depth, outbox backlog) are sampled at most this
+    #: often per process, and counted up to the cap (bounded cost at any table size)
+    metrics_sample_seconds: float = Field(15.0, ge=0, le=3600)
+    metrics_depth_cap: int = Field(100_000, ge=1, le=10_000_000)
+    #: OpenTelemetry tracing through an OTLP/HTTP exporter (off by default)
+    otel_enabled: bool = False
+    #: the collector's traces URL; empty: the exporter's own default (OTEL_EXPORTER_OTLP_* env)
+    otel_endpoint: str = ""
+    otel_service_name: str = "common-operations"
 
     @field_validator("database_url")
     @classmethod

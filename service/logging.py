@@ -2,30 +2,65 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from service.config import Settings
 from service.db import availability
+from service.telemetry import tracing
 
 FIELDS = ("action", "task_id", "worker_id", "job", "outbox_id", "error")
+#: what an access line adds (service/web/observe.py)
+ACCESS_FIELDS = ("method", "route", "path", "status", "duration_ms")
 
 
 class ActionFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
-        extra = " ".join(f"{k}={getattr(record, k)}" for k in FIELDS if hasattr(record, k))
+        names = (*FIELDS, *ACCESS_FIELDS)
+        extra = " ".join(f"{k}={getattr(record, k)}" for k in names if hasattr(record, k))
         return f"{line} {extra}" if extra else line
 
 
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, the trace id of the span the
+    record was written in, and the ids and access fields passed in `extra`."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        trace_id = tracing.trace_id_of()
+        if trace_id is not None:
+            line["trace_id"] = trace_id
+        for name in (*FIELDS, *ACCESS_FIELDS):
+            value = getattr(record, name, None)
+            if value is not None:
+                line[name] = value
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line, default=str, ensure_ascii=False)
+
+
 def configure_logging(settings: Settings) -> None:
+    """Text lines (the default, and what `dev` shows) or JSON lines (OPS_LOG_FORMAT=json)."""
     handler = logging.StreamHandler()
-    handler.setFormatter(ActionFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    if settings.log_format == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(ActionFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level.upper())
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per sidecar call is noise
+    # our access line (service/web/observe.py) replaces uvicorn's
+    logging.getLogger("uvicorn.access").disabled = True
 
 
 class FailureStreak:

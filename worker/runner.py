@@ -13,7 +13,10 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 from uuid import UUID
+
+from opentelemetry.trace import Span, SpanKind
 
 from service.bootstrap import Resources
 from service.clock import utcnow
@@ -22,6 +25,7 @@ from service.domain.errors import PermanentFailure, RetryLater, TaskCancelled
 from service.domain.settlement import Ending
 from service.domain.tasks import Queue, TaskRecord, TaskStatus
 from service.logging import FailureStreak
+from service.telemetry import metrics, tracing
 from service.usecases import execution
 from service.usecases.execution import Dispatch, Outcome, StaleOutcomes
 from worker import wiring
@@ -263,6 +267,7 @@ class Runner:
         self.stats.claim_sizes.append(len(claimed))
         self.stats.claimed += len(claimed)
         self.stats.by_dispatch[dispatch] += len(claimed)
+        _observe_claim(dispatch, claimed, now)
         if dispatch == "poll" and claimed and self.on_poll_claim is not None:
             self.on_poll_claim(max((now - t.available_at).total_seconds() for t in claimed))
         for task in claimed:
@@ -337,6 +342,22 @@ class Runner:
             raise
 
     async def _execute(self, running: Running) -> None:
+        """Run the task's handler in its span, a child of the request that created the task."""
+        task = running.task
+        with tracing.span(
+            f"run {task.task_type}",
+            parent=tracing.context_from(task.traceparent),
+            kind=SpanKind.CONSUMER,
+            attributes={
+                "ops.task_id": str(task.id),
+                "ops.task_type": task.task_type,
+                "ops.queue": task.queue,
+                "ops.attempt": task.attempts,
+            },
+        ) as span:
+            await self._execute_in_span(running, span)
+
+    async def _execute_in_span(self, running: Running, span: Span) -> None:
         task, ctx = running.task, running.context
         handler = self.registry.lookup(task.task_type, task.entity_type)
         spec = self.catalog.get(task.task_type)
@@ -373,6 +394,8 @@ class Runner:
         final: TaskChanges = {**ctx.final}
         if ctx.result is not None:
             final["result"] = ctx.result
+        _observe_run(running, ending, ctx.result)
+        _end_span(span, ending, error)
         self._outcomes.put_nowait(
             Outcome(task, ending, running.started_at, error, delay, final or None)
         )
@@ -569,3 +592,33 @@ class Runner:
             self.running or not self._outcomes.empty()
         ) and asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(0.02)
+
+
+def _observe_claim(dispatch: Dispatch, claimed: list[TaskRecord], now: datetime) -> None:
+    """A claim batch's metrics: how many, by which path, and how long each task waited."""
+    metrics.CLAIM_BATCH.observe(len(claimed))
+    if not claimed:
+        return
+    metrics.TASKS_CLAIMED.labels(dispatch).inc(len(claimed))
+    for task in claimed:
+        waited = (now - task.available_at).total_seconds()
+        metrics.QUEUE_WAIT_SECONDS.labels(task.task_type).observe(max(0.0, waited))
+
+
+def _end_span(span: Span, ending: Ending, error: str | None) -> None:
+    span.set_attribute("ops.ending", ending.value)
+    if error is not None:
+        tracing.mark_error(span, error)
+
+
+def _observe_run(running: Running, ending: Ending, result: dict[str, Any] | None) -> None:
+    """A run's time by how it ended; an import's rows per second (its result says it)."""
+    task = running.task
+    took = asyncio.get_running_loop().time() - running.launched
+    metrics.RUN_SECONDS.labels(task.task_type, ending.value).observe(took)
+    if task.task_type != "import" or not result:
+        return
+    entity = task.entity_type or "none"
+    rate = result.get("rowsPerSecond")
+    if isinstance(rate, int | float) and rate > 0:
+        metrics.IMPORT_ROWS_PER_SECOND.labels(entity).observe(float(rate))

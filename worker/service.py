@@ -15,6 +15,7 @@ from service.domain.events import DOORBELLS, EventType
 from service.events.base import OutgoingEvent
 from service.events.inprocess import ALL
 from service.logging import FailureStreak
+from service.telemetry import metrics
 from worker.doorbells import DoorbellHealth
 from worker.handlers import register_all
 from worker.jobs.ticks import JobTrigger
@@ -168,6 +169,14 @@ class WorkerService:
             if s.failures
         }
 
+    def observe(self) -> None:
+        """Set the worker's gauges before a scrape: poller mode, doorbells, slots in use."""
+        metrics.POLLER_FAST.set(0 if self.doorbells.healthy() else 1)
+        metrics.DOORBELLS_HEALTHY.set(1 if self.doorbells.healthy() else 0)
+        for queue, slots in self.runner.capacity.items():
+            metrics.CAPACITY.labels(queue.value).set(slots)
+            metrics.RUNNING.labels(queue.value).set(self.runner.busy.get(queue.value, 0))
+
     def health(self) -> dict[str, Any]:
         runner = self.runner
         return {
@@ -209,3 +218,7 @@ class WorkerCompanion:
 
     def health(self) -> dict[str, Any]:
         return self.worker.health() if self.worker else {"status": "starting"}
+
+    def observe(self) -> None:
+        if self.worker is not None:
+            self.worker.observe()

@@ -106,6 +106,8 @@ class Task(SQLModel, table=True):
     created_at: datetime = _ts(nullable=False)
     updated_at: datetime = _ts(nullable=False)
     deleted_at: datetime | None = _ts()
+    #: W3C traceparent of the request that created it: its runs' spans continue that trace
+    traceparent: str | None = Field(default=None, max_length=64)
 
 
 class IdempotencyKey(SQLModel, table=True):

@@ -126,6 +126,8 @@ class TaskRecord:
     created_at: datetime
     updated_at: datetime
     deleted_at: datetime | None
+    #: W3C traceparent of the request that created it (its runs' spans continue that trace)
+    traceparent: str | None = None
 
 
 def _utc(moment: datetime | None) -> datetime | None:
@@ -160,6 +162,7 @@ def new_task(
     schedule_id: str | None = None,
     fire_time: datetime | None = None,
     notification_settings: dict[str, Any] | None = None,
+    traceparent: str | None = None,
 ) -> TaskRecord:
     """A task as it is first stored: every other field at its starting value, so the record
     is the row that will be read back (datetimes in UTC)."""
@@ -212,4 +215,5 @@ def new_task(
         created_at=created,
         updated_at=created,
         deleted_at=None,
+        traceparent=traceparent,
     )

@@ -62,17 +62,24 @@ class DaprPublisher:
             self._limit = asyncio.Semaphore(self.max_in_flight)
         return self._session
 
-    async def _post(self, path: str, body: bytes, content_type: str) -> tuple[int, bytes]:
-        """POST to the sidecar; a kept-alive connection the sidecar closed is retried once."""
+    async def _post(
+        self, path: str, body: bytes, content_type: str, traceparent: str | None = None
+    ) -> tuple[int, bytes]:
+        """POST to the sidecar; a kept-alive connection the sidecar closed is retried once.
+
+        `traceparent` goes as the request's header: the sidecar writes its own trace context
+        into the CloudEvents it publishes, which then continues ours instead of a new trace.
+        """
         session = self._client()
         assert self._limit is not None
         url = self.endpoint + path
+        headers = {"Content-Type": content_type}
+        if traceparent:
+            headers["traceparent"] = traceparent
         async with self._limit:
             for attempt in (1, 2):
                 try:
-                    async with session.post(
-                        url, data=body, headers={"Content-Type": content_type}
-                    ) as response:
+                    async with session.post(url, data=body, headers=headers) as response:
                         return response.status, await response.read()
                 except _RETRY_ONCE as error:
                     if attempt == 2:
@@ -90,6 +97,7 @@ class DaprPublisher:
             f"/v1.0/publish/{self.pubsub}/{self.topic(event.topic)}",
             to_structured_body(event),
             CONTENT_TYPE,
+            event.traceparent,
         )
         if status != 204:
             text = body[:300].decode(errors="replace")
@@ -100,9 +108,11 @@ class DaprPublisher:
 
         Order among the events is not kept (the relay never passes two events of one task).
         """
-        by_topic: dict[str, list[OutgoingEvent]] = defaultdict(list)
+        # one trace context per request to the sidecar (see _post): events of other traces
+        # go in other requests
+        by_topic: dict[tuple[str, str | None], list[OutgoingEvent]] = defaultdict(list)
         for event in events:
-            by_topic[event.topic].append(event)
+            by_topic[event.topic, event.traceparent].append(event)
         chunks = [
             group[i : i + self.bulk_size]
             for group in by_topic.values()
@@ -132,6 +142,7 @@ class DaprPublisher:
                 f"/v1.0/publish/bulk/{self.pubsub}/{self.topic(chunk[0].topic)}",
                 b"[" + entries + b"]",
                 "application/json",
+                chunk[0].traceparent,
             )
         except PublishError as error:
             return set(), str(error)

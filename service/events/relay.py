@@ -20,6 +20,7 @@ from service.db.engine import SessionMaker, session_scope
 from service.db.repositories.outbox import OutboxRecord, OutboxRepository
 from service.events.base import OutgoingEvent, Publisher, PublishError
 from service.logging import FailureStreak
+from service.telemetry import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -271,6 +272,7 @@ class OutboxRelay:
             done, error = await self._publish(rows)
             await repo.mark_published(done, utcnow())
             self.published += len(done)
+            _observe(rows, done, error)
             if error is not None:
                 self.failures += 1
                 self.last_error = error
@@ -307,6 +309,7 @@ class OutboxRelay:
             done, error = await self._publish(rows)
             await repo.mark_published(done, utcnow())
             self.published += len(done)
+            _observe(rows, done, error)
             if error is None:
                 self.failures = 0
                 self.publishing.succeeded()
@@ -318,3 +321,16 @@ class OutboxRelay:
                 await repo.mark_failed(row_id, error)
             self.publishing.failed(PublishError(error), outbox_id=failed)
             return len(done), False
+
+
+def _observe(rows: Sequence[Any], done: list[int], error: str | None) -> None:
+    """Published rows and their lag (commit to publication); a refused publish."""
+    metrics.OUTBOX_PUBLISHED.inc(len(done))
+    if error is not None:
+        metrics.OUTBOX_PUBLISH_FAILURES.inc()
+    if not done:
+        return
+    now, sent = utcnow(), set(done)
+    for row in rows:
+        if row.id in sent:
+            metrics.OUTBOX_LAG_SECONDS.observe(max(0.0, (now - row.created_at).total_seconds()))

@@ -47,8 +47,9 @@ class GrpcServer:
     async def start(self, resources: Resources, *, shares_bus_with_api: bool) -> None:
         server = aio.server(
             options=[
-                # a port another process holds is an error at start, not a shared port
-                ("grpc.so_reuseport", 0),
+                # a port another process holds is an error at start, not a shared port, unless
+                # this is one of `common-ops api --workers N`'s processes
+                ("grpc.so_reuseport", int(self.settings.grpc_reuse_port)),
                 # a message as large as REST's largest JSON body
                 ("grpc.max_receive_message_length", self.settings.max_body_bytes),
             ]

@@ -34,7 +34,8 @@ def trail(
     opens: bool = False,
 ) -> tuple[list[dict[str, Any]], list[NewOutboxRow]]:
     """The task_events rows and the outbox rows of `changes` (one of each per change);
-    `opens`: they are the first events of new tasks."""
+    `opens`: they are the first events of new tasks. An outbox row carries `traceparent`, else
+    the trace its task was created in (so the CloudEvents of a task continue its trace)."""
     events = [
         {
             "task_id": c.task.id,
@@ -48,7 +49,14 @@ def trail(
         for c in changes
     ]
     outbox = [
-        NewOutboxRow(c.event.value, c.task.id, snapshot(c.task), now, traceparent, opens)
+        NewOutboxRow(
+            c.event.value,
+            c.task.id,
+            snapshot(c.task),
+            now,
+            traceparent or c.task.traceparent,
+            opens,
+        )
         for c in changes
     ]
     return events, outbox
@@ -90,4 +98,5 @@ def note_ready(uow: UnitOfWork, tasks: Sequence[TaskRecord], *, now: datetime) -
 
 async def announce(uow: UnitOfWork, task: TaskRecord, event: EventType, *, now: datetime) -> None:
     """An outbox row without a history row, for throttled notices such as progress."""
-    await publish(uow, [NewOutboxRow(event.value, task.id, snapshot(task), now)])
+    row = NewOutboxRow(event.value, task.id, snapshot(task), now, task.traceparent)
+    await publish(uow, [row])

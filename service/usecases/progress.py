@@ -12,6 +12,7 @@ from service.db.unit_of_work import UnitOfWork
 from service.domain.errors import Conflict, InvalidInput, NotFound
 from service.domain.events import EventType
 from service.domain.tasks import TaskRecord
+from service.telemetry import tracing
 from service.usecases import history
 
 
@@ -44,6 +45,7 @@ class ProgressUpdate:
         return changes
 
 
+@tracing.traced("progress.report")
 async def report(
     uow: UnitOfWork,
     task_id: UUID,

@@ -10,6 +10,7 @@ from service.db.repositories.history import HistoryRepository
 from service.db.repositories.tasks import Cursor, Listed, TaskFilters, TaskRepository
 from service.db.unit_of_work import UnitOfWork
 from service.domain.callers import Caller
+from service.telemetry import tracing
 from service.usecases import tasks as task_usecases
 from service.usecases.views import AttemptView, EventView, LogView, TaskPublic
 
@@ -38,6 +39,7 @@ class TaskPage:
     next_cursor: str | None
 
 
+@tracing.traced("queries.list_tasks")
 async def list_tasks(
     uow: UnitOfWork,
     caller: Caller,
@@ -64,12 +66,14 @@ async def list_tasks(
     return TaskPage(items, total, page, page_size, next_cursor)
 
 
+@tracing.traced("queries.events")
 async def events(uow: UnitOfWork, caller: Caller, task_id: UUID) -> list[EventView]:
     await task_usecases.get(uow, caller, task_id)
     records = await HistoryRepository(uow.session).events(task_id)
     return [EventView.model_validate(r) for r in records]
 
 
+@tracing.traced("queries.logs")
 async def logs(
     uow: UnitOfWork,
     caller: Caller,
@@ -86,6 +90,7 @@ async def logs(
     return [LogView.model_validate(r) for r in records], total
 
 
+@tracing.traced("queries.attempts")
 async def attempts(uow: UnitOfWork, caller: Caller, task_id: UUID) -> list[AttemptView]:
     await task_usecases.get(uow, caller, task_id)
     records = await HistoryRepository(uow.session).attempts(task_id)

@@ -13,6 +13,7 @@ from service.domain.callers import Caller
 from service.domain.errors import Forbidden, InvalidInput, OperationsError
 from service.domain.tasks import TaskRecord
 from service.storage.base import FileStore
+from service.telemetry import tracing
 from service.usecases import tasks as task_usecases
 from service.usecases.files import FilePolicy
 from service.usecases.group_commit import GroupCommit
@@ -31,6 +32,7 @@ class Submitted:
     created: bool
 
 
+@tracing.traced("submissions.submit")
 async def submit(
     uow: UnitOfWork,
     caller: Caller,
@@ -47,17 +49,12 @@ async def submit(
     """Create a task as POST /tasks, /bulk/import and /bulk/export do: an inputFileId must be
     one of the caller's files; a fileName gets an upload URL (the task waits for the bytes).
 
-    A plain task (no key, no file, no trace to carry) goes through `group`, when given: it is
-    committed with the creates that arrived with it, before this returns.
+    A plain task (no key, no file) goes through `group`, when given: it is committed with the
+    creates that arrived with it, before this returns (its trace rides on the task).
     """
-    plain = (
-        idempotency is None
-        and traceparent is None
-        and new.file_name is None
-        and new.input_file_id is None
-    )
+    plain = idempotency is None and new.file_name is None and new.input_file_id is None
     if group is not None and plain:
-        task = task_usecases.prepare(caller, new, catalog=catalog, now=now)
+        task = task_usecases.prepare(caller, new, catalog=catalog, now=now, traceparent=traceparent)
         await group.store(task, now=now)
         return Submitted(task, None, True)
     if new.input_file_id is not None:
@@ -84,6 +81,7 @@ async def submit(
     return Submitted(task, upload, created)
 
 
+@tracing.traced("submissions.submit_with_file")
 async def submit_with_file(
     units: Units,
     caller: Caller,
@@ -145,6 +143,7 @@ class BatchItem:
     error: OperationsError | None = None
 
 
+@tracing.traced("submissions.submit_batch")
 async def submit_batch(
     uow: UnitOfWork,
     caller: Caller,

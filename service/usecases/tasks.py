@@ -20,6 +20,7 @@ from service.domain.callers import Caller
 from service.domain.errors import Conflict, IdempotencyMismatch, IllegalTransition, NotFound
 from service.domain.events import EventType
 from service.domain.tasks import Priority, Queue, TaskRecord, TaskStatus, new_task
+from service.telemetry import tracing
 from service.usecases import content_types, history
 
 
@@ -80,6 +81,7 @@ def _check_file_type(new: NewTask) -> None:
         content_types.check_import_type(content_type, field="fileContentType")
 
 
+@tracing.traced("tasks.create")
 async def create(
     uow: UnitOfWork,
     caller: Caller,
@@ -109,6 +111,7 @@ async def create(
         catalog=catalog,
         now=now,
         idempotency_key=None if idempotency is None else idempotency.key,
+        traceparent=traceparent,
     )
     if idempotency is not None:
         record = IdempotencyRecord(
@@ -130,9 +133,13 @@ def prepare(
     catalog: Catalog,
     now: datetime,
     idempotency_key: str | None = None,
+    traceparent: str | None = None,
 ) -> TaskRecord:
     """The task a create would store, checked by the catalog (a 422 naming the field, or a 403
-    for a type the caller may not create); nothing is read or written."""
+    for a type the caller may not create); nothing is read or written.
+
+    It keeps the trace it was created in (the current span's, else `traceparent`), so its
+    runs continue that trace."""
     task_type = catalog.check(caller, new.submission())
     if task_type.needs_file:
         _check_file_type(new)
@@ -168,6 +175,7 @@ def prepare(
         schedule_id=new.schedule_id,
         fire_time=new.fire_time,
         notification_settings=new.notification_settings,
+        traceparent=tracing.current_traceparent() or traceparent,
     )
 
 
@@ -217,6 +225,7 @@ async def _replayed(uow: UnitOfWork, known: IdempotencyRecord, fingerprint: str)
     return task
 
 
+@tracing.traced("tasks.get")
 async def get(uow: UnitOfWork, caller: Caller, task_id: UUID) -> TaskRecord:
     """One task the caller may see; another user's task is reported as not found."""
     task = await TaskRepository(uow.session).get(task_id)
@@ -247,6 +256,7 @@ async def _move(
     return task
 
 
+@tracing.traced("tasks.cancel")
 async def cancel(uow: UnitOfWork, caller: Caller, task_id: UUID, *, now: datetime) -> TaskRecord:
     """Cancel at once when not running; ask the running handler to stop otherwise."""
     current = await get(uow, caller, task_id)
@@ -284,6 +294,7 @@ async def cancel(uow: UnitOfWork, caller: Caller, task_id: UUID, *, now: datetim
 RETRYABLE = frozenset({TaskStatus.FAILED, TaskStatus.CANCELLED})
 
 
+@tracing.traced("tasks.retry")
 async def retry(uow: UnitOfWork, caller: Caller, task_id: UUID, *, now: datetime) -> TaskRecord:
     """Run a failed or cancelled task again: retryCount counts it, as every retry, and the
     task gets its automatic retries (maxRetries) anew."""
@@ -315,6 +326,7 @@ async def retry(uow: UnitOfWork, caller: Caller, task_id: UUID, *, now: datetime
     )
 
 
+@tracing.traced("tasks.delete")
 async def delete(uow: UnitOfWork, caller: Caller, task_id: UUID, *, now: datetime) -> None:
     """Soft-delete a task that is not running."""
     current = await get(uow, caller, task_id)

@@ -42,6 +42,9 @@ async def run_resources(
     resources = build_resources(settings, process_name)
     app.state.resources = resources
     app.state.health_probes = {c.name: c.health for c in companions}
+    #: companions that set gauges of their own state before a scrape (service/web/metrics.py)
+    observers = (getattr(c, "observe", None) for c in companions)
+    app.state.metrics_refreshers = [observe for observe in observers if callable(observe)]
     relay = asyncio.create_task(resources.relay.run())
     resources.relay.kick()  # publish what an earlier run left behind
     started: list[Companion] = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import deque
 from typing import Any
 
@@ -12,6 +13,7 @@ from service.bootstrap import Resources
 from service.clock import utcnow
 from service.db import availability
 from service.logging import FailureStreak
+from service.telemetry import metrics, tracing
 from service.usecases import maintenance
 from worker.jobs import JOBS
 
@@ -28,11 +30,17 @@ async def run_tick(resources: Resources, job: str, slot: int) -> str | None:
         run_id = await maintenance.claim_tick(uow, job, slot, runner=runner, now=utcnow())
     if run_id is None:
         return None
+    started = time.perf_counter()
     try:
-        detail = await JOBS[job](resources)
+        with tracing.span(f"job {job}", attributes={"ops.job": job}):
+            detail = await JOBS[job](resources)
     except Exception as error:
+        metrics.JOB_RUNS.labels(job, "failed").inc()
         await _finish(resources, run_id, "failed", f"{type(error).__name__}: {error}")
         raise
+    finally:
+        metrics.JOB_SECONDS.labels(job).observe(time.perf_counter() - started)
+    metrics.JOB_RUNS.labels(job, "ok").inc()
     await _finish(resources, run_id, "completed", detail)
     return detail
 

@@ -52,6 +52,8 @@ class Stack:
     workers: list[Any] = field(default_factory=list)
     subscribers: list[Any] = field(default_factory=list)
     client: httpx.AsyncClient | None = None
+    #: settings of every app of the stack (a test module's `stack_env`)
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     def env(self, **extra: str) -> dict[str, str]:
         return daprlocal.dapr_env(
@@ -61,7 +63,7 @@ class Stack:
             OPS_SERVICE_TOKEN=SERVICE_TOKEN,
             OPS_DAPR_APP_TOKEN=APP_TOKEN,
             OPS_POLL_FAST_SECONDS="1",
-            **extra,
+            **{**self.extra_env, **extra},
         )
 
     def topic(self, short: str) -> str:
@@ -144,11 +146,21 @@ class Stack:
 
 
 @pytest.fixture
+def stack_env() -> dict[str, str]:
+    """Environment every app of the stack gets: a module overrides it to change settings."""
+    return {}
+
+
+@pytest.fixture
 async def stack(
-    daprd: str, database_url: str, tmp_path: Path, request: pytest.FixtureRequest
+    daprd: str,
+    database_url: str,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+    stack_env: dict[str, str],
 ) -> AsyncIterator[Stack]:
     """API + sidecar on a fresh PostgreSQL database and a fresh Redis; tests add workers."""
-    s = Stack(tmp_path, daprd, database_url)
+    s = Stack(tmp_path, daprd, database_url, extra_env=stack_env)
     try:
         s.start()
         yield s

@@ -68,3 +68,24 @@ class TestWorkerProblems:
         spec = (await worker_app.get("/openapi.json")).json()
         assert "Problem" in spec["components"]["schemas"]
         assert "/health/detailed" in spec["paths"]
+
+
+class TestWorkerMetrics:
+    async def test_metrics_answer_without_a_caller_with_the_workers_gauges(
+        self, worker_app: httpx.AsyncClient
+    ) -> None:
+        await worker_app.get("/health/live")
+        response = await worker_app.get("/metrics")
+        assert response.status_code == 200
+        lines = response.text.splitlines()
+        # embedded bus, no doorbells from another process: the poller polls fast
+        assert "ops_worker_poller_fast 1.0" in lines
+        assert "ops_worker_doorbells_healthy 0.0" in lines
+        assert 'ops_worker_capacity{queue="default"} 16.0' in lines
+        assert any(
+            line.startswith(
+                'ops_http_requests_total{app="worker",method="GET",route="/health/live"'
+            )
+            for line in lines
+        )
+        assert any(line.startswith('ops_queue_depth{queue="default"}') for line in lines)

@@ -1,0 +1,101 @@
+"""`common-ops api --workers 2`: each process writes its samples to the multiprocess
+directory, and a scrape of whichever process answers counts every process's requests."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+from pathlib import Path
+
+import grpc
+import httpx
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.fixtures.app import wait_until
+from tests.fixtures.processes import CLI, Spawner, clean_env, free_port
+
+REQUESTS = 40
+
+
+def health_requests(text: str) -> float:
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "ops_http_requests_total" and sample.labels.get("route") == "/health"
+    )
+
+
+async def test_metrics_add_up_across_api_worker_processes(
+    database_url: str, spawner: Spawner, tmp_path: Path
+) -> None:
+    directory = tmp_path / "metrics"
+    directory.mkdir()
+    port = free_port()
+    env = clean_env(
+        OPS_DATABASE_URL=database_url,
+        OPS_ENVIRONMENT="test",
+        OPS_MIGRATE_ON_START="false",
+        OPS_LOG_LEVEL="warning",
+        OPS_DATA_DIR=str(tmp_path / "data"),
+        PROMETHEUS_MULTIPROC_DIR=str(directory),
+    )
+    args = [str(CLI), "api", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"]
+    api = spawner.start("api", args, env=env, port=port)
+    try:
+        await api.wait_live()
+        for _ in range(REQUESTS):  # a new connection each: either process may answer
+            async with httpx.AsyncClient(base_url=api.url) as client:
+                assert (await client.get("/health")).status_code == 200
+        writers = {p.name.rsplit("_", 1)[1] for p in directory.glob("counter_*.db")}
+        assert len(writers) == 2, writers  # both processes hold metrics of their own
+        for _ in range(5):
+            async with httpx.AsyncClient(base_url=api.url) as client:
+                scraped = await client.get("/metrics")
+            assert health_requests(scraped.text) == REQUESTS
+    finally:
+        api.stop()
+        with contextlib.suppress(ProcessLookupError):  # the workers it started, if it left any
+            os.killpg(api.popen.pid, signal.SIGKILL)
+
+
+async def test_every_api_worker_process_serves_grpc_on_the_one_port(
+    database_url: str, spawner: Spawner, tmp_path: Path
+) -> None:
+    """Each process of `api --workers 2` binds the gRPC port too (SO_REUSEPORT): none of them
+    fails to start on a port its sibling holds, and the port answers health checks."""
+    port, grpc_port = free_port(), free_port()
+    env = clean_env(
+        OPS_DATABASE_URL=database_url,
+        OPS_ENVIRONMENT="test",
+        OPS_MIGRATE_ON_START="false",
+        OPS_LOG_LEVEL="info",  # uvicorn says when each process has started
+        OPS_DATA_DIR=str(tmp_path / "data"),
+        OPS_GRPC_PORT=str(grpc_port),
+        PROMETHEUS_MULTIPROC_DIR=str(tmp_path),
+    )
+    args = [str(CLI), "api", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"]
+    api = spawner.start("api", args, env=env, port=port)
+    try:
+        await api.wait_live()
+        for _ in range(6):  # a new channel each: the kernel hands connections to either process
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
+                answer = await health_pb2_grpc.HealthStub(channel).Check(
+                    health_pb2.HealthCheckRequest(service=""), timeout=10
+                )
+            assert answer.status == health_pb2.HealthCheckResponse.SERVING
+
+        # both processes start: one that could not bind the port would fail its start
+        async def both_started() -> bool:
+            return api.output().count("Application startup complete") == 2
+
+        await wait_until(both_started, timeout=30)
+        await asyncio.sleep(1)  # a failed start would show by now
+        assert "Address already in use" not in api.output()
+    finally:
+        api.stop()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(api.popen.pid, signal.SIGKILL)
