@@ -11,11 +11,11 @@ import re
 from typing import Annotated
 
 from fastapi import Depends, Header
+from pydantic import WithJsonSchema
 
 FIELD = "If-Match"
-_TAG = r'(?:W/)?"[0-9]{1,10}"'
-#: "*", or a comma-separated list of the tags GET returns.
-PATTERN = rf"^(?:\*|{_TAG}(?: *, *{_TAG}){{0,9}})$"
+#: The versions an If-Match names: its "<digits>" tags, W/ or not. Anything else in it names
+#: no version of a task, so such a header never matches (412), as an unknown tag would not.
 _VERSIONS = re.compile(r'"([0-9]{1,10})"')
 
 
@@ -26,12 +26,14 @@ def etag(version: int) -> str:
 async def if_match(
     raw: Annotated[
         str | None,
+        # a header is there or not: never null (the default schema would offer null)
+        WithJsonSchema({"type": "string", "maxLength": 200}),
         Header(
             alias=FIELD,
             max_length=200,
-            pattern=PATTERN,
             description='The ETag of GET /tasks/{id} (W/"<version>"): the change applies only '
-            "to that version (412 otherwise); * or none: to any",
+            "to that version (412 otherwise, also for a value that names no version); * or none: "
+            "to any",
         ),
     ] = None,
 ) -> frozenset[int] | None:

@@ -103,12 +103,12 @@ Description = Annotated[
 #: A label to find things by: letters, digits and `_ . : / -`, up to 64.
 Tag = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,63}$", max_length=64)]
 #: At most 20 tags; a tag given twice is refused (see unique_tags).
-Tags = Annotated[list[Tag], Field(max_length=20)]
+Tags = Annotated[list[Tag], Field(max_length=20, json_schema_extra={"uniqueItems": True})]
 
 
-def unique_tags(tags: list[str]) -> list[str]:
+def unique_tags(tags: list[str] | None) -> list[str] | None:
     """Tags are a set the caller names in order: the same tag twice is a mistake to report."""
-    if len(set(tags)) != len(tags):
+    if tags is not None and len(set(tags)) != len(tags):
         raise ValueError("each tag at most once")
     return tags
 

@@ -8,12 +8,21 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Self
 
-from pydantic import AnyUrl, Field, UrlConstraints, model_validator
+from pydantic import AnyUrl, BeforeValidator, ConfigDict, Field, UrlConstraints, model_validator
 
 from service.wire import StrictModel
 
 Channel = Literal["inApp", "webhook", "event"]
-Milestone = Annotated[int, Field(ge=1, le=99)]
+
+
+def _integral(value: object) -> object:
+    """A JSON number without a fraction (5.0) is that integer, as everywhere in the API."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+Milestone = Annotated[int, Field(ge=1, le=99), BeforeValidator(_integral)]
 UserId = Annotated[str, Field(min_length=1, max_length=128)]
 WebhookUrl = Annotated[AnyUrl, UrlConstraints(max_length=2048, allowed_schemes=["http", "https"])]
 
@@ -32,6 +41,17 @@ class NotificationSettings(StrictModel):
     publishes `operations.notification.requested` for the platform's notification service,
     `webhook` POSTs a signed JSON body to `webhookUrl`."""
 
+    #: The schema states the rule _consistent enforces: the webhook channel needs a URL.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "if": {
+                "properties": {"channels": {"contains": {"const": "webhook"}}},
+                "required": ["channels"],
+            },
+            "then": {"properties": {"webhookUrl": {"type": "string"}}, "required": ["webhookUrl"]},
+        }
+    )
+
     on_completion: bool = Field(False, description="tell when the task completes")
     on_failure: bool = Field(False, description="tell when the task fails for good")
     on_cancel: bool = Field(False, description="tell when the task is cancelled")
@@ -39,9 +59,14 @@ class NotificationSettings(StrictModel):
         default_factory=list,
         max_length=MAX_MILESTONES,
         description="progress percentages (1 to 99) to tell about once each",
+        json_schema_extra={"uniqueItems": True},
     )
     channels: list[Channel] = Field(
-        default_factory=_in_app, min_length=1, max_length=3, description="how to tell"
+        default_factory=_in_app,
+        min_length=1,
+        max_length=3,
+        description="how to tell",
+        json_schema_extra={"uniqueItems": True},
     )
     webhook_url: WebhookUrl | None = Field(
         None, description="where the webhook channel POSTs (http or https; the allow-list decides)"

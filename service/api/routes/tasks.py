@@ -7,6 +7,8 @@ from uuid import UUID
 
 from fastapi import APIRouter, Header, Query, Response, status
 from pydantic import Field, field_validator
+from starlette.routing import Match
+from starlette.types import Scope
 
 from service.api import etags, fields
 from service.api.deps import CallerDep, ResourcesDep, UnitDep
@@ -36,8 +38,23 @@ from service.web import problems
 from service.web.problems import CALLER_RESPONSES, responses
 from service.wire import CamelModel
 
+#: Paths under /tasks that are not a task's id (routes/templates.py).
+FIXED_PATHS = frozenset({"from-template"})
+
+
+class TaskRoute(BoundedRoute):
+    """A /tasks route: /tasks/{task_id} never matches a fixed path such as
+    /tasks/from-template, so other methods there are a 405, not a 422 for a bad task id."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, child = super().matches(scope)
+        if match is not Match.NONE and child.get("path_params", {}).get("task_id") in FIXED_PATHS:
+            return Match.NONE, {}
+        return match, child
+
+
 router = APIRouter(
-    prefix="/tasks", tags=["tasks"], responses=CALLER_RESPONSES, route_class=BoundedRoute
+    prefix="/tasks", tags=["tasks"], responses=CALLER_RESPONSES, route_class=TaskRoute
 )
 
 #: Operation names that scope Idempotency-Keys (a key of POST /tasks is not one of /bulk/export).
@@ -314,7 +331,7 @@ class TaskUpdate(InputModel):
 @router.patch(
     "/{task_id}",
     response_model=TaskPublic,
-    responses=TAGGED | responses(400, 403, 404, 409, 412),
+    responses=TAGGED | responses(403, 404, 409, 412),
 )
 async def update_task(
     task_id: UUID,

@@ -64,12 +64,16 @@ class TemplateBody(InputModel):
         default_factory=dict, description="Default params; a caller's are merged over them"
     )
     required_fields: list[ParamName] = Field(
-        default_factory=list, max_length=50, description="Params a caller must give"
+        default_factory=list,
+        max_length=50,
+        description="Params a caller must give",
+        json_schema_extra={"uniqueItems": True},
     )
     optional_fields: list[ParamName] = Field(
         default_factory=list,
         max_length=50,
         description="Params a caller may give too; with neither list, any param of the type",
+        json_schema_extra={"uniqueItems": True},
     )
     required_role: fields.Name | None = Field(
         None, description="Role needed to use it; null: any user"

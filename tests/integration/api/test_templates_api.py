@@ -365,3 +365,13 @@ class TestUsing:
         other = await api.post(FROM, json={**body, "params": {"seconds": 2}}, headers=headers)
         assert_problem(other, 422)
         assert (await counts(resources))["tasks"] == 1
+
+
+class TestPaths:
+    @pytest.mark.parametrize("method", ["GET", "PATCH", "DELETE"])
+    async def test_from_template_is_not_a_task_id(
+        self, api: httpx.AsyncClient, method: str
+    ) -> None:
+        response = await api.request(method, FROM, headers=ALICE)
+        assert response.status_code == 405
+        assert response.headers["allow"] == "POST, OPTIONS"
