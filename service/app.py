@@ -10,7 +10,15 @@ from fastapi import FastAPI
 
 from service import __version__
 from service.api import examples, fields
-from service.api.routes import bulk, dead_letters, files, task_history, task_types, tasks
+from service.api.routes import (
+    bulk,
+    dead_letters,
+    files,
+    task_history,
+    task_types,
+    tasks,
+    templates,
+)
 from service.config import Settings
 from service.logging import configure_logging
 from service.rpc.server import GrpcServer
@@ -75,6 +83,8 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(tasks.router, prefix=API_PREFIX)
+    app.include_router(templates.tasks_router, prefix=API_PREFIX)
+    app.include_router(templates.router, prefix=API_PREFIX)
     app.include_router(task_types.router, prefix=API_PREFIX)
     app.include_router(task_history.router, prefix=API_PREFIX)
     app.include_router(dead_letters.router, prefix=API_PREFIX)

@@ -95,9 +95,9 @@ Tag = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,63}$", max_l
 Tags = Annotated[list[Tag], Field(max_length=20, json_schema_extra={"uniqueItems": True})]
 
 
-def unique_tags(tags: list[str]) -> list[str]:
+def unique_tags(tags: list[str] | None) -> list[str] | None:
     """Tags are a set the caller names in order: the same tag twice is a mistake to report."""
-    if len(set(tags)) != len(tags):
+    if tags is not None and len(set(tags)) != len(tags):
         raise ValueError("each tag at most once")
     return tags
 

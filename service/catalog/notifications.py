@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import AnyUrl, Field, StrictInt, UrlConstraints, model_validator
+from pydantic import AnyUrl, ConfigDict, Field, StrictInt, UrlConstraints, model_validator
 
 from service.wire import Integral, StrictModel
 
@@ -33,6 +33,17 @@ class NotificationSettings(StrictModel):
     what, and how. `inApp` writes to the submitter's inbox (and the recipients'), `event`
     publishes `operations.notification.requested` for the platform's notification service,
     `webhook` POSTs a signed JSON body to `webhookUrl`."""
+
+    #: The schema states the rule _consistent enforces: the webhook channel needs a URL.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "if": {
+                "properties": {"channels": {"contains": {"const": "webhook"}}},
+                "required": ["channels"],
+            },
+            "then": {"properties": {"webhookUrl": {"type": "string"}}, "required": ["webhookUrl"]},
+        }
+    )
 
     on_completion: bool = Field(False, description="tell when the task completes")
     on_failure: bool = Field(False, description="tell when the task fails for good")

@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import Select, Table, text
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Table,
+    and_,
+    exists,
+    func,
+    literal,
+    select,
+    text,
+    type_coerce,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import Insert
@@ -63,3 +74,18 @@ async def try_exclusive(session: AsyncSession, key: int) -> bool:
 
 def name(session: AsyncSession) -> str:
     return session.get_bind().dialect.name
+
+
+def json_list_holds_all(column: Any, values: Sequence[str], dialect: str) -> ColumnElement[bool]:
+    """The JSON list in `column` holds every one of `values` (strings).
+
+    PostgreSQL: JSONB containment (`tags @> '["a","b"]'`), which a GIN index can serve;
+    SQLite: one `EXISTS (SELECT 1 FROM json_each(tags) WHERE value = :v)` per value.
+    """
+    if dialect == "postgresql":
+        return type_coerce(column, postgresql.JSONB()).contains(list(values))
+    checks = []
+    for value in values:
+        each = func.json_each(column).table_valued("value")
+        checks.append(exists(select(literal(1)).select_from(each).where(each.c.value == value)))
+    return and_(*checks)

@@ -315,3 +315,58 @@ class File(SQLModel, table=True):
 
 
 files_table = File.__table__  # type: ignore[attr-defined]
+
+
+class Template(SQLModel, table=True):
+    """A task template: its identity and state; what it says is in its versions."""
+
+    __tablename__ = "templates"
+
+    id: str = Field(max_length=64, primary_key=True)
+    #: the newest version, the one used when a caller names none
+    latest_version: int = 1
+    active: bool = True
+    created_by: str = Field(max_length=128)
+    created_at: datetime = _ts(nullable=False)
+    updated_at: datetime = _ts(nullable=False)
+    deactivated_at: datetime | None = _ts()
+
+
+class TemplateVersion(SQLModel, table=True):
+    """One version of a template, never changed once written: tasks name the version they
+    were made from."""
+
+    __tablename__ = "template_versions"
+    __table_args__ = (Index("ix_template_versions_task_type", "task_type"),)
+
+    template_id: str = Field(max_length=64, primary_key=True)
+    version: int = Field(primary_key=True)
+    name: str = Field(max_length=200)
+    description: str | None = Field(default=None, max_length=2000)
+    category: str | None = Field(default=None, max_length=64)
+    task_type: str = Field(max_length=64)
+    entity_type: str | None = Field(default=None, max_length=64)
+    params: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONType, nullable=False))
+    required_fields: list[str] = Field(
+        default_factory=list, sa_column=Column(JSONType, nullable=False)
+    )
+    optional_fields: list[str] = Field(
+        default_factory=list, sa_column=Column(JSONType, nullable=False)
+    )
+    params_schema: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column(JSONType, nullable=False)
+    )
+    role: str | None = Field(default=None, max_length=64)
+    tags: list[str] = Field(default_factory=list, sa_column=Column(JSONType, nullable=False))
+    priority: int | None = None
+    queue: str | None = Field(default=None, max_length=16)
+    max_retries: int | None = None
+    notification_settings: dict[str, Any] | None = Field(
+        default=None, sa_column=Column(JSONType, nullable=True)
+    )
+    created_by: str = Field(max_length=128)
+    created_at: datetime = _ts(nullable=False)
+
+
+templates_table = Template.__table__  # type: ignore[attr-defined]
+template_versions_table = TemplateVersion.__table__  # type: ignore[attr-defined]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 
@@ -29,9 +30,17 @@ class Conflict(OperationsError):
 class InvalidInput(OperationsError):
     """The request is not valid."""
 
-    def __init__(self, detail: str | None = None, *, field: str | None = None) -> None:
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        field: str | None = None,
+        others: Sequence[tuple[str, str]] = (),
+    ) -> None:
         super().__init__(detail, field=field)
         self.field = field
+        #: further (field, reason) pairs when one request has several bad fields
+        self.others = tuple(others)
 
 
 class MalformedRequest(InvalidInput):
@@ -44,6 +53,10 @@ class IdempotencyMismatch(InvalidInput):
     def __init__(self, detail: str | None = None, *, task_id: str | None = None) -> None:
         super().__init__(detail, field="Idempotency-Key")
         self.context["task_id"] = task_id
+
+
+class PreconditionFailed(OperationsError):
+    """The resource changed since the version the request names (If-Match)."""
 
 
 class Unavailable(OperationsError):

@@ -21,6 +21,7 @@ class EventType(enum.StrEnum):
     RETRIED = "operations.task.retried"  #: back to pending after a failure or by hand
     DELETED = "operations.task.deleted"  #: soft-deleted
     CANCEL_REQUESTED = "operations.task.cancel_requested"  #: cancel asked while running
+    UPDATED = "operations.task.updated"  #: a person changed it before it ran (PATCH)
 
     @property
     def short(self) -> str:

@@ -82,3 +82,18 @@ def event_for(current: TaskStatus, to: TaskStatus) -> EventType:
     if to is S.WAITING:
         return EventType.WAITING
     assert_never(to)
+
+
+#: Statuses in which a person may still change a task (PATCH): it has not started.
+EDITABLE = frozenset({S.SCHEDULED, S.WAITING, S.PENDING})
+
+
+def after_edit(current: TaskStatus, *, run_at: datetime | None, now: datetime) -> TaskStatus:
+    """The status of an edited task that was not running: a new scheduledAt decides again, as
+    at create, between scheduled and pending (a waiting task keeps waiting for its file).
+
+    This is not a move of ALLOWED: the task has not started, so it goes back to the start.
+    """
+    if current is S.WAITING:
+        return S.WAITING
+    return initial(waits_for_file=False, run_at=run_at, now=now)

@@ -6,13 +6,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import logging
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, Protocol
 
 from fastapi import FastAPI
+from sqlalchemy.exc import DBAPIError
 
 from service.bootstrap import Resources, build_resources
+from service.clock import utcnow
 from service.config import Settings
+from service.usecases import templates as template_usecases
+
+logger = logging.getLogger(__name__)
 
 
 class Companion(Protocol):
@@ -45,6 +51,8 @@ async def run_resources(
     #: companions that set gauges of their own state before a scrape (service/web/metrics.py)
     observers = (getattr(c, "observe", None) for c in companions)
     app.state.metrics_refreshers = [observe for observe in observers if callable(observe)]
+    if serves_api:
+        await _install_templates(resources)
     relay = asyncio.create_task(resources.relay.run())
     resources.relay.kick()  # publish what an earlier run left behind
     started: list[Companion] = []
@@ -62,6 +70,19 @@ async def run_resources(
             await companion.stop()
         await resources.relay.stop(relay)
         await resources.close()
+
+
+async def _install_templates(resources: Resources) -> None:
+    """Add the shipped templates that are missing (service/catalog/templates.py). A database
+    that cannot take them now (unreachable, not migrated yet) does not stop the start: the
+    next start adds them."""
+    try:
+        async with resources.unit() as uow:
+            await template_usecases.install_shipped(uow, resources.catalog, now=utcnow())
+    except DBAPIError:
+        logger.warning(
+            "shipped templates not installed", extra={"action": "templates.install_skipped"}
+        )
 
 
 def _freeze_startup_heap() -> None:

@@ -33,6 +33,7 @@ STATUS: dict[type[errors.OperationsError], int] = {
     errors.IdempotencyMismatch: 422,
     errors.MalformedRequest: 400,
     errors.Conflict: 409,
+    errors.PreconditionFailed: 412,
     errors.Unauthenticated: 401,
     errors.Forbidden: 403,
     errors.InvalidInput: 422,
@@ -81,7 +82,10 @@ def error_body(error: errors.OperationsError, instance: str) -> dict[str, Any]:
     """The problem of an error, as the answer's body or an item of a batch answer."""
     extra: dict[str, Any] = {k: v for k, v in error.context.items() if v is not None}
     if isinstance(error, errors.InvalidInput) and error.field:
-        extra["errors"] = [{"field": error.field, "reason": error.detail}]
+        extra["errors"] = [
+            {"field": error.field, "reason": error.detail},
+            *({"field": f, "reason": r} for f, r in error.others),
+        ]
     name = type(error).__name__
     return problem_body(
         _status_for(error),
@@ -215,11 +219,13 @@ def add_exception_handlers(app: FastAPI) -> None:
 
 
 _DESCRIPTIONS = {
-    400: "A malformed request: an Idempotency-Key header, or a multipart body, that cannot be read",
+    400: "A malformed request: a header (Idempotency-Key, If-Match) or a multipart body that "
+    "cannot be read",
     401: "No caller identity: send X-User-ID, or the service token",
     403: "The caller may not do this",
     404: "Not found, or not visible to the caller",
     409: "Conflicts with the current state",
+    412: "If-Match names a version the resource no longer has: read it again",
     413: "The request body (or the file it announces) is too large",
     415: "The body or file has a media type this operation does not take",
     422: "Invalid input; `errors` names each field",

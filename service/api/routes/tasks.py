@@ -7,8 +7,10 @@ from uuid import UUID
 
 from fastapi import APIRouter, Header, Query, Response, status
 from pydantic import Field, field_validator
+from starlette.routing import Match
+from starlette.types import Scope
 
-from service.api import fields
+from service.api import etags, fields
 from service.api.deps import CallerDep, ResourcesDep, UnitDep
 from service.api.idempotency import IdempotencyKeyDep
 from service.api.json_body import BoundedRoute
@@ -20,22 +22,39 @@ from service.api.schemas import (
     TaskPublic,
     TaskSpec,
 )
+from service.catalog.notifications import NotificationSettings
 from service.clock import utcnow
 from service.db.repositories.tasks import Cursor, TaskFilters
 from service.domain.errors import InvalidInput
-from service.domain.tasks import TaskStatus
-from service.usecases import downloads, queries, submissions, tasks as task_usecases
+from service.domain.tasks import Priority, TaskRecord, TaskStatus
+from service.usecases import downloads, queries, submissions, task_edits, tasks as task_usecases
 from service.usecases.downloads import DownloadLink
 from service.usecases.files import FilePolicy, FilePurpose
 from service.usecases.submissions import Submitted
+from service.usecases.task_edits import TaskEdit
 from service.usecases.tasks import IdempotencyKey
 from service.usecases.uploads import confirmation
 from service.web import problems
 from service.web.problems import CALLER_RESPONSES, responses
 from service.wire import CamelModel
 
+#: Paths under /tasks that are not a task's id (routes/templates.py).
+FIXED_PATHS = frozenset({"from-template"})
+
+
+class TaskRoute(BoundedRoute):
+    """A /tasks route: /tasks/{task_id} never matches a fixed path such as
+    /tasks/from-template, so other methods there are a 405, not a 422 for a bad task id."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, child = super().matches(scope)
+        if match is not Match.NONE and child.get("path_params", {}).get("task_id") in FIXED_PATHS:
+            return Match.NONE, {}
+        return match, child
+
+
 router = APIRouter(
-    prefix="/tasks", tags=["tasks"], responses=CALLER_RESPONSES, route_class=BoundedRoute
+    prefix="/tasks", tags=["tasks"], responses=CALLER_RESPONSES, route_class=TaskRoute
 )
 
 #: Operation names that scope Idempotency-Keys (a key of POST /tasks is not one of /bulk/export).
@@ -171,7 +190,14 @@ class ListQuery(InputModel):
     requested_by: str | None = Field(None, max_length=128)
     start_date: fields.Instant | None = None
     end_date: fields.Instant | None = None
-    search: str | None = Field(None, max_length=200)
+    search: str | None = Field(
+        None,
+        max_length=200,
+        description="in the name, description, task and entity type, file name and error",
+    )
+    tag: list[fields.Tag] = Field(
+        default_factory=list, max_length=20, description="repeatable: tasks with every tag"
+    )
 
     @field_validator("status")
     @classmethod
@@ -228,6 +254,7 @@ def task_filters(query: ListQuery) -> tuple[TaskFilters, Cursor | None]:
         start_date=query.start_date,
         end_date=query.end_date,
         search=query.search,
+        tags=tuple(query.tag),
     )
     return filters, cursor
 
@@ -244,9 +271,104 @@ def _cursor(token: str | None) -> Cursor | None:
     return cursor
 
 
-@router.get("/{task_id}", response_model=TaskPublic, responses=responses(404))
-async def get_task(task_id: UUID, uow: UnitDep, caller: CallerDep) -> TaskPublic:
-    return TaskPublic.of(await task_usecases.get(uow, caller, task_id))
+ETAG_HEADER = {
+    "ETag": {
+        "description": 'The task\'s version, W/"<version>": send it as If-Match to PATCH',
+        "schema": {"type": "string", "maxLength": 16},
+    }
+}
+
+
+#: A task answer that names its version.
+TAGGED: dict[int | str, dict[str, Any]] = {200: {"headers": ETAG_HEADER}}
+
+
+def _tagged(task: TaskRecord, response: Response) -> TaskPublic:
+    response.headers["ETag"] = etags.etag(task.version)
+    return TaskPublic.of(task)
+
+
+@router.get(
+    "/{task_id}",
+    response_model=TaskPublic,
+    responses=TAGGED | responses(404),
+)
+async def get_task(
+    task_id: UUID, uow: UnitDep, caller: CallerDep, response: Response
+) -> TaskPublic:
+    """The task; its ETag header names its version (for PATCH's If-Match)."""
+    return _tagged(await task_usecases.get(uow, caller, task_id), response)
+
+
+class TaskUpdate(InputModel):
+    """The fields to change; a field left out stays. null resets: name, description,
+    scheduledAt (due now) and notificationSettings are cleared, tags emptied, params {} (checked
+    again), priority and maxRetries the task type's defaults."""
+
+    name: fields.Title | None = None
+    description: fields.Description | None = None
+    tags: fields.Tags | None = None
+    priority: Literal["low", "normal", "high", "urgent"] | None = None
+    scheduled_at: fields.Instant | None = Field(
+        None, description="future: scheduled then; past, now or null: pending, due now"
+    )
+    params: fields.Params | None = None
+    max_retries: fields.Retries | None = None
+    notification_settings: NotificationSettings | None = None
+
+    _tags = field_validator("tags")(fields.unique_tags)
+
+    def edit(self) -> TaskEdit:
+        return TaskEdit(
+            given=frozenset(self.model_fields_set),
+            name=self.name,
+            description=self.description,
+            tags=tuple(self.tags or ()),
+            priority=None if self.priority is None else Priority.parse(self.priority),
+            scheduled_at=self.scheduled_at,
+            params=self.params or {},
+            max_retries=self.max_retries,
+            notification_settings=(
+                None if self.notification_settings is None else self.notification_settings.stored()
+            ),
+        )
+
+
+@router.patch(
+    "/{task_id}",
+    response_model=TaskPublic,
+    responses=TAGGED | responses(403, 404, 409, 412),
+)
+async def update_task(
+    task_id: UUID,
+    body: TaskUpdate,
+    uow: UnitDep,
+    caller: CallerDep,
+    resources: ResourcesDep,
+    response: Response,
+    if_match: etags.IfMatchDep = None,
+) -> TaskPublic:
+    """Change a task that has not started (scheduled, waiting or pending; 409 otherwise).
+    With If-Match (the ETag of GET), 412 when the task changed since. A new scheduledAt moves
+    it between scheduled and pending. Params are checked by the catalog again."""
+    task = await task_edits.update(
+        uow,
+        caller,
+        task_id,
+        body.edit(),
+        catalog=resources.catalog,
+        now=utcnow(),
+        if_match=if_match,
+    )
+    return _tagged(task, response)
+
+
+@router.post("/{task_id}/run", response_model=TaskPublic, responses=responses(404, 409))
+async def run_task_now(
+    task_id: UUID, uow: UnitDep, caller: CallerDep, response: Response
+) -> TaskPublic:
+    """A scheduled task becomes pending and due now (409 in any other status)."""
+    return _tagged(await task_edits.run_now(uow, caller, task_id, now=utcnow()), response)
 
 
 @router.get("/{task_id}/download", response_model=DownloadLink, responses=responses(404))

@@ -84,12 +84,24 @@ class TaskChanges(TypedDict, total=False):
     report_file_id: str | None
     deleted_at: datetime | None
     updated_at: datetime
+    # a person's edit of a task that has not started (PATCH)
+    name: str | None
+    description: str | None
+    tags: list[str]
+    priority: Priority
+    queue: str
+    scheduled_at: datetime | None
+    params: dict[str, Any]
+    max_retries: int
+    notification_settings: dict[str, Any] | None
 
 
 def _column_values(changes: TaskChanges) -> dict[str, Any]:
     values: dict[str, Any] = dict(changes)
     if "status" in changes:
         values["status"] = changes["status"].value
+    if "priority" in changes:
+        values["priority"] = int(changes["priority"])
     return values
 
 
@@ -207,7 +219,10 @@ class TaskFilters:
     requested_by: str | None = None
     start_date: datetime | None = None
     end_date: datetime | None = None
+    #: searched in the name, description, types, file name and error message
     search: str | None = None
+    #: tasks holding every one of these tags
+    tags: Sequence[str] = ()
 
 
 def _listed_columns() -> list[Any]:
@@ -319,6 +334,20 @@ class TaskRepository:
         row = (await self.session.execute(stmt)).one_or_none()
         return None if row is None else to_record(row)
 
+    async def update_at_version(
+        self, task_id: UUID, version: int, changes: TaskChanges
+    ) -> TaskRecord | None:
+        """Conditional update: applies only while the task is still at `version` (every change
+        of a task moves its version on)."""
+        stmt = (
+            update(T)
+            .where(T.c.id == task_id, T.c.version == version, ACTIVE)
+            .values(version=T.c.version + 1, **_column_values(changes))
+            .returning(*T.c)
+        )
+        row = (await self.session.execute(stmt)).one_or_none()
+        return None if row is None else to_record(row)
+
     async def report_progress(
         self,
         task_id: UUID,
@@ -362,7 +391,7 @@ class TaskRepository:
 
         Params longer than `params_cap` are not read (see _LISTED): such items say so.
         """
-        conditions = self._conditions(filters)
+        conditions = self._conditions(filters, self.dialect)
         total = (
             await self.session.execute(select(func.count()).select_from(T).where(*conditions))
         ).scalar_one()
@@ -382,7 +411,7 @@ class TaskRepository:
         return listed, total, len(rows) > limit
 
     @staticmethod
-    def _conditions(f: TaskFilters) -> list[Any]:
+    def _conditions(f: TaskFilters, dialect: str) -> list[Any]:
         conditions: list[Any] = [ACTIVE]
         if f.owner is not None:
             conditions.append(T.c.requested_by == f.owner)
@@ -407,8 +436,12 @@ class TaskRepository:
                     T.c.entity_type.ilike(pattern, escape="\\"),
                     T.c.file_name.ilike(pattern, escape="\\"),
                     T.c.error_message.ilike(pattern, escape="\\"),
+                    T.c.name.ilike(pattern, escape="\\"),
+                    T.c.description.ilike(pattern, escape="\\"),
                 )
             )
+        if f.tags:
+            conditions.append(dialects.json_list_holds_all(T.c.tags, f.tags, dialect))
         return conditions
 
     async def claim(

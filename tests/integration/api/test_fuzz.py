@@ -155,7 +155,8 @@ async def known_ids(
         file = await client.post(f"{API}/files", json={"fileName": "f.csv"}, headers=identity)
         assert file.status_code == 201, file.text
     tasks = [pending, scheduled, waiting, processing, failed, completed, others]
-    return {"task_id": tasks, "file_id": [file.json()["file"]["id"]]}
+    templates = ["nightly-product-export", "customer-import-upsert", "cleanup-old-tasks"]
+    return {"task_id": tasks, "file_id": [file.json()["file"]["id"]], "template_id": templates}
 
 
 def _flatmap_known_ids(known: dict[str, list[str]]) -> Any:
@@ -164,7 +165,8 @@ def _flatmap_known_ids(known: dict[str, list[str]]) -> Any:
             if not path_parameters:
                 break
             value = path_parameters.get(name)
-            if isinstance(value, str) and _UUID.match(value):  # a valid id: may become a real one
+            # a valid id may become a real one (template ids are names, not UUIDs)
+            if isinstance(value, str) and (_UUID.match(value) or name == "template_id"):
                 return st.sampled_from([value, *ids]).map(
                     lambda chosen, name=name: {**path_parameters, name: chosen}
                 )
@@ -238,9 +240,10 @@ class IdentityIsRequired:
 #: needs a webhookUrl), an Idempotency-Key used before with another body, a cursor that the API
 #: did not return (opaque), and the identity headers (UTF-8, no control characters), for which a
 #: security scheme has no schema. A batch names them under its item (`tasks.3.params.x`).
+#: Templates: the fields they name must be their task type's params.
 _UNSTATABLE = re.compile(
-    r"^(tasks\.\d+\.)?(taskType|entityType|params(\..*)?|notificationSettings)$"
-    r"|^(Idempotency-Key|cursor|x-user-(id|roles))$"
+    r"^(tasks\.\d+\.)?(taskType|entityType|params(\..*)?|notificationSettings(\..*)?)$"
+    r"|^(Idempotency-Key|cursor|x-user-(id|roles)|requiredFields(\..*)?|optionalFields(\..*)?)$"
 )
 #: The names and media types a task's file may have are its type's: an import reads the
 #: formats it knows (422 for another file name, 415 for another media type).
@@ -248,6 +251,8 @@ _TYPE_FILES = {
     ("POST", f"{API}/tasks", 415, "fileContentType"),
     ("POST", f"{API}/tasks", 422, "fileName"),
     ("POST", f"{API}/bulk/import", 422, "fileName"),
+    ("POST", f"{API}/tasks/from-template", 415, "fileContentType"),
+    ("POST", f"{API}/tasks/from-template", 422, "fileName"),
 }
 
 
@@ -256,7 +261,10 @@ def _fields(response: Response) -> list[str]:
 
 
 def accepts_valid_data(ctx: CheckContext, response: Response, case: Case) -> bool | None:
-    """positive_data_acceptance, but for the refusals no schema can state (see above)."""
+    """positive_data_acceptance, but for the refusals no schema can state (see above), and
+    412: an If-Match of the right form that names another version than the task's."""
+    if response.status_code == 412:
+        return None
     fields = _fields(response) if response.status_code in (415, 422) else []
     if response.status_code == 422 and fields and all(_UNSTATABLE.match(f) for f in fields):
         return None

@@ -100,6 +100,15 @@ class TestStatuses:
         ("post", "/bulk/export"): CALLER | {"200", "201", "409", "413"},
         ("get", "/bulk/operations/{task_id}"): CALLER | {"200", "404"},
         ("post", "/files"): CALLER | {"201", "413", "415"},
+        ("patch", "/tasks/{task_id}"): CALLER | {"200", "404", "409", "412"},
+        ("post", "/tasks/{task_id}/run"): CALLER | {"200", "404", "409"},
+        ("post", "/tasks/from-template"): CALLER | {"200", "201", "403", "404", "409"},
+        ("post", "/templates"): CALLER | {"201", "403"},
+        ("get", "/templates"): CALLER | {"200"},
+        ("get", "/templates/{template_id}"): CALLER | {"200", "404"},
+        ("get", "/templates/{template_id}/versions"): CALLER | {"200", "404"},
+        ("put", "/templates/{template_id}"): CALLER | {"200", "403", "404", "409"},
+        ("post", "/templates/{template_id}/deactivate"): CALLER | {"200", "403", "404"},
     }
 
     def test_each_operation_documents_its_statuses(
@@ -175,7 +184,7 @@ class TestMethods:
         ("path", "allow"),
         [
             ("/tasks", "GET, POST, OPTIONS"),
-            ("/tasks/00000000-0000-0000-0000-000000000000", "GET, DELETE, OPTIONS"),
+            ("/tasks/00000000-0000-0000-0000-000000000000", "GET, PATCH, DELETE, OPTIONS"),
             ("/tasks/00000000-0000-0000-0000-000000000000/progress", "PATCH, OPTIONS"),
             ("/files", "GET, POST, OPTIONS"),
         ],
