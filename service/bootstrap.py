@@ -23,6 +23,7 @@ from service.storage.base import FileStore
 from service.storage.local import LocalFileStore
 from service.storage.signing import UrlSigner
 from service.usecases.group_commit import GroupCommit
+from service.usecases.schedules import Makers, TemplateResolver
 
 
 @dataclass
@@ -41,6 +42,9 @@ class Resources:
     #: Embedded mode (API and worker in one process): the worker's doorbell, rung with the ids
     #: of just-committed new pending tasks before the relay publishes their `created` events.
     local_doorbell: Callable[[list[UUID]], None] | None = None
+    #: what a schedule's template names becomes a task through (None: no templates in this
+    #: build; a schedule naming a templateId is refused)
+    template_resolver: TemplateResolver | None = None
     #: creates that arrive together share one transaction (see usecases/group_commit.py)
     creates: GroupCommit = field(init=False)
 
@@ -59,6 +63,11 @@ class Resources:
             self.local_doorbell(facts.ready)
         if facts.outbox:
             self.relay.accept(facts.outbox)
+
+    @property
+    def schedule_makers(self) -> Makers:
+        """What schedules make their tasks with: the catalog and the template resolver."""
+        return Makers(self.catalog, self.template_resolver)
 
     @property
     def bus(self) -> InProcessPublisher | None:
