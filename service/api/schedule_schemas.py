@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import Field, StrictInt, field_validator, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from service.api import fields
 from service.api.schemas import InputModel
@@ -31,6 +32,8 @@ Cron = Annotated[
 TimeZone = Annotated[
     str, Field(min_length=1, max_length=64, description="An IANA zone, e.g. Europe/Berlin")
 ]
+#: Tags, each at most once (as the document says: uniqueItems).
+UniqueTags = Annotated[fields.Tags, Field(json_schema_extra={"uniqueItems": True})]
 PriorityLabel = Literal["low", "normal", "high", "urgent"]
 QueueName = Literal["default", "urgent", "bulk"]
 OverlapName = Literal["skip", "queue-one", "allow"]
@@ -56,7 +59,10 @@ class _ScheduleFields(InputModel):
     start_at: fields.Instant | None = Field(None, description="No fire time before this")
     end_at: fields.Instant | None = Field(None, description="No fire time after this")
 
-    _tags = field_validator("tags", check_fields=False)(fields.unique_tags)
+    @field_validator("tags", check_fields=False)
+    @classmethod
+    def _unique_tags(cls, tags: list[str] | None) -> list[str] | None:
+        return None if tags is None else fields.unique_tags(tags)
 
     def spec_values(self) -> dict[str, Any]:
         """The ScheduleSpec fields this body sets (a change: only those sent)."""
@@ -89,7 +95,7 @@ class ScheduleCreate(_ScheduleFields):
     params: fields.Params = Field(
         default_factory=dict, description="The task's params (with a template: its overrides)"
     )
-    tags: fields.Tags = Field(default_factory=list)
+    tags: UniqueTags = Field(default_factory=list)
     overlap_policy: OverlapName = Field(
         "skip", description="While the last task runs: skip, queue-one, or allow"
     )
@@ -127,14 +133,15 @@ class ScheduleChange(_ScheduleFields):
     """PATCH: the fields sent replace the schedule's; null clears an optional one. The result
     is checked as a create would be."""
 
-    name: fields.Title | None = None
-    cron: Cron | None = None
-    time_zone: TimeZone | None = None
-    params: fields.Params | None = None
-    tags: fields.Tags | None = None
-    overlap_policy: OverlapName | None = None
-    catch_up: CatchUpName | None = None
-    catch_up_limit: CatchUpLimit | None = None
+    # Optional but never null (SkipJsonSchema: the document says so; _not_null refuses it)
+    name: fields.Title | SkipJsonSchema[None] = None
+    cron: Cron | SkipJsonSchema[None] = None
+    time_zone: TimeZone | SkipJsonSchema[None] = None
+    params: fields.Params | SkipJsonSchema[None] = None
+    tags: UniqueTags | SkipJsonSchema[None] = None
+    overlap_policy: OverlapName | SkipJsonSchema[None] = None
+    catch_up: CatchUpName | SkipJsonSchema[None] = None
+    catch_up_limit: CatchUpLimit | SkipJsonSchema[None] = None
 
     @model_validator(mode="after")
     def _not_null(self) -> Self:

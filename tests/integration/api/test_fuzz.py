@@ -154,8 +154,14 @@ async def known_ids(
         others = await _task(client, other, taskType="noop")
         file = await client.post(f"{API}/files", json={"fileName": "f.csv"}, headers=identity)
         assert file.status_code == 201, file.text
+        schedules = []
+        for owner in (identity, other):
+            schedule = {"name": "s", "cron": "0 3 * * *", "taskType": "noop"}
+            made = await client.post(f"{API}/schedules", json=schedule, headers=owner)
+            assert made.status_code == 201, made.text
+            schedules.append(str(made.json()["id"]))
     tasks = [pending, scheduled, waiting, processing, failed, completed, others]
-    return {"task_id": tasks, "file_id": [file.json()["file"]["id"]]}
+    return {"task_id": tasks, "file_id": [file.json()["file"]["id"]], "schedule_id": schedules}
 
 
 def _flatmap_known_ids(known: dict[str, list[str]]) -> Any:
@@ -236,9 +242,13 @@ class IdentityIsRequired:
 #: Fields whose 422 no schema can state: the catalog's rules of a task type (GET /task-types:
 #: its entity types and params), an Idempotency-Key used before with another body, a cursor
 #: that the API did not return (opaque), and the identity headers (UTF-8, no control
-#: characters), for which a security scheme has no schema.
+#: characters), for which a security scheme has no schema. A schedule's too: what its cron
+#: and zone mean (croniter's and the IANA database's rules), whether it fires at all (endAt
+#: against startAt and now), and whether templates are available (templateId, and a
+#: templateVersion without one).
 _UNSTATABLE = re.compile(
-    r"^(taskType|entityType|params(\..*)?|Idempotency-Key|cursor|x-user-(id|roles))$"
+    r"^(taskType|entityType|params(\..*)?|Idempotency-Key|cursor|x-user-(id|roles)"
+    r"|cron|timeZone|endAt|templateId|templateVersion)$"
 )
 #: The names and media types a task's file may have are its type's: an import reads the
 #: formats it knows (422 for another file name, 415 for another media type).

@@ -449,3 +449,20 @@ class TestFiring:
         # resumed by its owner, who holds the role: checked with their roles now
         resumed = await api.post(f"{BASE}/{made['id']}/resume", headers=ADMIN)
         assert resumed.json()["status"] == "active"
+
+
+class TestFuzzFound:
+    async def test_null_tags_in_a_change_are_a_422(self, api: httpx.AsyncClient) -> None:
+        made = await make(api)
+        answer = await api.patch(f"{BASE}/{made['id']}", json={"tags": None}, headers=ALICE)
+        assert [e["field"] for e in assert_problem(answer, 422)["errors"]] == ["tags"]
+
+    async def test_the_document_says_tags_are_unique(self, api: httpx.AsyncClient) -> None:
+        document = (await api.get("/openapi.json")).json()["components"]["schemas"]
+        assert document["ScheduleCreate"]["properties"]["tags"]["uniqueItems"] is True
+        answer = await api.post(
+            BASE,
+            json={"name": "n", "cron": "* * * * *", "taskType": "noop", "tags": ["a", "a"]},
+            headers=ALICE,
+        )
+        assert_problem(answer, 422)
