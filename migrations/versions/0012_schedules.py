@@ -89,9 +89,11 @@ def upgrade() -> None:
             "schedule_id", "fire_time", name="schedule_runs_schedule_fire_time"
         ),
     )
+    op.create_index("ix_schedule_runs_created", "schedule_runs", ["created_at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_schedule_runs_created", table_name="schedule_runs")
     op.drop_table("schedule_runs")
     op.drop_index("ix_schedules_list", table_name="schedules")
     op.drop_index("ix_schedules_owner_list", table_name="schedules")

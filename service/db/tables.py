@@ -382,6 +382,7 @@ class ScheduleRun(SQLModel, table=True):
     __tablename__ = "schedule_runs"
     __table_args__ = (
         UniqueConstraint("schedule_id", "fire_time", name="schedule_runs_schedule_fire_time"),
+        Index("ix_schedule_runs_created", "created_at"),  # retention
     )
 
     id: int | None = Field(default=None, sa_column=Column(BigIntPK, primary_key=True))

@@ -24,7 +24,7 @@ from service.domain.schedules import (
     ScheduleRecord,
     ScheduleStatus,
 )
-from service.domain.tasks import FINISHED, TaskStatus
+from service.domain.tasks import FINISHED, TaskRecord, TaskStatus
 from service.usecases import schedules, tasks as task_usecases
 from service.usecases.schedules import Makers, ScheduleSpec
 
@@ -138,25 +138,16 @@ class _Firing:
             return
         fire_time, self.queued_at = self.queued_at, None
         self.values["queued_fire_at"] = None
-        task_id = await self._make(fire_time)
-        await self.repo.set_run(self.schedule.id, fire_time, RunOutcome.CREATED, task_id)
-        await self._announce(fire_time, RunOutcome.CREATED, task_id)
+        task = await self._prepare(fire_time)
+        await self.repo.set_run(self.schedule.id, fire_time, RunOutcome.CREATED, task.id)
+        await self._store(task, fire_time)
 
     async def fire(self, fire_time: datetime) -> None:
         policy = self.schedule.overlap_policy
         if policy is OverlapPolicy.ALLOW or not await self._busy():
-            new = await self._new_task(fire_time)  # checked before anything is written
-            if await self._claim(fire_time, RunOutcome.CREATED, None):
-                task = task_usecases.prepare(
-                    schedules.owner_of(self.schedule),
-                    new,
-                    catalog=self.makers.catalog,
-                    now=self.now,
-                )
-                await self.repo.set_run(self.schedule.id, fire_time, RunOutcome.CREATED, task.id)
-                await task_usecases.store(self.uow, [task], now=self.now)
-                self._made(task.id, fire_time)
-                await self._announce(fire_time, RunOutcome.CREATED, task.id)
+            task = await self._prepare(fire_time)  # checked before anything is written
+            if await self._claim(fire_time, RunOutcome.CREATED, task.id):
+                await self._store(task, fire_time)
             return
         if policy is OverlapPolicy.QUEUE_ONE and self.queued_at is None:
             if await self._claim(fire_time, RunOutcome.QUEUED, None):
@@ -169,24 +160,25 @@ class _Firing:
             self.values["last_fire_at"] = fire_time
             await self._announce(fire_time, RunOutcome.SKIPPED, None)
 
-    async def _new_task(self, fire_time: datetime) -> task_usecases.NewTask:
-        return await schedules.new_task(
+    async def _prepare(self, fire_time: datetime) -> TaskRecord:
+        """The task of a fire time, checked as its owner would create it; not yet written."""
+        owner = schedules.owner_of(self.schedule)
+        new = await schedules.new_task(
             self.uow,
-            schedules.owner_of(self.schedule),
+            owner,
             ScheduleSpec.of(self.schedule),
             self.makers,
             now=self.now,
             schedule_id=self.schedule.id,
             fire_time=fire_time,
         )
+        return task_usecases.prepare(owner, new, catalog=self.makers.catalog, now=self.now)
 
-    async def _make(self, fire_time: datetime) -> UUID:
-        new = await self._new_task(fire_time)
-        owner = schedules.owner_of(self.schedule)
-        task = task_usecases.prepare(owner, new, catalog=self.makers.catalog, now=self.now)
+    async def _store(self, task: TaskRecord, fire_time: datetime) -> None:
+        """Write the task with its event and outbox rows, and the schedule's fired event."""
         await task_usecases.store(self.uow, [task], now=self.now)
         self._made(task.id, fire_time)
-        return task.id
+        await self._announce(fire_time, RunOutcome.CREATED, task.id)
 
     def _made(self, task_id: UUID, fire_time: datetime) -> None:
         self.last_task_id = self.values["last_task_id"] = task_id

@@ -374,5 +374,7 @@ async def resume(
 async def delete(uow: UnitOfWork, caller: Caller, schedule_id: UUID, *, now: datetime) -> None:
     """The schedule and its runs go; the tasks it made stay (with their scheduleId)."""
     current = await get(uow, caller, schedule_id)
-    await ScheduleRepository(uow.session).delete(schedule_id)
+    repo = ScheduleRepository(uow.session)
+    await repo.get(schedule_id, lock=True)  # a tick firing it finishes first
+    await repo.delete(schedule_id)
     await announce(uow, current, ScheduleEventType.DELETED, now=now)

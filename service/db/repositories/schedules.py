@@ -81,6 +81,9 @@ class ScheduleRepository:
         await self.session.execute(update(S).where(S.c.id == schedule_id).values(**values))
         return await self.get(schedule_id)
 
+    async def delete_runs_before(self, before: datetime) -> None:
+        await self.session.execute(R.delete().where(R.c.created_at < before))
+
     async def delete(self, schedule_id: UUID) -> None:
         await self.session.execute(R.delete().where(R.c.schedule_id == schedule_id))
         await self.session.execute(S.delete().where(S.c.id == schedule_id))

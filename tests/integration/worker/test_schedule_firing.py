@@ -18,7 +18,7 @@ from service.bootstrap import Resources
 from service.clock import utcnow
 from service.db.tables import schedule_runs_table, tasks_table
 from service.domain.callers import Caller
-from service.usecases import firing, schedules
+from service.usecases import firing, maintenance, schedules
 from service.usecases.schedules import ScheduleSpec
 from tests.fixtures.app import user, wait_until
 from tests.integration.worker.support import open_resources, rows
@@ -127,3 +127,18 @@ class TestEmbeddedScheduler:
         tasks, distinct, runs = await fire_times_and_tasks(resources, UUID(schedule_id))
         assert tasks == distinct
         assert runs >= tasks  # skipped fire times (the default overlap: skip) have no task
+
+
+class TestRetention:
+    async def test_cleanup_deletes_schedule_runs_past_retention(
+        self, database_url: str, tmp_path: Path
+    ) -> None:
+        async with open_resources(database_url, tmp_path) as r:
+            schedule = await make_schedule(r)
+            await firing.fire_due(r.unit, r.schedule_makers, TIMING, now=schedule.next_fire_at)
+            assert len(await rows(r, schedule_runs_table, schedule_id=schedule.id)) == 1
+            async with r.unit() as uow:
+                await maintenance.cleanup_old_tasks(
+                    uow, now=utcnow() + timedelta(days=31), retention_days=30
+                )
+            assert await rows(r, schedule_runs_table, schedule_id=schedule.id) == []
