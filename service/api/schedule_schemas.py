@@ -32,8 +32,6 @@ Cron = Annotated[
 TimeZone = Annotated[
     str, Field(min_length=1, max_length=64, description="An IANA zone, e.g. Europe/Berlin")
 ]
-#: Tags, each at most once (as the document says: uniqueItems).
-UniqueTags = Annotated[fields.Tags, Field(json_schema_extra={"uniqueItems": True})]
 PriorityLabel = Literal["low", "normal", "high", "urgent"]
 QueueName = Literal["default", "urgent", "bulk"]
 OverlapName = Literal["skip", "queue-one", "allow"]
@@ -95,7 +93,7 @@ class ScheduleCreate(_ScheduleFields):
     params: fields.Params = Field(
         default_factory=dict, description="The task's params (with a template: its overrides)"
     )
-    tags: UniqueTags = Field(default_factory=list)
+    tags: fields.Tags = Field(default_factory=list)
     overlap_policy: OverlapName = Field(
         "skip", description="While the last task runs: skip, queue-one, or allow"
     )
@@ -138,7 +136,7 @@ class ScheduleChange(_ScheduleFields):
     cron: Cron | SkipJsonSchema[None] = None
     time_zone: TimeZone | SkipJsonSchema[None] = None
     params: fields.Params | SkipJsonSchema[None] = None
-    tags: UniqueTags | SkipJsonSchema[None] = None
+    tags: fields.Tags | SkipJsonSchema[None] = None
     overlap_policy: OverlapName | SkipJsonSchema[None] = None
     catch_up: CatchUpName | SkipJsonSchema[None] = None
     catch_up_limit: CatchUpLimit | SkipJsonSchema[None] = None

@@ -246,9 +246,13 @@ class IdentityIsRequired:
 #: and zone mean (croniter's and the IANA database's rules), whether it fires at all (endAt
 #: against startAt and now), and whether templates are available (templateId, and a
 #: templateVersion without one).
+#: A batch names its items' fields from the batch (`tasks.3.params.x`); a params key may hold
+#: any character, line breaks included.
 _UNSTATABLE = re.compile(
-    r"^(taskType|entityType|params(\..*)?|Idempotency-Key|cursor|x-user-(id|roles)"
-    r"|cron|timeZone|endAt|templateId|templateVersion)$"
+    r"^(tasks\.\d+\.)?"
+    r"(taskType|entityType|params(\..*)?|Idempotency-Key|cursor|x-user-(id|roles)"
+    r"|cron|timeZone|endAt|templateId|templateVersion)$",
+    re.DOTALL,
 )
 #: The names and media types a task's file may have are its type's: an import reads the
 #: formats it knows (422 for another file name, 415 for another media type).
