@@ -24,6 +24,8 @@ from service.storage.local import LocalFileStore
 from service.storage.signing import UrlSigner
 from service.telemetry import metrics
 from service.usecases.group_commit import GroupCommit
+from service.usecases.schedules import Makers, TemplateResolver
+from service.usecases.templates import new_task_from_template
 
 
 @dataclass
@@ -42,6 +44,9 @@ class Resources:
     #: Embedded mode (API and worker in one process): the worker's doorbell, rung with the ids
     #: of just-committed new pending tasks before the relay publishes their `created` events.
     local_doorbell: Callable[[list[UUID]], None] | None = None
+    #: what a schedule's template names becomes a task through (build_resources: the templates
+    #: use case; None: a schedule naming a templateId is refused)
+    template_resolver: TemplateResolver | None = None
     #: creates that arrive together share one transaction (see usecases/group_commit.py)
     creates: GroupCommit = field(init=False)
 
@@ -61,6 +66,11 @@ class Resources:
             self.local_doorbell(facts.ready)
         if facts.outbox:
             self.relay.accept(facts.outbox)
+
+    @property
+    def schedule_makers(self) -> Makers:
+        """What schedules make their tasks with: the catalog and the template resolver."""
+        return Makers(self.catalog, self.template_resolver)
 
     @property
     def bus(self) -> InProcessPublisher | None:
@@ -117,4 +127,5 @@ def build_resources(settings: Settings, process_name: str) -> Resources:
         retry_policy=RetryPolicy(base=settings.retry_base_seconds, cap=settings.retry_cap_seconds),
         store=build_store(settings),
         catalog=build_catalog(settings),
+        template_resolver=new_task_from_template,
     )

@@ -65,6 +65,11 @@ class Settings(BaseSettings):
     #: Dapr cron ticks of one job within this many seconds are one tick (see worker/bindings.py)
     job_slot_seconds: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_JOB_SLOTS))
     shutdown_grace_seconds: float = Field(10.0, ge=0)
+    #: a schedule's fire time later than this when a tick sees it was missed (downtime): the
+    #: schedule's catchUp decides whether it still makes a task
+    schedule_grace_seconds: float = Field(60.0, gt=0, le=24 * 3600)
+    #: the most schedules one tick of fire-schedules fires (the rest go next tick)
+    schedule_batch: int = Field(500, ge=1, le=10_000)
     migrate_on_start: bool | None = None  # None: yes for SQLite (embedded), no for PostgreSQL
 
     service_token: str = DEV_TOKEN

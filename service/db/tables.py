@@ -370,3 +370,85 @@ class TemplateVersion(SQLModel, table=True):
 
 templates_table = Template.__table__  # type: ignore[attr-defined]
 template_versions_table = TemplateVersion.__table__  # type: ignore[attr-defined]
+
+
+class Schedule(SQLModel, table=True):
+    """A recurring schedule: a cron in a time zone that makes tasks as its owner."""
+
+    __tablename__ = "schedules"
+    __table_args__ = (
+        # the tick's one query when nothing is due: the earliest fire time of active schedules
+        Index(
+            "ix_schedules_due",
+            "next_fire_at",
+            postgresql_where=text("status = 'active'"),
+            sqlite_where=text("status = 'active'"),
+        ),
+        Index(
+            "ix_schedules_queued",
+            "queued_fire_at",
+            postgresql_where=text("status = 'active' AND queued_fire_at IS NOT NULL"),
+            sqlite_where=text("status = 'active' AND queued_fire_at IS NOT NULL"),
+        ),
+        Index("ix_schedules_owner_list", "owner", "created_at", "id"),
+        Index("ix_schedules_list", "created_at", "id"),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    name: str = Field(max_length=200)
+    description: str | None = Field(default=None, max_length=2000)
+    owner: str = Field(max_length=128)
+    #: the owner's roles when the schedule was last saved: its tasks are made with them
+    owner_roles: list[str] = Field(default_factory=list, sa_column=Column(JSONType, nullable=False))
+    cron: str = Field(max_length=200)
+    time_zone: str = Field(max_length=64)
+    template_id: str | None = Field(default=None, max_length=64)
+    template_version: int | None = None
+    task_type: str | None = Field(default=None, max_length=64)
+    entity_type: str | None = Field(default=None, max_length=64)
+    params: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONType, nullable=False))
+    priority: int | None = None
+    queue: str | None = Field(default=None, max_length=16)
+    max_retries: int | None = None
+    tags: list[str] = Field(default_factory=list, sa_column=Column(JSONType, nullable=False))
+    notification_settings: dict[str, Any] | None = Field(
+        default=None, sa_column=Column(JSONType, nullable=True)
+    )
+    overlap_policy: str = Field(max_length=16)
+    catch_up: str = Field(max_length=16)
+    catch_up_limit: int = 10
+    start_at: datetime | None = _ts()
+    end_at: datetime | None = _ts()
+    status: str = Field(max_length=16)
+    paused_reason: str | None = Field(default=None, max_length=2000)
+    #: the next fire time a tick makes (None: none left before endAt)
+    next_fire_at: datetime | None = _ts()
+    #: a fire time waiting for the last task to finish (overlapPolicy queue-one)
+    queued_fire_at: datetime | None = _ts()
+    last_fire_at: datetime | None = _ts()
+    last_task_id: uuid.UUID | None = None
+    version: int = 1
+    created_at: datetime = _ts(nullable=False)
+    updated_at: datetime = _ts(nullable=False)
+
+
+class ScheduleRun(SQLModel, table=True):
+    """One fire time of one schedule: its unique key is what makes one task per fire time
+    across every replica."""
+
+    __tablename__ = "schedule_runs"
+    __table_args__ = (
+        UniqueConstraint("schedule_id", "fire_time", name="schedule_runs_schedule_fire_time"),
+        Index("ix_schedule_runs_created", "created_at"),  # retention
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(BigIntPK, primary_key=True))
+    schedule_id: uuid.UUID
+    fire_time: datetime = _ts(nullable=False)
+    outcome: str = Field(max_length=16)
+    task_id: uuid.UUID | None = None
+    created_at: datetime = _ts(nullable=False)
+
+
+schedules_table = Schedule.__table__  # type: ignore[attr-defined]
+schedule_runs_table = ScheduleRun.__table__  # type: ignore[attr-defined]

@@ -30,3 +30,14 @@ class EventType(enum.StrEnum):
 
 #: Events that mean "a task may be ready to claim" to a worker.
 DOORBELLS = frozenset({EventType.CREATED, EventType.RETRIED})
+
+
+class ScheduleEventType(enum.StrEnum):
+    """Events a recurring schedule emits; their subject (and relay ordering key) is its id."""
+
+    CREATED = "operations.schedule.created"  #: a schedule was made
+    UPDATED = "operations.schedule.updated"  #: its fields changed
+    PAUSED = "operations.schedule.paused"  #: by its owner, or by itself (pausedReason)
+    RESUMED = "operations.schedule.resumed"  #: fires again from now on
+    DELETED = "operations.schedule.deleted"  #: gone (its tasks stay)
+    FIRED = "operations.schedule.fired"  #: a fire time: the task it made, or why none

@@ -8,6 +8,7 @@ from service.db.repositories.history import HistoryRepository
 from service.db.repositories.idempotency import IdempotencyRepository
 from service.db.repositories.job_runs import JobRunRepository
 from service.db.repositories.outbox import OutboxRepository
+from service.db.repositories.schedules import ScheduleRepository
 from service.db.repositories.tasks import TaskRepository
 from service.db.unit_of_work import UnitOfWork
 
@@ -34,7 +35,8 @@ async def cleanup_old_tasks(
     uow: UnitOfWork, *, now: datetime, retention_days: int, batch: int = 500
 ) -> int:
     """Delete finished tasks (and their history), published outbox rows, Idempotency-Key
-    records and job runs past retention."""
+    records, job runs and schedule runs past retention (a schedule's next fire time only moves
+    forward, so a fire time whose run is gone never fires again)."""
     before = now - timedelta(days=retention_days)
     repo = TaskRepository(uow.session)
     ids = await repo.old_finished_ids(before, batch)
@@ -44,4 +46,5 @@ async def cleanup_old_tasks(
     await OutboxRepository(uow.session).delete_published_before(before)
     await IdempotencyRepository(uow.session).delete_before(before)
     await JobRunRepository(uow.session).delete_before(before)
+    await ScheduleRepository(uow.session).delete_runs_before(before)
     return len(ids)

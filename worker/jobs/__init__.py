@@ -10,6 +10,7 @@ from worker.jobs import (
     cleanup_old_files,
     cleanup_old_tasks,
     detect_timeouts,
+    fire_schedules,
     outbox_sweep,
     process_scheduled,
 )
@@ -23,4 +24,5 @@ JOBS: dict[str, Job] = {
     "cleanup-old-tasks": cleanup_old_tasks.run,
     "check-uploads": check_uploads.run,
     "cleanup-old-files": cleanup_old_files.run,
+    "fire-schedules": fire_schedules.run,
 }

@@ -154,9 +154,20 @@ async def known_ids(
         others = await _task(client, other, taskType="noop")
         file = await client.post(f"{API}/files", json={"fileName": "f.csv"}, headers=identity)
         assert file.status_code == 201, file.text
+        schedules = []
+        for owner in (identity, other):
+            schedule = {"name": "s", "cron": "0 3 * * *", "taskType": "noop"}
+            made = await client.post(f"{API}/schedules", json=schedule, headers=owner)
+            assert made.status_code == 201, made.text
+            schedules.append(str(made.json()["id"]))
     tasks = [pending, scheduled, waiting, processing, failed, completed, others]
     templates = ["nightly-product-export", "customer-import-upsert", "cleanup-old-tasks"]
-    return {"task_id": tasks, "file_id": [file.json()["file"]["id"]], "template_id": templates}
+    return {
+        "task_id": tasks,
+        "file_id": [file.json()["file"]["id"]],
+        "template_id": templates,
+        "schedule_id": schedules,
+    }
 
 
 def _flatmap_known_ids(known: dict[str, list[str]]) -> Any:
@@ -239,11 +250,17 @@ class IdentityIsRequired:
 #: its entity types and params), notification settings' rule across fields (the webhook channel
 #: needs a webhookUrl), an Idempotency-Key used before with another body, a cursor that the API
 #: did not return (opaque), and the identity headers (UTF-8, no control characters), for which a
-#: security scheme has no schema. A batch names them under its item (`tasks.3.params.x`).
-#: Templates: the fields they name must be their task type's params.
+#: security scheme has no schema. Templates: the fields they name must be their task type's
+#: params. A schedule's too: what its cron and zone mean (croniter's and the IANA database's
+#: rules), whether it fires at all (endAt against startAt and now), and its template.
+#: A batch names its items' fields from the batch (`tasks.3.params.x`); a params key may hold
+#: any character, line breaks included.
 _UNSTATABLE = re.compile(
-    r"^(tasks\.\d+\.)?(taskType|entityType|params(\..*)?|notificationSettings(\..*)?)$"
-    r"|^(Idempotency-Key|cursor|x-user-(id|roles)|requiredFields(\..*)?|optionalFields(\..*)?)$"
+    r"^(tasks\.\d+\.)?"
+    r"(taskType|entityType|params(\..*)?|notificationSettings(\..*)?|Idempotency-Key|cursor"
+    r"|x-user-(id|roles)|requiredFields(\..*)?|optionalFields(\..*)?"
+    r"|cron|timeZone|endAt|templateId|templateVersion)$",
+    re.DOTALL,
 )
 #: The names and media types a task's file may have are its type's: an import reads the
 #: formats it knows (422 for another file name, 415 for another media type).
