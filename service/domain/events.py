@@ -29,3 +29,7 @@ class EventType(enum.StrEnum):
 
 #: Events that mean "a task may be ready to claim" to a worker.
 DOORBELLS = frozenset({EventType.CREATED, EventType.RETRIED})
+
+#: A task's notification for the platform's notification service (the `event` channel of its
+#: notificationSettings); not a task lifecycle event, so not an EventType.
+NOTIFICATION_REQUESTED = "operations.notification.requested"

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from service.db.repositories.history import HistoryRepository
 from service.db.repositories.idempotency import IdempotencyRepository
 from service.db.repositories.job_runs import JobRunRepository
+from service.db.repositories.notifications import DeliveryRepository
 from service.db.repositories.outbox import OutboxRepository
 from service.db.repositories.tasks import TaskRepository
 from service.db.unit_of_work import UnitOfWork
@@ -40,6 +41,7 @@ async def cleanup_old_tasks(
     ids = await repo.old_finished_ids(before, batch)
     if ids:
         await HistoryRepository(uow.session).delete_for_tasks(ids)
+        await DeliveryRepository(uow.session).delete_for_tasks(ids)
         await repo.delete_ids(ids)
     await OutboxRepository(uow.session).delete_published_before(before)
     await IdempotencyRepository(uow.session).delete_before(before)

@@ -20,7 +20,7 @@ from service.domain.callers import Caller
 from service.domain.errors import Conflict, IdempotencyMismatch, IllegalTransition, NotFound
 from service.domain.events import EventType
 from service.domain.tasks import Priority, Queue, TaskRecord, TaskStatus, new_task
-from service.usecases import content_types, history
+from service.usecases import content_types, history, notifications
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +134,7 @@ def prepare(
     """The task a create would store, checked by the catalog (a 422 naming the field, or a 403
     for a type the caller may not create); nothing is read or written."""
     task_type = catalog.check(caller, new.submission())
+    catalog.check_notifications(new.notification_settings)
     if task_type.needs_file:
         _check_file_type(new)
     status = transitions.initial(
@@ -244,6 +245,7 @@ async def _move(
         raise Conflict(f"task {current.id} changed while this request ran; try again")
     change = history.Change(task, event, current.status, actor=caller.user_id, message=message)
     await history.record(uow, [change], now=now)
+    await notifications.on_endings(uow, [task], now=now)
     return task
 
 
