@@ -39,9 +39,14 @@ class NotificationSettings(StrictModel):
         default_factory=list,
         max_length=MAX_MILESTONES,
         description="progress percentages (1 to 99) to tell about once each",
+        json_schema_extra={"uniqueItems": True},
     )
     channels: list[Channel] = Field(
-        default_factory=_in_app, min_length=1, max_length=3, description="how to tell"
+        default_factory=_in_app,
+        min_length=1,
+        max_length=3,
+        description="how to tell",
+        json_schema_extra={"uniqueItems": True},
     )
     webhook_url: WebhookUrl | None = Field(
         None, description="where the webhook channel POSTs (http or https; the allow-list decides)"

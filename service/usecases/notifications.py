@@ -160,7 +160,6 @@ def _text(notice: Notice) -> tuple[str, str]:
 
 def _add(rows: _Rows, notice: Notice, now: datetime) -> None:
     task, settings = notice.task, notice.settings
-    data = snapshot(task)
     title, body = _text(notice)
     common = {
         "reason": notice.reason,
@@ -170,60 +169,130 @@ def _add(rows: _Rows, notice: Notice, now: datetime) -> None:
         "body": body,
     }
     if "inApp" in settings.channels:
+        data = {
+            "taskId": str(task.id),
+            "reason": notice.reason,
+            "milestone": notice.milestone,
+            "status": task.status.value,
+        }
         for recipient in dict.fromkeys([task.requested_by, *settings.recipients]):
             rows.messages.append(
-                {
-                    "id": uuid4(),
-                    "recipient": recipient,
-                    "task_id": task.id,
-                    "kind": notice.reason,
-                    "title": title,
-                    "body": body,
-                    "data": {
-                        "taskId": str(task.id),
-                        "reason": notice.reason,
-                        "milestone": notice.milestone,
-                        "status": task.status.value,
-                    },
-                    "created_at": now,
-                    "read_at": None,
-                }
+                _message_row(task, recipient, notice.reason, title, body, data, now)
             )
-    if "event" in settings.channels:
-        recipients = list(settings.recipients) or [task.requested_by]
-        payload = {**common, "recipients": recipients, "task": data}
-        rows.events.append(NewOutboxRow(NOTIFICATION_REQUESTED, task.id, payload, now))
-    if "webhook" in settings.channels and settings.webhook_url is not None:
-        delivery_id = uuid4()
-        payload = {
+    recipients = list(settings.recipients) or [task.requested_by]
+    if "event" in settings.channels or "webhook" in settings.channels:
+        payload = {**common, "recipients": recipients, "task": snapshot(task)}
+        if "event" in settings.channels:
+            rows.events.append(NewOutboxRow(NOTIFICATION_REQUESTED, task.id, payload, now))
+        if "webhook" in settings.channels and settings.webhook_url is not None:
+            reason = notice.reason if notice.milestone is None else f"progress {notice.milestone}"
+            rows.deliveries.append(
+                _delivery_row(task, str(settings.webhook_url), reason, payload, now)
+            )
+
+
+def _message_row(
+    task: TaskRecord,
+    recipient: str,
+    kind: str,
+    title: str,
+    body: str,
+    data: dict[str, Any],
+    now: datetime,
+) -> dict[str, Any]:
+    return {
+        "id": uuid4(),
+        "recipient": recipient,
+        "task_id": task.id,
+        "kind": kind,
+        "title": title[:200],
+        "body": body,
+        "data": data,
+        "created_at": now,
+        "read_at": None,
+    }
+
+
+def _delivery_row(
+    task: TaskRecord, url: str, reason: str, payload: dict[str, Any], now: datetime
+) -> dict[str, Any]:
+    """A pending delivery; its body is `payload` with the delivery's id, type and time."""
+    delivery_id = uuid4()
+    return {
+        "id": delivery_id,
+        "task_id": task.id,
+        "owner": task.requested_by,
+        "url": url,
+        "reason": reason,
+        "payload": {
             "id": str(delivery_id),
             "type": NOTIFICATION_REQUESTED,
-            **common,
-            "recipients": list(settings.recipients) or [task.requested_by],
             "occurredAt": now.isoformat(),
-            "task": data,
+            **payload,
+        },
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "lease_until": None,
+        "last_status_code": None,
+        "last_error": None,
+        "created_at": now,
+        "updated_at": now,
+        "delivered_at": None,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One message of a notification batch, rendered for its recipient."""
+
+    recipient: str
+    title: str
+    body: str
+    #: the recipient's row, as the template saw it
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Channels:
+    """Where a notification batch sends its messages."""
+
+    channels: tuple[str, ...]
+    webhook_url: str | None = None
+    template_key: str | None = None
+
+
+async def send(
+    uow: UnitOfWork,
+    task: TaskRecord,
+    outgoing: Sequence[Outgoing],
+    via: Channels,
+    *,
+    now: datetime,
+) -> None:
+    """A notification batch's messages on its channels, one statement per table."""
+    rows = _Rows()
+    for item in outgoing:
+        common = {
+            "reason": "message",
+            "templateKey": via.template_key,
+            "title": item.title,
+            "body": item.body,
+            "recipients": [item.recipient],
+            "data": item.data,
+            "taskId": str(task.id),
         }
-        rows.deliveries.append(
-            {
-                "id": delivery_id,
-                "task_id": task.id,
-                "owner": task.requested_by,
-                "url": str(settings.webhook_url),
-                "reason": notice.reason
-                if notice.milestone is None
-                else f"progress {notice.milestone}",
-                "payload": payload,
-                "status": "pending",
-                "attempts": 0,
-                "next_attempt_at": now,
-                "lease_until": None,
-                "last_status_code": None,
-                "last_error": None,
-                "created_at": now,
-                "updated_at": now,
-                "delivered_at": None,
-            }
-        )
+        if "inApp" in via.channels:
+            rows.messages.append(
+                _message_row(task, item.recipient, "message", item.title, item.body, item.data, now)
+            )
+        if "event" in via.channels:
+            rows.events.append(NewOutboxRow(NOTIFICATION_REQUESTED, task.id, common, now))
+        if "webhook" in via.channels and via.webhook_url is not None:
+            rows.deliveries.append(_delivery_row(task, via.webhook_url, "message", common, now))
+    await MessageRepository(uow.session).add(rows.messages)
+    await DeliveryRepository(uow.session).add(rows.deliveries)
+    await history.publish(uow, rows.events)
 
 
 # The inbox ----------------------------------------------------------------------------------

@@ -236,9 +236,11 @@ class IdentityIsRequired:
 #: Fields whose 422 no schema can state: the catalog's rules of a task type (GET /task-types:
 #: its entity types and params), an Idempotency-Key used before with another body, a cursor
 #: that the API did not return (opaque), and the identity headers (UTF-8, no control
-#: characters), for which a security scheme has no schema.
+#: characters), for which a security scheme has no schema; and a webhook URL the operator's
+#: allow-list or the private-address rule refuses (OPS_WEBHOOK_ALLOWED_HOSTS).
 _UNSTATABLE = re.compile(
-    r"^(taskType|entityType|params(\..*)?|Idempotency-Key|cursor|x-user-(id|roles))$"
+    r"^(taskType|entityType|params(\..*)?|Idempotency-Key|cursor|x-user-(id|roles)"
+    r"|notificationSettings\.webhookUrl)$"
 )
 #: The names and media types a task's file may have are its type's: an import reads the
 #: formats it knows (422 for another file name, 415 for another media type).
