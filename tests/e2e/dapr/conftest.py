@@ -63,7 +63,9 @@ class Stack:
     def topic(self, short: str) -> str:
         return f"{self.prefix}operations.task.{short}"
 
-    def start(self, *, subscriber_scopes: tuple[str, ...] = ("e2e-subscriber",)) -> None:
+    def start(
+        self, *, subscriber_scopes: tuple[str, ...] = ("e2e-subscriber",), **api_env: str
+    ) -> None:
         self.redis = daprlocal.Redis(daprlocal.free_port(), self.workdir).start()
         self.resources = daprlocal.render_resources(
             self.workdir / "resources", redis_port=self.redis.port, extra_scopes=subscriber_scopes
@@ -74,7 +76,7 @@ class Stack:
             self.workdir,
             self.resources,
             self.daprd,
-            self.env(),
+            self.env(**api_env),
             app_token=APP_TOKEN,
         ).start()
         self.client = httpx.AsyncClient(base_url=self.api.url, timeout=10)
