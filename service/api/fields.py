@@ -103,7 +103,7 @@ Description = Annotated[
 #: A label to find things by: letters, digits and `_ . : / -`, up to 64.
 Tag = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,63}$", max_length=64)]
 #: At most 20 tags; a tag given twice is refused (see unique_tags).
-Tags = Annotated[list[Tag], Field(max_length=20)]
+Tags = Annotated[list[Tag], Field(max_length=20, json_schema_extra={"uniqueItems": True})]
 
 
 def unique_tags(tags: list[str]) -> list[str]:

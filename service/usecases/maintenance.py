@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from service.db.repositories.history import HistoryRepository
 from service.db.repositories.idempotency import IdempotencyRepository
 from service.db.repositories.job_runs import JobRunRepository
-from service.db.repositories.notifications import DeliveryRepository
+from service.db.repositories.notifications import DeliveryRepository, MessageRepository
 from service.db.repositories.outbox import OutboxRepository
 from service.db.repositories.tasks import TaskRepository
 from service.db.unit_of_work import UnitOfWork
@@ -34,8 +34,8 @@ async def finish_tick(
 async def cleanup_old_tasks(
     uow: UnitOfWork, *, now: datetime, retention_days: int, batch: int = 500
 ) -> int:
-    """Delete finished tasks (and their history), published outbox rows, Idempotency-Key
-    records and job runs past retention."""
+    """Delete finished tasks (and their history and webhook deliveries), published outbox
+    rows, Idempotency-Key records, job runs and inbox messages past retention."""
     before = now - timedelta(days=retention_days)
     repo = TaskRepository(uow.session)
     ids = await repo.old_finished_ids(before, batch)
@@ -46,4 +46,5 @@ async def cleanup_old_tasks(
     await OutboxRepository(uow.session).delete_published_before(before)
     await IdempotencyRepository(uow.session).delete_before(before)
     await JobRunRepository(uow.session).delete_before(before)
+    await MessageRepository(uow.session).delete_before(before)
     return len(ids)

@@ -149,6 +149,10 @@ class MessageRepository:
         )
         return int(getattr(result, "rowcount", 0) or 0)
 
+    async def delete_before(self, before: datetime) -> None:
+        """Retention: messages older than `before`, read or not."""
+        await self.session.execute(delete(M).where(M.c.created_at < before))
+
     async def for_task(self, task_id: UUID) -> list[MessageRecord]:
         rows = await self.session.execute(
             select(M).where(M.c.task_id == task_id).order_by(M.c.created_at, M.c.id)
