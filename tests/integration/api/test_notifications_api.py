@@ -5,14 +5,16 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
+from uuid import UUID
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from service.bootstrap import Resources
 from service.clock import utcnow
-from service.db.tables import deliveries_table, messages_table, outbox_table
+from service.config import Settings
+from service.db.tables import deliveries_table, messages_table, outbox_table, tasks_table
 from service.domain.events import NOTIFICATION_REQUESTED
 from service.domain.settlement import Ending
 from service.usecases import execution
@@ -27,6 +29,7 @@ from tests.integration.api.support import (
     make_failed,
     start,
 )
+from worker.jobs import JOBS
 
 ALICE = user("alice")
 BOB = user("bob")
@@ -171,6 +174,29 @@ class TestEndings:
         [message] = await rows(resources, messages_table)
         assert message.kind == "failed"
         assert "lease expired" in message.body
+
+    async def test_an_upload_that_never_came(
+        self, api: httpx.AsyncClient, resources: Resources, settings: Settings
+    ) -> None:
+        body = {
+            "taskType": "import",
+            "entityType": "product",
+            "fileName": "p.csv",
+            "notificationSettings": {"onFailure": True},
+        }
+        created = await api.post(BASE, json=body, headers=ALICE)
+        assert created.status_code == 201, created.text
+        async with resources.sessionmaker() as session:
+            await session.execute(
+                update(tasks_table)
+                .where(tasks_table.c.id == UUID(created.json()["id"]))
+                .values(created_at=utcnow() - timedelta(seconds=settings.upload_wait_seconds + 1))
+            )
+            await session.commit()
+        assert "1 waiting tasks expired" in await JOBS["check-uploads"](resources)
+        [message] = await rows(resources, messages_table)
+        assert message.kind == "failed"
+        assert "was not uploaded" in message.body
 
     async def test_progress_milestones_each_once(
         self, api: httpx.AsyncClient, resources: Resources
