@@ -80,8 +80,15 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.AsyncNetworkStream:
         addresses = await resolve_checked(host, port, allow_private=self.allow_private)
+        for address in addresses[:-1]:  # the next address when one does not answer
+            try:
+                return await self.inner.connect_tcp(
+                    address, port, timeout, local_address, socket_options
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout):
+                continue
         return await self.inner.connect_tcp(
-            addresses[0], port, timeout, local_address, socket_options
+            addresses[-1], port, timeout, local_address, socket_options
         )
 
     async def connect_unix_socket(
