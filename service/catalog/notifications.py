@@ -8,12 +8,21 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Self
 
-from pydantic import AnyUrl, Field, UrlConstraints, model_validator
+from pydantic import AnyUrl, BeforeValidator, Field, UrlConstraints, model_validator
 
 from service.wire import StrictModel
 
 Channel = Literal["inApp", "webhook", "event"]
-Milestone = Annotated[int, Field(ge=1, le=99)]
+
+
+def _whole(value: object) -> object:
+    """30.0 is the integer 30 in JSON (JSON Schema agrees); "30" and 30.5 stay refused."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+Milestone = Annotated[int, BeforeValidator(_whole), Field(ge=1, le=99)]
 UserId = Annotated[str, Field(min_length=1, max_length=128)]
 WebhookUrl = Annotated[AnyUrl, UrlConstraints(max_length=2048, allowed_schemes=["http", "https"])]
 

@@ -237,10 +237,11 @@ class IdentityIsRequired:
 #: its entity types and params), an Idempotency-Key used before with another body, a cursor
 #: that the API did not return (opaque), and the identity headers (UTF-8, no control
 #: characters), for which a security scheme has no schema; and a webhook URL the operator's
-#: allow-list or the private-address rule refuses (OPS_WEBHOOK_ALLOWED_HOSTS).
+#: allow-list or the private-address rule refuses (OPS_WEBHOOK_ALLOWED_HOSTS); a batch item's
+#: params as the single create's.
 _UNSTATABLE = re.compile(
     r"^(taskType|entityType|params(\..*)?|Idempotency-Key|cursor|x-user-(id|roles)"
-    r"|notificationSettings\.webhookUrl)$"
+    r"|notificationSettings\.webhookUrl|tasks\.\d+\.params(\..*)?)$"
 )
 #: The names and media types a task's file may have are its type's: an import reads the
 #: formats it knows (422 for another file name, 415 for another media type).
