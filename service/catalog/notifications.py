@@ -22,7 +22,7 @@ def _whole(value: object) -> object:
     return value
 
 
-Milestone = Annotated[int, BeforeValidator(_whole), Field(ge=1, le=99)]
+Milestone = Annotated[int, Field(ge=1, le=99), BeforeValidator(_whole)]
 UserId = Annotated[str, Field(min_length=1, max_length=128)]
 WebhookUrl = Annotated[AnyUrl, UrlConstraints(max_length=2048, allowed_schemes=["http", "https"])]
 
