@@ -94,6 +94,15 @@ class TestListed:
             ({**TEMPLATE}, "params.recipients"),
             ({"title": "x", "recipients": [{"userId": "a"}]}, "params.body"),
             ({**TEMPLATE, "recipients": [{"userId": "a"}], "channels": ["webhook"]}, "params"),
+            (
+                {
+                    **TEMPLATE,
+                    "recipients": [{"userId": "a"}],
+                    "channels": ["webhook"],
+                    "webhookUrl": "http://169.254.169.254/latest",
+                },
+                "params.webhookUrl",
+            ),
         ],
     )
     async def test_refused_at_create(
