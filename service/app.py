@@ -14,6 +14,7 @@ from service.api.routes import (
     bulk,
     dead_letters,
     files,
+    notifications,
     schedules,
     task_history,
     task_types,
@@ -92,6 +93,7 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(bulk.router, prefix=API_PREFIX)
     app.include_router(files.router, prefix=API_PREFIX)
     app.include_router(schedules.router, prefix=API_PREFIX)
+    app.include_router(notifications.router, prefix=API_PREFIX)
     app.include_router(methods.router)  # last: OPTIONS for every path
 
 

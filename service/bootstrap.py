@@ -106,6 +106,8 @@ def build_catalog(settings: Settings) -> Catalog:
         execution_timeout=settings.task_timeout_seconds,
         heartbeat_timeout=settings.lease_seconds,
         max_retries=settings.default_max_retries,
+        webhook_hosts=tuple(settings.webhook_allowed_hosts),
+        webhook_private=settings.webhook_allow_private,
     )
     overrides = {
         name: Override(t.execution_timeout_seconds, t.heartbeat_timeout_seconds, t.max_retries)

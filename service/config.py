@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import socket
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic.alias_generators import to_camel
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
 from service.domain.jobs import JOBS
@@ -115,6 +116,25 @@ class Settings(BaseSettings):
     #: blank input an import may read per compressed byte (service/bulk/limits.py says why)
     import_max_blank_ratio: int = Field(100, ge=1)
 
+    #: webhooks (notificationSettings.webhookUrl): the hosts that may be called, comma-separated
+    #: or a JSON list: exact names, "*.example.com", "*" for any public host
+    webhook_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["*"])
+    #: allow loopback, private, link-local addresses (checked on every resolved address)
+    webhook_allow_private: bool = False
+    #: signs the webhooks of users who made no secret of their own (POST /webhooks/secret)
+    webhook_signing_secret: SecretStr = SecretStr("")
+    webhook_timeout_seconds: float = Field(10.0, gt=0, le=120)
+    #: tries of one delivery, the first included; then it is failed with its last error
+    webhook_max_attempts: int = Field(8, ge=1, le=50)
+    webhook_retry_base_seconds: float = Field(5.0, ge=0)
+    webhook_retry_cap_seconds: float = Field(3600.0, ge=0)
+    #: a larger notification body is not sent (failed at once)
+    webhook_max_body_bytes: int = Field(256 * 1024, ge=1024, le=16 * 1024**2)
+    #: how often the worker looks for due deliveries
+    webhook_poll_seconds: float = Field(1.0, gt=0, le=60)
+    #: auto: through the Dapr sidecar when OPS_PUBLISHER=dapr, else directly
+    webhook_delivery: Literal["auto", "direct", "dapr"] = "auto"
+
     host: str = "127.0.0.1"
     port: int = 8000
     #: the API process's gRPC OperationsService (on `host`); 0 serves none
@@ -147,6 +167,16 @@ class Settings(BaseSettings):
         if url.startswith("sqlite:///"):
             return "sqlite+aiosqlite:///" + url[len("sqlite:///") :]
         return url
+
+    @field_validator("webhook_allowed_hosts", mode="before")
+    @classmethod
+    def _host_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [h.strip() for h in text.split(",") if h.strip()]
+        return value
 
     @model_validator(mode="after")
     def _derive_defaults(self) -> Settings:

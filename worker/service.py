@@ -23,6 +23,7 @@ from worker.poller import Poller
 from worker.registry import HandlerRegistry
 from worker.runner import Runner
 from worker.scheduler import Scheduler
+from worker.webhooks import WebhookDeliverer
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +66,7 @@ class WorkerService:
         self.jobs = JobTrigger(resources)
         inprocess_cron = resources.settings.scheduler == "inprocess"
         self.scheduler = Scheduler(resources, self.jobs) if inprocess_cron else None
+        self.webhooks = WebhookDeliverer(resources)
         self.deliveries: Counter[str] = Counter()
         self.recent: deque[dict[str, Any]] = deque(maxlen=50)
         self._tasks: list[asyncio.Task[None]] = []
@@ -131,6 +133,7 @@ class WorkerService:
             "runner": self.runner.run,
             "heartbeat": self.runner.heartbeat_loop,
             "poller": self.poller.run,
+            "webhooks": self.webhooks.run,
         }
         if self.resources.publisher.crosses_processes:
             loops["doorbells"] = self.doorbells.watch
@@ -152,6 +155,7 @@ class WorkerService:
         await self.runner.stop(self.resources.settings.shutdown_grace_seconds)
         self._tasks[0].cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.webhooks.close()
         bus = self.resources.bus
         if bus is not None:
             bus.unsubscribe(ALL, self.on_event)
@@ -191,6 +195,7 @@ class WorkerService:
             "scheduler": self.scheduler.health() if self.scheduler else {"mode": "dapr cron"},
             "failing": self.failing(),
             "jobs": self.jobs.last,
+            "webhooks": {"delivered": self.webhooks.delivered, "failed": self.webhooks.failed},
             "jobHistory": list(self.jobs.history),
             "deliveries": dict(self.deliveries),
             "recentDeliveries": list(self.recent)[-10:],

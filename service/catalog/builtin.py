@@ -12,6 +12,7 @@ from pydantic import Field
 from service.bulk import params as bulk_params
 from service.bulk.schemas import SCHEMAS
 from service.catalog.model import Submission, TaskType
+from service.catalog.notification_batch import NotificationBatchParams, check_batch
 from service.domain.callers import ADMIN_ROLE
 from service.domain.jobs import JOB_NAMES
 from service.domain.tasks import Queue
@@ -87,6 +88,13 @@ BUILTIN: tuple[TaskType, ...] = (
         entity_types=ENTITIES,
         queue=Queue.BULK,
         check=_check_export,
+    ),
+    TaskType(
+        "notification-batch",
+        NotificationBatchParams.__doc__ or "",
+        NotificationBatchParams,
+        queue=Queue.BULK,
+        check=check_batch,
     ),
     TaskType(
         "maintenance",

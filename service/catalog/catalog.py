@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, replace
+from typing import Any
 
 from pydantic import ValidationError
 
 from service.catalog.model import Submission, TaskType
+from service.domain import webhooks
 from service.domain.callers import Caller
 from service.domain.errors import Forbidden, InvalidInput
 
@@ -19,6 +21,9 @@ class Limits:
     execution_timeout: float
     heartbeat_timeout: float
     max_retries: int
+    #: webhook URLs: the allow-list and whether private addresses may be called
+    webhook_hosts: tuple[str, ...] = ("*",)
+    webhook_private: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +91,23 @@ class Catalog:
             raise InvalidInput(first["msg"], field=_field(first["loc"])) from error
         if task_type.check is not None:
             task_type.check(submission)
+        if submission.params.get("webhookUrl") is not None:  # notification-batch's
+            self._check_webhook(str(submission.params["webhookUrl"]), "params.webhookUrl")
         return task_type
+
+    def check_notifications(self, stored: Mapping[str, Any] | None) -> None:
+        """A webhook URL the service would refuse to call is a 422 now rather than a failed
+        delivery later (a host name's addresses are checked again at each delivery)."""
+        url = (stored or {}).get("webhookUrl")
+        if url is not None:
+            self._check_webhook(str(url), "notificationSettings.webhookUrl")
+
+    def _check_webhook(self, url: str, field: str) -> None:
+        refused = webhooks.url_refused(
+            url, self.limits.webhook_hosts, allow_private=self.limits.webhook_private
+        )
+        if refused is not None:
+            raise InvalidInput(f"webhookUrl is refused: {refused}", field=field)
 
     @staticmethod
     def _check_entity(task_type: TaskType, entity_type: str | None) -> None:

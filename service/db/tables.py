@@ -452,3 +452,97 @@ class ScheduleRun(SQLModel, table=True):
 
 schedules_table = Schedule.__table__  # type: ignore[attr-defined]
 schedule_runs_table = ScheduleRun.__table__  # type: ignore[attr-defined]
+
+
+class Message(SQLModel, table=True):
+    """A user's in-app notification (the inbox): the original service's `messages`."""
+
+    __tablename__ = "messages"
+    __table_args__ = (Index("ix_messages_inbox", "recipient", "created_at", "id"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    recipient: str = Field(max_length=128)
+    task_id: uuid.UUID | None = None
+    #: completed, failed, cancelled, progress, message (a notification batch's)
+    kind: str = Field(max_length=32)
+    title: str = Field(max_length=200)
+    body: str
+    data: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONType))
+    created_at: datetime = _ts(nullable=False)
+    read_at: datetime | None = _ts()
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """One webhook notification to POST; the worker delivers it with retries."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        Index(
+            "ix_webhook_deliveries_due",
+            "next_attempt_at",
+            postgresql_where=text("status = 'pending'"),
+            sqlite_where=text("status = 'pending'"),
+        ),
+        Index("ix_webhook_deliveries_task", "task_id", "created_at"),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    task_id: uuid.UUID | None = None
+    #: whose signing secret signs it (the task's submitter)
+    owner: str = Field(max_length=128)
+    url: str = Field(max_length=2048)
+    reason: str = Field(max_length=32)
+    payload: dict[str, Any] = Field(sa_column=Column(JSONType, nullable=False))
+    #: pending, delivered, failed
+    status: str = Field(max_length=16)
+    attempts: int = 0
+    next_attempt_at: datetime = _ts(nullable=False)
+    #: a worker is delivering it until then (another may take it over after)
+    lease_until: datetime | None = _ts()
+    last_status_code: int | None = None
+    last_error: str | None = None
+    created_at: datetime = _ts(nullable=False)
+    updated_at: datetime = _ts(nullable=False)
+    delivered_at: datetime | None = _ts()
+
+
+class WebhookAttempt(SQLModel, table=True):
+    """One try of a webhook delivery: what the receiver answered, or why it could not."""
+
+    __tablename__ = "webhook_attempts"
+    __table_args__ = (Index("ix_webhook_attempts_delivery", "delivery_id", "attempt"),)
+
+    id: int | None = Field(default=None, sa_column=Column(BigIntPK, primary_key=True))
+    delivery_id: uuid.UUID
+    attempt: int
+    started_at: datetime = _ts(nullable=False)
+    status_code: int | None = None
+    error: str | None = None
+    duration_ms: int
+
+
+class WebhookSecret(SQLModel, table=True):
+    """A user's webhook signing secret (Standard Webhooks "whsec_…"), shown once when made."""
+
+    __tablename__ = "webhook_secrets"
+
+    owner: str = Field(max_length=128, primary_key=True)
+    secret: str = Field(max_length=128)
+    created_at: datetime = _ts(nullable=False)
+
+
+class NotificationMark(SQLModel, table=True):
+    """A progress milestone a task was already told about (each is told once)."""
+
+    __tablename__ = "notification_marks"
+
+    task_id: uuid.UUID = Field(primary_key=True)
+    mark: str = Field(max_length=32, primary_key=True)
+    created_at: datetime = _ts(nullable=False)
+
+
+messages_table = Message.__table__  # type: ignore[attr-defined]
+deliveries_table = WebhookDelivery.__table__  # type: ignore[attr-defined]
+webhook_attempts_table = WebhookAttempt.__table__  # type: ignore[attr-defined]
+webhook_secrets_table = WebhookSecret.__table__  # type: ignore[attr-defined]
+marks_table = NotificationMark.__table__  # type: ignore[attr-defined]

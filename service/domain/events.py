@@ -41,3 +41,8 @@ class ScheduleEventType(enum.StrEnum):
     RESUMED = "operations.schedule.resumed"  #: fires again from now on
     DELETED = "operations.schedule.deleted"  #: gone (its tasks stay)
     FIRED = "operations.schedule.fired"  #: a fire time: the task it made, or why none
+
+
+#: A task's notification for the platform's notification service (the `event` channel of its
+#: notificationSettings); not a task lifecycle event, so not an EventType.
+NOTIFICATION_REQUESTED = "operations.notification.requested"

@@ -22,7 +22,7 @@ from service.domain.backoff import RetryPolicy
 from service.domain.errors import OperationsError
 from service.domain.settlement import Budget, Ending, Settlement, settle
 from service.domain.tasks import Queue, TaskRecord, TaskStatus
-from service.usecases import history
+from service.usecases import history, notifications
 
 Dispatch = Literal["push", "poll"]
 
@@ -209,6 +209,7 @@ async def finish(
         )
     await history.record(uow, changes_made, now=now)
     await HistoryRepository(uow.session).finish_attempts(attempt_rows)
+    await notifications.on_endings(uow, finished, now=now)
     return finished
 
 
@@ -293,6 +294,7 @@ async def expire_leases(
         )
     await history.record(uow, changes, now=now)
     await attempts.finish_attempts(attempt_rows)
+    await notifications.on_endings(uow, moved, now=now)
     return moved
 
 

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from service.db.repositories.history import HistoryRepository
 from service.db.repositories.idempotency import IdempotencyRepository
 from service.db.repositories.job_runs import JobRunRepository
+from service.db.repositories.notifications import DeliveryRepository, MessageRepository
 from service.db.repositories.outbox import OutboxRepository
 from service.db.repositories.schedules import ScheduleRepository
 from service.db.repositories.tasks import TaskRepository
@@ -34,17 +35,20 @@ async def finish_tick(
 async def cleanup_old_tasks(
     uow: UnitOfWork, *, now: datetime, retention_days: int, batch: int = 500
 ) -> int:
-    """Delete finished tasks (and their history), published outbox rows, Idempotency-Key
-    records, job runs and schedule runs past retention (a schedule's next fire time only moves
-    forward, so a fire time whose run is gone never fires again)."""
+    """Delete finished tasks (and their history and webhook deliveries), published outbox
+    rows, Idempotency-Key records, job runs, inbox messages and schedule runs past retention (a
+    schedule's next fire time only moves forward, so a fire time whose run is gone never fires
+    again)."""
     before = now - timedelta(days=retention_days)
     repo = TaskRepository(uow.session)
     ids = await repo.old_finished_ids(before, batch)
     if ids:
         await HistoryRepository(uow.session).delete_for_tasks(ids)
+        await DeliveryRepository(uow.session).delete_for_tasks(ids)
         await repo.delete_ids(ids)
     await OutboxRepository(uow.session).delete_published_before(before)
     await IdempotencyRepository(uow.session).delete_before(before)
     await JobRunRepository(uow.session).delete_before(before)
     await ScheduleRepository(uow.session).delete_runs_before(before)
+    await MessageRepository(uow.session).delete_before(before)
     return len(ids)

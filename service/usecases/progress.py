@@ -13,7 +13,7 @@ from service.domain.errors import Conflict, InvalidInput, NotFound
 from service.domain.events import EventType
 from service.domain.tasks import TaskRecord
 from service.telemetry import tracing
-from service.usecases import history
+from service.usecases import history, notifications
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +85,7 @@ async def report(
         )
     if notice_due:
         await history.announce(uow, task, EventType.PROGRESS, now=now)
+    await notifications.on_progress(uow, task, now=now)
     return task
 
 

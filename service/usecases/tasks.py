@@ -21,7 +21,7 @@ from service.domain.errors import Conflict, IdempotencyMismatch, IllegalTransiti
 from service.domain.events import EventType
 from service.domain.tasks import Priority, Queue, TaskRecord, TaskStatus, new_task
 from service.telemetry import tracing
-from service.usecases import content_types, history
+from service.usecases import content_types, history, notifications
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +141,7 @@ def prepare(
     It keeps the trace it was created in (the current span's, else `traceparent`), so its
     runs continue that trace."""
     task_type = catalog.check(caller, new.submission())
+    catalog.check_notifications(new.notification_settings)
     if task_type.needs_file:
         _check_file_type(new)
     status = transitions.initial(
@@ -253,6 +254,7 @@ async def _move(
         raise Conflict(f"task {current.id} changed while this request ran; try again")
     change = history.Change(task, event, current.status, actor=caller.user_id, message=message)
     await history.record(uow, [change], now=now)
+    await notifications.on_endings(uow, [task], now=now)
     return task
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from worker.handlers import diagnostics, exports, imports, maintenance
+from worker.handlers import diagnostics, exports, imports, maintenance, notification_batch
 from worker.registry import HandlerRegistry
 
 
@@ -12,6 +12,7 @@ def register_all(registry: HandlerRegistry) -> HandlerRegistry:
     maintenance.register(registry)
     imports.register(registry)
     exports.register(registry)
+    notification_batch.register(registry)
     missing = registry.missing()
     if missing:
         raise RuntimeError(f"task types without a handler: {', '.join(missing)}")

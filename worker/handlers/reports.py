@@ -29,6 +29,7 @@ async def write_error_report(
     note: str | None,
     rejected_rows: int,
     cancellable: bool = True,
+    file_name: str | None = None,
 ) -> UUID | None:
     """Write the report (CSV) when there are rejected rows or the run stopped early.
 
@@ -60,7 +61,7 @@ async def write_error_report(
             ctx.store,
             task_id,
             key,
-            file_name=f"{ctx.task.entity_type}-import-errors.csv",
+            file_name=file_name or f"{ctx.task.entity_type}-import-errors.csv",
             content_type=CONTENT_TYPES["csv"],
             purpose=FilePurpose.ERROR_REPORT,
             policy=ctx.files,

@@ -21,7 +21,7 @@ from service.domain.callers import Caller
 from service.domain.errors import InvalidInput
 from service.domain.tasks import TaskRecord, TaskStatus
 from service.storage.base import FileStore, ObjectNotFound
-from service.usecases import history
+from service.usecases import history, notifications
 from service.usecases.files import FilePolicy, FileStatus
 from service.usecases.uploads import creation
 from service.usecases.uploads.arrival import Arrival, arrived, mark_uploaded
@@ -128,6 +128,7 @@ async def _fail(uow: UnitOfWork, item: Waiting, message: str, *, now: datetime) 
         return False  # uploaded, cancelled or expired by another replica meanwhile
     change = history.Change(after, event, TaskStatus.WAITING, actor=JOB, message=message)
     await history.record(uow, [change], now=now)
+    await notifications.on_endings(uow, [after], now=now)
     return True
 
 

@@ -69,7 +69,9 @@ class Stack:
     def topic(self, short: str) -> str:
         return f"{self.prefix}operations.task.{short}"
 
-    def start(self, *, subscriber_scopes: tuple[str, ...] = ("e2e-subscriber",)) -> None:
+    def start(
+        self, *, subscriber_scopes: tuple[str, ...] = ("e2e-subscriber",), **api_env: str
+    ) -> None:
         self.redis = daprlocal.Redis(daprlocal.free_port(), self.workdir).start()
         (api,) = [a for a in daprlocal.resolve_run_file(daprlocal.RUN_FILE) if "api" in a.app_id]
         self.resources = daprlocal.render_resources(
@@ -83,7 +85,7 @@ class Stack:
             self.workdir,
             self.resources,
             self.daprd,
-            self.env(),
+            self.env(**api_env),
             app_token=APP_TOKEN,
         ).start()
         self.client = httpx.AsyncClient(base_url=self.api.url, timeout=10)

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from service.bootstrap import Resources
 from service.clock import utcnow
 from service.db.tables import events_table, outbox_table, tasks_table
-from service.domain.events import EventType
+from service.domain.events import NOTIFICATION_REQUESTED, EventType
 from service.domain.settlement import Ending
 from service.domain.tasks import TaskRecord
 from service.usecases import execution
@@ -123,8 +123,9 @@ async def counts(resources: Resources) -> dict[str, int]:
 
 
 async def trail(resources: Resources) -> tuple[list[tuple[UUID, str]], list[tuple[UUID, str]]]:
-    """(task id, event type) of every task event, and of every outbox row but progress notices
-    and schedule events (a schedule's events have no task history: their key is the schedule)."""
+    """(task id, event type) of every task event, and of every outbox row but progress notices,
+    schedule events (a schedule's events have no task history: their key is the schedule) and
+    notifications."""
     async with resources.sessionmaker() as session:
         events = await session.execute(
             select(events_table.c.task_id, events_table.c.event_type).order_by(events_table.c.id)
@@ -132,7 +133,7 @@ async def trail(resources: Resources) -> tuple[list[tuple[UUID, str]], list[tupl
         outbox = await session.execute(
             select(outbox_table.c.task_id, outbox_table.c.topic)
             .where(
-                outbox_table.c.topic != EventType.PROGRESS.value,
+                outbox_table.c.topic.notin_([EventType.PROGRESS.value, NOTIFICATION_REQUESTED]),
                 outbox_table.c.topic.not_like("operations.schedule.%"),
             )
             .order_by(outbox_table.c.id)

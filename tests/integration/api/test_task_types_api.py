@@ -27,7 +27,15 @@ class TestTheCatalogIsListed:
         response = await api.get(TYPES, headers=ALICE)
         assert response.status_code == 200
         types = {t["taskType"]: t for t in response.json()}
-        assert set(types) == {"export", "fail", "import", "maintenance", "noop", "sleep"}
+        assert set(types) == {
+            "export",
+            "fail",
+            "import",
+            "maintenance",
+            "noop",
+            "notification-batch",
+            "sleep",
+        }
         sleep = types["sleep"]
         assert sleep["paramsSchema"]["properties"]["seconds"]["maximum"] == 24 * 3600
         assert sleep["paramsSchema"]["additionalProperties"] is False
@@ -108,7 +116,10 @@ class TestCreateIsChecked:
     async def test_an_unknown_type_names_the_known_ones(self, api: httpx.AsyncClient) -> None:
         response = await api.post(BASE, json={"taskType": "teleport"}, headers=ALICE)
         problem = assert_problem(response, 422)
-        assert "known: export, fail, import, maintenance, noop, sleep" in problem["detail"]
+        assert (
+            "known: export, fail, import, maintenance, noop, notification-batch, sleep"
+            in (problem["detail"])
+        )
 
     async def test_maintenance_is_for_admins_and_services(
         self, api: httpx.AsyncClient, resources: Resources
