@@ -453,8 +453,9 @@ def network_problems(
     gateway: str = GATEWAY_NAMESPACE,
     dapr_namespace: str = DAPR_NAMESPACE,
 ) -> list[str]:
-    """Default deny; the API's app port for the gateway's namespace only; the worker's app port
-    for nobody; the sidecar's internal gRPC port for the Dapr control plane and sidecars only."""
+    """Default deny; the API's ports (HTTP, gRPC) for the gateway's namespace only; the worker's
+    app port for nobody; the sidecar's internal gRPC port for the Dapr control plane and
+    sidecars only."""
     problems = []
     isolated = any(
         o["kind"] == "NetworkPolicy"
@@ -472,14 +473,14 @@ def network_problems(
             continue
         pairs = admitted(objects, template["metadata"]["labels"])
         app = next(c for c in template["spec"]["containers"] if c.get("ports"))
-        app_port = app["ports"][0]["containerPort"]
         allowed = {(peer, DAPR_INTERNAL_GRPC_PORT) for peer in sidecar_peers}
-        if serves_api(app):
-            allowed.add((f"namespace:{gateway}", app_port))
-            if (f"namespace:{gateway}", app_port) not in pairs:
-                problems.append(
-                    f"{name_of(workload)}: the gateway ({gateway}) cannot reach {app_port}"
-                )
+        if serves_api(app):  # every port the API serves callers on: HTTP, and gRPC
+            for app_port in (p["containerPort"] for p in app["ports"]):
+                allowed.add((f"namespace:{gateway}", app_port))
+                if (f"namespace:{gateway}", app_port) not in pairs:
+                    problems.append(
+                        f"{name_of(workload)}: the gateway ({gateway}) cannot reach {app_port}"
+                    )
         for peer, port in sorted(pairs - allowed):
             problems.append(f"{name_of(workload)}: admits {peer} to port {port or 'all'}")
     return problems

@@ -351,7 +351,8 @@ def test_only_the_gateway_reaches_the_api_and_only_sidecars_the_worker() -> None
     api = {"app.kubernetes.io/name": "common-operations", "app.kubernetes.io/component": "api"}
     worker = {**api, "app.kubernetes.io/component": "worker"}
     sidecars = {("namespace:dapr-system", 50002), ("sidecars", 50002)}
-    assert checks.admitted(objects, api) == {("namespace:api-gateway", 8000), *sidecars}
+    gateway = {("namespace:api-gateway", 8000), ("namespace:api-gateway", 9000)}
+    assert checks.admitted(objects, api) == {*gateway, *sidecars}
     assert checks.admitted(objects, worker) == sidecars
     # the migration Job (and any other pod of the namespace) is reached by nobody
     assert checks.admitted(objects, {"app.kubernetes.io/component": "migration"}) == set()
@@ -430,7 +431,9 @@ def test_an_overlay_sets_the_gateway_namespace(k8s_copy: Path) -> None:
     assert checks.network_problems(objects, gateway="edge") == []
     assert checks.network_problems(objects) == [
         "Deployment/operations-api: the gateway (api-gateway) cannot reach 8000",
+        "Deployment/operations-api: the gateway (api-gateway) cannot reach 9000",
         "Deployment/operations-api: admits namespace:edge to port 8000",
+        "Deployment/operations-api: admits namespace:edge to port 9000",
     ]
 
 
@@ -438,10 +441,22 @@ def _by_name(objects: list[dict[str, Any]], kind: str, name: str) -> dict[str, A
     return next(o for o in objects if o["kind"] == kind and o["metadata"]["name"] == name)
 
 
-def test_the_api_service_targets_the_port_the_gateway_may_reach() -> None:
+def test_the_api_service_targets_the_ports_the_gateway_may_reach() -> None:
+    """Each port of the API's Service (HTTP 8000, gRPC 9000) names a container port that the
+    NetworkPolicy opens to the gateway's namespace."""
     objects = checks.rendered()
     service = _by_name(objects, "Service", "operations-api")
     deployment = _by_name(objects, "Deployment", "operations-api")
-    (port,) = deployment["spec"]["template"]["spec"]["containers"][0]["ports"]
-    assert service["spec"]["ports"][0]["targetPort"] == port["name"]
-    assert port["containerPort"] == 8000
+    ports = {
+        p["name"]: p["containerPort"]
+        for p in deployment["spec"]["template"]["spec"]["containers"][0]["ports"]
+    }
+    targets = {ports[p["targetPort"]] for p in service["spec"]["ports"]}
+    assert targets == {8000, 9000}
+    policy = next(
+        o
+        for o in objects
+        if o["kind"] == "NetworkPolicy" and o["metadata"]["name"] == "operations-api-ingress"
+    )
+    gateway_rule = policy["spec"]["ingress"][0]
+    assert {p["port"] for p in gateway_rule["ports"]} == targets
