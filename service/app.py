@@ -10,7 +10,15 @@ from fastapi import FastAPI
 
 from service import __version__
 from service.api import fields
-from service.api.routes import bulk, dead_letters, files, task_history, task_types, tasks
+from service.api.routes import (
+    analytics,
+    bulk,
+    dead_letters,
+    files,
+    task_history,
+    task_types,
+    tasks,
+)
 from service.config import Settings
 from service.logging import configure_logging
 from service.web import health, methods, problems
@@ -60,6 +68,7 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(task_types.router, prefix=API_PREFIX)
     app.include_router(task_history.router, prefix=API_PREFIX)
     app.include_router(dead_letters.router, prefix=API_PREFIX)
+    app.include_router(analytics.router, prefix=API_PREFIX)
     app.include_router(bulk.router, prefix=API_PREFIX)
     app.include_router(files.router, prefix=API_PREFIX)
     app.include_router(methods.router)  # last: OPTIONS for every path

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Select, Table, text
+from sqlalchemy import Integer, Select, Table, cast, func, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import Insert
@@ -63,3 +63,32 @@ async def try_exclusive(session: AsyncSession, key: int) -> bool:
 
 def name(session: AsyncSession) -> str:
     return session.get_bind().dialect.name
+
+
+def epoch_hours(column: Any, dialect: str) -> Any:
+    """Whole UTC hours since 1970 of a datetime column (an integer on both databases)."""
+    if dialect == "postgresql":
+        return cast(func.floor(func.extract("epoch", column) / 3600), Integer)
+    # SQLite stores UTC as naive text; strftime('%s') reads it as UTC, to the whole second
+    return cast(func.strftime("%s", column), Integer) // 3600
+
+
+def millis_between(later: Any, earlier: Any, dialect: str) -> Any:
+    """Milliseconds from `earlier` to `later`, rounded to a whole one (NULL if either is)."""
+    if dialect == "postgresql":
+        return func.round(func.extract("epoch", later - earlier) * 1000)
+    return func.round((func.julianday(later) - func.julianday(earlier)) * 86_400_000.0)
+
+
+def upsert_adding(
+    table: Table, dialect: str, source: Select[Any], *, keys: list[str], add: list[str]
+) -> Insert:
+    """INSERT INTO table SELECT … ON CONFLICT (keys) DO UPDATE SET each of `add` = its value
+    plus the new one (a delta added to a counter)."""
+    columns = [*keys, *add]
+    stmt = (
+        postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+    ).from_select(columns, source)
+    return stmt.on_conflict_do_update(
+        index_elements=keys, set_={name: table.c[name] + stmt.excluded[name] for name in add}
+    )

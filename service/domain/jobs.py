@@ -25,5 +25,6 @@ JOBS = (
     JobSchedule("cleanup-old-tasks", "17 3 * * *", 3600),
     JobSchedule("check-uploads", "* * * * * */10", 10),
     JobSchedule("cleanup-old-files", "37 3 * * *", 3600),
+    JobSchedule("analytics-rollup", "* * * * * */30", 30),
 )
 JOB_NAMES = tuple(job.name for job in JOBS)
