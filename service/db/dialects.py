@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Integer, Select, Table, cast, func, text
+from sqlalchemy import Float, Integer, Select, Table, case, cast, func, literal_column, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import Insert
+
+from service.domain import analytics
 
 
 def lock_skip_locked(stmt: Select[tuple[object]], dialect: str) -> Select[tuple[object]]:
@@ -92,3 +94,33 @@ def upsert_adding(
     return stmt.on_conflict_do_update(
         index_elements=keys, set_={name: table.c[name] + stmt.excluded[name] for name in add}
     )
+
+
+async def without_jit(session: AsyncSession) -> None:
+    """PostgreSQL: no JIT for the rest of the transaction. The analytics statements carry
+    large CASE trees (duration buckets) that JIT spends seconds compiling for no gain."""
+    if name(session) == "postgresql":
+        await session.execute(text("SET LOCAL jit = off"))
+
+
+async def one_snapshot(session: AsyncSession) -> None:
+    """PostgreSQL: the transaction's statements share one snapshot (REPEATABLE READ), as
+    SQLite's read transactions always do; must come before its first statement (if it comes
+    later, each statement keeps its own snapshot). No JIT either (without_jit)."""
+    if name(session) != "postgresql":
+        return
+    if not session.in_transaction():
+        await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+    await without_jit(session)
+
+
+def duration_bucket(ms: Any, dialect: str) -> Any:
+    """service.domain.analytics.bucket_of in SQL (SQLite: that very function, registered on
+    each connection by service.db.engine)."""
+    if dialect != "postgresql":
+        return func.ops_duration_bucket(ms)
+    scale: Any = literal_column(repr(analytics.SCALE))
+    nudge: Any = literal_column(repr(analytics.NUDGE))
+    log = func.ln(cast(ms, Float))
+    bucket = func.least(analytics.BUCKET_COUNT - 1, func.floor(log * scale + nudge) + 1)
+    return case((ms < 1, 0), (ms >= 1, cast(bucket, Integer)))  # NULL stays NULL

@@ -5,7 +5,6 @@ Every time is UTC: a window is whole UTC days, hours of the day and days of the 
 
 from __future__ import annotations
 
-import bisect
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -25,12 +24,15 @@ KEEP_DAYS = max(WINDOWS) + 2
 #: The rollup's owner for everyone's tasks (a user id is never empty).
 EVERYONE = ""
 
-#: Duration buckets: bucket 0 is [0, 1 ms); bucket k ≥ 1 is [2^((k-1)/4), 2^(k/4)) ms; the last
+#: Duration buckets: bucket 0 is [0, 1 ms); bucket k >= 1 is [2^((k-1)/4), 2^(k/4)) ms; the last
 #: one is open. Four buckets per doubling: a percentile read as its bucket's geometric middle is
-#: within ±9.1 % (2^(1/8) - 1) of the true value.
+#: within ±9.1 % (2^(1/8) - 1) of the true value. Both databases compute the bucket with the
+#: same formula and constants as bucket_of (PostgreSQL in SQL, SQLite through it).
 BUCKETS_PER_DOUBLING = 4
 BUCKET_COUNT = 128
-EDGES_MS = tuple(2 ** (k / BUCKETS_PER_DOUBLING) for k in range(BUCKET_COUNT - 1))
+#: floor(ln(ms) * SCALE + NUDGE) + 1 is the bucket; NUDGE keeps exact powers of two on their edge
+SCALE = BUCKETS_PER_DOUBLING / math.log(2)
+NUDGE = 1e-9
 PERCENTILES = (50, 95, 99)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -56,9 +58,13 @@ def weekday(day: int) -> int:
     return (day + 3) % 7 + 1
 
 
-def bucket_of(ms: float) -> int:
+def bucket_of(ms: float | None) -> int | None:
     """The bucket a duration in milliseconds falls in (negative durations count as 0)."""
-    return bisect.bisect_right(EDGES_MS, ms)
+    if ms is None:
+        return None
+    if ms < 1:
+        return 0
+    return min(BUCKET_COUNT - 1, math.floor(math.log(ms) * SCALE + NUDGE) + 1)
 
 
 def bucket_value(bucket: int) -> float:

@@ -130,7 +130,7 @@ async def report(
         totals=_totals(answer, None),
         by_type=[
             TypeStats(task_type=t, **_totals(answer, t).model_dump())
-            for t in sorted({row.task_type for row in answer.days if row.tasks})
+            for t in sorted({row.task_type for row in answer.types if row.tasks})
         ],
         throughput=_throughput(answer, scope.first_day, days),
         by_hour=_by_hour(answer),
@@ -140,7 +140,7 @@ async def report(
 
 
 def _totals(answer: Answer, task_type: str | None) -> Totals:
-    rows = [r for r in answer.days if task_type is None or r.task_type == task_type]
+    rows = [r for r in answer.types if task_type is None or r.task_type == task_type]
     by_status: Counter[str] = Counter()
     for row in rows:
         by_status[row.status] += row.tasks
@@ -180,9 +180,9 @@ def _percentiles(answer: Answer, task_type: str | None, measure: str) -> Percent
 
 def _throughput(answer: Answer, first_day: int, days: int) -> list[DayStats]:
     per_day: dict[int, Counter[str]] = {first_day + i: Counter() for i in range(days)}
-    for row in answer.days:
-        if row.day in per_day:
-            per_day[row.day][row.status] += row.tasks
+    for (day, status), tasks in answer.days.items():
+        if day in per_day:
+            per_day[day][status] += tasks
     return [
         DayStats(
             date=rules.day_start(day).date(),

@@ -8,12 +8,14 @@ it, so a task that changes later is taken back out before its new contribution g
 
 An answer adds up the rollup's rows and, live, the change since the watermark: the current
 contribution of every task updated since (+1) minus what the rollup counted for it (-1).
-Every statement reads the watermark itself, so each is exact even while the job commits.
+Its statements share one snapshot (PostgreSQL: REPEATABLE READ; SQLite's read transaction
+is one), so the watermark they use and the rollup they read agree while the job commits.
 """
 
 from __future__ import annotations
 
 import functools
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -28,7 +30,6 @@ from sqlalchemy import (
     case,
     delete,
     func,
-    literal,
     literal_column,
     select,
     union_all,
@@ -64,16 +65,6 @@ def _int(value: int) -> ColumnElement[int]:
 def _text(value: str) -> ColumnElement[str]:
     assert "'" not in value
     return literal_column(f"'{value}'", String)
-
-
-def _bucket(ms: Any, low: int = 0, high: int = rules.BUCKET_COUNT - 1) -> Any:
-    """The duration bucket of `ms` (service.domain.analytics): a binary search of CASEs, so a
-    row takes seven comparisons, the same on both databases."""
-    if low == high:
-        return _int(low)
-    middle = (low + high + 1) // 2  # bucket >= middle exactly when ms >= the edge before it
-    edge: Any = literal_column(repr(rules.EDGES_MS[middle - 1]))
-    return case((ms < edge, _bucket(ms, low, middle - 1)), else_=_bucket(ms, middle, high))
 
 
 def contributions(dialect: str, *where: Any) -> Select[Any]:
@@ -114,8 +105,8 @@ def contributions(dialect: str, *where: Any) -> Select[Any]:
         c.status,
         c.retried,
         c.attempts,
-        case((c.run_ms.is_(None), _int(-1)), else_=_bucket(c.run_ms)).label("run_bucket"),
-        case((c.wait_ms.is_(None), _int(-1)), else_=_bucket(c.wait_ms)).label("wait_bucket"),
+        func.coalesce(dialects.duration_bucket(c.run_ms, dialect), _int(-1)).label("run_bucket"),
+        func.coalesce(dialects.duration_bucket(c.wait_ms, dialect), _int(-1)).label("wait_bucket"),
         c.message,
     )
 
@@ -132,8 +123,9 @@ class Scope:
 
 
 @dataclass(frozen=True, slots=True)
-class DayRow:
-    day: int
+class TypeRow:
+    """Tasks of one type in one status: how many, how many were retried, their attempts."""
+
     task_type: str
     status: str
     tasks: int
@@ -145,7 +137,9 @@ class DayRow:
 class Answer:
     """The aggregates of one answer, summed in the database."""
 
-    days: list[DayRow]
+    types: list[TypeRow]
+    #: (UTC day number, status) → tasks
+    days: dict[tuple[int, str], int]
     #: (hour of the day, ISO day of the week) → tasks
     hours: dict[tuple[int, int], int]
     #: (task type, "run" | "wait") → {bucket: tasks}
@@ -173,6 +167,7 @@ class AnalyticsRepository:
     async def stage(self, since: datetime | None, until: datetime) -> int:
         """Copy the contributions of tasks changed in [since, until) into the staging table:
         one statement, so one snapshot of the tasks for every later step."""
+        await dialects.without_jit(self.session)
         await self.session.execute(delete(S))
         where = [T.c.status.in_(_ALL_STATUSES), T.c.updated_at < until]
         if since is not None:
@@ -221,22 +216,98 @@ class AnalyticsRepository:
     async def answer(self, scope: Scope, *, direct: bool = False) -> Answer:
         """Sum the rollup and the live change since its watermark; `direct`: sum the tasks
         table alone (what the rollup must equal; slow on a large table)."""
+        await dialects.one_snapshot(self.session)
         parts = _parts(self.dialect, _Shape.of(scope, direct))
         params = _params(scope)
-        days = [
-            DayRow(int(r.day), r.task_type, r.status, int(r.tasks), int(r.retried), int(r.attempts))
-            for r in await self.session.execute(parts.days, params)
+        mark = None if direct else await self.watermark()
+        params["since"] = mark or _EPOCH
+        sums = _Sums()
+        for r in await self.session.execute(parts.tail, params):
+            sums.add_tail(r)
+        if not direct:
+            for r in await self.session.execute(parts.types, params):
+                sums.add_type(r.task_type, r.status, r.tasks, r.retried, r.attempts)
+            for r in await self.session.execute(parts.days, params):
+                sums.days[(int(r.day), r.status)] += int(r.tasks)
+            for r in await self.session.execute(parts.hours, params):
+                sums.hours[(int(r.hod), int(r.dow))] += int(r.tasks)
+            for r in await self.session.execute(parts.durations, params):
+                sums.add_duration(r.task_type, r.measure, int(r.bucket), int(r.tasks))
+            await self._failures(parts, params, sums)
+        return sums.answer(mark)
+
+    async def _failures(self, parts: _Statements, params: dict[str, Any], sums: _Sums) -> None:
+        """The rollup's counts of every message that can make the top list once the tail's
+        changes are added: its top (TOP_FAILURES + messages in the tail), and those messages.
+        A message below that can only be passed by tail messages; the others still beat it."""
+        changed = sorted(sums.failures)
+        limit = rules.TOP_FAILURES + len(changed)
+        rows = list(await self.session.execute(parts.failures, params | {"limit": limit}))
+        if len(rows) == limit:  # and every message as frequent as the last (ties)
+            floor = {"floor": int(rows[-1].tasks)}
+            rows += await self.session.execute(parts.failures_from, params | floor)
+        if changed:
+            rows += await self.session.execute(parts.failures_of, params | {"messages": changed})
+        counted: set[str] = set()
+        for r in rows:
+            if r.message not in counted:
+                counted.add(r.message)
+                sums.failures[r.message] += int(r.tasks)
+
+
+class _Sums:
+    """The answer's aggregates, the rollup's rows and the tail's added up."""
+
+    def __init__(self) -> None:
+        self.types: Counter[tuple[str, str]] = Counter()
+        self.retried: Counter[tuple[str, str]] = Counter()
+        self.attempts: Counter[tuple[str, str]] = Counter()
+        self.days: Counter[tuple[int, str]] = Counter()
+        self.hours: Counter[tuple[int, int]] = Counter()
+        self.durations: dict[tuple[str, str], Counter[int]] = {}
+        self.failures: Counter[str] = Counter()
+
+    def add_tail(self, r: Any) -> None:
+        tasks, hour = int(r.tasks), int(r.hour)
+        self.add_type(r.task_type, r.status, tasks, tasks * r.retried, r.attempts)
+        self.days[(hour // 24, r.status)] += tasks
+        self.hours[(hour % 24, rules.weekday(hour // 24))] += tasks
+        for measure, bucket in (("run", r.run_bucket), ("wait", r.wait_bucket)):
+            if bucket >= 0:
+                self.add_duration(r.task_type, measure, int(bucket), tasks)
+        if r.message:
+            self.failures[r.message] += tasks
+
+    def add_type(
+        self, task_type: str, status: str, tasks: int, retried: int, attempts: int
+    ) -> None:
+        key = (task_type, status)
+        self.types[key] += int(tasks)
+        self.retried[key] += int(retried)
+        self.attempts[key] += int(attempts)
+
+    def add_duration(self, task_type: str, measure: str, bucket: int, tasks: int) -> None:
+        self.durations.setdefault((task_type, measure), Counter())[bucket] += tasks
+
+    def answer(self, mark: datetime | None) -> Answer:
+        types = [
+            TypeRow(*key, tasks, self.retried[key], self.attempts[key])
+            for key, tasks in self.types.items()
+            if tasks or self.retried[key] or self.attempts[key]
         ]
-        hours = {
-            (int(r.hod), int(r.dow)): int(r.tasks)
-            for r in await self.session.execute(parts.hours, params)
+        durations = {
+            k: {b: n for b, n in counts.items() if n} for k, counts in self.durations.items()
         }
-        durations: dict[tuple[str, str], dict[int, int]] = {}
-        for r in await self.session.execute(parts.durations, params):
-            durations.setdefault((r.task_type, r.measure), {})[int(r.bucket)] = int(r.tasks)
-        rows = await self.session.execute(parts.failures, params)
-        failures = [(r.message, int(r.tasks)) for r in rows]
-        return Answer(days, hours, durations, failures, None if direct else await self.watermark())
+        found = [(m, n) for m, n in self.failures.items() if n > 0]
+        top = sorted(found, key=lambda pair: (-pair[1], pair[0]))
+        return Answer(
+            types,
+            {k: n for k, n in self.days.items() if n},
+            {k: n for k, n in self.hours.items() if n},
+            {k: v for k, v in durations.items() if v},
+            top[: rules.TOP_FAILURES],
+            mark,
+        )
 
 
 def _rollup_statements(dialect: str, changes: Subquery, everyone: bool) -> list[Any]:
@@ -334,17 +405,30 @@ def _params(scope: Scope) -> dict[str, Any]:
 
 @dataclass(frozen=True, slots=True)
 class _Statements:
+    tail: Select[Any]
+    types: Select[Any]
     days: Select[Any]
     hours: Select[Any]
     durations: Select[Any]
     failures: Select[Any]
+    failures_from: Select[Any]
+    failures_of: Select[Any]
 
 
 @functools.cache
 def _parts(dialect: str, shape: _Shape) -> _Statements:
-    """Built once per shape: building the bucket CASEs costs more than running a small answer."""
+    """Built once per shape: building them costs more than running a small answer."""
     parts = _Parts(dialect, shape)
-    return _Statements(parts.days(), parts.hours(), parts.durations(), parts.failures())
+    return _Statements(
+        parts.tail(),
+        parts.types(),
+        parts.days(),
+        parts.hours(),
+        parts.durations(),
+        parts.failures(),
+        parts.failures_from(),
+        parts.failures_of(),
+    )
 
 
 def _param(name: str, type_: Any = None) -> Any:
@@ -352,38 +436,47 @@ def _param(name: str, type_: Any = None) -> Any:
 
 
 class _Parts:
-    """The answer's four statements: the rollup's rows in scope plus the live change."""
+    """The answer's statements: the rollup's rows in scope, and the live change (the tail),
+    grouped by everything the answer needs so it is read once."""
 
     def __init__(self, dialect: str, shape: _Shape) -> None:
         self.shape = shape
         self.direct = shape.direct
-        self.live = self._live(dialect)
+        self.dialect = dialect
 
-    def _live(self, dialect: str) -> Subquery:
+    def tail(self) -> Select[Any]:
         """Signed contributions in scope: +1 the current state of tasks changed since the
-        watermark, -1 what the rollup counted for them (direct: +1 every task)."""
+        watermark, -1 what the rollup counted for them (direct: +1 every task), summed."""
         where: list[Any] = []
         if self.shape.owner:
             where.append(T.c.requested_by == _param("owner"))
         if not self.direct:
-            mark = select(W.c.watermark).where(W.c.name == WATERMARK).scalar_subquery()
-            since = func.coalesce(mark, literal(_EPOCH, UTCDateTime()))
+            # a parameter, not a subquery: PostgreSQL then plans for the few rows past it
+            since = _param("since", UTCDateTime())
             where += [T.c.status.in_(_ALL_STATUSES), T.c.updated_at >= since]
-        current = contributions(dialect, *where).subquery("live")
+        current = contributions(self.dialect, *where).subquery("live")
         parts = [select(*current.c, _int(1).label("sign"))]
         if not self.direct:
-            changed = select(T.c.id).where(*where)
-            parts.append(select(*A.c, _int(-1).label("sign")).where(A.c.task_id.in_(changed)))
+            # only tasks created before the watermark can have been counted
+            counted = select(*A.c, _int(-1).label("sign")).select_from(
+                A.join(T, A.c.task_id == T.c.id)
+            )
+            parts.append(counted.where(*where, T.c.created_at < _param("since", UTCDateTime())))
         signed = union_all(*parts).subquery("signed")
         s = signed.c
+        keys = [s.hour, s.task_type, s.status, s.retried, s.run_bucket, s.wait_bucket, s.message]
         return (
-            select(signed)
-            .where(*self._filters(s.owner, s.task_type, s.entity_type, s.queue))
+            select(
+                *keys,
+                func.sum(s.sign).label("tasks"),
+                func.sum(s.sign * s.attempts).label("attempts"),
+            )
+            .where(*self._filters(s.task_type, s.entity_type, s.queue))
             .where(s.hour >= _param("first_hour", Integer()))
-            .subquery("tail")
+            .group_by(*keys)
         )
 
-    def _filters(self, owner: Any, task_type: Any, entity_type: Any, queue: Any) -> list[Any]:
+    def _filters(self, task_type: Any, entity_type: Any, queue: Any) -> list[Any]:
         shape = self.shape
         found = []
         if shape.task_type:
@@ -394,9 +487,7 @@ class _Parts:
             found.append(queue == _param("queue"))
         return found
 
-    def _rollup(self, table: Any, *columns: Any) -> Select[Any] | None:
-        if self.direct:
-            return None
+    def _rollup(self, table: Any, *columns: Any) -> Select[Any]:
         time = (
             table.c.hour >= _param("first_hour", Integer())
             if "hour" in table.c
@@ -405,74 +496,65 @@ class _Parts:
         return select(*columns).where(
             table.c.owner == _param("owner"),
             time,
-            *self._filters(None, table.c.task_type, table.c.entity_type, table.c.queue),
+            *self._filters(table.c.task_type, table.c.entity_type, table.c.queue),
         )
 
-    def _sum(self, rollup: Select[Any] | None, live: Select[Any]) -> Subquery:
-        return (union_all(rollup, live) if rollup is not None else live).subquery("rows")
+    def types(self) -> Select[Any]:
+        return self._rollup(
+            D,
+            D.c.task_type,
+            D.c.status,
+            func.sum(D.c.tasks).label("tasks"),
+            func.sum(D.c.retried).label("retried"),
+            func.sum(D.c.attempts).label("attempts"),
+        ).group_by(D.c.task_type, D.c.status)
 
     def days(self) -> Select[Any]:
-        t = self.live.c
-        live = select(
-            (t.hour // _int(24)).label("day"),
-            t.task_type,
-            t.status,
-            t.sign.label("tasks"),
-            (t.sign * t.retried).label("retried"),
-            (t.sign * t.attempts).label("attempts"),
+        return self._rollup(D, D.c.day, D.c.status, func.sum(D.c.tasks).label("tasks")).group_by(
+            D.c.day, D.c.status
         )
-        rollup = self._rollup(
-            D, D.c.day, D.c.task_type, D.c.status, D.c.tasks, D.c.retried, D.c.attempts
-        )
-        r = self._sum(rollup, live).c
-        return select(
-            r.day,
-            r.task_type,
-            r.status,
-            func.sum(r.tasks).label("tasks"),
-            func.sum(r.retried).label("retried"),
-            func.sum(r.attempts).label("attempts"),
-        ).group_by(r.day, r.task_type, r.status)
 
     def hours(self) -> Select[Any]:
-        t = self.live.c
-        live = select(t.hour, t.sign.label("tasks"))
-        rollup = self._rollup(HR, HR.c.hour, HR.c.tasks)
-        r = self._sum(rollup, live).c
-        hod = (r.hour % _int(24)).label("hod")
-        dow = ((r.hour // _int(24) + _int(3)) % _int(7) + _int(1)).label("dow")
-        inner = select(hod, dow, r.tasks).subquery("by_hour")
-        return select(inner.c.hod, inner.c.dow, func.sum(inner.c.tasks).label("tasks")).group_by(
-            inner.c.hod, inner.c.dow
+        """Tasks per UTC hour of the day and ISO day of the week (1970-01-01 was a Thursday)."""
+        rows = self._rollup(
+            HR,
+            (HR.c.hour % _int(24)).label("hod"),
+            ((HR.c.hour // _int(24) + _int(3)) % _int(7) + _int(1)).label("dow"),
+            HR.c.tasks,
+        ).subquery("by_hour")
+        return select(rows.c.hod, rows.c.dow, func.sum(rows.c.tasks).label("tasks")).group_by(
+            rows.c.hod, rows.c.dow
         )
 
     def durations(self) -> Select[Any]:
-        t = self.live.c
-        live = union_all(
-            *[
-                select(
-                    t.task_type, _text(m).label("measure"), b.label("bucket"), t.sign.label("tasks")
-                ).where(b >= 0)
-                for m, b in (("run", t.run_bucket), ("wait", t.wait_bucket))
-            ]
-        )
-        rollup = self._rollup(H, H.c.task_type, H.c.measure, H.c.bucket, H.c.tasks)
-        rows = (union_all(rollup, *live.selects) if rollup is not None else live).subquery("rows")
-        r = rows.c
-        return select(r.task_type, r.measure, r.bucket, func.sum(r.tasks).label("tasks")).group_by(
-            r.task_type, r.measure, r.bucket
-        )
+        return self._rollup(
+            H, H.c.task_type, H.c.measure, H.c.bucket, func.sum(H.c.tasks).label("tasks")
+        ).group_by(H.c.task_type, H.c.measure, H.c.bucket)
 
     def failures(self) -> Select[Any]:
-        t = self.live.c
-        live = select(t.message, t.sign.label("tasks")).where(t.message != "")
-        rollup = self._rollup(F, F.c.message, F.c.tasks)
-        r = self._sum(rollup, live).c
-        total = func.sum(r.tasks)
+        """The most frequent messages (as many as the parameter `limit` asks)."""
+        total = func.sum(F.c.tasks)
         return (
-            select(r.message, total.label("tasks"))
-            .group_by(r.message)
+            self._rollup(F, F.c.message, total.label("tasks"))
+            .group_by(F.c.message)
             .having(total > 0)
-            .order_by(total.desc(), r.message)
-            .limit(rules.TOP_FAILURES)
+            .order_by(total.desc())
+            .limit(_param("limit", Integer()))
+        )
+
+    def failures_from(self) -> Select[Any]:
+        """Every message at least as frequent as the parameter `floor`."""
+        total = func.sum(F.c.tasks)
+        return (
+            self._rollup(F, F.c.message, total.label("tasks"))
+            .group_by(F.c.message)
+            .having(total >= _param("floor", Integer()))
+        )
+
+    def failures_of(self) -> Select[Any]:
+        """The counts of the messages in the parameter `messages` (a list)."""
+        return (
+            self._rollup(F, F.c.message, func.sum(F.c.tasks).label("tasks"))
+            .where(F.c.message.in_(bindparam("messages", expanding=True)))
+            .group_by(F.c.message)
         )
