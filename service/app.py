@@ -12,6 +12,7 @@ from service import __version__
 from service.api import fields
 from service.api.routes import (
     analytics,
+    asyncapi,
     bulk,
     dead_letters,
     files,
@@ -64,6 +65,7 @@ def _body_ceiling(settings: Settings) -> int:
 
 def _include_routers(app: FastAPI) -> None:
     app.include_router(health.router)
+    app.include_router(asyncapi.router)
     app.include_router(tasks.router, prefix=API_PREFIX)
     app.include_router(task_types.router, prefix=API_PREFIX)
     app.include_router(task_history.router, prefix=API_PREFIX)

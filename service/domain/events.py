@@ -29,3 +29,6 @@ class EventType(enum.StrEnum):
 
 #: Events that mean "a task may be ready to claim" to a worker.
 DOORBELLS = frozenset({EventType.CREATED, EventType.RETRIED})
+
+#: Where Dapr puts a delivery of a doorbell it gave up on; the worker records what lands there.
+DEAD_LETTER_TOPIC = "operations.deadletter"
