@@ -51,6 +51,17 @@ _ROLLUPS: dict[str, tuple[list[tuple[str, Any]], list[str]]] = {
         ],
         ["tasks"],
     ),
+    "analytics_durations_weekly": (
+        [
+            ("week", sa.Integer()),
+            ("task_type", sa.String(64)),
+            ("entity_type", sa.String(64)),
+            ("queue", sa.String(16)),
+            ("measure", sa.String(8)),
+            ("bucket", sa.Integer()),
+        ],
+        ["tasks"],
+    ),
     "analytics_failures": (
         [
             ("day", sa.Integer()),

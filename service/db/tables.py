@@ -398,6 +398,21 @@ class AnalyticsDuration(SQLModel, table=True):
     tasks: int = 0
 
 
+class AnalyticsDurationWeekly(SQLModel, table=True):
+    """The same histograms per Monday-to-Sunday UTC week: a long window reads few rows."""
+
+    __tablename__ = "analytics_durations_weekly"
+
+    owner: str = _key(128)
+    week: int = Field(primary_key=True)  # service.domain.analytics.week_of
+    task_type: str = _key(64)
+    entity_type: str = _key(64)
+    queue: str = _key(16)
+    measure: str = _key(8)
+    bucket: int = Field(primary_key=True)
+    tasks: int = 0
+
+
 class AnalyticsFailure(SQLModel, table=True):
     """Failed tasks per error message (cut) and UTC day of creation."""
 
@@ -427,5 +442,6 @@ analytics_staging_table = AnalyticsStaging.__table__  # type: ignore[attr-define
 analytics_daily_table = AnalyticsDaily.__table__  # type: ignore[attr-defined]
 analytics_hourly_table = AnalyticsHourly.__table__  # type: ignore[attr-defined]
 analytics_durations_table = AnalyticsDuration.__table__  # type: ignore[attr-defined]
+analytics_durations_weekly_table = AnalyticsDurationWeekly.__table__  # type: ignore[attr-defined]
 analytics_failures_table = AnalyticsFailure.__table__  # type: ignore[attr-defined]
 analytics_watermark_table = AnalyticsWatermark.__table__  # type: ignore[attr-defined]

@@ -53,6 +53,16 @@ def day_start(day: int) -> datetime:
     return _EPOCH + timedelta(days=day)
 
 
+def week_of(day: int) -> int:
+    """The number of the Monday-to-Sunday week a day number is in (week 0 ends 1970-01-04)."""
+    return (day + 3) // 7
+
+
+def monday_of(week: int) -> int:
+    """The day number of a week's Monday."""
+    return week * 7 - 3
+
+
 def weekday(day: int) -> int:
     """ISO day of the week of a day number: 1 Monday … 7 Sunday (1970-01-01 was a Thursday)."""
     return (day + 3) % 7 + 1

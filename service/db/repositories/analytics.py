@@ -40,6 +40,7 @@ from service.db import dialects
 from service.db.tables import (
     analytics_daily_table as D,
     analytics_durations_table as H,
+    analytics_durations_weekly_table as HW,
     analytics_failures_table as F,
     analytics_hourly_table as HR,
     analytics_staging_table as S,
@@ -210,6 +211,7 @@ class AnalyticsRepository:
         await self.session.execute(delete(HR).where(HR.c.hour < before_day * 24))
         for table in (D, H, F):
             await self.session.execute(delete(table).where(table.c.day < before_day))
+        await self.session.execute(delete(HW).where(HW.c.week < rules.week_of(before_day)))
 
     # --- the answer ---------------------------------------------------------------------------
 
@@ -346,6 +348,10 @@ def _rollup_statements(dialect: str, changes: Subquery, everyone: bool) -> list[
     durations = select(m_owner.label("owner"), m_day, *m_dims, func.sum(m.sign)).group_by(
         *([] if everyone else [m.owner]), m_day, *m_dims
     )
+    m_week = ((m.hour // _int(24) + _int(3)) // _int(7)).label("week")  # weeks start on Monday
+    weekly = select(m_owner.label("owner"), m_week, *m_dims, func.sum(m.sign)).group_by(
+        *([] if everyone else [m.owner]), m_week, *m_dims
+    )
     failures = (
         select(owner.label("owner"), day, *where_dims, c.message, tasks)
         .where(c.message != "")
@@ -363,6 +369,9 @@ def _rollup_statements(dialect: str, changes: Subquery, everyone: bool) -> list[
         dialects.upsert_adding(HR, dialect, hourly, keys=["owner", "hour", *dims], add=["tasks"]),
         dialects.upsert_adding(
             H, dialect, durations, keys=["owner", "day", *dims, "measure", "bucket"], add=["tasks"]
+        ),
+        dialects.upsert_adding(
+            HW, dialect, weekly, keys=["owner", "week", *dims, "measure", "bucket"], add=["tasks"]
         ),
         dialects.upsert_adding(
             F, dialect, failures, keys=["owner", "day", *dims, "message"], add=["tasks"]
@@ -392,10 +401,13 @@ class _Shape:
 
 
 def _params(scope: Scope) -> dict[str, Any]:
+    first_week = rules.week_of(scope.first_day + 6)  # the week of the window's first Monday
     values = {
         "owner": scope.owner if scope.owner is not None else rules.EVERYONE,
         "first_day": scope.first_day,
         "first_hour": scope.first_day * 24,
+        "first_week": first_week,
+        "first_monday": rules.monday_of(first_week),
         "task_type": scope.task_type,
         "entity_type": scope.entity_type,
         "queue": scope.queue,
@@ -527,9 +539,21 @@ class _Parts:
         )
 
     def durations(self) -> Select[Any]:
-        return self._rollup(
-            H, H.c.task_type, H.c.measure, H.c.bucket, func.sum(H.c.tasks).label("tasks")
-        ).group_by(H.c.task_type, H.c.measure, H.c.bucket)
+        """Whole weeks from the first Monday of the window on (the current week included: no
+        task is created after today), and the days before that Monday one by one."""
+        weeks = select(HW.c.task_type, HW.c.measure, HW.c.bucket, HW.c.tasks).where(
+            HW.c.owner == _param("owner"),
+            HW.c.week >= _param("first_week", Integer()),
+            *self._filters(HW.c.task_type, HW.c.entity_type, HW.c.queue),
+        )
+        days = self._rollup(H, H.c.task_type, H.c.measure, H.c.bucket, H.c.tasks).where(
+            H.c.day < _param("first_monday", Integer())
+        )
+        rows = union_all(weeks, days).subquery("rows")
+        r = rows.c
+        return select(r.task_type, r.measure, r.bucket, func.sum(r.tasks).label("tasks")).group_by(
+            r.task_type, r.measure, r.bucket
+        )
 
     def failures(self) -> Select[Any]:
         """The most frequent messages (as many as the parameter `limit` asks)."""
