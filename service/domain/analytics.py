@@ -23,6 +23,8 @@ LAG = timedelta(seconds=10)
 KEEP_DAYS = max(WINDOWS) + 2
 #: The rollup's owner for everyone's tasks (a user id is never empty).
 EVERYONE = ""
+#: The hourly rollup's task type (and entity type, queue) of its rows for every kind of task.
+ALL_KINDS = ""
 
 #: Duration buckets: bucket 0 is [0, 1 ms); bucket k >= 1 is [2^((k-1)/4), 2^(k/4)) ms; the last
 #: one is open. Four buckets per doubling: a percentile read as its bucket's geometric middle is

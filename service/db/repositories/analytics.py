@@ -333,6 +333,12 @@ def _rollup_statements(dialect: str, changes: Subquery, everyone: bool) -> list[
     hourly = select(owner.label("owner"), c.hour, *where_dims, tasks).group_by(
         *by_owner, c.hour, *where_dims
     )
+    # and per hour of every kind together (type, entity and queue ""): what an answer without
+    # filters reads, a fraction of the rows (no task type is "")
+    every_kind = [_text(rules.ALL_KINDS).label(n) for n in ("task_type", "entity_type", "queue")]
+    hourly_all = select(owner.label("owner"), c.hour, *every_kind, tasks).group_by(
+        *by_owner, c.hour
+    )
     measured = union_all(
         *[
             select(
@@ -367,6 +373,9 @@ def _rollup_statements(dialect: str, changes: Subquery, everyone: bool) -> list[
             add=["tasks", "retried", "attempts"],
         ),
         dialects.upsert_adding(HR, dialect, hourly, keys=["owner", "hour", *dims], add=["tasks"]),
+        dialects.upsert_adding(
+            HR, dialect, hourly_all, keys=["owner", "hour", *dims], add=["tasks"]
+        ),
         dialects.upsert_adding(
             H, dialect, durations, keys=["owner", "day", *dims, "measure", "bucket"], add=["tasks"]
         ),
@@ -527,13 +536,20 @@ class _Parts:
         )
 
     def hours(self) -> Select[Any]:
-        """Tasks per UTC hour of the day and ISO day of the week (1970-01-01 was a Thursday)."""
-        rows = self._rollup(
+        """Tasks per UTC hour of the day and ISO day of the week (1970-01-01 was a Thursday).
+        Without filters, the rows of every kind together; with one, those rows never match."""
+        hourly = self._rollup(
             HR,
             (HR.c.hour % _int(24)).label("hod"),
             ((HR.c.hour // _int(24) + _int(3)) % _int(7) + _int(1)).label("dow"),
             HR.c.tasks,
-        ).subquery("by_hour")
+        )
+        shape = self.shape
+        if not (shape.task_type or shape.entity_type or shape.queue):
+            hourly = hourly.where(HR.c.task_type == rules.ALL_KINDS)
+        else:
+            hourly = hourly.where(HR.c.task_type != rules.ALL_KINDS)
+        rows = hourly.subquery("by_hour")
         return select(rows.c.hod, rows.c.dow, func.sum(rows.c.tasks).label("tasks")).group_by(
             rows.c.hod, rows.c.dow
         )
