@@ -23,6 +23,7 @@ from service.domain.tasks import Priority, TaskRecord, TaskStatus, new_task
 from service.usecases import analytics
 from tests.fixtures.app import ADMIN, user
 from tests.integration.api.support import assert_problem
+from worker.jobs import JOBS
 
 URL = "/api/v1/operations/analytics"
 DAY = timedelta(days=1)
@@ -304,7 +305,7 @@ async def test_a_rolled_task_that_changes_is_counted_once_as_it_is_now(
     failed = task(created=today, status=TaskStatus.FAILED, error="boom", updated=long_ago)
     done = task(created=today, updated=long_ago)
     await insert(resources, failed, done)
-    assert (await roll_up(resources)).startswith("2 changed tasks")
+    assert (await JOBS["analytics-rollup"](resources)).startswith("2 changed tasks")
     # a person retries the failed one and it completes; the other is deleted softly
     await change(
         resources,
