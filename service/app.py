@@ -11,6 +11,8 @@ from fastapi import FastAPI
 from service import __version__
 from service.api import examples, fields
 from service.api.routes import (
+    analytics,
+    asyncapi,
     bulk,
     dead_letters,
     files,
@@ -84,12 +86,14 @@ def _body_ceiling(settings: Settings) -> int:
 def _include_routers(app: FastAPI) -> None:
     app.include_router(health.router)
     app.include_router(metrics.router)
+    app.include_router(asyncapi.router)
     app.include_router(tasks.router, prefix=API_PREFIX)
     app.include_router(templates.tasks_router, prefix=API_PREFIX)
     app.include_router(templates.router, prefix=API_PREFIX)
     app.include_router(task_types.router, prefix=API_PREFIX)
     app.include_router(task_history.router, prefix=API_PREFIX)
     app.include_router(dead_letters.router, prefix=API_PREFIX)
+    app.include_router(analytics.router, prefix=API_PREFIX)
     app.include_router(bulk.router, prefix=API_PREFIX)
     app.include_router(files.router, prefix=API_PREFIX)
     app.include_router(schedules.router, prefix=API_PREFIX)

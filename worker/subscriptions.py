@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Request
 
 from service.clock import utcnow
 from service.config import Settings
-from service.domain.events import EventType
+from service.domain.events import DEAD_LETTER_TOPIC, EventType
 from service.events.cloudevents import PoisonEvent, doorbell_from
 from service.usecases import dead_letters
 from worker.registry import HandlerRegistry
@@ -24,7 +24,6 @@ from worker.service import WorkerService
 
 logger = logging.getLogger(__name__)
 
-DEAD_LETTER_TOPIC = "operations.deadletter"
 SUCCESS, RETRY, DROP = {"status": "SUCCESS"}, {"status": "RETRY"}, {"status": "DROP"}
 
 

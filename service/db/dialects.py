@@ -7,12 +7,17 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Float,
+    Integer,
     Select,
     Table,
     and_,
+    case,
+    cast,
     exists,
     func,
     literal,
+    literal_column,
     select,
     text,
     type_coerce,
@@ -20,6 +25,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import Insert
+
+from service.domain import analytics
 
 
 def lock_skip_locked(stmt: Select[tuple[object]], dialect: str) -> Select[tuple[object]]:
@@ -89,3 +96,62 @@ def json_list_holds_all(column: Any, values: Sequence[str], dialect: str) -> Col
         each = func.json_each(column).table_valued("value")
         checks.append(exists(select(literal(1)).select_from(each).where(each.c.value == value)))
     return and_(*checks)
+
+
+def epoch_hours(column: Any, dialect: str) -> Any:
+    """Whole UTC hours since 1970 of a datetime column (an integer on both databases)."""
+    if dialect == "postgresql":
+        return cast(func.floor(func.extract("epoch", column) / 3600), Integer)
+    # SQLite stores UTC as naive text; strftime('%s') reads it as UTC, to the whole second
+    return cast(func.strftime("%s", column), Integer) // 3600
+
+
+def millis_between(later: Any, earlier: Any, dialect: str) -> Any:
+    """Milliseconds from `earlier` to `later`, rounded to a whole one (NULL if either is)."""
+    if dialect == "postgresql":
+        return func.round(func.extract("epoch", later - earlier) * 1000)
+    return func.round((func.julianday(later) - func.julianday(earlier)) * 86_400_000.0)
+
+
+def upsert_adding(
+    table: Table, dialect: str, source: Select[Any], *, keys: list[str], add: list[str]
+) -> Insert:
+    """INSERT INTO table SELECT … ON CONFLICT (keys) DO UPDATE SET each of `add` = its value
+    plus the new one (a delta added to a counter)."""
+    columns = [*keys, *add]
+    stmt = (
+        postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+    ).from_select(columns, source)
+    return stmt.on_conflict_do_update(
+        index_elements=keys, set_={name: table.c[name] + stmt.excluded[name] for name in add}
+    )
+
+
+async def without_jit(session: AsyncSession) -> None:
+    """PostgreSQL: no JIT for the rest of the transaction. The analytics statements carry
+    large CASE trees (duration buckets) that JIT spends seconds compiling for no gain."""
+    if name(session) == "postgresql":
+        await session.execute(text("SET LOCAL jit = off"))
+
+
+async def one_snapshot(session: AsyncSession) -> None:
+    """PostgreSQL: the transaction's statements share one snapshot (REPEATABLE READ), as
+    SQLite's read transactions always do; must come before its first statement (if it comes
+    later, each statement keeps its own snapshot). No JIT either (without_jit)."""
+    if name(session) != "postgresql":
+        return
+    if not session.in_transaction():
+        await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+    await without_jit(session)
+
+
+def duration_bucket(ms: Any, dialect: str) -> Any:
+    """service.domain.analytics.bucket_of in SQL (SQLite: that very function, registered on
+    each connection by service.db.engine)."""
+    if dialect != "postgresql":
+        return func.ops_duration_bucket(ms)
+    scale: Any = literal_column(repr(analytics.SCALE))
+    nudge: Any = literal_column(repr(analytics.NUDGE))
+    log = func.ln(cast(ms, Float))
+    bucket = func.least(analytics.BUCKET_COUNT - 1, func.floor(log * scale + nudge) + 1)
+    return case((ms < 1, 0), (ms >= 1, cast(bucket, Integer)))  # NULL stays NULL

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from service.config import Settings
+from service.domain import analytics
 
 SessionMaker = async_sessionmaker[AsyncSession]
 
@@ -61,6 +62,10 @@ def _sqlite_write_locking(engine: AsyncEngine) -> None:
             cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
+        # the analytics duration buckets (dialects.duration_bucket): SQLite may lack ln()
+        dbapi_connection.create_function(
+            "ops_duration_bucket", 1, analytics.bucket_of, deterministic=True
+        )
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:

@@ -546,3 +546,133 @@ deliveries_table = WebhookDelivery.__table__  # type: ignore[attr-defined]
 webhook_attempts_table = WebhookAttempt.__table__  # type: ignore[attr-defined]
 webhook_secrets_table = WebhookSecret.__table__  # type: ignore[attr-defined]
 marks_table = NotificationMark.__table__  # type: ignore[attr-defined]
+# Analytics (service/usecases/analytics.py): a rollup of the tasks table kept by a maintenance
+# job up to a watermark on updated_at; an answer adds what changed since, computed live.
+
+
+class _Contribution(SQLModel):
+    """What one task adds to the rollup, as the rollup last saw it (times in UTC)."""
+
+    task_id: uuid.UUID = Field(primary_key=True)
+    owner: str = Field(max_length=128)
+    #: whole hours since 1970 of its created_at
+    hour: int
+    task_type: str = Field(max_length=64)
+    entity_type: str = Field(max_length=64)  # "" for none
+    queue: str = Field(max_length=16)
+    status: str = Field(max_length=16)
+    retried: int  # 1 when retried at least once
+    attempts: int
+    run_bucket: int  # service.domain.analytics buckets; -1: it has not run to an end
+    wait_bucket: int  # -1: it has not started
+    message: str = Field(max_length=200)  # a failed task's error, cut; "" otherwise
+
+
+class AnalyticsTask(_Contribution, table=True):
+    """Each task's part in the rollup, so a later change of the task can take it back out."""
+
+    __tablename__ = "analytics_tasks"
+    __table_args__ = (Index("ix_analytics_tasks_hour", "hour"),)
+
+
+class AnalyticsStaging(_Contribution, table=True):
+    """The rollup job's changed tasks of one run (empty between runs)."""
+
+    __tablename__ = "analytics_staging"
+
+
+def _key(max_length: int) -> Any:
+    return Field(primary_key=True, max_length=max_length)
+
+
+class AnalyticsDaily(SQLModel, table=True):
+    """Tasks per UTC day of creation, owner ("" = everyone), type, entity, queue and status."""
+
+    __tablename__ = "analytics_daily"
+
+    owner: str = _key(128)
+    day: int = Field(primary_key=True)
+    task_type: str = _key(64)
+    entity_type: str = _key(64)
+    queue: str = _key(16)
+    status: str = _key(16)
+    tasks: int = 0
+    retried: int = 0
+    attempts: int = 0
+
+
+class AnalyticsHourly(SQLModel, table=True):
+    """Tasks per UTC hour of creation (busiest hours and days of the week)."""
+
+    __tablename__ = "analytics_hourly"
+
+    owner: str = _key(128)
+    hour: int = Field(primary_key=True)
+    task_type: str = _key(64)
+    entity_type: str = _key(64)
+    queue: str = _key(16)
+    tasks: int = 0
+
+
+class AnalyticsDuration(SQLModel, table=True):
+    """Histograms of run time and queue wait per UTC day of creation."""
+
+    __tablename__ = "analytics_durations"
+
+    owner: str = _key(128)
+    day: int = Field(primary_key=True)
+    task_type: str = _key(64)
+    entity_type: str = _key(64)
+    queue: str = _key(16)
+    measure: str = _key(8)  # "run" or "wait"
+    bucket: int = Field(primary_key=True)
+    tasks: int = 0
+
+
+class AnalyticsDurationWeekly(SQLModel, table=True):
+    """The same histograms per Monday-to-Sunday UTC week: a long window reads few rows."""
+
+    __tablename__ = "analytics_durations_weekly"
+
+    owner: str = _key(128)
+    week: int = Field(primary_key=True)  # service.domain.analytics.week_of
+    task_type: str = _key(64)
+    entity_type: str = _key(64)
+    queue: str = _key(16)
+    measure: str = _key(8)
+    bucket: int = Field(primary_key=True)
+    tasks: int = 0
+
+
+class AnalyticsFailure(SQLModel, table=True):
+    """Failed tasks per error message (cut) and UTC day of creation."""
+
+    __tablename__ = "analytics_failures"
+
+    owner: str = _key(128)
+    day: int = Field(primary_key=True)
+    task_type: str = _key(64)
+    entity_type: str = _key(64)
+    queue: str = _key(16)
+    message: str = _key(200)
+    tasks: int = 0
+
+
+class AnalyticsWatermark(SQLModel, table=True):
+    """How far the rollup got: every change of a task before `watermark` is in it."""
+
+    __tablename__ = "analytics_watermark"
+
+    name: str = _key(32)
+    watermark: datetime = _ts(nullable=False)
+    updated_at: datetime = _ts(nullable=False)
+
+
+analytics_tasks_table = AnalyticsTask.__table__  # type: ignore[attr-defined]
+analytics_staging_table = AnalyticsStaging.__table__  # type: ignore[attr-defined]
+analytics_daily_table = AnalyticsDaily.__table__  # type: ignore[attr-defined]
+analytics_hourly_table = AnalyticsHourly.__table__  # type: ignore[attr-defined]
+analytics_durations_table = AnalyticsDuration.__table__  # type: ignore[attr-defined]
+analytics_durations_weekly_table = AnalyticsDurationWeekly.__table__  # type: ignore[attr-defined]
+analytics_failures_table = AnalyticsFailure.__table__  # type: ignore[attr-defined]
+analytics_watermark_table = AnalyticsWatermark.__table__  # type: ignore[attr-defined]

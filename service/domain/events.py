@@ -43,6 +43,15 @@ class ScheduleEventType(enum.StrEnum):
     FIRED = "operations.schedule.fired"  #: a fire time: the task it made, or why none
 
 
-#: A task's notification for the platform's notification service (the `event` channel of its
-#: notificationSettings); not a task lifecycle event, so not an EventType.
-NOTIFICATION_REQUESTED = "operations.notification.requested"
+class NotificationEventType(enum.StrEnum):
+    """A task's notification for the platform's notification service (the `event` channel of
+    its notificationSettings); not a task lifecycle event, so not an EventType."""
+
+    REQUESTED = "operations.notification.requested"
+
+
+NOTIFICATION_REQUESTED = NotificationEventType.REQUESTED
+
+
+#: Where Dapr puts a delivery of a doorbell it gave up on; the worker records what lands there.
+DEAD_LETTER_TOPIC = "operations.deadletter"

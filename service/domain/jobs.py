@@ -26,5 +26,6 @@ JOBS = (
     JobSchedule("check-uploads", "* * * * * */10", 10),
     JobSchedule("cleanup-old-files", "37 3 * * *", 3600),
     JobSchedule("fire-schedules", "* * * * * *", 5),
+    JobSchedule("analytics-rollup", "* * * * * */30", 30),
 )
 JOB_NAMES = tuple(job.name for job in JOBS)

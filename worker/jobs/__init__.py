@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 
 from service.bootstrap import Resources
 from worker.jobs import (
+    analytics_rollup,
     check_uploads,
     cleanup_old_files,
     cleanup_old_tasks,
@@ -25,4 +26,5 @@ JOBS: dict[str, Job] = {
     "check-uploads": check_uploads.run,
     "cleanup-old-files": cleanup_old_files.run,
     "fire-schedules": fire_schedules.run,
+    "analytics-rollup": analytics_rollup.run,
 }
