@@ -10,22 +10,41 @@ from fastapi import FastAPI
 
 from service import __version__
 from service.api import fields
-from service.api.routes import bulk, dead_letters, files, task_history, task_types, tasks
+from service.api.routes import (
+    bulk,
+    dead_letters,
+    files,
+    settings_events,
+    stored_settings,
+    task_history,
+    task_types,
+    tasks,
+)
 from service.config import Settings
+from service.events.base import Publisher
 from service.logging import configure_logging
 from service.web import health, methods, problems
 from service.web.lifespan import Companion, run_resources
 
 API_PREFIX = "/api/v1/operations"
+SETTINGS_PREFIX = "/api/v1"
 
 
-def create_app(settings: Settings, *, companions: Sequence[Companion] = ()) -> FastAPI:
-    """The API app; `companions` (e.g. the worker) share its process and resources."""
+def create_app(
+    settings: Settings,
+    *,
+    companions: Sequence[Companion] = (),
+    publisher: Publisher | None = None,
+) -> FastAPI:
+    """The API app; `companions` (e.g. the worker) share its process and resources; `publisher`:
+    a bus shared with other apps of this process (else the settings choose one)."""
     configure_logging(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with run_resources(app, settings, "api", companions, serves_api=True):
+        async with run_resources(
+            app, settings, "api", companions, serves_api=True, publisher=publisher
+        ):
             yield
 
     app = FastAPI(
@@ -62,6 +81,8 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(dead_letters.router, prefix=API_PREFIX)
     app.include_router(bulk.router, prefix=API_PREFIX)
     app.include_router(files.router, prefix=API_PREFIX)
+    app.include_router(stored_settings.router(), prefix=SETTINGS_PREFIX)
+    app.include_router(settings_events.router)
     app.include_router(methods.router)  # last: OPTIONS for every path
 
 

@@ -15,14 +15,16 @@ from service.catalog.catalog import Catalog, Limits, Override
 from service.config import Settings
 from service.db.engine import SessionMaker, create_engine, create_sessionmaker
 from service.db.unit_of_work import Facts, UnitOfWork, unit_of_work
+from service.domain import settings as stored_settings
 from service.domain.backoff import RetryPolicy
-from service.events.base import Publisher
+from service.events.base import OutgoingEvent, Publisher
 from service.events.inprocess import InProcessPublisher
 from service.events.relay import OutboxRelay
 from service.storage.base import FileStore
 from service.storage.local import LocalFileStore
 from service.storage.signing import UrlSigner
 from service.usecases.group_commit import GroupCommit
+from service.usecases.settings_cache import SettingsCache
 
 
 @dataclass
@@ -37,6 +39,8 @@ class Resources:
     retry_policy: RetryPolicy
     store: FileStore
     catalog: Catalog
+    #: stored settings this process read (dropped on `settings.changed`)
+    settings_cache: SettingsCache
     rng: random.Random = field(default_factory=random.Random)
     #: Embedded mode (API and worker in one process): the worker's doorbell, rung with the ids
     #: of just-committed new pending tasks before the relay publishes their `created` events.
@@ -46,6 +50,12 @@ class Resources:
 
     def __post_init__(self) -> None:
         self.creates = GroupCommit(self.unit)
+        if self.bus is not None:  # embedded: every app on this bus hears of every change
+            self.bus.subscribe(stored_settings.CHANGED, self._settings_changed)
+
+    def _settings_changed(self, event: OutgoingEvent) -> None:
+        if event.subject:
+            self.settings_cache.drop(event.subject)
 
     def unit(self) -> AbstractAsyncContextManager[UnitOfWork]:
         """A transaction for use cases: committed when the block succeeds, then the workers of
@@ -58,6 +68,9 @@ class Resources:
         if facts.ready and self.local_doorbell is not None:
             self.local_doorbell(facts.ready)
         if facts.outbox:
+            for row in facts.outbox:  # this process reads its own change at once
+                if row.topic == stored_settings.CHANGED and row.subject:
+                    self.settings_cache.drop(row.subject)
             self.relay.accept(facts.outbox)
 
     @property
@@ -102,10 +115,13 @@ def build_catalog(settings: Settings) -> Catalog:
     return Catalog(BUILTIN, limits, overrides)
 
 
-def build_resources(settings: Settings, process_name: str) -> Resources:
+def build_resources(
+    settings: Settings, process_name: str, *, publisher: Publisher | None = None
+) -> Resources:
+    """The process's resources; `publisher`: one to share (apps of one process on one bus)."""
     engine = create_engine(settings, process_name)
     sessionmaker = create_sessionmaker(engine)
-    publisher = build_publisher(settings)
+    publisher = publisher or build_publisher(settings)
     return Resources(
         settings=settings,
         engine=engine,
@@ -115,4 +131,5 @@ def build_resources(settings: Settings, process_name: str) -> Resources:
         retry_policy=RetryPolicy(base=settings.retry_base_seconds, cap=settings.retry_cap_seconds),
         store=build_store(settings),
         catalog=build_catalog(settings),
+        settings_cache=SettingsCache(settings.settings_cache_seconds),
     )

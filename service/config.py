@@ -76,6 +76,11 @@ class Settings(BaseSettings):
     dapr_app_token: str = ""
     pubsub_name: str = "pubsub"
     topic_prefix: str = ""
+    #: the API's pub/sub component for `settings.changed`: one that gives every replica its own
+    #: copy (Redis: consumerID "{uuid}"); empty: the API subscribes to nothing
+    settings_pubsub_name: str = Field("broadcast", max_length=64)
+    #: how long a replica serves stored settings from memory (a change drops them at once)
+    settings_cache_seconds: float = Field(300.0, ge=0, le=86400)
 
     storage: Literal["local", "s3"] = "local"
     files_dir: Path | None = None  # local store root; default: <data_dir>/files

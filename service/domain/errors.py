@@ -80,3 +80,11 @@ class PermanentFailure(OperationsError):
 
 class UnknownTaskType(PermanentFailure):
     """No handler is registered for this task type."""
+
+
+class PreconditionFailed(OperationsError):
+    """The If-Match header names a version that is no longer the current one."""
+
+
+class PreconditionRequired(OperationsError):
+    """This change must name the version it replaces in an If-Match header."""

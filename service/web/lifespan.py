@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from service.bootstrap import Resources, build_resources
 from service.config import Settings
 from service.db import migrate
+from service.events.base import Publisher
 
 
 class Companion(Protocol):
@@ -34,11 +35,12 @@ async def run_resources(
     companions: Sequence[Companion],
     *,
     serves_api: bool,
+    publisher: Publisher | None = None,
 ) -> AsyncIterator[Resources]:
     """Migrate (embedded), build resources, start the relay and companions; undo it all at exit."""
     if settings.migrate_on_start:
         await asyncio.to_thread(migrate.upgrade, settings.database_url)
-    resources = build_resources(settings, process_name)
+    resources = build_resources(settings, process_name, publisher=publisher)
     app.state.resources = resources
     app.state.health_probes = {c.name: c.health for c in companions}
     relay = asyncio.create_task(resources.relay.run())

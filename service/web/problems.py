@@ -37,6 +37,8 @@ STATUS: dict[type[errors.OperationsError], int] = {
     errors.Forbidden: 403,
     errors.InvalidInput: 422,
     errors.Unavailable: 503,
+    errors.PreconditionFailed: 412,
+    errors.PreconditionRequired: 428,
     FileTooLarge: 413,
     UnsupportedMediaType: 415,
 }
@@ -220,9 +222,11 @@ _DESCRIPTIONS = {
     403: "The caller may not do this",
     404: "Not found, or not visible to the caller",
     409: "Conflicts with the current state",
+    412: "The If-Match header names a version that is no longer the current one",
     413: "The request body (or the file it announces) is too large",
     415: "The body or file has a media type this operation does not take",
     422: "Invalid input; `errors` names each field",
+    428: "The If-Match header is missing: send the ETag of the version this replaces",
     503: "The database is unavailable; try again",
 }
 _SCHEMA = {"$ref": "#/components/schemas/Problem"}
