@@ -23,6 +23,7 @@ from service.events.relay import OutboxRelay
 from service.storage.base import FileStore
 from service.storage.local import LocalFileStore
 from service.storage.signing import UrlSigner
+from service.tokens import TokenVerifier, build_verifier
 from service.usecases.group_commit import GroupCommit
 from service.usecases.settings_cache import SettingsCache
 
@@ -41,6 +42,8 @@ class Resources:
     catalog: Catalog
     #: stored settings this process read (dropped on `settings.changed`)
     settings_cache: SettingsCache
+    #: the gateway's JWT check (OPS_JWT_ENABLED), else None: X-User-ID/X-User-Roles are trusted
+    tokens: TokenVerifier | None = None
     rng: random.Random = field(default_factory=random.Random)
     #: Embedded mode (API and worker in one process): the worker's doorbell, rung with the ids
     #: of just-committed new pending tasks before the relay publishes their `created` events.
@@ -80,6 +83,8 @@ class Resources:
 
     async def close(self) -> None:
         await self.creates.close()
+        if self.tokens is not None:
+            await self.tokens.keys.close()
         await self.publisher.close()
         await self.engine.dispose()
 
@@ -132,4 +137,5 @@ def build_resources(
         store=build_store(settings),
         catalog=build_catalog(settings),
         settings_cache=SettingsCache(settings.settings_cache_seconds),
+        tokens=build_verifier(settings),
     )

@@ -12,6 +12,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from service.bootstrap import Resources
 from service.domain.callers import SERVICE_ROLE, Caller
 from service.domain.errors import InvalidInput, Unauthenticated
+from service.tokens import TokenVerifier
 
 
 async def get_resources(request: Request) -> Resources:
@@ -37,7 +38,8 @@ SERVICE_TOKEN = APIKeyHeader(
 )
 BEARER = HTTPBearer(
     scheme_name="Bearer",
-    description="The service token as `Authorization: Bearer <token>`",
+    description="The service token as `Authorization: Bearer <token>`; with OPS_JWT_ENABLED "
+    "also the gateway's JWT (the caller's identity)",
     auto_error=False,
 )
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -95,11 +97,29 @@ async def get_caller(
     offered = service_token or (bearer.credentials if bearer else None)
     if _has_service_token(resources, offered):
         return Caller(x_user_id or "service", frozenset({SERVICE_ROLE}))
+    if resources.tokens is not None:
+        return await _token_caller(resources.tokens, bearer, x_user_id)
     if not x_user_id or not x_user_id.strip():
         raise Unauthenticated("send the caller's identity in the X-User-ID header")
     roles = frozenset(r.strip().lower() for r in (x_user_roles or "").split(",") if r.strip())
     roles -= {SERVICE_ROLE}  # only the token grants the service role
     return Caller(x_user_id.strip(), roles)
+
+
+async def _token_caller(
+    tokens: TokenVerifier, bearer: HTTPAuthorizationCredentials | None, x_user_id: str | None
+) -> Caller:
+    """With OPS_JWT_ENABLED the caller is the gateway's token: its user and roles claims.
+
+    X-User-Roles is ignored (roles come from the token only); an X-User-ID that names another
+    user than the token is refused, as a request that contradicts itself.
+    """
+    if bearer is None:
+        raise Unauthenticated("send the gateway's token as Authorization: Bearer <JWT>")
+    caller = await tokens.caller(bearer.credentials)
+    if x_user_id is not None and x_user_id.strip() != caller.user_id:
+        raise Unauthenticated("X-User-ID names another user than the gateway's token")
+    return caller
 
 
 CallerDep = Annotated[Caller, Depends(get_caller)]
