@@ -355,3 +355,35 @@ async def _published(resources: Resources) -> bool:
 
 async def _dropped(cache: Any) -> bool:
     return "payment" not in cache
+
+
+class TestDocument:
+    async def test_the_openapi_documents_the_routes_their_statuses_and_no_secret(
+        self, api: httpx.AsyncClient
+    ) -> None:
+        spec = (await api.get("/openapi.json")).json()
+        put_ = spec["paths"][PAYMENT]["put"]
+        assert {"200", "401", "403", "412", "422", "428", "503"} <= set(put_["responses"])
+        assert any(p["name"] == "If-Match" for p in put_["parameters"])
+        assert set(spec["paths"][PAYMENT]["get"]["responses"]) >= {"200", "401", "403"}
+        assert "security" not in spec["paths"][PUBLIC]["get"]
+        public = spec["components"]["schemas"]["PaymentPublic"]["properties"]
+        assert "capture" not in public
+        provider = spec["components"]["schemas"]["ProviderPublic"]["properties"]
+        assert set(provider) == {"displayName", "enabled", "publishableKey"}
+        admin = spec["components"]["schemas"]["ProviderAdmin"]["properties"]
+        assert "apiKey" not in admin
+        assert "apiKeyConfigured" in admin
+        assert "/dapr/subscribe" not in spec["paths"]
+
+    async def test_the_api_subscribes_to_settings_changed_on_its_broadcast_component(
+        self, api: httpx.AsyncClient
+    ) -> None:
+        [subscription] = (await api.get("/dapr/subscribe")).json()
+        assert subscription["pubsubname"] == "broadcast"
+        assert subscription["topic"] == "settings.changed"
+        route = subscription["routes"]["default"]
+        poison = await api.post(route, content=b"not json")
+        assert poison.json() == {"status": "DROP"}
+        event = {"id": "1", "type": "settings.changed", "data": {"key": "payment"}}
+        assert (await api.post(route, json=event)).json() == {"status": "SUCCESS"}
