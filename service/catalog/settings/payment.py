@@ -5,9 +5,9 @@ Amounts are integers in the currency's minor unit (cents), as the providers' API
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Self
+from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from service.bulk.schemas.currencies import CODES
 from service.catalog.settings.base import PRINTABLE, SettingDefinition
@@ -49,14 +49,18 @@ class Limits(StrictModel):
     """Cash-on-delivery limits of an order's total, in minor units."""
 
     min_order_amount: Amount = Field(0, description="smallest order total taken, minor units")
-    max_order_amount: Amount = Field(50_000, description="largest order total taken, minor units")
+    max_order_amount: Amount = Field(
+        50_000, description="largest order total taken, minor units; at least minOrderAmount"
+    )
     fee: Amount = Field(0, description="charged on top, minor units")
 
-    @model_validator(mode="after")
-    def _ordered(self) -> Self:
-        if self.min_order_amount > self.max_order_amount:
-            raise ValueError("minOrderAmount must not exceed maxOrderAmount")
-        return self
+    @field_validator("max_order_amount")
+    @classmethod
+    def _at_least_min(cls, value: int, info: ValidationInfo) -> int:
+        low = info.data.get("min_order_amount")
+        if low is not None and value < low:
+            raise ValueError(f"is below minOrderAmount ({low})")
+        return value
 
 
 class CashOnDelivery(Limits):
@@ -85,13 +89,22 @@ class PaymentSettings(StrictModel):
     """The payment settings page: methods, currencies, cash-on-delivery, providers."""
 
     enabled_methods: list[Method] = Field(
-        default_factory=_card, max_length=8, description="what the checkout offers, in order"
+        default_factory=_card,
+        max_length=8,
+        description="what the checkout offers, in order",
+        json_schema_extra={"uniqueItems": True},
     )
-    default_currency: Currency = "EUR"
     accepted_currencies: list[Currency] = Field(
-        default_factory=_eur, min_length=1, max_length=MAX_CURRENCIES
+        default_factory=_eur,
+        min_length=1,
+        max_length=MAX_CURRENCIES,
+        json_schema_extra={"uniqueItems": True},
     )
-    cash_on_delivery: CashOnDelivery = Field(default_factory=CashOnDelivery)
+    default_currency: Currency = Field("EUR", description="one of acceptedCurrencies")
+    cash_on_delivery: CashOnDelivery = Field(
+        default_factory=CashOnDelivery,
+        description="perCurrency names accepted currencies only",
+    )
     providers: dict[Provider, ProviderInput] = Field(default_factory=dict, max_length=5)
     payment_timeout_minutes: int = Field(
         30, ge=1, le=1440, description="how long an unpaid order stays reserved"
@@ -100,20 +113,29 @@ class PaymentSettings(StrictModel):
         "automatic", description="capture at authorisation, or when the order ships"
     )
 
-    @model_validator(mode="after")
-    def _consistent(self) -> Self:
-        for name, items in (
-            ("enabledMethods", self.enabled_methods),
-            ("acceptedCurrencies", self.accepted_currencies),
-        ):
-            if len(set(items)) != len(items):
-                raise ValueError(f"{name} names an item twice")
-        if self.default_currency not in self.accepted_currencies:
-            raise ValueError("defaultCurrency must be one of acceptedCurrencies")
-        stray = set(self.cash_on_delivery.per_currency) - set(self.accepted_currencies)
+    @field_validator("enabled_methods", "accepted_currencies")
+    @classmethod
+    def _each_once(cls, items: list[str]) -> list[str]:
+        if len(set(items)) != len(items):
+            raise ValueError("names an item twice")
+        return items
+
+    @field_validator("default_currency")
+    @classmethod
+    def _accepted(cls, value: str, info: ValidationInfo) -> str:
+        accepted = info.data.get("accepted_currencies")
+        if accepted is not None and value not in accepted:
+            raise ValueError("is not one of acceptedCurrencies")
+        return value
+
+    @field_validator("cash_on_delivery")
+    @classmethod
+    def _accepted_limits(cls, value: CashOnDelivery, info: ValidationInfo) -> CashOnDelivery:
+        accepted = info.data.get("accepted_currencies")
+        stray = sorted(set(value.per_currency) - set(accepted or value.per_currency))
         if stray:
-            raise ValueError(f"cashOnDelivery.perCurrency names currencies not accepted: {stray}")
-        return self
+            raise ValueError(f"perCurrency names currencies not accepted: {', '.join(stray)}")
+        return value
 
 
 class ProviderAdmin(CamelModel):
