@@ -5,13 +5,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, BeforeValidator
 
 from service.wire import CamelModel, StrictModel
 
 #: Text without control characters (they would forge log lines, and PostgreSQL cannot store NUL).
 PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
 CONFIGURED = "Configured"
+
+
+def _integral(value: object) -> object:
+    """3.0 is the integer 3, as JSON Schema's `integer` says (service.api.fields does the same
+    for the API's own models; this layer cannot import it); "3" and true stay refused."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+#: A JSON number with no fraction, for the strict models of settings.
+Integral = BeforeValidator(_integral)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 from pydantic import Field, ValidationInfo, field_validator
 
 from service.bulk.schemas.currencies import CODES
-from service.catalog.settings.base import PRINTABLE, SettingDefinition
+from service.catalog.settings.base import PRINTABLE, Integral, SettingDefinition
 from service.wire import CamelModel, StrictModel
 
 Method = Literal[
@@ -29,7 +29,8 @@ Currency = Annotated[
     str, Field(pattern="^(?:" + "|".join(sorted(CODES)) + ")$", min_length=3, max_length=3)
 ]
 #: an amount in minor units: up to 10 billion in major units
-Amount = Annotated[int, Field(ge=0, le=1_000_000_000_000)]
+Amount = Annotated[int, Field(ge=0, le=1_000_000_000_000), Integral]
+Minutes = Annotated[int, Field(ge=1, le=1440), Integral]
 Text = Annotated[str, Field(min_length=1, max_length=64, pattern=PRINTABLE)]
 Key = Annotated[str, Field(min_length=1, max_length=512, pattern=PRINTABLE)]
 
@@ -70,6 +71,7 @@ class CashOnDelivery(Limits):
         default_factory=dict,
         max_length=MAX_CURRENCIES,
         description="limits of other currencies, by ISO 4217 code",
+        json_schema_extra={"additionalProperties": False},  # keys: the codes' pattern only
     )
 
 
@@ -106,8 +108,8 @@ class PaymentSettings(StrictModel):
         description="perCurrency names accepted currencies only",
     )
     providers: dict[Provider, ProviderInput] = Field(default_factory=dict, max_length=5)
-    payment_timeout_minutes: int = Field(
-        30, ge=1, le=1440, description="how long an unpaid order stays reserved"
+    payment_timeout_minutes: Minutes = Field(
+        30, description="how long an unpaid order stays reserved"
     )
     capture: Literal["automatic", "manual"] = Field(
         "automatic", description="capture at authorisation, or when the order ships"

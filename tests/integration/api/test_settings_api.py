@@ -151,12 +151,25 @@ class TestValidation:
             assert any("apiKey" in f for f in fields), fields
         assert (await read(api)).json()["version"] == 0
 
+    async def test_a_number_with_a_zero_fraction_is_that_integer(
+        self, api: httpx.AsyncClient
+    ) -> None:
+        saved = await put(api, page(paymentTimeoutMinutes=15.0, cashOnDelivery={"fee": 2e2}))
+        assert saved.status_code == 200, saved.text
+        assert saved.json()["settings"]["paymentTimeoutMinutes"] == 15
+        assert saved.json()["settings"]["cashOnDelivery"]["fee"] == 200
+        refused = await put(api, page(paymentTimeoutMinutes="15"))
+        assert [e["field"] for e in assert_problem(refused, 422)["errors"]] == [
+            "paymentTimeoutMinutes"
+        ]
+
     @pytest.mark.parametrize(
         "body",
         [
             page(defaultCurrency="GBP"),  # not accepted
             page(cashOnDelivery={"minOrderAmount": 10, "maxOrderAmount": 5}),
             page(enabledMethods=["card", "card"]),
+            page(cashOnDelivery={"perCurrency": {"GBP": {}}}),  # not accepted
         ],
     )
     async def test_inconsistent_pages_are_refused(
