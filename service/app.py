@@ -18,12 +18,15 @@ from service.api.routes import (
     files,
     notifications,
     schedules,
+    settings_events,
+    stored_settings,
     task_history,
     task_types,
     tasks,
     templates,
 )
 from service.config import Settings
+from service.events.base import Publisher
 from service.logging import configure_logging
 from service.rpc.server import GrpcServer
 from service.telemetry import tracing
@@ -32,11 +35,18 @@ from service.web.lifespan import Companion, run_resources
 from service.web.observe import ObservedApp
 
 API_PREFIX = "/api/v1/operations"
+SETTINGS_PREFIX = "/api/v1"
 
 
-def create_app(settings: Settings, *, companions: Sequence[Companion] = ()) -> FastAPI:
-    """The API app; `companions` (e.g. the worker) share its process and resources. With
-    OPS_GRPC_PORT (not 0) the gRPC server is one of them, first, so it stops first."""
+def create_app(
+    settings: Settings,
+    *,
+    companions: Sequence[Companion] = (),
+    publisher: Publisher | None = None,
+) -> FastAPI:
+    """The API app; `companions` (e.g. the worker) share its process and resources; `publisher`:
+    a bus shared with other apps of this process (else the settings choose one). With
+    OPS_GRPC_PORT (not 0) the gRPC server is a companion, first, so it stops first."""
     configure_logging(settings)
     tracing.configure_tracing(settings, "api")
     if settings.grpc_port:
@@ -44,7 +54,9 @@ def create_app(settings: Settings, *, companions: Sequence[Companion] = ()) -> F
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with run_resources(app, settings, "api", companions, serves_api=True):
+        async with run_resources(
+            app, settings, "api", companions, serves_api=True, publisher=publisher
+        ):
             yield
 
     app = FastAPI(
@@ -98,6 +110,8 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(files.router, prefix=API_PREFIX)
     app.include_router(schedules.router, prefix=API_PREFIX)
     app.include_router(notifications.router, prefix=API_PREFIX)
+    app.include_router(stored_settings.router(), prefix=SETTINGS_PREFIX)
+    app.include_router(settings_events.router)
     app.include_router(methods.router)  # last: OPTIONS for every path
 
 

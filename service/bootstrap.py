@@ -15,16 +15,19 @@ from service.catalog.catalog import Catalog, Limits, Override
 from service.config import Settings
 from service.db.engine import SessionMaker, create_engine, create_sessionmaker
 from service.db.unit_of_work import Facts, UnitOfWork, unit_of_work
+from service.domain import settings as stored_settings
 from service.domain.backoff import RetryPolicy
-from service.events.base import Publisher
+from service.events.base import OutgoingEvent, Publisher
 from service.events.inprocess import InProcessPublisher
 from service.events.relay import OutboxRelay
 from service.storage.base import FileStore
 from service.storage.local import LocalFileStore
 from service.storage.signing import UrlSigner
 from service.telemetry import metrics
+from service.tokens import TokenVerifier, build_verifier
 from service.usecases.group_commit import GroupCommit
 from service.usecases.schedules import Makers, TemplateResolver
+from service.usecases.settings_cache import SettingsCache
 from service.usecases.templates import new_task_from_template
 
 
@@ -40,6 +43,10 @@ class Resources:
     retry_policy: RetryPolicy
     store: FileStore
     catalog: Catalog
+    #: stored settings this process read (dropped on `settings.changed`)
+    settings_cache: SettingsCache
+    #: the gateway's JWT check (OPS_JWT_ENABLED), else None: X-User-ID/X-User-Roles are trusted
+    tokens: TokenVerifier | None = None
     rng: random.Random = field(default_factory=random.Random)
     #: Embedded mode (API and worker in one process): the worker's doorbell, rung with the ids
     #: of just-committed new pending tasks before the relay publishes their `created` events.
@@ -52,6 +59,12 @@ class Resources:
 
     def __post_init__(self) -> None:
         self.creates = GroupCommit(self.unit)
+        if self.bus is not None:  # embedded: every app on this bus hears of every change
+            self.bus.subscribe(stored_settings.CHANGED, self._settings_changed)
+
+    def _settings_changed(self, event: OutgoingEvent) -> None:
+        if event.subject:
+            self.settings_cache.drop(event.subject)
 
     def unit(self) -> AbstractAsyncContextManager[UnitOfWork]:
         """A transaction for use cases: committed when the block succeeds, then the workers of
@@ -65,6 +78,9 @@ class Resources:
         if facts.ready and self.local_doorbell is not None:
             self.local_doorbell(facts.ready)
         if facts.outbox:
+            for row in facts.outbox:  # this process reads its own change at once
+                if row.topic == stored_settings.CHANGED and row.subject:
+                    self.settings_cache.drop(row.subject)
             self.relay.accept(facts.outbox)
 
     @property
@@ -79,6 +95,8 @@ class Resources:
 
     async def close(self) -> None:
         await self.creates.close()
+        if self.tokens is not None:
+            await self.tokens.keys.close()
         await self.publisher.close()
         await self.engine.dispose()
 
@@ -116,10 +134,13 @@ def build_catalog(settings: Settings) -> Catalog:
     return Catalog(BUILTIN, limits, overrides)
 
 
-def build_resources(settings: Settings, process_name: str) -> Resources:
+def build_resources(
+    settings: Settings, process_name: str, *, publisher: Publisher | None = None
+) -> Resources:
+    """The process's resources; `publisher`: one to share (apps of one process on one bus)."""
     engine = create_engine(settings, process_name)
     sessionmaker = create_sessionmaker(engine)
-    publisher = build_publisher(settings)
+    publisher = publisher or build_publisher(settings)
     return Resources(
         settings=settings,
         engine=engine,
@@ -130,4 +151,6 @@ def build_resources(settings: Settings, process_name: str) -> Resources:
         store=build_store(settings),
         catalog=build_catalog(settings),
         template_resolver=new_task_from_template,
+        settings_cache=SettingsCache(settings.settings_cache_seconds),
+        tokens=build_verifier(settings),
     )

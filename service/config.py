@@ -24,6 +24,10 @@ DEFAULT_PARAMS_MAX_BYTES = 64 * 1024
 DEFAULT_PARAMS_MAX_DEPTH = 32
 DEFAULT_CRON = {job.name: job.cron for job in JOBS}
 DEFAULT_JOB_SLOTS = {job.name: job.slot_seconds for job in JOBS}
+#: JWT algorithms a JWKS of public keys can verify (never "none", never a shared secret)
+ASYMMETRIC = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+)
 
 
 class TaskTypeSettings(BaseModel):
@@ -82,6 +86,11 @@ class Settings(BaseSettings):
     dapr_app_token: str = ""
     pubsub_name: str = "pubsub"
     topic_prefix: str = ""
+    #: the API's pub/sub component for `settings.changed`: one that gives every replica its own
+    #: copy (Redis: consumerID "{uuid}"); empty: the API subscribes to nothing
+    settings_pubsub_name: str = Field("broadcast", max_length=64)
+    #: how long a replica serves stored settings from memory (a change drops them at once)
+    settings_cache_seconds: float = Field(300.0, ge=0, le=86400)
 
     storage: Literal["local", "s3"] = "local"
     files_dir: Path | None = None  # local store root; default: <data_dir>/files
@@ -134,6 +143,19 @@ class Settings(BaseSettings):
     webhook_poll_seconds: float = Field(1.0, gt=0, le=60)
     #: auto: through the Dapr sidecar when OPS_PUBLISHER=dapr, else directly
     webhook_delivery: Literal["auto", "direct", "dapr"] = "auto"
+    #: check the gateway's JWT (Authorization: Bearer) instead of trusting X-User-ID/-Roles
+    jwt_enabled: bool = False
+    jwt_issuer: str = ""
+    jwt_audience: str = ""
+    jwt_jwks_url: str = ""  # the gateway's JWKS, fetched and cached …
+    jwt_jwks_file: Path | None = None  # … or read from a file (one of the two)
+    jwt_algorithms: list[str] = Field(default_factory=lambda: ["RS256", "ES256"])
+    jwt_user_claim: str = "sub"  # the claim holding the user id (dotted path for nested ones)
+    jwt_roles_claim: str = "roles"  # a list, or a space- or comma-separated string
+    jwt_leeway_seconds: float = Field(30.0, ge=0, le=600)  # clock skew allowed on exp/nbf/iat
+    jwt_jwks_cache_seconds: float = Field(300.0, ge=1, le=86400)
+    #: an unknown kid refetches the JWKS at most this often (a flood of kids is no flood of fetches)
+    jwt_jwks_min_refresh_seconds: float = Field(30.0, ge=0, le=3600)
 
     host: str = "127.0.0.1"
     port: int = 8000
@@ -217,6 +239,20 @@ class Settings(BaseSettings):
         weak = len(self.files_signing_key.get_secret_value()) < 32
         if self.environment == "production" and self.storage == "local" and weak:
             raise ValueError("OPS_FILES_SIGNING_KEY must be set (32+ characters) in production")
+        return self
+
+    @model_validator(mode="after")
+    def _jwt_complete(self) -> Settings:
+        """A JWT check without an issuer, audience or keys would accept too much, or nothing."""
+        if not self.jwt_enabled:
+            return self
+        if not self.jwt_issuer or not self.jwt_audience:
+            raise ValueError("OPS_JWT_ENABLED needs OPS_JWT_ISSUER and OPS_JWT_AUDIENCE")
+        if bool(self.jwt_jwks_url) == (self.jwt_jwks_file is not None):
+            raise ValueError("OPS_JWT_ENABLED needs one of OPS_JWT_JWKS_URL, OPS_JWT_JWKS_FILE")
+        unsafe = set(self.jwt_algorithms) - ASYMMETRIC
+        if unsafe or not self.jwt_algorithms:
+            raise ValueError(f"OPS_JWT_ALGORITHMS must be public-key algorithms of {ASYMMETRIC}")
         return self
 
     @property

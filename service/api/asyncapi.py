@@ -28,6 +28,7 @@ from service.domain.events import (
     EventType,
     NotificationEventType,
     ScheduleEventType,
+    SettingsEventType,
 )
 from service.domain.jobs import JOBS
 from service.events.cloudevents import CONTENT_TYPE
@@ -78,6 +79,10 @@ DESCRIPTIONS: dict[str, str] = {
         "channel: for the platform's notification service, with recipients, templateKey, a "
         "title and body, and the task's snapshot."
     ),
+    SettingsEventType.CHANGED: (
+        "A settings key (the CloudEvent subject) saved a new version: who, when, its ETag and "
+        "the changed paths (secrets masked). Every API replica drops its cached copy."
+    ),
     DEAD_LETTER_TOPIC: (
         "A delivery of a work trigger that Dapr gave up on (retries exhausted or dropped), "
         "as Dapr dead-lettered it. The worker records it (GET /api/v1/operations/dead-letters)."
@@ -109,7 +114,19 @@ class NotificationRequested(CamelModel):
     task: TaskPublic
 
 
+class SettingsChanged(CamelModel):
+    """The `data` of settings.changed (service/usecases/settings.py)."""
+
+    key: str
+    version: int
+    etag: str
+    changed_at: datetime
+    changed_by: str
+    changes: list[Any] = Field(description="the changed paths with old and new values")
+
+
 PAYLOADS: dict[str, type[BaseModel]] = {
+    SettingsEventType.CHANGED: SettingsChanged,
     **{str(t): SchedulePublic for t in ScheduleEventType if t is not ScheduleEventType.FIRED},
     ScheduleEventType.FIRED: ScheduleFired,
     NotificationEventType.REQUESTED: NotificationRequested,

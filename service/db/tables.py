@@ -183,6 +183,8 @@ class Outbox(SQLModel, table=True):
     id: int | None = Field(default=None, sa_column=Column(BigIntPK, primary_key=True))
     topic: str = Field(max_length=128)
     task_id: uuid.UUID | None = None
+    #: the CloudEvent's subject and ordering key of a row without a task (e.g. settings/payment)
+    subject: str | None = Field(default=None, max_length=200)
     payload: dict[str, Any] = Field(sa_column=Column(JSONType, nullable=False))
     traceparent: str | None = Field(default=None, max_length=64)
     attempts: int = 0
@@ -676,3 +678,20 @@ analytics_durations_table = AnalyticsDuration.__table__  # type: ignore[attr-def
 analytics_durations_weekly_table = AnalyticsDurationWeekly.__table__  # type: ignore[attr-defined]
 analytics_failures_table = AnalyticsFailure.__table__  # type: ignore[attr-defined]
 analytics_watermark_table = AnalyticsWatermark.__table__  # type: ignore[attr-defined]
+
+
+class SettingVersionRow(SQLModel, table=True):
+    """One saved version of a settings key, with its audit: who, when, what changed. The
+    primary key makes two saves of the same version collide: the later one is stale (412)."""
+
+    __tablename__ = "setting_versions"
+
+    key: str = Field(primary_key=True, max_length=64)
+    version: int = Field(primary_key=True)
+    document: dict[str, Any] = Field(sa_column=Column(JSONType, nullable=False))
+    changes: list[Any] = Field(default_factory=list, sa_column=Column(JSONType, nullable=False))
+    changed_by: str = Field(max_length=128)
+    changed_at: datetime = _ts(nullable=False)
+
+
+setting_versions_table = SettingVersionRow.__table__  # type: ignore[attr-defined]

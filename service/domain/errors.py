@@ -93,3 +93,7 @@ class PermanentFailure(OperationsError):
 
 class UnknownTaskType(PermanentFailure):
     """No handler is registered for this task type."""
+
+
+class PreconditionRequired(OperationsError):
+    """This change must name the version it replaces in an If-Match header."""

@@ -55,3 +55,9 @@ NOTIFICATION_REQUESTED = NotificationEventType.REQUESTED
 
 #: Where Dapr puts a delivery of a doorbell it gave up on; the worker records what lands there.
 DEAD_LETTER_TOPIC = "operations.deadletter"
+
+
+class SettingsEventType(enum.StrEnum):
+    """A settings key saved a new version (its subject is the key; replicas drop their cache)."""
+
+    CHANGED = "settings.changed"

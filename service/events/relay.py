@@ -72,7 +72,7 @@ def to_event(row: Any) -> OutgoingEvent:
     return OutgoingEvent(
         id=str(row.id),
         topic=row.topic,
-        subject=str(row.task_id) if row.task_id else None,
+        subject=str(row.task_id) if row.task_id else row.subject,
         data=row.payload,
         time=row.created_at,
         traceparent=row.traceparent,
@@ -176,7 +176,7 @@ class OutboxRelay:
             return await self._publish_in_waves(rows, publish_batch)
         by_task: dict[Any, list[Any]] = defaultdict(list)
         for row in rows:
-            by_task[row.task_id].append(row)
+            by_task[row.ordering_key].append(row)
         done: list[int] = []
         errors: list[str] = []
         limit = asyncio.Semaphore(self.publisher.max_in_flight)
@@ -212,15 +212,15 @@ class OutboxRelay:
         """
         by_task: dict[Any, list[Any]] = defaultdict(list)
         for row in rows:
-            by_task[row.task_id].append(row)
+            by_task[row.ordering_key].append(row)
         done: list[int] = []
         first_error: str | None = None
         stopped: set[Any] = set()
         for wave in itertools.count():
             current = [
                 group[wave]
-                for task_id, group in by_task.items()
-                if wave < len(group) and task_id not in stopped
+                for key, group in by_task.items()
+                if wave < len(group) and key not in stopped
             ]
             if not current:
                 break
@@ -229,7 +229,7 @@ class OutboxRelay:
                 if str(row.id) in accepted:
                     done.append(row.id)
                 else:
-                    stopped.add(row.task_id)
+                    stopped.add(row.ordering_key)
             if error is not None and first_error is None:
                 first_error = error
         return done, first_error

@@ -109,11 +109,11 @@ class OperationsServicer(pb_grpc.OperationsServiceServicer):
     def __init__(self, resources: Resources) -> None:
         self.resources = resources
 
-    def _caller(self, context: Context) -> Caller:
+    async def _caller(self, context: Context) -> Caller:
         """The caller, from the metadata the gateway forwards, by REST's rules."""
         metadata = _metadata(context)
         scheme, _, credentials = metadata.get("authorization", "").partition(" ")
-        return identify(
+        return await identify(
             self.resources,
             user_id=_text(metadata.get("x-user-id"), "x-user-id", USER_ID_MAX),
             user_roles=_text(metadata.get("x-user-roles"), "x-user-roles", USER_ROLES_MAX),
@@ -128,7 +128,7 @@ class OperationsServicer(pb_grpc.OperationsServiceServicer):
     async def CreateTask(
         self, request: pb.CreateTaskRequest, context: Context
     ) -> pb.CreateTaskResponse:
-        caller = self._caller(context)
+        caller = await self._caller(context)
         body: dict[str, Any] = {"task_type": request.task_type}
         body |= convert.present(request, _CREATE_OPTIONAL)
         body |= convert.enum_label(request.priority, convert.PRIORITY_IN, "priority")
@@ -166,7 +166,7 @@ class OperationsServicer(pb_grpc.OperationsServiceServicer):
 
     @edge
     async def GetTask(self, request: pb.GetTaskRequest, context: Context) -> pb.Task:
-        caller = self._caller(context)
+        caller = await self._caller(context)
         async with self.resources.unit() as uow:
             record = await task_usecases.get(uow, caller, _task_id(request.id))
         return convert.task(TaskPublic.of(record))
@@ -175,7 +175,7 @@ class OperationsServicer(pb_grpc.OperationsServiceServicer):
     async def ListTasks(
         self, request: pb.ListTasksRequest, context: Context
     ) -> pb.ListTasksResponse:
-        caller = self._caller(context)
+        caller = await self._caller(context)
         query: dict[str, Any] = convert.present(request, _LIST_OPTIONAL)
         query |= {k: v for k, v in [("page", request.page), ("page_size", request.page_size)] if v}
         if request.cursor:
@@ -210,14 +210,14 @@ class OperationsServicer(pb_grpc.OperationsServiceServicer):
 
     @edge
     async def CancelTask(self, request: pb.CancelTaskRequest, context: Context) -> pb.Task:
-        caller = self._caller(context)
+        caller = await self._caller(context)
         async with self.resources.unit() as uow:
             record = await task_usecases.cancel(uow, caller, _task_id(request.id), now=utcnow())
         return convert.task(TaskPublic.of(record))
 
     @edge
     async def RetryTask(self, request: pb.RetryTaskRequest, context: Context) -> pb.Task:
-        caller = self._caller(context)
+        caller = await self._caller(context)
         async with self.resources.unit() as uow:
             record = await task_usecases.retry(uow, caller, _task_id(request.id), now=utcnow())
         return convert.task(TaskPublic.of(record))
@@ -226,7 +226,7 @@ class OperationsServicer(pb_grpc.OperationsServiceServicer):
     async def UpdateTaskProgress(
         self, request: pb.UpdateTaskProgressRequest, context: Context
     ) -> pb.UpdateTaskProgressResponse:
-        caller = self._caller(context)
+        caller = await self._caller(context)
         if SERVICE_ROLE not in caller.roles:
             raise Forbidden("this method is internal: send the service token (x-service-token)")
         task_id = _task_id(request.id)
@@ -261,7 +261,7 @@ class OperationsServicer(pb_grpc.OperationsServiceServicer):
     async def GetDownloadUrl(
         self, request: pb.GetDownloadUrlRequest, context: Context
     ) -> pb.GetDownloadUrlResponse:
-        caller = self._caller(context)
+        caller = await self._caller(context)
         if request.file not in (0, *_DOWNLOADS):
             raise InvalidInput(f"{request.file} is not one of its enum's values", field="file")
         async with self.resources.unit() as uow:
@@ -280,7 +280,7 @@ class OperationsServicer(pb_grpc.OperationsServiceServicer):
     async def GetTaskLogs(
         self, request: pb.GetTaskLogsRequest, context: Context
     ) -> pb.GetTaskLogsResponse:
-        caller = self._caller(context)
+        caller = await self._caller(context)
         given = [("level", request.level), ("page", request.page), ("page_size", request.page_size)]
         query = LogsQuery.model_validate({k: v for k, v in given if v})
         async with self.resources.unit() as uow:
@@ -303,7 +303,7 @@ class OperationsServicer(pb_grpc.OperationsServiceServicer):
     async def GetTaskEvents(
         self, request: pb.GetTaskEventsRequest, context: Context
     ) -> pb.GetTaskEventsResponse:
-        caller = self._caller(context)
+        caller = await self._caller(context)
         async with self.resources.unit() as uow:
             items = await queries.events(uow, caller, _task_id(request.id))
         return pb.GetTaskEventsResponse(items=[convert.event(item) for item in items])
@@ -312,7 +312,7 @@ class OperationsServicer(pb_grpc.OperationsServiceServicer):
     async def DeleteTask(
         self, request: pb.DeleteTaskRequest, context: Context
     ) -> pb.DeleteTaskResponse:
-        caller = self._caller(context)
+        caller = await self._caller(context)
         async with self.resources.unit() as uow:
             await task_usecases.delete(uow, caller, _task_id(request.id), now=utcnow())
         return pb.DeleteTaskResponse()

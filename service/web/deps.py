@@ -12,6 +12,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from service.bootstrap import Resources
 from service.domain.callers import SERVICE_ROLE, Caller
 from service.domain.errors import InvalidInput, Unauthenticated
+from service.tokens import TokenVerifier
 
 
 async def get_resources(request: Request) -> Resources:
@@ -37,7 +38,8 @@ SERVICE_TOKEN = APIKeyHeader(
 )
 BEARER = HTTPBearer(
     scheme_name="Bearer",
-    description="The service token as `Authorization: Bearer <token>`",
+    description="The service token as `Authorization: Bearer <token>`; with OPS_JWT_ENABLED "
+    "also the gateway's JWT (the caller's identity)",
     auto_error=False,
 )
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -84,7 +86,7 @@ async def get_caller(
 ) -> Caller:
     """Identity forwarded by the gateway; a valid service token makes an internal caller
     (see `identify`)."""
-    return identify(
+    return await identify(
         resources,
         user_id=_header_text(user_id, "x-user-id", USER_ID_MAX),  # tasks.requested_by
         user_roles=_header_text(user_roles, "x-user-roles", USER_ROLES_MAX),
@@ -98,7 +100,7 @@ USER_ID_MAX = 128
 USER_ROLES_MAX = 512
 
 
-def identify(
+async def identify(
     resources: Resources,
     *,
     user_id: str | None,
@@ -111,17 +113,34 @@ def identify(
 
     A service token offered that is not the token is refused (401) rather than ignored: a
     caller that believes itself internal must learn it is not. A Bearer credential that is not
-    the token is ignored: the gateway may forward the user's own token beside X-User-ID.
+    the token is ignored: the gateway may forward the user's own token beside X-User-ID, unless
+    OPS_JWT_ENABLED, when that token is the identity (`_token_caller`).
     """
     if service_token is not None and not _has_service_token(resources, service_token):
         raise Unauthenticated("the X-Service-Token is not this service's token")
     if _has_service_token(resources, service_token or bearer):
         return Caller(user_id or "service", frozenset({SERVICE_ROLE}))
+    if resources.tokens is not None:
+        return await _token_caller(resources.tokens, bearer, user_id)
     if not user_id or not user_id.strip():
         raise Unauthenticated("send the caller's identity in the X-User-ID header")
     roles = frozenset(r.strip().lower() for r in (user_roles or "").split(",") if r.strip())
     roles -= {SERVICE_ROLE}  # only the token grants the service role
     return Caller(user_id.strip(), roles)
+
+
+async def _token_caller(tokens: TokenVerifier, bearer: str | None, x_user_id: str | None) -> Caller:
+    """With OPS_JWT_ENABLED the caller is the gateway's token: its user and roles claims.
+
+    X-User-Roles is ignored (roles come from the token only); an X-User-ID that names another
+    user than the token is refused, as a request that contradicts itself.
+    """
+    if bearer is None:
+        raise Unauthenticated("send the gateway's token as Authorization: Bearer <JWT>")
+    caller = await tokens.caller(bearer)
+    if x_user_id is not None and x_user_id.strip() != caller.user_id:
+        raise Unauthenticated("X-User-ID names another user than the gateway's token")
+    return caller
 
 
 CallerDep = Annotated[Caller, Depends(get_caller)]

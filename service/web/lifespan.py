@@ -16,6 +16,7 @@ from sqlalchemy.exc import DBAPIError
 from service.bootstrap import Resources, build_resources
 from service.clock import utcnow
 from service.config import Settings
+from service.events.base import Publisher
 from service.usecases import templates as template_usecases
 
 logger = logging.getLogger(__name__)
@@ -39,13 +40,14 @@ async def run_resources(
     companions: Sequence[Companion],
     *,
     serves_api: bool,
+    publisher: Publisher | None = None,
 ) -> AsyncIterator[Resources]:
     """Migrate (embedded), build resources, start the relay and companions; undo it all at exit."""
     if settings.migrate_on_start:
         from service.db import migrate  # alembic: imported only by a process that migrates
 
         await asyncio.to_thread(migrate.upgrade, settings.database_url)
-    resources = build_resources(settings, process_name)
+    resources = build_resources(settings, process_name, publisher=publisher)
     app.state.resources = resources
     app.state.health_probes = {c.name: c.health for c in companions}
     #: companions that set gauges of their own state before a scrape (service/web/metrics.py)

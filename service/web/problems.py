@@ -38,6 +38,7 @@ STATUS: dict[type[errors.OperationsError], int] = {
     errors.Forbidden: 403,
     errors.InvalidInput: 422,
     errors.Unavailable: 503,
+    errors.PreconditionRequired: 428,
     FileTooLarge: 413,
     UnsupportedMediaType: 415,
 }
@@ -229,6 +230,7 @@ _DESCRIPTIONS = {
     413: "The request body (or the file it announces) is too large",
     415: "The body or file has a media type this operation does not take",
     422: "Invalid input; `errors` names each field",
+    428: "The If-Match header is missing: send the ETag of the version this replaces",
     503: "The database is unavailable; try again",
 }
 _SCHEMA = {"$ref": "#/components/schemas/Problem"}

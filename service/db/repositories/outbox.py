@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Integer, Row, bindparam, func, select, update
+from sqlalchemy import Integer, Row, and_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.db.tables import outbox_table as O
@@ -45,6 +45,13 @@ class OutboxRecord:
     created_at: datetime
     #: the first event of a new task: no earlier row of its task can wait to go out
     opens: bool = False
+    #: subject of a row without a task (e.g. "payment" for settings): its ordering key
+    subject: str | None = None
+
+    @property
+    def ordering_key(self) -> str | None:
+        """Rows of one key go out in id order: a task's, or a subject's when it has no task."""
+        return str(self.task_id) if self.task_id is not None else self.subject
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,11 +64,18 @@ class NewOutboxRow:
     created_at: datetime
     traceparent: str | None = None
     opens: bool = False
+    subject: str | None = None
 
 
 def _record(row: Row[Any]) -> OutboxRecord:
     return OutboxRecord(
-        row.id, row.topic, row.task_id, row.payload, row.traceparent, row.created_at
+        row.id,
+        row.topic,
+        row.task_id,
+        row.payload,
+        row.traceparent,
+        row.created_at,
+        subject=row.subject,
     )
 
 
@@ -80,32 +94,42 @@ class OutboxRepository:
                 "payload": r.payload,
                 "traceparent": r.traceparent,
                 "created_at": r.created_at,
+                "subject": r.subject,
             }
             for r in rows
         ]
         result = await self.session.execute(_ADD, params)
         ids = [int(i) for i in result.scalars().all()]
         return [
-            OutboxRecord(i, r.topic, r.task_id, r.payload, r.traceparent, r.created_at, r.opens)
+            OutboxRecord(
+                i, r.topic, r.task_id, r.payload, r.traceparent, r.created_at, r.opens, r.subject
+            )
             for i, r in zip(ids, rows, strict=True)
         ]
 
     async def earlier_unpublished(self, rows: Sequence[OutboxRecord]) -> bool:
-        """Whether a row of these rows' tasks, older than them and not among them, still
-        waits to go out (then publishing these first would let them overtake it)."""
+        """Whether a row of these rows' tasks (or subjects, for rows without a task), older than
+        them and not among them, still waits to go out (then publishing these first would let
+        them overtake it)."""
         if not rows:
             return False
         ids = [r.id for r in rows]
         tasks = list({r.task_id for r in rows if r.task_id is not None})
-        if not tasks:
+        subjects = list({r.subject for r in rows if r.task_id is None and r.subject is not None})
+        if not tasks and not subjects:
             return False
+        same_key = []
+        if tasks:
+            same_key.append(O.c.task_id.in_(tasks))
+        if subjects:
+            same_key.append(and_(O.c.task_id.is_(None), O.c.subject.in_(subjects)))
         stmt = (
             select(O.c.id)
             .where(
                 O.c.published_at.is_(None),
                 O.c.id < max(ids),
                 O.c.id.not_in(ids),
-                O.c.task_id.in_(tasks),
+                or_(*same_key),
             )
             .limit(1)
         )

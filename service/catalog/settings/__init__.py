@@ -1,0 +1,1 @@
+"""Settings the service stores for the platform (payment, …): each key's schema and views."""

@@ -1,0 +1,70 @@
+"""Outbox rows without a task are ordered by their subject (settings.changed of one key): one
+waiting row holds back the later rows of its subject only, on both databases."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from service.bootstrap import Resources
+from service.clock import utcnow
+from service.db.repositories.outbox import NewOutboxRow, OutboxRecord, OutboxRepository
+from service.events.base import OutgoingEvent, PublishError
+from service.events.relay import OutboxRelay
+
+
+def row(subject: str, version: int) -> NewOutboxRow:
+    payload = {"key": subject, "version": version}
+    return NewOutboxRow("settings.changed", None, payload, utcnow(), subject=subject)
+
+
+async def add(resources: Resources, *rows: NewOutboxRow) -> list[OutboxRecord]:
+    async with resources.unit() as uow:
+        return await OutboxRepository(uow.session).add(rows)
+
+
+class Refusing:
+    """A broker that refuses the events named in `refuse` (by subject and version)."""
+
+    kind = "test"
+    max_in_flight = 4  # keys in parallel (with 1, the first refusal stops every key)
+    crosses_processes = False
+
+    def __init__(self, refuse: set[tuple[str, int]]) -> None:
+        self.refuse = refuse
+        self.accepted: list[tuple[str | None, Any]] = []
+
+    async def publish(self, event: OutgoingEvent) -> None:
+        if (event.subject, event.data["version"]) in self.refuse:
+            raise PublishError("refused")
+        self.accepted.append((event.subject, event.data["version"]))
+
+    async def healthy(self) -> bool:
+        return True
+
+    async def close(self) -> None:
+        return None
+
+
+class TestOrderingKey:
+    async def test_an_older_row_of_the_same_subject_holds_a_fresh_one_back(
+        self, resources: Resources
+    ) -> None:
+        await add(resources, row("payment", 1))
+        [later] = await add(resources, row("payment", 2))
+        [elsewhere] = await add(resources, row("shipping", 1))
+        async with resources.unit() as uow:
+            repo = OutboxRepository(uow.session)
+            assert await repo.earlier_unpublished([later])
+            assert not await repo.earlier_unpublished([elsewhere])
+
+    async def test_a_refused_event_stops_its_subject_only(self, resources: Resources) -> None:
+        await add(
+            resources, row("payment", 1), row("shipping", 1), row("payment", 2), row("shipping", 2)
+        )
+        broker = Refusing({("payment", 1)})
+        relay = OutboxRelay(resources.sessionmaker, broker)
+        await relay.drain()
+        assert broker.accepted == [("shipping", 1), ("shipping", 2)]
+        broker.refuse.clear()
+        await relay.drain()
+        assert broker.accepted[2:] == [("payment", 1), ("payment", 2)]
