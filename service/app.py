@@ -10,10 +10,19 @@ from fastapi import FastAPI
 
 from service import __version__
 from service.api import fields
-from service.api.routes import bulk, dead_letters, files, task_history, task_types, tasks
+from service.api.routes import (
+    bulk,
+    dead_letters,
+    files,
+    queues,
+    task_history,
+    task_types,
+    tasks,
+)
 from service.config import Settings
 from service.logging import configure_logging
 from service.rpc.server import GrpcServer
+from service.ui import pages
 from service.web import health, methods, problems
 from service.web.lifespan import Companion, run_resources
 
@@ -42,6 +51,7 @@ def create_app(settings: Settings, *, companions: Sequence[Companion] = ()) -> F
     app.state.input_limits = fields.InputLimits.from_settings(settings)
     problems.add_exception_handlers(app)
     _include_routers(app)
+    pages.install(app, settings)
     _describe(app, settings)
     return app
 
@@ -66,6 +76,7 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(dead_letters.router, prefix=API_PREFIX)
     app.include_router(bulk.router, prefix=API_PREFIX)
     app.include_router(files.router, prefix=API_PREFIX)
+    app.include_router(queues.router, prefix=API_PREFIX)
     app.include_router(methods.router)  # last: OPTIONS for every path
 
 

@@ -23,8 +23,14 @@ from service.api.schemas import (
 from service.clock import utcnow
 from service.db.repositories.tasks import Cursor, TaskFilters
 from service.domain.errors import InvalidInput
-from service.domain.tasks import TaskStatus
-from service.usecases import downloads, queries, submissions, tasks as task_usecases
+from service.domain.tasks import Queue, TaskStatus
+from service.usecases import (
+    bulk_actions,
+    downloads,
+    queries,
+    submissions,
+    tasks as task_usecases,
+)
 from service.usecases.downloads import DownloadLink
 from service.usecases.files import FilePolicy, FilePurpose
 from service.usecases.submissions import Submitted
@@ -156,10 +162,9 @@ def _split_statuses(value: str) -> list[str]:
     return [s.strip(" ") for s in value.split(",")]
 
 
-class ListQuery(InputModel):
-    page: fields.PageNumber = 1
-    page_size: int = Field(20, ge=1, le=100)
-    cursor: str | None = Field(None, max_length=200, description="nextCursor of the last page")
+class FilterFields(InputModel):
+    """The filters of a task list (GET /tasks) and of a bulk action on it."""
+
     task_type: str | None = Field(None, max_length=64)
     entity_type: str | None = Field(None, max_length=64)
     status: str | None = Field(
@@ -171,7 +176,13 @@ class ListQuery(InputModel):
     requested_by: str | None = Field(None, max_length=128)
     start_date: fields.Instant | None = None
     end_date: fields.Instant | None = None
-    search: str | None = Field(None, max_length=200)
+    search: str | None = Field(
+        None,
+        max_length=200,
+        description="text found in the type, entity, file name, name, error, params or result",
+    )
+    queue: Queue | None = None
+    tag: str | None = Field(None, max_length=64, description="tasks carrying this tag")
 
     @field_validator("status")
     @classmethod
@@ -182,6 +193,12 @@ class ListQuery(InputModel):
                 allowed = ", ".join(s.value for s in TaskStatus)
                 raise ValueError(f"unknown status {bad[0]!r}; allowed: {allowed}")
         return value
+
+
+class ListQuery(FilterFields):
+    page: fields.PageNumber = 1
+    page_size: int = Field(20, ge=1, le=100)
+    cursor: str | None = Field(None, max_length=200, description="nextCursor of the last page")
 
 
 @router.get("", response_model=TaskPage)
@@ -218,9 +235,14 @@ async def list_tasks(
 def task_filters(query: ListQuery) -> tuple[TaskFilters, Cursor | None]:
     """The filters and the cursor a list query asks for (REST's and gRPC's ListTasks)."""
     cursor = _cursor(query.cursor)
+    return filters_of(query), cursor
+
+
+def filters_of(query: FilterFields) -> TaskFilters:
+    """The filters a list query or a bulk action names."""
     if query.start_date and query.end_date and query.start_date > query.end_date:
         raise InvalidInput("startDate is after endDate", field="startDate")
-    filters = TaskFilters(
+    return TaskFilters(
         task_type=query.task_type,
         entity_type=query.entity_type,
         status=[TaskStatus(s) for s in _split_statuses(query.status)] if query.status else (),
@@ -228,8 +250,9 @@ def task_filters(query: ListQuery) -> tuple[TaskFilters, Cursor | None]:
         start_date=query.start_date,
         end_date=query.end_date,
         search=query.search,
+        queue=None if query.queue is None else query.queue.value,
+        tag=query.tag,
     )
-    return filters, cursor
 
 
 def _cursor(token: str | None) -> Cursor | None:
@@ -242,6 +265,51 @@ def _cursor(token: str | None) -> Cursor | None:
     if not fields.EARLIEST <= cursor.created_at < fields.LATEST:
         raise InvalidInput("cursor is not one this API returned", field="cursor")
     return cursor
+
+
+class BulkRequest(InputModel):
+    """A bulk action on chosen tasks (ids) or on every task a filter matches (filter)."""
+
+    action: bulk_actions.BulkAction
+    ids: list[UUID] | None = Field(None, min_length=1, max_length=bulk_actions.MAX_IDS)
+    filter: FilterFields | None = None
+    preview: bool = Field(False, description="only count: change nothing")
+
+
+class BulkAnswer(CamelModel):
+    action: bulk_actions.BulkAction
+    matched: int
+    eligible: int
+    applied: bool
+    changed: int
+    skipped: int
+    limit: int = bulk_actions.MAX_TASKS
+
+
+@router.post(":bulk", response_model=BulkAnswer, responses=responses(413))
+async def bulk_action(body: BulkRequest, uow: UnitDep, caller: CallerDep) -> BulkAnswer:
+    """Cancel, retry or run now the tasks `ids` names or that `filter` matches (the caller's
+    own, or anyone's for admins). `preview` counts: `matched` tasks, of which `eligible` are in
+    a status the action applies to. More than 10,000 eligible tasks are refused (422): narrow
+    the filter. Each task changes as its single action would change it, recorded with the
+    caller as actor; tasks that changed meanwhile are `skipped`."""
+    outcome = await bulk_actions.apply(
+        uow,
+        caller,
+        body.action,
+        filters=None if body.filter is None else filters_of(body.filter),
+        ids=body.ids,
+        preview=body.preview,
+        now=utcnow(),
+    )
+    return BulkAnswer(
+        action=outcome.action,
+        matched=outcome.matched,
+        eligible=outcome.eligible,
+        applied=outcome.applied,
+        changed=outcome.changed,
+        skipped=outcome.skipped,
+    )
 
 
 @router.get("/{task_id}", response_model=TaskPublic, responses=responses(404))

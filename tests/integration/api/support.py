@@ -123,7 +123,8 @@ async def counts(resources: Resources) -> dict[str, int]:
 
 
 async def trail(resources: Resources) -> tuple[list[tuple[UUID, str]], list[tuple[UUID, str]]]:
-    """(task id, event type) of every task event, and of every outbox row but progress notices."""
+    """(task id, event type) of every task event, and of every task's outbox row but progress
+    notices."""
     async with resources.sessionmaker() as session:
         events = await session.execute(
             select(events_table.c.task_id, events_table.c.event_type).order_by(events_table.c.id)
@@ -131,6 +132,7 @@ async def trail(resources: Resources) -> tuple[list[tuple[UUID, str]], list[tupl
         outbox = await session.execute(
             select(outbox_table.c.task_id, outbox_table.c.topic)
             .where(outbox_table.c.topic != EventType.PROGRESS.value)
+            .where(outbox_table.c.task_id.is_not(None))  # a queue's events belong to no task
             .order_by(outbox_table.c.id)
         )
         return [tuple(r) for r in events], [tuple(r) for r in outbox]  # type: ignore[misc]
