@@ -47,7 +47,7 @@ function el(tag, attrs, ...children) {
 function badge(status, cancelRequested) {
   return el("span", {class: `badge s-${status}`, "data-status": status},
     el("span", {"aria-hidden": "true", text: MARKS[status] || ""}),
-    ` ${status}${cancelRequested ? " (cancelling)" : ""}`);
+    ` ${status}${cancelRequested && status === "processing" ? " (cancelling)" : ""}`);
 }
 
 function seconds(s) {
@@ -162,7 +162,7 @@ function tasksPage() {
 async function download(path) {
   try {
     const link = await api("GET", path);
-    location.assign(link.url);
+    location.assign(link.downloadUrl);
   } catch (error) { flash(error.message, true); }
 }
 
@@ -388,7 +388,7 @@ function summary(dl, result, words) {
 
 async function reportRows(id) {
   const link = await api("GET", `/tasks/${id}/download?file=errorReport`);
-  const text = await (await fetch(link.url, {credentials: "same-origin"})).text();
+  const text = await (await fetch(link.downloadUrl, {credentials: "same-origin"})).text();
   return text.split(/\r?\n/).filter(Boolean).slice(0, 11);
 }
 
