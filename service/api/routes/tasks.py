@@ -6,7 +6,8 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Header, Query, Response, status
-from pydantic import Field, field_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from service.api import fields
 from service.api.deps import CallerDep, ResourcesDep, UnitDep
@@ -268,12 +269,31 @@ def _cursor(token: str | None) -> Cursor | None:
 
 
 class BulkRequest(InputModel):
-    """A bulk action on chosen tasks (ids) or on every task a filter matches (filter)."""
+    """A bulk action on chosen tasks (ids) or on every task a filter matches (filter): one of
+    the two, never both, never neither (an empty filter matches every task)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"oneOf": [{"required": ["ids"]}, {"required": ["filter"]}]}
+    )
 
     action: bulk_actions.BulkAction
-    ids: list[UUID] | None = Field(None, min_length=1, max_length=bulk_actions.MAX_IDS)
-    filter: FilterFields | None = None
-    preview: bool = Field(False, description="only count: change nothing")
+    ids: list[UUID] | SkipJsonSchema[None] = Field(
+        None, min_length=1, max_length=bulk_actions.MAX_IDS
+    )
+    filter: FilterFields | SkipJsonSchema[None] = None
+    preview: bool = Field(False, strict=True, description="only count: change nothing")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_target(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            given = [name for name in ("ids", "filter") if name in data]
+            for name in given:
+                if data[name] is None:
+                    raise ValueError(f"{name} must not be null")
+            if len(given) != 1:
+                raise ValueError("name the tasks (ids) or a filter: one of them")
+        return data
 
 
 class BulkAnswer(CamelModel):

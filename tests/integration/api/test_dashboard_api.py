@@ -143,6 +143,12 @@ async def test_bulk_refuses_bad_requests(api: httpx.AsyncClient) -> None:
         ),
         422,
     )
+    for bad in (
+        {"action": "cancel", "ids": [task["id"]], "preview": 0},
+        {"action": "cancel", "ids": None, "filter": {}},
+        {"action": "cancel", "filter": None},
+    ):
+        assert_problem(await api.post(BULK, json=bad, headers=user()), 422)
     assert (await api.get(f"{BASE}/{task['id']}", headers=user())).json()["status"] == "pending"
 
 
