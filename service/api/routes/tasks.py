@@ -277,9 +277,10 @@ class BulkRequest(InputModel):
     )
 
     action: bulk_actions.BulkAction
-    ids: list[UUID] | SkipJsonSchema[None] = Field(
-        None, min_length=1, max_length=bulk_actions.MAX_IDS
-    )
+    ids: (
+        Annotated[list[UUID], Field(min_length=1, max_length=bulk_actions.MAX_IDS)]
+        | SkipJsonSchema[None]
+    ) = None
     filter: FilterFields | SkipJsonSchema[None] = None
     preview: bool = Field(False, strict=True, description="only count: change nothing")
 
