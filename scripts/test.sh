@@ -28,6 +28,13 @@ if ! command -v redis-server >/dev/null; then
   apt-get install -y -q redis-server >/dev/null 2>&1 \
     || { apt-get update -q >/dev/null && apt-get install -y -q redis-server >/dev/null; }
 fi
+# Debian's chromium and its driver: tests/browser drive the dashboard through Selenium.
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  echo "installing chromium and chromium-driver from Debian's packages" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 \
+    || { apt-get update -q >/dev/null && apt-get install -y -q chromium chromium-driver >/dev/null; }
+fi
 # MinIO builds (cold: ~15 min, cached after) while daprd does; moto stands in if it fails.
 scripts/s3.sh build >/dev/null 2>"$work/minio-build.log" & minio_build=$!
 OPS_DAPRD=$(scripts/build-dapr.sh)

@@ -17,6 +17,7 @@ from service.api.routes import (
     dead_letters,
     files,
     notifications,
+    queues,
     schedules,
     settings_events,
     stored_settings,
@@ -30,6 +31,7 @@ from service.events.base import Publisher
 from service.logging import configure_logging
 from service.rpc.server import GrpcServer
 from service.telemetry import tracing
+from service.ui import pages
 from service.web import docs, health, methods, metrics, problems
 from service.web.lifespan import Companion, run_resources
 from service.web.observe import ObservedApp
@@ -73,6 +75,7 @@ def create_app(
     problems.add_exception_handlers(app)
     _include_routers(app)
     docs.add_docs(app)
+    pages.install(app, settings)
     _describe(app, settings)
     return app
 
@@ -112,6 +115,7 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(notifications.router, prefix=API_PREFIX)
     app.include_router(stored_settings.router(), prefix=SETTINGS_PREFIX)
     app.include_router(settings_events.router)
+    app.include_router(queues.router, prefix=API_PREFIX)
     app.include_router(methods.router)  # last: OPTIONS for every path
 
 

@@ -83,6 +83,8 @@ def dev(host: Host = None, port: Port = None, data_dir: DataDir = None) -> None:
     from worker.service import WorkerCompanion
 
     settings = _settings(host, port, data_dir)
+    if settings.environment != "production" and "OPS_UI_DEV_LOGIN" not in os.environ:
+        settings = settings.model_copy(update={"ui_dev_login": True})  # /ui/login picks a user
     console.print(
         f"Common-Operations (embedded) on http://{settings.host}:{settings.port} "
         f"— database {settings.safe_database_url}"

@@ -179,6 +179,9 @@ class Settings(BaseSettings):
     #: the collector's traces URL; empty: the exporter's own default (OTEL_EXPORTER_OTLP_* env)
     otel_endpoint: str = ""
     otel_service_name: str = "common-operations"
+    #: the dashboard (/ui) lets a visitor pick who they are (a cookie read as X-User-ID and
+    #: X-User-Roles): for local use only; `common-ops dev` turns it on, production refuses it
+    ui_dev_login: bool = False
 
     @field_validator("database_url")
     @classmethod
@@ -231,6 +234,12 @@ class Settings(BaseSettings):
                 "OPS_UPLOAD_WAIT_SECONDS must be at least OPS_FILES_URL_SECONDS: a task must not "
                 "expire while its upload URL is still valid"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _no_dev_login_in_production(self) -> Settings:
+        if self.environment == "production" and self.ui_dev_login:
+            raise ValueError("OPS_UI_DEV_LOGIN is for local use: it must be off in production")
         return self
 
     @model_validator(mode="after")

@@ -26,7 +26,7 @@ from service.domain.settlement import Ending
 from service.domain.tasks import Queue, TaskRecord, TaskStatus
 from service.logging import FailureStreak
 from service.telemetry import metrics, tracing
-from service.usecases import execution
+from service.usecases import execution, queues as queue_usecases
 from service.usecases.execution import Dispatch, Outcome, StaleOutcomes
 from worker import wiring
 from worker.context import DatabaseAway, HandlerContext
@@ -125,6 +125,9 @@ class Runner:
         self.heartbeats = FailureStreak(logger, "extending leases", "task.heartbeat")
         #: told how long the oldest task a poll claimed had waited (doorbell health)
         self.on_poll_claim: Callable[[float], None] | None = None
+        #: the paused queues, read at most once a second (the claim skips them)
+        self.paused = queue_usecases.PausedQueues()
+        self._paused_recheck = False
 
     @property
     def stopping(self) -> bool:
@@ -228,6 +231,19 @@ class Runner:
         await asyncio.sleep(self.claims.backoff(RETRY_FIRST, RETRY_CAP))
         self._wake.set()
 
+    def _skip_paused(self, rooms: dict[Queue, int], paused: frozenset[str]) -> dict[Queue, int]:
+        """Rooms without the paused queues; while one is left out, look again in a second or
+        so, so a resume is noticed without waiting for the slow poll."""
+        kept = {q: n for q, n in rooms.items() if q.value not in paused}
+        if len(kept) < len(rooms) and not self._paused_recheck:
+            self._paused_recheck = True
+            asyncio.get_running_loop().call_later(self.paused.every + 0.05, self._recheck_paused)
+        return kept
+
+    def _recheck_paused(self) -> None:
+        self._paused_recheck = False
+        self.wake("poll")
+
     async def _claim(self, dispatch: Dispatch) -> int:
         if self._in_doubt and not await self._settle_in_doubt():
             return 0
@@ -240,6 +256,11 @@ class Runner:
         claimed: list[TaskRecord] = []
         try:
             async with self.resources.unit() as uow:
+                paused = await self.paused.get(uow)  # cached: read at most once a second
+                if paused:
+                    rooms = self._skip_paused(rooms, paused)
+                    if not rooms:
+                        return 0
                 claimed = await execution.claim(
                     uow,
                     worker_id=self.worker_id,

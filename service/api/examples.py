@@ -147,6 +147,11 @@ DOWNLOAD = {
 
 #: by component schema name: one example each (their `examples`)
 SCHEMAS: dict[str, Any] = {
+    "BulkRequest": {
+        "action": "retry",
+        "filter": {"status": "failed", "taskType": "export", "tag": ["nightly"]},
+        "preview": True,
+    },
     "TaskCreate": {
         "taskType": "export",
         "entityType": "product",

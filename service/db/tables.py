@@ -695,3 +695,30 @@ class SettingVersionRow(SQLModel, table=True):
 
 
 setting_versions_table = SettingVersionRow.__table__  # type: ignore[attr-defined]
+
+
+class QueuePause(SQLModel, table=True):
+    """A paused queue: workers' claims skip it (runs already started finish)."""
+
+    __tablename__ = "queue_pauses"
+
+    queue: str = Field(max_length=16, primary_key=True)
+    paused_by: str = Field(max_length=128)
+    paused_at: datetime = _ts(nullable=False)
+
+
+class QueueAudit(SQLModel, table=True):
+    """Who paused or resumed which queue, when."""
+
+    __tablename__ = "queue_audit"
+    __table_args__ = (Index("ix_queue_audit_queue", "queue", "id"),)
+
+    id: int | None = Field(default=None, sa_column=Column(BigIntPK, primary_key=True))
+    queue: str = Field(max_length=16)
+    action: str = Field(max_length=16)
+    actor: str = Field(max_length=128)
+    created_at: datetime = _ts(nullable=False)
+
+
+queue_pauses_table = QueuePause.__table__  # type: ignore[attr-defined]
+queue_audit_table = QueueAudit.__table__  # type: ignore[attr-defined]

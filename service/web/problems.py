@@ -157,12 +157,17 @@ async def _unexpected(request: Request, error: Exception) -> JSONResponse:
     return _internal_error(request)
 
 
+#: Steps pydantic puts in an error's loc for its own validators ("function-wrap[_check()]"):
+#: not part of the client's JSON, so not of the field it names.
+_VALIDATOR_STEP = re.compile(r"^function-(wrap|before|after|plain)\[.*\]$")
+
+
 def _field(error: dict[str, Any]) -> str:
     """The field an error names, as the client spells it: pageSize, params.mode, taskId, body.
 
     Only the top-level name is camelCased: deeper parts are keys of the client's own JSON, and
     an unknown field keeps the spelling it was sent with."""
-    loc = list(error["loc"])
+    loc = [part for part in error["loc"] if not _VALIDATOR_STEP.match(str(part))]
     source = loc.pop(0) if loc and loc[0] in _SOURCES else "body"
     if error["type"] == "json_invalid":  # FastAPI puts the character's position in loc
         loc = [part for part in loc if isinstance(part, str)]
@@ -175,8 +180,12 @@ def _field(error: dict[str, Any]) -> str:
 
 async def _validation_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, RequestValidationError)
+    found = list(error.errors())
+    # A nullable field's value that fails its type also fails the `null` branch of its union:
+    # that "should be None" says nothing the other error does not.
+    meaningful = [e for e in found if e["type"] != "none_required"] or found
     field_errors = [
-        {"field": _field(e), "reason": _REASONS.get(e["type"], e["msg"])} for e in error.errors()
+        {"field": _field(e), "reason": _REASONS.get(e["type"], e["msg"])} for e in meaningful
     ]
     detail = "; ".join(f"{e['field']}: {e['reason']}" for e in field_errors)
     return problem(

@@ -6,7 +6,8 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Header, Query, Response, status
-from pydantic import Field, field_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic.json_schema import SkipJsonSchema
 from starlette.routing import Match
 from starlette.types import Scope
 
@@ -26,8 +27,15 @@ from service.catalog.notifications import NotificationSettings
 from service.clock import utcnow
 from service.db.repositories.tasks import Cursor, TaskFilters
 from service.domain.errors import InvalidInput
-from service.domain.tasks import Priority, TaskRecord, TaskStatus
-from service.usecases import downloads, queries, submissions, task_edits, tasks as task_usecases
+from service.domain.tasks import Priority, Queue, TaskRecord, TaskStatus
+from service.usecases import (
+    bulk_actions,
+    downloads,
+    queries,
+    submissions,
+    task_edits,
+    tasks as task_usecases,
+)
 from service.usecases.downloads import DownloadLink
 from service.usecases.files import FilePolicy, FilePurpose
 from service.usecases.submissions import Submitted
@@ -175,10 +183,9 @@ def _split_statuses(value: str) -> list[str]:
     return [s.strip(" ") for s in value.split(",")]
 
 
-class ListQuery(InputModel):
-    page: fields.PageNumber = 1
-    page_size: int = Field(20, ge=1, le=100)
-    cursor: str | None = Field(None, max_length=200, description="nextCursor of the last page")
+class FilterFields(InputModel):
+    """The filters of a task list (GET /tasks) and of a bulk action on it."""
+
     task_type: str | None = Field(None, max_length=64)
     entity_type: str | None = Field(None, max_length=64)
     status: str | None = Field(
@@ -193,8 +200,10 @@ class ListQuery(InputModel):
     search: str | None = Field(
         None,
         max_length=200,
-        description="in the name, description, task and entity type, file name and error",
+        description="text found in the type, entity, file name, name, description, error, "
+        "params or result",
     )
+    queue: Queue | None = None
     tag: list[fields.Tag] = Field(
         default_factory=list, max_length=20, description="repeatable: tasks with every tag"
     )
@@ -208,6 +217,12 @@ class ListQuery(InputModel):
                 allowed = ", ".join(s.value for s in TaskStatus)
                 raise ValueError(f"unknown status {bad[0]!r}; allowed: {allowed}")
         return value
+
+
+class ListQuery(FilterFields):
+    page: fields.PageNumber = 1
+    page_size: int = Field(20, ge=1, le=100)
+    cursor: str | None = Field(None, max_length=200, description="nextCursor of the last page")
 
 
 @router.get("", response_model=TaskPage)
@@ -244,9 +259,14 @@ async def list_tasks(
 def task_filters(query: ListQuery) -> tuple[TaskFilters, Cursor | None]:
     """The filters and the cursor a list query asks for (REST's and gRPC's ListTasks)."""
     cursor = _cursor(query.cursor)
+    return filters_of(query), cursor
+
+
+def filters_of(query: FilterFields) -> TaskFilters:
+    """The filters a list query or a bulk action names."""
     if query.start_date and query.end_date and query.start_date > query.end_date:
         raise InvalidInput("startDate is after endDate", field="startDate")
-    filters = TaskFilters(
+    return TaskFilters(
         task_type=query.task_type,
         entity_type=query.entity_type,
         status=[TaskStatus(s) for s in _split_statuses(query.status)] if query.status else (),
@@ -255,8 +275,8 @@ def task_filters(query: ListQuery) -> tuple[TaskFilters, Cursor | None]:
         end_date=query.end_date,
         search=query.search,
         tags=tuple(query.tag),
+        queue=None if query.queue is None else query.queue.value,
     )
-    return filters, cursor
 
 
 def _cursor(token: str | None) -> Cursor | None:
@@ -269,6 +289,71 @@ def _cursor(token: str | None) -> Cursor | None:
     if not fields.EARLIEST <= cursor.created_at < fields.LATEST:
         raise InvalidInput("cursor is not one this API returned", field="cursor")
     return cursor
+
+
+class BulkRequest(InputModel):
+    """A bulk action on chosen tasks (ids) or on every task a filter matches (filter): one of
+    the two, never both, never neither (an empty filter matches every task)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"oneOf": [{"required": ["ids"]}, {"required": ["filter"]}]}
+    )
+
+    action: bulk_actions.BulkAction
+    ids: (
+        Annotated[list[UUID], Field(min_length=1, max_length=bulk_actions.MAX_IDS)]
+        | SkipJsonSchema[None]
+    ) = None
+    filter: FilterFields | SkipJsonSchema[None] = None
+    preview: bool = Field(False, strict=True, description="only count: change nothing")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_target(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            given = [name for name in ("ids", "filter") if name in data]
+            for name in given:
+                if data[name] is None:
+                    raise ValueError(f"{name} must not be null")
+            if len(given) != 1:
+                raise ValueError("name the tasks (ids) or a filter: one of them")
+        return data
+
+
+class BulkAnswer(CamelModel):
+    action: bulk_actions.BulkAction
+    matched: int
+    eligible: int
+    applied: bool
+    changed: int
+    skipped: int
+    limit: int = bulk_actions.MAX_TASKS
+
+
+@router.post(":bulk", response_model=BulkAnswer, responses=responses(413))
+async def bulk_action(body: BulkRequest, uow: UnitDep, caller: CallerDep) -> BulkAnswer:
+    """Cancel, retry or run now the tasks `ids` names or that `filter` matches (the caller's
+    own, or anyone's for admins). `preview` counts: `matched` tasks, of which `eligible` are in
+    a status the action applies to. More than 10,000 eligible tasks are refused (422): narrow
+    the filter. Each task changes as its single action would change it, recorded with the
+    caller as actor; tasks that changed meanwhile are `skipped`."""
+    outcome = await bulk_actions.apply(
+        uow,
+        caller,
+        body.action,
+        filters=None if body.filter is None else filters_of(body.filter),
+        ids=body.ids,
+        preview=body.preview,
+        now=utcnow(),
+    )
+    return BulkAnswer(
+        action=outcome.action,
+        matched=outcome.matched,
+        eligible=outcome.eligible,
+        applied=outcome.applied,
+        changed=outcome.changed,
+        skipped=outcome.skipped,
+    )
 
 
 ETAG_HEADER = {

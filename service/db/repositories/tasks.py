@@ -223,6 +223,42 @@ class TaskFilters:
     search: str | None = None
     #: tasks holding every one of these tags
     tags: Sequence[str] = ()
+    queue: str | None = None
+
+
+def _like(text: str) -> str:
+    """A LIKE pattern that finds `text` anywhere, its wildcards and escape taken literally."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _json_text(text: str, dialect: str) -> str:
+    """`text` as it appears inside a JSON string the database holds: SQLite keeps the text
+    SQLAlchemy wrote (non-ASCII as \\u escapes), PostgreSQL's jsonb prints it raw."""
+    return json.dumps(text, ensure_ascii=dialect != "postgresql")[1:-1]
+
+
+def _search(search: str, dialect: str) -> Any:
+    """Search in the named columns (name and description too) and inside params and result
+    (their JSON text: bounded by the search's length, wildcards escaped; keys match as well as
+    values)."""
+    plain = _like(search)
+    conditions = [
+        c.ilike(plain, escape="\\")
+        for c in (
+            T.c.task_type,
+            T.c.entity_type,
+            T.c.file_name,
+            T.c.error_message,
+            T.c.name,
+            T.c.description,
+        )
+    ]
+    patterns = {plain, _like(_json_text(search, dialect))}
+    for pattern in patterns:
+        for column in (T.c.params, T.c.result):
+            conditions.append(cast(column, Text).ilike(pattern, escape="\\"))
+    return or_(*conditions)
 
 
 def _listed_columns() -> list[Any]:
@@ -410,6 +446,34 @@ class TaskRepository:
         listed = [Listed(_listed_record(r), bool(r.params_omitted)) for r in rows[:limit]]
         return listed, total, len(rows) > limit
 
+    def _selection(self, filters: TaskFilters, ids: Sequence[UUID] | None) -> list[Any]:
+        conditions = self._conditions(filters, self.dialect)
+        if ids is not None:
+            conditions.append(T.c.id.in_(list(ids)))
+        return conditions
+
+    async def count_selected(self, filters: TaskFilters, ids: Sequence[UUID] | None) -> int:
+        """How many tasks match `filters` (and, given, are among `ids`)."""
+        stmt = select(func.count()).select_from(T).where(*self._selection(filters, ids))
+        return int((await self.session.execute(stmt)).scalar_one())
+
+    async def selected_ids(
+        self,
+        filters: TaskFilters,
+        ids: Sequence[UUID] | None,
+        statuses: Iterable[TaskStatus],
+        *,
+        limit: int,
+    ) -> Sequence[UUID]:
+        """Up to `limit` ids of matching tasks in one of `statuses`, oldest first."""
+        stmt = (
+            select(T.c.id)
+            .where(*self._selection(filters, ids), T.c.status.in_([s.value for s in statuses]))
+            .order_by(T.c.created_at, T.c.id)
+            .limit(limit)
+        )
+        return (await self.session.execute(stmt)).scalars().all()
+
     @staticmethod
     def _conditions(f: TaskFilters, dialect: str) -> list[Any]:
         conditions: list[Any] = [ACTIVE]
@@ -427,19 +491,10 @@ class TaskRepository:
             conditions.append(T.c.created_at >= f.start_date)
         if f.end_date is not None:
             conditions.append(T.c.created_at <= f.end_date)
+        if f.queue is not None:
+            conditions.append(T.c.queue == f.queue)
         if f.search:
-            escaped = f.search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            pattern = f"%{escaped}%"
-            conditions.append(
-                or_(
-                    T.c.task_type.ilike(pattern, escape="\\"),
-                    T.c.entity_type.ilike(pattern, escape="\\"),
-                    T.c.file_name.ilike(pattern, escape="\\"),
-                    T.c.error_message.ilike(pattern, escape="\\"),
-                    T.c.name.ilike(pattern, escape="\\"),
-                    T.c.description.ilike(pattern, escape="\\"),
-                )
-            )
+            conditions.append(_search(f.search, dialect))
         if f.tags:
             conditions.append(dialects.json_list_holds_all(T.c.tags, f.tags, dialect))
         return conditions

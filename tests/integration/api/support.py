@@ -125,7 +125,7 @@ async def counts(resources: Resources) -> dict[str, int]:
 async def trail(resources: Resources) -> tuple[list[tuple[UUID, str]], list[tuple[UUID, str]]]:
     """(task id, event type) of every task event, and of every task's outbox row but progress
     notices, schedule events (a schedule's events have no task history: their key is the
-    schedule) and notifications."""
+    schedule), notifications, and events of no task (settings, queues)."""
     async with resources.sessionmaker() as session:
         events = await session.execute(
             select(events_table.c.task_id, events_table.c.event_type).order_by(events_table.c.id)
@@ -135,7 +135,7 @@ async def trail(resources: Resources) -> tuple[list[tuple[UUID, str]], list[tupl
             .where(
                 outbox_table.c.topic.notin_([EventType.PROGRESS.value, NOTIFICATION_REQUESTED]),
                 outbox_table.c.topic.not_like("operations.schedule.%"),
-                outbox_table.c.task_id.is_not(None),  # settings.changed is no task's event
+                outbox_table.c.task_id.is_not(None),  # settings' and queues' events: no task's
             )
             .order_by(outbox_table.c.id)
         )

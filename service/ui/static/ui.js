@@ -1,0 +1,502 @@
+/* Common-Operations dashboard: the pages' behaviour, hand-written, no dependencies.
+ * Every change goes through the JSON API (the same use cases as any client). Requests carry
+ * X-Ops-UI: 1 (see service/ui/devlogin.py: the dev login's cookie counts only with it). */
+"use strict";
+
+const API = "/api/v1/operations";
+const FINAL = ["completed", "failed", "cancelled"];
+const MARKS = {waiting: "⧗", scheduled: "◷", pending: "…", processing: "▶", completed: "✔",
+  failed: "✖", cancelled: "⊘"};
+
+async function api(method, path, body) {
+  const init = {method, headers: {"X-Ops-UI": "1", "Accept": "application/json"},
+    credentials: "same-origin"};
+  if (body !== undefined) {
+    init.headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  const response = await fetch(API + path, init);
+  if (response.status === 204) return null;
+  const data = await response.json().catch(() => null);
+  if (!response.ok) {
+    const detail = data && (data.errors && data.errors.length
+      ? data.errors.map((e) => `${e.field}: ${e.reason}`).join("; ")
+      : data.detail);
+    throw new Error(detail || `${response.status} ${response.statusText}`);
+  }
+  return data;
+}
+
+function flash(text, isError) {
+  const box = document.getElementById("flash");
+  if (!box) return;
+  box.textContent = text;
+  box.className = isError ? "error" : "ok";
+}
+
+function el(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === "text") node.textContent = v; else node.setAttribute(k, v === true ? "" : v);
+  }
+  for (const child of children) node.append(child);
+  return node;
+}
+
+function badge(status, cancelRequested) {
+  return el("span", {class: `badge s-${status}`, "data-status": status},
+    el("span", {"aria-hidden": "true", text: MARKS[status] || ""}),
+    ` ${status}${cancelRequested && status === "processing" ? " (cancelling)" : ""}`);
+}
+
+function seconds(s) {
+  if (s < 90) return `${Math.round(s)} s`;
+  if (s < 5400) return `${Math.round(s / 60)} min`;
+  return `${(s / 3600).toFixed(1)} h`;
+}
+
+/** Progress text and ETA of a task (from its start and its percentage so far). */
+function paintProgress(box, task) {
+  if (!box) return;
+  const bar = box.querySelector("progress");
+  bar.value = task.progress;
+  bar.textContent = `${task.progress}%`;
+  let text = `${task.progress}%`;
+  if (task.totalItems) text += ` · ${task.processedItems}/${task.totalItems}`;
+  else if (task.processedItems) text += ` · ${task.processedItems} done`;
+  if (task.failedItems) text += ` · ${task.failedItems} failed`;
+  box.querySelector(".progress-text").textContent = text;
+  let eta = "";
+  if (task.status === "processing" && task.startedAt && task.progress > 0 && task.progress < 100) {
+    const elapsed = (Date.now() - Date.parse(task.startedAt)) / 1000;
+    eta = `ETA ${seconds(elapsed * (100 - task.progress) / task.progress)}`;
+  }
+  box.querySelector(".eta").textContent = eta;
+}
+
+/** The live data source: calls `onTasks(tasks)` with fresh task snapshots every ~2 s.
+ * One function, so a stream (Server-Sent Events) can replace the polling. Returns stop(). */
+function liveTasks(fetchTasks, onTasks, everyMs = 2000) {
+  let stopped = false;
+  let timer = null;
+  async function tick() {
+    if (stopped) return;
+    try { onTasks(await fetchTasks()); } catch (error) { /* next tick tries again */ }
+    if (!stopped) timer = setTimeout(tick, everyMs);
+  }
+  timer = setTimeout(tick, everyMs);
+  return () => { stopped = true; clearTimeout(timer); };
+}
+
+async function confirmDialog(text) {
+  const dialog = document.getElementById("confirm");
+  document.getElementById("confirm-text").textContent = text;
+  return new Promise((resolve) => {
+    const yes = document.getElementById("confirm-yes");
+    const no = document.getElementById("confirm-no");
+    function done(answer) {
+      yes.onclick = no.onclick = null;
+      dialog.close();
+      resolve(answer);
+    }
+    yes.onclick = () => done(true);
+    no.onclick = () => done(false);
+    dialog.addEventListener("cancel", () => resolve(false), {once: true});
+    dialog.showModal();
+    yes.focus();
+  });
+}
+
+/* ---- Tasks list ------------------------------------------------------------------------ */
+function tasksPage() {
+  const table = document.getElementById("tasks");
+  const query = table.dataset.apiQuery;
+  const rows = () => [...table.querySelectorAll("tbody tr[data-id]")];
+  const anyLive = () => rows().some((r) => !FINAL.includes(r.dataset.status));
+  liveTasks(async () => (anyLive() ? (await api("GET", `/tasks?${query}`)).items : []),
+    (tasks) => {
+      for (const task of tasks) {
+        const row = table.querySelector(`tr[data-id="${task.id}"]`);
+        if (!row) continue;
+        if (row.dataset.status !== task.status) {
+          row.dataset.status = task.status;
+          row.querySelector(".status").replaceChildren(badge(task.status, task.cancelRequested));
+        }
+        paintProgress(row.querySelector("[data-progress]"), task);
+      }
+    });
+  document.getElementById("select-all").addEventListener("change", (event) => {
+    for (const box of table.querySelectorAll(".pick")) box.checked = event.target.checked;
+  });
+  const action = () => document.getElementById("bulk-action").value;
+  const label = (a) => ({cancel: "cancelled", retry: "retried", run: "started now"})[a];
+  async function run(body, what) {
+    try {
+      const preview = await api("POST", "/tasks:bulk", {...body, preview: true});
+      if (preview.eligible > preview.limit) {
+        flash(`More than ${preview.limit} tasks would be ${label(body.action)}: narrow the filter.`, true);
+        return;
+      }
+      const ok = await confirmDialog(
+        `${preview.matched} tasks ${what}; ${preview.eligible} of them will be ` +
+        `${label(body.action)}. Continue?`);
+      if (!ok) return;
+      const done = await api("POST", "/tasks:bulk", body);
+      flash(`${done.changed} tasks ${label(body.action)}` +
+        (done.skipped ? `, ${done.skipped} skipped (they changed meanwhile)` : "") + ".");
+      setTimeout(() => location.reload(), 1200);
+    } catch (error) { flash(error.message, true); }
+  }
+  document.getElementById("bulk-selected").addEventListener("click", () => {
+    const ids = [...table.querySelectorAll(".pick:checked")].map((b) => b.value);
+    if (!ids.length) { flash("Select tasks first.", true); return; }
+    run({action: action(), ids}, "are selected");
+  });
+  document.getElementById("bulk-filter").addEventListener("click", () => {
+    run({action: action(), filter: JSON.parse(table.dataset.filter || "{}")}, "match the filter");
+  });
+}
+
+/* ---- Task page ------------------------------------------------------------------------- */
+async function download(path) {
+  try {
+    const link = await api("GET", path);
+    location.assign(link.downloadUrl);
+  } catch (error) { flash(error.message, true); }
+}
+
+function renderLogs(list, items) {
+  list.replaceChildren(...(items.length ? items.map((l) => el("li", {class: `log-${l.level}`},
+    el("time", {text: l.createdAt.replace("T", " ").slice(0, 19)}), " ",
+    el("span", {class: "level", text: l.level.toUpperCase()}), ` ${l.message}`))
+    : [el("li", {class: "muted", text: "No log lines."})]));
+}
+
+function taskPage() {
+  const box = document.getElementById("task");
+  const id = box.dataset.id;
+  let total = Number(box.dataset.logTotal);
+  const level = document.getElementById("log-level");
+  const tail = document.getElementById("log-tail");
+  const logs = document.getElementById("logs");
+  async function loadLogs() {
+    const size = 200;
+    const q = level.value ? `&level=${level.value}` : "";
+    const first = await api("GET", `/tasks/${id}/logs?pageSize=1${q}`);
+    total = first.total;
+    const page = Math.max(1, Math.ceil(total / size));
+    const answer = await api("GET", `/tasks/${id}/logs?pageSize=${size}&page=${page}${q}`);
+    renderLogs(logs, answer.items);
+  }
+  level.addEventListener("change", () => loadLogs().catch((e) => flash(e.message, true)));
+  if (box.dataset.final !== "true") {
+    const stop = liveTasks(async () => [await api("GET", `/tasks/${id}`)], async ([task]) => {
+      paintProgress(box.querySelector("[data-progress]"), task);
+      if (tail.checked) await loadLogs();
+      if (task.status !== box.dataset.status || task.cancelRequested) {
+        if (task.status !== box.dataset.status) { stop(); location.reload(); return; }
+        document.getElementById("status").replaceChildren(badge(task.status, true));
+      }
+    });
+  }
+  for (const button of document.querySelectorAll("#task-actions button[data-action]")) {
+    button.addEventListener("click", async () => {
+      const what = button.dataset.action;
+      try {
+        if (what === "delete") {
+          if (!(window.confirm("Delete this task?"))) return;
+          await api("DELETE", `/tasks/${id}`);
+          location.assign("/ui/tasks");
+          return;
+        }
+        if (what === "run") await api("POST", "/tasks:bulk", {action: "run", ids: [id]});
+        else await api("POST", `/tasks/${id}/${what}`);
+        location.reload();
+      } catch (error) { flash(error.message, true); }
+    });
+  }
+  for (const button of document.querySelectorAll("[data-download]")) {
+    button.addEventListener("click", () => download(`/tasks/${id}/download?file=${button.dataset.download}`));
+  }
+  for (const button of document.querySelectorAll("[data-file-id]")) {
+    button.addEventListener("click", () => download(`/files/${button.dataset.fileId}/download`));
+  }
+}
+
+/* ---- Forms from JSON Schema ------------------------------------------------------------ */
+function resolve(schema, root) {
+  if (schema && schema.$ref) return resolve(root.$defs[schema.$ref.split("/").pop()], root);
+  if (schema && schema.anyOf) {
+    const kept = schema.anyOf.filter((s) => s.type !== "null");
+    if (kept.length === 1) return {...resolve(kept[0], root), nullable: true,
+      description: schema.description, default: schema.default, title: schema.title};
+  }
+  return schema || {};
+}
+
+/** Inputs for each property of an object schema; returns read(), which builds the value. */
+function schemaFields(container, schema, prefix) {
+  container.querySelectorAll(".generated").forEach((n) => n.remove());
+  const readers = [];
+  for (const [name, raw] of Object.entries(schema.properties || {})) {
+    const prop = resolve(raw, schema);
+    const id = `${prefix}-${name}`;
+    const wrap = el("div", {class: "generated field"});
+    const label = el("label", {for: id, text: prop.title || name});
+    const help = prop.description ? el("small", {id: `${id}-help`, text: prop.description}) : null;
+    let input;
+    let read;
+    const type = prop.type;
+    if (prop.enum || prop.const) {
+      input = el("select", {id});
+      if (prop.nullable) input.append(el("option", {value: "", text: "—"}));
+      for (const v of prop.enum || [prop.const]) {
+        input.append(el("option", {value: v, text: v, selected: v === prop.default}));
+      }
+      read = () => input.value === "" ? undefined : input.value;
+    } else if (type === "boolean") {
+      input = el("input", {id, type: "checkbox", checked: prop.default === true});
+      read = () => input.checked === (prop.default === true) ? undefined : input.checked;
+    } else if (type === "integer" || type === "number") {
+      input = el("input", {id, type: "number", step: type === "integer" ? "1" : "any",
+        min: prop.minimum ?? prop.exclusiveMinimum, max: prop.maximum ?? prop.exclusiveMaximum,
+        placeholder: prop.default ?? ""});
+      read = () => input.value === "" ? undefined : Number(input.value);
+    } else if (type === "string") {
+      input = el("input", {id, maxlength: prop.maxLength, pattern: prop.pattern,
+        placeholder: prop.default ?? ""});
+      read = () => input.value === "" ? undefined : input.value;
+    } else if (type === "array" && resolve(prop.items, schema).type === "string") {
+      input = el("input", {id, placeholder: "comma-separated"});
+      read = () => input.value.trim() === "" ? undefined
+        : input.value.split(",").map((s) => s.trim()).filter(Boolean);
+    } else {
+      input = el("textarea", {id, rows: "3", placeholder: "JSON"});
+      read = () => input.value.trim() === "" ? undefined : JSON.parse(input.value);
+    }
+    if (help) input.setAttribute("aria-describedby", help.id);
+    if ((schema.required || []).includes(name)) input.required = true;
+    wrap.append(label, input);
+    if (help) wrap.append(help);
+    container.append(wrap);
+    readers.push([name, read]);
+  }
+  return () => {
+    const value = {};
+    for (const [name, read] of readers) {
+      const v = read();
+      if (v !== undefined) value[name] = v;
+    }
+    return value;
+  };
+}
+
+function entityField(container, type, id) {
+  container.replaceChildren();
+  if (!type.entityTypes) return () => undefined;
+  const select = el("select", {id, required: true});
+  for (const e of type.entityTypes) select.append(el("option", {value: e, text: e}));
+  container.append(el("label", {for: id, text: "Entity"}), select);
+  return () => select.value;
+}
+
+function showErrors(error) {
+  const box = document.getElementById("form-errors");
+  box.textContent = error ? error.message : "";
+}
+
+function newTaskPage() {
+  const types = JSON.parse(document.getElementById("types").textContent)
+    .filter((t) => !t.needsFile);
+  const select = document.getElementById("task-type");
+  for (const t of types) select.append(el("option", {value: t.taskType, text: t.taskType}));
+  let readParams;
+  let readEntity;
+  function show() {
+    const type = types.find((t) => t.taskType === select.value);
+    document.getElementById("type-summary").textContent = type.summary;
+    readEntity = entityField(document.getElementById("entity-field"), type, "task-entity");
+    readParams = schemaFields(document.getElementById("params-fields"), type.paramsSchema, "p");
+  }
+  select.addEventListener("change", show);
+  show();
+  document.getElementById("new-task").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    showErrors(null);
+    try {
+      const body = {taskType: select.value, params: readParams()};
+      const entity = readEntity();
+      if (entity) body.entityType = entity;
+      const name = document.getElementById("task-name").value.trim();
+      if (name) body.name = name;
+      const tags = document.getElementById("task-tags").value.split(",").map((s) => s.trim())
+        .filter(Boolean);
+      if (tags.length) body.tags = tags;
+      const when = document.getElementById("task-when").value;
+      if (when) body.scheduledAt = new Date(when).toISOString();
+      const task = await api("POST", "/tasks", body);
+      location.assign(`/ui/tasks/${task.id}`);
+    } catch (error) { showErrors(error); }
+  });
+}
+
+function exportPage() {
+  const type = JSON.parse(document.getElementById("types").textContent)
+    .find((t) => t.taskType === "export");
+  const readEntity = entityField(document.getElementById("entity-field"), type, "export-entity");
+  const readParams = schemaFields(document.getElementById("params-fields"), type.paramsSchema, "x");
+  document.getElementById("export-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    showErrors(null);
+    try {
+      const task = await api("POST", "/tasks",
+        {taskType: "export", entityType: readEntity(), params: readParams()});
+      location.assign(`/ui/tasks/${task.id}`);
+    } catch (error) { showErrors(error); }
+  });
+}
+
+/* ---- Import wizard --------------------------------------------------------------------- */
+function upload(url, headers, file, onProgress) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("PUT", url);
+    for (const [k, v] of Object.entries(headers || {})) xhr.setRequestHeader(k, v);
+    xhr.upload.onprogress = (e) => { if (e.lengthComputable) onProgress(e.loaded, e.total); };
+    xhr.onload = () => (xhr.status < 300 ? resolve() : reject(new Error(`upload: ${xhr.status} ${xhr.responseText}`)));
+    xhr.onerror = () => reject(new Error("upload failed"));
+    xhr.send(file);
+  });
+}
+
+function follow(id, onTask) {
+  return new Promise((resolve) => {
+    const stop = liveTasks(async () => [await api("GET", `/tasks/${id}`)], ([task]) => {
+      onTask(task);
+      if (FINAL.includes(task.status)) { stop(); resolve(task); }
+    }, 1000);
+  });
+}
+
+function summary(dl, result, words) {
+  dl.replaceChildren();
+  for (const [key, label] of words) {
+    dl.append(el("dt", {text: label}), el("dd", {"data-key": key, text: String(result?.[key] ?? 0)}));
+  }
+}
+
+async function reportRows(id) {
+  const link = await api("GET", `/tasks/${id}/download?file=errorReport`);
+  const text = await (await fetch(link.downloadUrl, {credentials: "same-origin"})).text();
+  return text.split(/\r?\n/).filter(Boolean).slice(0, 11);
+}
+
+function importPage() {
+  const form = document.getElementById("import-form");
+  const steps = (n) => document.querySelectorAll(".steps li").forEach((li) => {
+    if (Number(li.dataset.step) === n) li.setAttribute("aria-current", "step");
+    else li.removeAttribute("aria-current");
+  });
+  let dry = null;
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    showErrors(null);
+    const file = document.getElementById("import-file").files[0];
+    if (!file) { showErrors(new Error("Choose a file.")); return; }
+    const entity = document.getElementById("import-entity").value;
+    const mode = document.getElementById("import-mode").value;
+    try {
+      const task = await api("POST", "/tasks", {taskType: "import", entityType: entity,
+        fileName: file.name, fileSize: file.size, params: {mode, validateOnly: true}});
+      document.getElementById("upload").hidden = false;
+      await upload(task.uploadUrl, task.uploadHeaders, file, (sent, size) => {
+        document.getElementById("upload-progress").value = Math.round(100 * sent / size);
+        document.getElementById("upload-text").textContent = `${sent} of ${size} bytes`;
+      });
+      document.getElementById("upload-progress").value = 100;
+      document.getElementById("upload-text").textContent = "uploaded";
+      await api("POST", `/tasks/${task.id}/submit`).catch(() => null);
+      steps(2);
+      document.getElementById("step-check").hidden = false;
+      const status = document.getElementById("check-status");
+      status.textContent = "Checking every row (nothing is written)…";
+      dry = await follow(task.id, (t) => { status.textContent = `Checking… ${t.progress}%`; });
+      dry.mode = mode;
+      dry.entity = entity;
+      status.textContent = dry.status === "completed"
+        ? "Dry run finished: nothing was written." : `Dry run ${dry.status}: ${dry.errorMessage || ""}`;
+      summary(document.getElementById("dry-summary"), dry.result, [["created", "Would create"],
+        ["updated", "Would update"], ["skipped", "Would skip"], ["failed", "Rows with errors"]]);
+      const errors = document.getElementById("dry-errors");
+      errors.replaceChildren();
+      if (dry.result && dry.result.errorReportFileId) {
+        const lines = await reportRows(dry.id);
+        errors.append(el("h3", {text: "First errors"}),
+          el("pre", {id: "first-errors", text: lines.join("\n")}));
+        const link = document.getElementById("dry-report");
+        link.hidden = false;
+        link.onclick = (e) => { e.preventDefault(); download(`/tasks/${dry.id}/download?file=errorReport`); };
+      }
+      document.getElementById("import-confirm").hidden = dry.status !== "completed";
+      document.getElementById("import-restart").hidden = false;
+    } catch (error) { showErrors(error); }
+  });
+  document.getElementById("import-restart").addEventListener("click", () => location.reload());
+  document.getElementById("import-confirm").addEventListener("click", async () => {
+    showErrors(null);
+    try {
+      const task = await api("POST", "/tasks", {taskType: "import", entityType: dry.entity,
+        inputFileId: dry.inputFileId, params: {mode: dry.mode}});
+      steps(3);
+      document.getElementById("import-confirm").hidden = true;
+      document.getElementById("step-run").hidden = false;
+      document.getElementById("run-task").href = `/ui/tasks/${task.id}`;
+      const bar = document.getElementById("run-progress");
+      const text = document.getElementById("run-text");
+      const done = await follow(task.id, (t) => {
+        bar.value = t.progress;
+        text.textContent = `${t.status} · ${t.progress}% · ${t.processedItems} rows`;
+      });
+      text.textContent = `Import ${done.status}` + (done.errorMessage ? `: ${done.errorMessage}` : ".");
+      summary(document.getElementById("run-summary"), done.result, [["created", "Created"],
+        ["updated", "Updated"], ["skipped", "Skipped"], ["failed", "Rows with errors"]]);
+      if (done.result && done.result.errorReportFileId) {
+        const button = document.getElementById("run-report");
+        button.hidden = false;
+        button.onclick = () => download(`/tasks/${done.id}/download?file=errorReport`);
+      }
+    } catch (error) { showErrors(error); }
+  });
+}
+
+/* ---- Queues ---------------------------------------------------------------------------- */
+function queuesPage() {
+  for (const button of document.querySelectorAll("[data-queue-action]")) {
+    button.addEventListener("click", async () => {
+      try {
+        await api("POST", `/queues/${button.dataset.queue}/${button.dataset.queueAction}`);
+        location.reload();
+      } catch (error) { flash(error.message, true); }
+    });
+  }
+  liveTasks(() => api("GET", "/queues"), (queues) => {
+    for (const q of queues) {
+      const row = document.querySelector(`tr[data-queue="${q.queue}"]`);
+      if (!row) continue;
+      row.querySelector(".depth").textContent = q.depth;
+      row.querySelector(".running").textContent = q.running;
+      row.querySelector(".oldest").textContent =
+        q.oldestWaitingSeconds === null ? "—" : `${Math.round(q.oldestWaitingSeconds)} s`;
+      row.querySelector(".throughput").textContent =
+        `${q.finishedLast5Minutes} (${q.throughputPerMinute}/min)`;
+    }
+  });
+}
+
+const PAGES = {tasks: tasksPage, task: taskPage, new: newTaskPage, export: exportPage,
+  import: importPage, queues: queuesPage};
+document.addEventListener("DOMContentLoaded", () => {
+  const page = PAGES[document.body.dataset.page];
+  if (page) page();
+});
