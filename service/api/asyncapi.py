@@ -27,6 +27,7 @@ from service.domain.events import (
     SOURCE,
     EventType,
     NotificationEventType,
+    QueueEventType,
     ScheduleEventType,
     SettingsEventType,
 )
@@ -83,6 +84,11 @@ DESCRIPTIONS: dict[str, str] = {
         "A settings key (the CloudEvent subject) saved a new version: who, when, its ETag and "
         "the changed paths (secrets masked). Every API replica drops its cached copy."
     ),
+    QueueEventType.PAUSED: (
+        "An admin paused a queue (`queue`, `actor`, `at`): workers stop claiming from it; "
+        "running tasks finish."
+    ),
+    QueueEventType.RESUMED: "An admin resumed a paused queue: workers claim from it again.",
     DEAD_LETTER_TOPIC: (
         "A delivery of a work trigger that Dapr gave up on (retries exhausted or dropped), "
         "as Dapr dead-lettered it. The worker records it (GET /api/v1/operations/dead-letters)."
@@ -125,7 +131,18 @@ class SettingsChanged(CamelModel):
     changes: list[Any] = Field(description="the changed paths with old and new values")
 
 
+class QueueChanged(CamelModel):
+    """The `data` of operations.queue.paused and .resumed (service/usecases/queues.py)."""
+
+    queue: str
+    action: str = Field(description="paused or resumed")
+    actor: str
+    at: datetime
+
+
 PAYLOADS: dict[str, type[BaseModel]] = {
+    QueueEventType.PAUSED: QueueChanged,
+    QueueEventType.RESUMED: QueueChanged,
     SettingsEventType.CHANGED: SettingsChanged,
     **{str(t): SchedulePublic for t in ScheduleEventType if t is not ScheduleEventType.FIRED},
     ScheduleEventType.FIRED: ScheduleFired,

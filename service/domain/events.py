@@ -61,3 +61,10 @@ class SettingsEventType(enum.StrEnum):
     """A settings key saved a new version (its subject is the key; replicas drop their cache)."""
 
     CHANGED = "settings.changed"
+
+
+class QueueEventType(enum.StrEnum):
+    """An admin paused or resumed a queue (claims skip a paused queue; running tasks finish)."""
+
+    PAUSED = "operations.queue.paused"
+    RESUMED = "operations.queue.resumed"

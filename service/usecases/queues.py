@@ -15,11 +15,12 @@ from service.db.repositories.queues import QueueRepository
 from service.db.unit_of_work import UnitOfWork
 from service.domain.callers import ADMIN_ROLE, Caller
 from service.domain.errors import Forbidden, NotFound
+from service.domain.events import QueueEventType
 from service.domain.tasks import Queue
 from service.usecases import history
 
-PAUSED_TOPIC = "operations.queue.paused"
-RESUMED_TOPIC = "operations.queue.resumed"
+PAUSED_TOPIC = QueueEventType.PAUSED
+RESUMED_TOPIC = QueueEventType.RESUMED
 #: throughput is counted over this window
 THROUGHPUT_WINDOW = timedelta(minutes=5)
 
