@@ -10,8 +10,18 @@ from fastapi import FastAPI
 
 from service import __version__
 from service.api import fields
-from service.api.routes import bulk, dead_letters, files, task_history, task_types, tasks
+from service.api.routes import (
+    bulk,
+    dead_letters,
+    files,
+    streams,
+    task_history,
+    task_types,
+    tasks,
+)
+from service.bootstrap import Resources
 from service.config import Settings
+from service.events.changefeed import ChangeFeed
 from service.logging import configure_logging
 from service.web import health, methods, problems
 from service.web.lifespan import Companion, run_resources
@@ -25,8 +35,14 @@ def create_app(settings: Settings, *, companions: Sequence[Companion] = ()) -> F
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with run_resources(app, settings, "api", companions, serves_api=True):
-            yield
+        async with run_resources(app, settings, "api", companions, serves_api=True) as resources:
+            feed = _change_feed(resources)
+            app.state.change_feed = feed
+            await feed.start()
+            try:
+                yield
+            finally:
+                await feed.stop()
 
     app = FastAPI(
         title="Common-Operations",
@@ -40,6 +56,20 @@ def create_app(settings: Settings, *, companions: Sequence[Companion] = ()) -> F
     _include_routers(app)
     _describe(app, settings)
     return app
+
+
+def _change_feed(resources: Resources) -> ChangeFeed:
+    """The process's one reader of changes for its live streams: woken by its own commits, and
+    on PostgreSQL by every process's (LISTEN on its own connection)."""
+    settings = resources.settings
+    feed = ChangeFeed(
+        resources.sessionmaker,
+        max_clients=settings.stream_max_clients,
+        poll_seconds=settings.stream_poll_seconds,
+        listen_url=None if settings.is_sqlite else resources.engine.url,
+    )
+    resources.change_listeners.append(feed.wake)
+    return feed
 
 
 def _body_ceiling(settings: Settings) -> int:
@@ -56,6 +86,7 @@ def _body_ceiling(settings: Settings) -> int:
 
 def _include_routers(app: FastAPI) -> None:
     app.include_router(health.router)
+    app.include_router(streams.router, prefix=API_PREFIX)  # before /tasks/{task_id}
     app.include_router(tasks.router, prefix=API_PREFIX)
     app.include_router(task_types.router, prefix=API_PREFIX)
     app.include_router(task_history.router, prefix=API_PREFIX)

@@ -41,6 +41,8 @@ class Resources:
     #: Embedded mode (API and worker in one process): the worker's doorbell, rung with the ids
     #: of just-committed new pending tasks before the relay publishes their `created` events.
     local_doorbell: Callable[[list[UUID]], None] | None = None
+    #: called after each commit that wrote outbox rows or log lines (the API's live streams)
+    change_listeners: list[Callable[[], None]] = field(default_factory=list)
     #: creates that arrive together share one transaction (see usecases/group_commit.py)
     creates: GroupCommit = field(init=False)
 
@@ -59,6 +61,9 @@ class Resources:
             self.local_doorbell(facts.ready)
         if facts.outbox:
             self.relay.accept(facts.outbox)
+        if facts.outbox or facts.logged:
+            for listener in self.change_listeners:
+                listener()
 
     @property
     def bus(self) -> InProcessPublisher | None:
