@@ -11,7 +11,9 @@ reconnects with Last-Event-ID is replayed exactly what it missed, from the datab
 
 from __future__ import annotations
 
+import json
 import re
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -39,11 +41,31 @@ _LIST_ID = re.compile(r"^\d{1,18}$")
 
 @dataclass(frozen=True, slots=True)
 class StreamEvent:
-    """One Server-Sent Event: its id (a resume position), its name and its JSON data."""
+    """One Server-Sent Event: its id (a resume position), its name and its data as JSON text."""
 
     id: str
     event: str
-    data: dict[str, Any]
+    json: str
+
+
+def _dumps(data: dict[str, Any]) -> str:
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+
+
+#: A notice's JSON, written once for all the streams that show it (a change seen by 200
+#: clients is serialised once, not 200 times); the most recent notices only.
+_NOTICE_JSON: OrderedDict[int, str] = OrderedDict()
+_NOTICE_JSON_SIZE = 4096
+
+
+def _notice_json(notice: Notice) -> str:
+    text = _NOTICE_JSON.get(notice.id)
+    if text is None:
+        data = {"type": notice.topic, "at": notice.created_at.isoformat(), "task": notice.payload}
+        text = _NOTICE_JSON[notice.id] = _dumps(data)
+        if len(_NOTICE_JSON) > _NOTICE_JSON_SIZE:
+            _NOTICE_JSON.popitem(last=False)
+    return text
 
 
 def task_position(last_event_id: str | None) -> tuple[int, int] | None:
@@ -66,13 +88,12 @@ def list_position(last_event_id: str | None) -> int | None:
 
 def _notice_event(notice: Notice, event_id: str) -> StreamEvent:
     name = EventType(notice.topic).short if notice.topic in EventType._value2member_map_ else "task"
-    data = {"type": notice.topic, "at": notice.created_at.isoformat(), "task": notice.payload}
-    return StreamEvent(event_id, name, data)
+    return StreamEvent(event_id, name, _notice_json(notice))
 
 
 def _log_event(line: LogRecord, event_id: str) -> StreamEvent:
     view = LogView.model_validate(line).model_dump(mode="json", by_alias=True)
-    return StreamEvent(event_id, "log", {"type": "log", "log": view})
+    return StreamEvent(event_id, "log", _dumps({"type": "log", "log": view}))
 
 
 def _merged(notices: list[Notice], lines: list[LogRecord]) -> list[Notice | LogRecord]:
@@ -105,7 +126,7 @@ class TaskStream:
                 task = await task_usecases.get(uow, self.caller, self.task_id)
                 outbox, logs = await ChangeRepository(uow.session).task_heads(self.task_id)
             data = {"type": "snapshot", "task": snapshot(task)}
-            yield StreamEvent(f"{outbox}-{logs}", "snapshot", data)
+            yield StreamEvent(f"{outbox}-{logs}", "snapshot", _dumps(data))
         else:
             outbox, logs = self.position
             more = True
@@ -228,7 +249,7 @@ class ListStream:
         data: dict[str, Any] = {"type": "snapshot", "items": items, "total": page.total}
         if reset:
             data["reset"] = True
-        return head, StreamEvent(str(head), "snapshot", data)
+        return head, StreamEvent(str(head), "snapshot", _dumps(data))
 
     async def _events(self) -> AsyncIterator[StreamEvent]:
         accepts = self.subscription.accepts

@@ -7,7 +7,6 @@ stopped reading. Starlette's StreamingResponse would need all three written by h
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 from uuid import UUID
@@ -93,8 +92,7 @@ def _feed(request: Request) -> ChangeFeed:
 
 async def _sse(events: AsyncIterator[StreamEvent]) -> AsyncIterator[ServerSentEvent]:
     async for event in events:
-        data = json.dumps(event.data, separators=(",", ":"), ensure_ascii=False)
-        yield ServerSentEvent(data=data, event=event.event, id=event.id)
+        yield ServerSentEvent(data=event.json, event=event.event, id=event.id)
 
 
 def _respond(events: AsyncIterator[StreamEvent], settings: Settings) -> EventSourceResponse:
