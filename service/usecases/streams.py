@@ -54,15 +54,17 @@ def _dumps(data: dict[str, Any]) -> str:
 
 #: A notice's JSON, written once for all the streams that show it (a change seen by 200
 #: clients is serialised once, not 200 times); the most recent notices only.
-_NOTICE_JSON: OrderedDict[int, str] = OrderedDict()
+#: Keyed by the row's id with its task and time: apps on other databases may share a process.
+_NOTICE_JSON: OrderedDict[tuple[int, UUID, datetime], str] = OrderedDict()
 _NOTICE_JSON_SIZE = 4096
 
 
 def _notice_json(notice: Notice) -> str:
-    text = _NOTICE_JSON.get(notice.id)
+    key = (notice.id, notice.task_id, notice.created_at)
+    text = _NOTICE_JSON.get(key)
     if text is None:
         data = {"type": notice.topic, "at": notice.created_at.isoformat(), "task": notice.payload}
-        text = _NOTICE_JSON[notice.id] = _dumps(data)
+        text = _NOTICE_JSON[key] = _dumps(data)
         if len(_NOTICE_JSON) > _NOTICE_JSON_SIZE:
             _NOTICE_JSON.popitem(last=False)
     return text

@@ -212,3 +212,27 @@ async def test_a_change_committed_by_another_process_reaches_the_stream(
         assert frame.data["task"]["status"] == "cancelled"
     finally:
         await other.close()
+
+
+async def test_a_resumed_list_stream_replays_the_changes_it_missed(api_server: str) -> None:
+    async with httpx.AsyncClient(base_url=api_server, timeout=30) as client:
+        url = f"{BASE}/stream?taskType=sleep"
+        async with client.stream("GET", url, headers=ALICE) as response:
+            snapshot = await collect(response, lambda ev: True)
+        last = snapshot[0].id
+        assert last is not None
+        missed = [
+            await _create(client, ALICE, taskType="sleep"),
+            await _create(client, BOB, taskType="sleep"),  # not alice's: not shown to her
+            await _create(client, ALICE, taskType="noop"),  # not selected by the filter
+            await _create(client, ALICE, taskType="sleep"),
+        ]
+        await client.post(f"{BASE}/{missed[0]}/cancel", headers=ALICE)
+        async with client.stream("GET", url, headers={**ALICE, "Last-Event-ID": last}) as resp:
+            replayed = await collect(resp, lambda ev: len(ev) == 3)
+    assert [(e.event, e.data["task"]["id"]) for e in replayed] == [
+        ("created", missed[0]),
+        ("created", missed[3]),
+        ("cancelled", missed[0]),
+    ]
+    assert [int(e.id or 0) for e in replayed] == sorted(int(e.id or 0) for e in replayed)
