@@ -11,6 +11,7 @@ from collections.abc import Iterable, Iterator
 
 from fastapi import APIRouter, Request, Response, status
 from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException
 from starlette.routing import BaseRoute, Match
 from starlette.types import Scope
 
@@ -40,6 +41,8 @@ def allowed(request: Request) -> list[str]:
     def taken(method: str) -> bool:
         scope = {**request.scope, "method": method}
         for route in _leaves(routes):
+            if getattr(getattr(route, "endpoint", None), "refuses", False):
+                continue
             match, child = route.matches(scope)
             if match == Match.FULL and _fits(route, child):
                 return True
@@ -81,3 +84,15 @@ async def options(request: Request) -> Response:
     if not methods:
         raise NotFound(f"no resource at {request.url.path}")
     return Response(status_code=status.HTTP_204_NO_CONTENT, headers={"Allow": ", ".join(methods)})
+
+
+def refuse(target: APIRouter, path: str, methods: list[str]) -> None:
+    """Answer `methods` at `path` with 405 (and the path's real methods in Allow) where a route
+    with a path parameter would otherwise take them: DELETE /tasks/stream is not a delete of a
+    task whose id is "stream" (a 422), it is a method /tasks/stream does not take."""
+
+    async def refused() -> None:
+        raise HTTPException(status.HTTP_405_METHOD_NOT_ALLOWED)
+
+    refused.refuses = True  # type: ignore[attr-defined]
+    target.add_api_route(path, refused, methods=methods, include_in_schema=False)

@@ -25,6 +25,7 @@ from service.domain.tasks import TaskStatus
 from service.events.changefeed import ChangeFeed
 from service.usecases import streams
 from service.usecases.streams import StreamEvent
+from service.web import methods
 from service.web.problems import CALLER_RESPONSES, responses
 
 router = APIRouter(prefix="/tasks", tags=["streams"], responses=CALLER_RESPONSES)
@@ -42,15 +43,18 @@ _STREAM_ANSWER: dict[int | str, dict[str, Any]] = {
     }
 }
 
-LastEventId = Annotated[
-    str | None,
-    Header(
+
+def _last_event_id(pattern: str) -> Any:
+    return Header(
         alias="Last-Event-ID",
         max_length=40,
-        pattern=r"^[0-9]{1,18}(-[0-9]{1,18})?$",
+        pattern=pattern,
         description="the id of the last event received: the stream resumes after it",
-    ),
-]
+    )
+
+
+TaskLastEventId = Annotated[str | None, _last_event_id(r"^[0-9]{1,18}-[0-9]{1,18}$")]
+ListLastEventId = Annotated[str | None, _last_event_id(r"^[0-9]{1,18}$")]
 
 
 class StreamQuery(InputModel):
@@ -110,7 +114,7 @@ async def tasks_stream(
     request: Request,
     caller: CallerDep,
     resources: ResourcesDep,
-    last_event_id: LastEventId = None,
+    last_event_id: ListLastEventId = None,
 ) -> EventSourceResponse:
     """The tasks the list's filters select, as they change: first a `snapshot` event (the first
     page), then an event per state change or progress notice (`created`, `started`,
@@ -146,7 +150,7 @@ async def task_stream(
     request: Request,
     caller: CallerDep,
     resources: ResourcesDep,
-    last_event_id: LastEventId = None,
+    last_event_id: TaskLastEventId = None,
 ) -> EventSourceResponse:
     """One task as it changes: first a `snapshot` event, then its state changes and progress
     notices (each with the task) and its new `log` lines; the stream ends after `deleted`."""
@@ -154,3 +158,7 @@ async def task_stream(
         resources.unit, _feed(request), caller, task_id, last_event_id
     )
     return _respond(stream.events(), resources.settings)
+
+
+# /tasks/{task_id} routes would take these at /tasks/stream (as a task id "stream": a 422)
+methods.refuse(router, "/stream", ["DELETE", "PATCH", "PUT", "POST"])
