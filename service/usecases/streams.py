@@ -25,7 +25,6 @@ from service.db.repositories.history import LogRecord
 from service.db.repositories.tasks import TaskFilters
 from service.db.unit_of_work import Units
 from service.domain.callers import Caller
-from service.domain.errors import InvalidInput
 from service.domain.events import EventType
 from service.events.changefeed import ChangeFeed, Subscription
 from service.usecases import queries, tasks as task_usecases
@@ -71,21 +70,16 @@ def _notice_json(notice: Notice) -> str:
 
 
 def task_position(last_event_id: str | None) -> tuple[int, int] | None:
-    if last_event_id is None:
-        return None
-    found = _TASK_ID.match(last_event_id.strip())
-    if found is None:
-        raise InvalidInput("Last-Event-ID is not an id this stream sent", field="Last-Event-ID")
-    return int(found[1]), int(found[2])
+    """Where a task stream resumes; None (start with a snapshot) for no id or one this stream
+    cannot have sent (EventSource clients resend whatever id they last saw)."""
+    found = _TASK_ID.match(last_event_id.strip()) if last_event_id else None
+    return (int(found[1]), int(found[2])) if found else None
 
 
 def list_position(last_event_id: str | None) -> int | None:
-    if last_event_id is None:
-        return None
-    value = last_event_id.strip()
-    if _LIST_ID.match(value) is None:
-        raise InvalidInput("Last-Event-ID is not an id this stream sent", field="Last-Event-ID")
-    return int(value)
+    """Where a list stream resumes; None (a snapshot) for no id or an unknown one."""
+    value = last_event_id.strip() if last_event_id else ""
+    return int(value) if _LIST_ID.match(value) else None
 
 
 def _notice_event(notice: Notice, event_id: str) -> StreamEvent:

@@ -44,17 +44,17 @@ _STREAM_ANSWER: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _last_event_id(pattern: str) -> Any:
+def _last_event_id(form: str) -> Any:
     return Header(
         alias="Last-Event-ID",
         max_length=40,
-        pattern=pattern,
-        description="the id of the last event received: the stream resumes after it",
+        description=f"the id of the last event received ({form}): the stream resumes after it; "
+        "an id this stream cannot have sent starts it afresh, with a snapshot",
     )
 
 
-TaskLastEventId = Annotated[str | None, _last_event_id(r"^[0-9]{1,18}-[0-9]{1,18}$")]
-ListLastEventId = Annotated[str | None, _last_event_id(r"^[0-9]{1,18}$")]
+TaskLastEventId = Annotated[str | None, _last_event_id("`<outbox id>-<log id>`")]
+ListLastEventId = Annotated[str | None, _last_event_id("`<outbox id>`")]
 
 
 class StreamQuery(InputModel):
