@@ -21,13 +21,16 @@ from service.api.routes import (
     schedules,
     settings_events,
     stored_settings,
+    streams,
     task_history,
     task_types,
     tasks,
     templates,
 )
+from service.bootstrap import Resources
 from service.config import Settings
 from service.events.base import Publisher
+from service.events.changefeed import ChangeFeed
 from service.logging import configure_logging
 from service.rpc.server import GrpcServer
 from service.telemetry import tracing
@@ -58,8 +61,14 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with run_resources(
             app, settings, "api", companions, serves_api=True, publisher=publisher
-        ):
-            yield
+        ) as resources:
+            feed = _change_feed(resources)
+            app.state.change_feed = feed
+            await feed.start()
+            try:
+                yield
+            finally:
+                await feed.stop()
 
     app = FastAPI(
         title="Common-Operations",
@@ -86,6 +95,20 @@ def app_from_environment() -> FastAPI:
     return create_app(Settings())
 
 
+def _change_feed(resources: Resources) -> ChangeFeed:
+    """The process's one reader of changes for its live streams: woken by its own commits, and
+    on PostgreSQL by every process's (LISTEN on its own connection)."""
+    settings = resources.settings
+    feed = ChangeFeed(
+        resources.sessionmaker,
+        max_clients=settings.stream_max_clients,
+        poll_seconds=settings.stream_poll_seconds,
+        listen_url=None if settings.is_sqlite else resources.engine.url,
+    )
+    resources.change_listeners.append(feed.wake)
+    return feed
+
+
 def _body_ceiling(settings: Settings) -> int:
     """The framework's body limit, a ceiling no client should reach: twice the largest upload.
 
@@ -102,6 +125,7 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(asyncapi.router)
+    app.include_router(streams.router, prefix=API_PREFIX)  # before /tasks/{task_id}
     app.include_router(tasks.router, prefix=API_PREFIX)
     app.include_router(templates.tasks_router, prefix=API_PREFIX)
     app.include_router(templates.router, prefix=API_PREFIX)

@@ -54,6 +54,8 @@ class Resources:
     #: what a schedule's template names becomes a task through (build_resources: the templates
     #: use case; None: a schedule naming a templateId is refused)
     template_resolver: TemplateResolver | None = None
+    #: called after each commit that wrote outbox rows or log lines (the API's live streams)
+    change_listeners: list[Callable[[], None]] = field(default_factory=list)
     #: creates that arrive together share one transaction (see usecases/group_commit.py)
     creates: GroupCommit = field(init=False)
 
@@ -82,6 +84,9 @@ class Resources:
                 if row.topic == stored_settings.CHANGED and row.subject:
                     self.settings_cache.drop(row.subject)
             self.relay.accept(facts.outbox)
+        if facts.outbox or facts.logged:
+            for listener in self.change_listeners:
+                listener()
 
     @property
     def schedule_makers(self) -> Makers:

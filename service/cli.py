@@ -1,4 +1,4 @@
-"""common-ops: dev | api | worker | migrate."""
+"""common-ops: dev | api | worker | migrate, and the API client (tasks, import, export, …)."""
 
 from __future__ import annotations
 
@@ -12,11 +12,13 @@ import uvicorn
 from rich.console import Console
 from uvicorn.config import LOGGING_CONFIG
 
+from service.cli_client import commands as client_commands
 from service.config import Settings
 from service.logging import configure_logging
 
 cli = typer.Typer(help="Common-Operations: task orchestration service.", no_args_is_help=True)
 console = Console(stderr=True)
+client_commands.register(cli)
 
 Host = Annotated[str | None, typer.Option(help="Interface to listen on")]
 Port = Annotated[int | None, typer.Option(help="Port to listen on")]

@@ -63,6 +63,12 @@ class Settings(BaseSettings):
     claim_batch_size: int = Field(500, ge=1, le=1000)
     worker_id: str = ""
     progress_interval_seconds: float = Field(1.0, ge=0)
+    #: Server-Sent Event streams: a keep-alive comment this often, at most this many open
+    #: streams per API process (503 beyond), and a read of what changed at least this often
+    #: while streams are open (the safety net under notifications)
+    stream_keepalive_seconds: float = Field(15.0, gt=0, le=3600)
+    stream_max_clients: int = Field(1000, ge=0, le=100_000)
+    stream_poll_seconds: float = Field(5.0, gt=0, le=3600)
     poll_fast_seconds: float = Field(1.0, gt=0)
     poll_slow_seconds: float = Field(15.0, gt=0)
     retention_days: int = Field(30, ge=1)

@@ -27,9 +27,11 @@ class Facts:
     outbox: list[OutboxRecord] = field(default_factory=list)
     #: tasks made pending and due now (the workers of this process may claim them at once)
     ready: list[UUID] = field(default_factory=list)
+    #: task log lines were written (live streams of this process read them)
+    logged: bool = False
 
     def __bool__(self) -> bool:
-        return bool(self.outbox or self.ready)
+        return bool(self.outbox or self.ready or self.logged)
 
 
 AfterCommit = Callable[[Facts], None]

@@ -23,7 +23,8 @@ class LogEntry:
 
 
 async def append(uow: UnitOfWork, entries: Sequence[LogEntry]) -> None:
-    """Write a batch of log lines."""
+    """Write a batch of log lines (live streams of this process hear of them at commit)."""
+    uow.facts.logged = True
     await HistoryRepository(uow.session).add_logs(
         [
             {

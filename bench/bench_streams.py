@@ -1,0 +1,176 @@
+"""Live streams under load: N stream clients on one API process while tasks run.
+
+    .venv/bin/python bench/bench_streams.py --db sqlite|postgres [--clients 200] [--tasks 200]
+        [--gap-ms 20]
+
+The embedded mode (`common-ops dev`: API + worker in one process). Phase 1: one client creates
+`noop` tasks `gap` apart with no stream open (create latency, send -> 201). Phase 2: `clients`
+connections follow `GET /tasks/stream?taskType=noop` (each first gets its snapshot), then the
+same creates run again. Every event a stream client receives is timed against its `at` (the
+time the change's transaction stamped, before it committed): the event latency. Reported:
+create p50/p99 without and with the streams (and their ratio), event latency p50/p99/max, and
+the events received against those expected (3 per task per client: created, started, completed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import time
+from datetime import datetime
+
+import uvloop
+from _common import (
+    Connection,
+    Meter,
+    Server,
+    create_request,
+    database,
+    emit,
+    fresh,
+    log,
+    machine,
+    percentile,
+    workdir,
+)
+
+STREAM = "/api/v1/operations/tasks/stream?taskType=noop"
+USER = "bench"
+
+
+async def creates(port: int, count: int, gap: float) -> list[float]:
+    """`count` creates `gap` apart on one keep-alive connection; each one's latency."""
+    conn = await Connection.open(port)
+    raw = create_request(USER)
+    loop = asyncio.get_running_loop()
+    next_at = loop.time()
+    latencies = []
+    try:
+        for _ in range(count):
+            await asyncio.sleep(max(0.0, next_at - loop.time()))
+            next_at += gap
+            start = time.perf_counter()
+            status, body = await conn.send(raw)
+            latencies.append(time.perf_counter() - start)
+            if status != 201:
+                raise RuntimeError(f"create answered {status}: {body[:300]!r}")
+    finally:
+        await conn.close()
+    return latencies
+
+
+class StreamClient:
+    """One SSE connection read line by line (the chunk-size lines of the chunked body are
+    skipped: they never start with `data:`)."""
+
+    def __init__(self) -> None:
+        self.latencies: list[float] = []
+        self.snapshot = asyncio.Event()
+        self.events = 0
+        self._task: asyncio.Task[None] | None = None
+        self._writer: asyncio.StreamWriter | None = None
+
+    async def open(self, port: int) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        self._writer = writer
+        raw = Connection.request("GET", STREAM, {"X-User-ID": USER, "Accept": "text/event-stream"})
+        writer.write(raw)
+        head = await reader.readuntil(b"\r\n\r\n")
+        if not head.startswith(b"HTTP/1.1 200"):
+            raise RuntimeError(f"stream answered {head[:200]!r}")
+        self._task = asyncio.create_task(self._read(reader))
+
+    async def _read(self, reader: asyncio.StreamReader) -> None:
+        while line := await reader.readline():
+            if not line.startswith(b"data:"):
+                continue
+            received = time.time()
+            data = json.loads(line[5:])
+            if data["type"] == "snapshot":
+                self.snapshot.set()
+                continue
+            self.events += 1
+            self.latencies.append(received - datetime.fromisoformat(data["at"]).timestamp())
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(BaseException):
+                await self._task
+
+
+def stats(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {}
+    return {
+        "p50ms": round(1000 * percentile(values, 50), 3),
+        "p99ms": round(1000 * percentile(values, 99), 3),
+        "maxms": round(1000 * max(values), 3),
+    }
+
+
+async def run(port: int, clients: int, tasks: int, gap: float) -> dict[str, object]:
+    await creates(port, 20, gap)  # warm-up
+    alone = await creates(port, tasks, gap)
+    await asyncio.sleep(1.0)
+    streams = [StreamClient() for _ in range(clients)]
+    for client in streams:
+        await client.open(port)
+    await asyncio.wait_for(asyncio.gather(*(c.snapshot.wait() for c in streams)), 60)
+    before = sum(c.events for c in streams)  # the warm-up's and phase 1's late events
+    with_streams = await creates(port, tasks, gap)
+    await asyncio.sleep(2.0)  # the last tasks complete and their events arrive
+    for client in streams:
+        await client.close()
+    events = [latency for c in streams for latency in c.latencies]
+    ratio = percentile(with_streams, 99) / percentile(alone, 99)
+    return {
+        "clients": clients,
+        "tasks": tasks,
+        "createAlone": stats(alone),
+        "createWithStreams": stats(with_streams),
+        "createP99Ratio": round(ratio, 3),
+        "eventLatency": stats(events),
+        "eventsReceived": sum(c.events for c in streams) - before,
+        "eventsExpected": 3 * tasks * clients,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--clients", type=int, default=200)
+    parser.add_argument("--tasks", type=int, default=200)
+    parser.add_argument("--gap-ms", type=float, default=20.0)
+    args = parser.parse_args()
+    env = {"OPS_STREAM_MAX_CLIENTS": str(args.clients + 10)}
+    with (
+        workdir("bench-streams-") as work,
+        database(args.db, work) as db,
+        Server("dev", db, work, env=env) as server,
+    ):
+        log(f"dev pid {server.pid} on port {server.port} ({db.kind})")
+        fresh(db)
+        with Meter({"dev": server.pid}) as meter:
+            result = uvloop.run(run(server.port, args.clients, args.tasks, args.gap_ms / 1000))
+        result.update(meter.result)
+        log(f"{result}")
+        command = server.command
+    emit(
+        {
+            "bench": "streams",
+            "db": db.kind,
+            "machine": machine(),
+            "server": command,
+            "gapMs": args.gap_ms,
+            **result,
+        }
+    )
+
+
+if __name__ == "__main__":
+    main()

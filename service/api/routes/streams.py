@@ -1,0 +1,164 @@
+"""/tasks/{id}/stream and /tasks/stream: Server-Sent Events of tasks as they change.
+
+sse-starlette writes the events: it sends the keep-alive comments, notices a client that went
+away (and cancels the stream, whose subscription then ends), and bounds a send to a client that
+stopped reading. Starlette's StreamingResponse would need all three written by hand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Header, Query, Request
+from pydantic import Field, field_validator
+from sse_starlette import EventSourceResponse, ServerSentEvent
+
+from service.api import fields
+from service.api.deps import CallerDep, ResourcesDep
+from service.api.schemas import InputModel
+from service.config import Settings
+from service.db.repositories.tasks import TaskFilters
+from service.domain.errors import InvalidInput
+from service.domain.tasks import TaskStatus
+from service.events.changefeed import ChangeFeed
+from service.usecases import streams
+from service.usecases.streams import StreamEvent
+from service.web import methods
+from service.web.problems import CALLER_RESPONSES, responses
+
+router = APIRouter(prefix="/tasks", tags=["streams"], responses=CALLER_RESPONSES)
+
+#: A stream's send to a client that stopped reading gives up after this long (it reconnects).
+SEND_TIMEOUT = 30.0
+
+_STATUS = "|".join(s.value for s in TaskStatus)
+_STATUS_LIST = rf"^ *({_STATUS}) *(, *({_STATUS}) *)*$"
+
+_STREAM_ANSWER: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "Server-Sent Events; each has an id to resume from (Last-Event-ID)",
+        "content": {"text/event-stream": {"schema": {"type": "object"}}},
+    }
+}
+
+
+def _last_event_id(form: str) -> Any:
+    return Header(
+        alias="Last-Event-ID",
+        max_length=40,
+        description=f"the id of the last event received ({form}): the stream resumes after it; "
+        "an id this stream cannot have sent starts it afresh, with a snapshot",
+    )
+
+
+TaskLastEventId = Annotated[str | None, _last_event_id("`<outbox id>-<log id>`")]
+ListLastEventId = Annotated[str | None, _last_event_id("`<outbox id>`")]
+
+
+class StreamQuery(InputModel):
+    """The task list's filters (GET /tasks); pageSize sizes the first snapshot."""
+
+    page_size: int = Field(20, ge=1, le=100)
+    task_type: str | None = Field(None, max_length=64)
+    entity_type: str | None = Field(None, max_length=64)
+    status: str | None = Field(
+        None,
+        max_length=200,
+        description="one status or a comma-separated list",
+        json_schema_extra={"pattern": _STATUS_LIST},
+    )
+    requested_by: str | None = Field(None, max_length=128)
+    start_date: fields.Instant | None = None
+    end_date: fields.Instant | None = None
+    search: str | None = Field(None, max_length=200)
+
+    @field_validator("status")
+    @classmethod
+    def _statuses(cls, value: str | None) -> str | None:
+        if value is not None:
+            bad = [s for s in _split(value) if s not in TaskStatus.__members__.values()]
+            if bad:
+                allowed = ", ".join(s.value for s in TaskStatus)
+                raise ValueError(f"unknown status {bad[0]!r}; allowed: {allowed}")
+        return value
+
+
+def _split(value: str) -> list[str]:
+    return [s.strip(" ") for s in value.split(",")]
+
+
+def _feed(request: Request) -> ChangeFeed:
+    feed: ChangeFeed = request.app.state.change_feed
+    return feed
+
+
+async def _sse(events: AsyncIterator[StreamEvent]) -> AsyncIterator[ServerSentEvent]:
+    async for event in events:
+        yield ServerSentEvent(data=event.json, event=event.event, id=event.id)
+
+
+def _respond(events: AsyncIterator[StreamEvent], settings: Settings) -> EventSourceResponse:
+    return EventSourceResponse(
+        _sse(events),
+        ping=settings.stream_keepalive_seconds,
+        send_timeout=SEND_TIMEOUT,
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+@router.get("/stream", response_model=None, responses={**_STREAM_ANSWER, **responses(503)})
+async def tasks_stream(
+    query: Annotated[StreamQuery, Query()],
+    request: Request,
+    caller: CallerDep,
+    resources: ResourcesDep,
+    last_event_id: ListLastEventId = None,
+) -> EventSourceResponse:
+    """The tasks the list's filters select, as they change: first a `snapshot` event (the first
+    page), then an event per state change or progress notice (`created`, `started`,
+    `progress`, `completed`, …) with the task. Users follow their own tasks, admins all."""
+    if query.start_date and query.end_date and query.start_date > query.end_date:
+        raise InvalidInput("startDate is after endDate", field="startDate")
+    filters = TaskFilters(
+        task_type=query.task_type,
+        entity_type=query.entity_type,
+        status=[TaskStatus(s) for s in _split(query.status)] if query.status else (),
+        requested_by=query.requested_by,
+        start_date=query.start_date,
+        end_date=query.end_date,
+        search=query.search,
+    )
+    stream = await streams.open_list_stream(
+        resources.unit,
+        _feed(request),
+        caller,
+        filters,
+        page_size=query.page_size,
+        params_cap=resources.settings.list_params_max_bytes,
+        last_event_id=last_event_id,
+    )
+    return _respond(stream.events(), resources.settings)
+
+
+@router.get(
+    "/{task_id}/stream", response_model=None, responses={**_STREAM_ANSWER, **responses(404, 503)}
+)
+async def task_stream(
+    task_id: UUID,
+    request: Request,
+    caller: CallerDep,
+    resources: ResourcesDep,
+    last_event_id: TaskLastEventId = None,
+) -> EventSourceResponse:
+    """One task as it changes: first a `snapshot` event, then its state changes and progress
+    notices (each with the task) and its new `log` lines; the stream ends after `deleted`."""
+    stream = await streams.open_task_stream(
+        resources.unit, _feed(request), caller, task_id, last_event_id
+    )
+    return _respond(stream.events(), resources.settings)
+
+
+# /tasks/{task_id} routes would take these at /tasks/stream (as a task id "stream": a 422)
+methods.refuse(router, "/stream", ["DELETE", "PATCH", "PUT", "POST"])

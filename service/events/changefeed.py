@@ -1,0 +1,285 @@
+"""The change feed: one reader per API process that fans what changed out to its live streams.
+
+What a stream shows is what the service already records: outbox rows (every state change and
+the throttled progress notices, each with the task's snapshot) and task_logs rows. The feed
+never polls per client. It is woken by
+
+* the unit of work of this process, right after a commit that wrote outbox rows or logs
+  (`wake`, wired by the API app to `Resources.after_commit`): the embedded mode's path;
+* a PostgreSQL NOTIFY (migration 0017: one per committed transaction that wrote them, by any
+  process), received on one LISTEN connection per API process: the API + worker split;
+* a timer (`OPS_STREAM_POLL_SECONDS`) while streams are open: the safety net for a dropped
+  notification or a lost LISTEN connection.
+
+and on each wake reads, in one query per table, what was written since the last row it saw.
+Nothing a wake announces is lost when the notification is: the next wake reads it.
+
+Ids are taken in insert order but may commit out of order on PostgreSQL (two transactions);
+an id below the highest one seen that was not there yet is watched for GAP_SECONDS and read
+when it commits (or forgotten: a rolled-back insert leaves a hole for good).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from uuid import UUID
+
+from sqlalchemy.engine import URL
+
+from service.db.engine import SessionMaker, session_scope
+from service.db.notifications import Listener, raw_dsn
+from service.db.repositories.changes import ChangeRepository, Notice
+from service.db.repositories.history import LogRecord
+from service.domain.errors import Unavailable
+from service.logging import FailureStreak
+
+logger = logging.getLogger(__name__)
+
+#: How long an id below the highest one seen may stay missing before it counts as a hole.
+GAP_SECONDS = 10.0
+#: Holes watched at most (a larger jump of a sequence is not a run of open transactions).
+MAX_GAP = 1000
+#: Rows read per table per query; a full read is followed by another at once.
+READ_LIMIT = 1000
+#: Items a stream may have waiting; a client that falls this far behind is disconnected (it
+#: reconnects with Last-Event-ID and is replayed from the database).
+QUEUE_SIZE = 2000
+#: Wakes that arrive within this long share one read (a burst of commits costs one query).
+COALESCE_SECONDS = 0.02
+
+Item = Notice | LogRecord
+Accepts = Callable[[Notice], bool]
+
+
+class TooManyStreams(Unavailable):
+    """This API process serves as many streams as it may; try again shortly or another replica."""
+
+
+@dataclass(eq=False)
+class Subscription:
+    """One open stream: the items the feed routes to it, in the order it read them."""
+
+    task_id: UUID | None
+    accepts: Accepts | None
+    queue: asyncio.Queue[Item | None] = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
+    #: the client fell QUEUE_SIZE items behind: its stream ends, and it resumes by id
+    overflowed: bool = False
+
+    def put(self, item: Item) -> None:
+        if self.overflowed:
+            return
+        try:
+            self.queue.put_nowait(item)
+        except asyncio.QueueFull:
+            self.overflowed = True
+            self.queue.get_nowait()
+            self.queue.put_nowait(None)  # wakes the stream so it ends
+
+
+class Position:
+    """The highest id read of one table, and the ids below it still missing (may commit late)."""
+
+    def __init__(self, top: int) -> None:
+        self.top = top
+        self.missing: dict[int, float] = {}
+
+    def late(self, now: float) -> list[int]:
+        """Missing ids still worth a look (the others are holes: forgotten)."""
+        for i in [i for i, since in self.missing.items() if now - since > GAP_SECONDS]:
+            del self.missing[i]
+        return sorted(self.missing)
+
+    def take(self, ids: Iterable[int], now: float) -> set[int]:
+        """Note ids read; return those not seen before (late ones and new ones)."""
+        fresh: set[int] = set()
+        for i in sorted(ids):
+            if i in self.missing:
+                del self.missing[i]
+                fresh.add(i)
+            elif i > self.top:
+                if i - self.top - 1 <= MAX_GAP:
+                    self.missing.update((m, now) for m in range(self.top + 1, i))
+                self.top = i
+                fresh.add(i)
+        return fresh
+
+
+class ChangeFeed:
+    """Reads what changed once per wake and routes it to the subscribed streams."""
+
+    def __init__(
+        self,
+        sessionmaker: SessionMaker,
+        *,
+        max_clients: int,
+        poll_seconds: float,
+        listen_url: URL | None = None,
+    ) -> None:
+        self.sessionmaker = sessionmaker
+        self.max_clients = max_clients
+        self.poll_seconds = poll_seconds
+        self.listen_url = listen_url
+        self.reads = 0
+        self._by_task: dict[UUID, set[Subscription]] = {}
+        self._lists: set[Subscription] = set()
+        self._count = 0
+        self._wake = asyncio.Event()
+        self._lock = asyncio.Lock()
+        self._positions: tuple[Position, Position] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._listener: Listener | None = None
+        self._listener_lost = asyncio.Event()
+        self.reading = FailureStreak(logger, "stream change feed read", "streams.read")
+        self.listening = FailureStreak(logger, "stream LISTEN connection", "streams.listen")
+
+    @property
+    def clients(self) -> int:
+        return self._count
+
+    def wake(self) -> None:
+        """Something was committed: read it soon (safe to call from any callback)."""
+        self._wake.set()
+
+    async def start(self) -> None:
+        self._tasks.append(asyncio.create_task(self._run(), name="stream-feed"))
+        if self.listen_url is not None:
+            self._listener = Listener(raw_dsn(self.listen_url), self.wake, self._on_lost)
+            self._tasks.append(asyncio.create_task(self._listen(), name="stream-listen"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        if self._listener is not None:
+            with contextlib.suppress(Exception):
+                await self._listener.close()
+        for sub in [*self._lists, *(s for subs in self._by_task.values() for s in subs)]:
+            sub.queue.put_nowait(None)
+
+    async def subscribe(self, task_id: UUID | None, accepts: Accepts | None = None) -> Subscription:
+        """A new stream's subscription: it receives everything committed after this returns
+        (the stream then reads its starting state, and drops what that already covered)."""
+        if self._count >= self.max_clients:
+            raise TooManyStreams(
+                f"this API process already serves {self.max_clients} streams; try again shortly"
+            )
+        sub = Subscription(task_id, accepts)
+        self._count += 1
+        try:
+            async with self._lock:
+                if self._positions is None:  # the first stream: start from what exists now
+                    async with session_scope(self.sessionmaker) as session:
+                        outbox, logs = await ChangeRepository(session).heads()
+                    self._positions = (Position(outbox), Position(logs))
+                if task_id is None:
+                    self._lists.add(sub)
+                else:
+                    self._by_task.setdefault(task_id, set()).add(sub)
+        except BaseException:
+            self._count -= 1
+            raise
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        if sub.task_id is None:
+            if sub in self._lists:
+                self._lists.discard(sub)
+                self._count -= 1
+        else:
+            subs = self._by_task.get(sub.task_id)
+            if subs is not None and sub in subs:
+                subs.discard(sub)
+                self._count -= 1
+                if not subs:
+                    del self._by_task[sub.task_id]
+        if self._count == 0:
+            self._positions = None  # nobody listens: stop reading until a stream opens
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.poll_seconds):
+                    await self._wake.wait()
+            await asyncio.sleep(COALESCE_SECONDS)
+            self._wake.clear()
+            if self._positions is None:
+                continue
+            try:
+                more = await self.read()
+            except Exception as error:  # the database may be away: the timer tries again
+                self.reading.failed(error)
+                await asyncio.sleep(min(self.poll_seconds, 1.0))
+                self._wake.set()
+            else:
+                self.reading.succeeded()
+                if more:
+                    self._wake.set()
+
+    async def read(self) -> bool:
+        """Read what changed since the last read and route it; True when there is more."""
+        async with self._lock:
+            positions = self._positions
+            if positions is None:
+                return False
+            outbox, logs = positions
+            now = time.monotonic()
+            async with session_scope(self.sessionmaker) as session:
+                repo = ChangeRepository(session)
+                notices = await repo.notices_after(outbox.top, READ_LIMIT)
+                late_notices = outbox.late(now)
+                if late_notices:
+                    notices += await repo.notices_in(late_notices)
+                lines: list[LogRecord] = []
+                if self._by_task:  # list streams show no log lines
+                    lines = await repo.logs_after(logs.top, READ_LIMIT)
+                    late_logs = logs.late(now)
+                    if late_logs:
+                        lines += await repo.logs_in(late_logs)
+                else:
+                    logs.top = max(logs.top, await repo.log_head())
+            self.reads += 1
+            fresh_notices = outbox.take((n.id for n in notices), now)
+            fresh_lines = logs.take((r.id for r in lines), now)
+        items: list[Item] = [n for n in notices if n.id in fresh_notices]
+        items += [r for r in lines if r.id in fresh_lines]
+        items.sort(key=lambda item: (item.created_at, isinstance(item, LogRecord), item.id))
+        for item in items:
+            self._route(item)
+        return len(notices) >= READ_LIMIT or len(lines) >= READ_LIMIT
+
+    def _route(self, item: Item) -> None:
+        for sub in self._by_task.get(item.task_id, ()):
+            sub.put(item)
+        if isinstance(item, Notice):
+            for sub in self._lists:
+                if sub.accepts is None or sub.accepts(item):
+                    sub.put(item)
+
+    def _on_lost(self) -> None:
+        self._listener_lost.set()
+
+    async def _listen(self) -> None:
+        """Hold the LISTEN connection; after reconnecting, read what came meanwhile."""
+        assert self._listener is not None
+        while True:
+            try:
+                if not self._listener.connected:
+                    await self._listener.connect()
+                    self._listener_lost.clear()
+                    self.wake()
+                self.listening.succeeded()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.poll_seconds):
+                        await self._listener_lost.wait()
+                await self._listener.check()
+            except Exception as error:
+                self.listening.failed(error)
+                with contextlib.suppress(Exception):
+                    await self._listener.close()
+                await asyncio.sleep(self.listening.backoff(0.5, 5.0))

@@ -1,0 +1,292 @@
+"""Live streams of one task or of a filtered task list, fed by the process's change feed.
+
+Every event has an id that is a position in what the service records, so a client that
+reconnects with Last-Event-ID is replayed exactly what it missed, from the database:
+
+* one task: `<outbox id>-<log id>`, the last outbox row (state change or progress notice) and
+  the last log line of the task the client has seen; both grow per task.
+* a list: `<outbox id>`, the last outbox row seen; a replay scans at most REPLAY_MAX rows
+  after it, and a client further behind gets a fresh snapshot instead (`"reset": true`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from service.db.repositories.changes import ChangeRepository, Notice
+from service.db.repositories.history import LogRecord
+from service.db.repositories.tasks import TaskFilters
+from service.db.unit_of_work import Units
+from service.domain.callers import Caller
+from service.domain.events import EventType
+from service.events.changefeed import ChangeFeed, Subscription
+from service.usecases import queries, tasks as task_usecases
+from service.usecases.views import LogView, snapshot
+
+#: Rows one replay query reads; a one-task replay pages on, a list replay stops (REPLAY_MAX).
+REPLAY_PAGE = 1000
+#: Outbox rows a list stream's resume may scan; further behind, it starts from a snapshot.
+REPLAY_MAX = 10_000
+_TASK_ID = re.compile(r"^(\d{1,18})-(\d{1,18})$")
+_LIST_ID = re.compile(r"^\d{1,18}$")
+
+
+@dataclass(frozen=True, slots=True)
+class StreamEvent:
+    """One Server-Sent Event: its id (a resume position), its name and its data as JSON text."""
+
+    id: str
+    event: str
+    json: str
+
+
+def _dumps(data: dict[str, Any]) -> str:
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+
+
+#: A notice's JSON, written once for all the streams that show it (a change seen by 200
+#: clients is serialised once, not 200 times); the most recent notices only.
+#: Keyed by the row's id with its task and time: apps on other databases may share a process.
+_NOTICE_JSON: OrderedDict[tuple[int, UUID, datetime], str] = OrderedDict()
+_NOTICE_JSON_SIZE = 4096
+
+
+def _notice_json(notice: Notice) -> str:
+    key = (notice.id, notice.task_id, notice.created_at)
+    text = _NOTICE_JSON.get(key)
+    if text is None:
+        data = {"type": notice.topic, "at": notice.created_at.isoformat(), "task": notice.payload}
+        text = _NOTICE_JSON[key] = _dumps(data)
+        if len(_NOTICE_JSON) > _NOTICE_JSON_SIZE:
+            _NOTICE_JSON.popitem(last=False)
+    return text
+
+
+def task_position(last_event_id: str | None) -> tuple[int, int] | None:
+    """Where a task stream resumes; None (start with a snapshot) for no id or one this stream
+    cannot have sent (EventSource clients resend whatever id they last saw)."""
+    found = _TASK_ID.match(last_event_id.strip()) if last_event_id else None
+    return (int(found[1]), int(found[2])) if found else None
+
+
+def list_position(last_event_id: str | None) -> int | None:
+    """Where a list stream resumes; None (a snapshot) for no id or an unknown one."""
+    value = last_event_id.strip() if last_event_id else ""
+    return int(value) if _LIST_ID.match(value) else None
+
+
+def _notice_event(notice: Notice, event_id: str) -> StreamEvent:
+    name = EventType(notice.topic).short if notice.topic in EventType._value2member_map_ else "task"
+    return StreamEvent(event_id, name, _notice_json(notice))
+
+
+def _log_event(line: LogRecord, event_id: str) -> StreamEvent:
+    view = LogView.model_validate(line).model_dump(mode="json", by_alias=True)
+    return StreamEvent(event_id, "log", _dumps({"type": "log", "log": view}))
+
+
+def _merged(notices: list[Notice], lines: list[LogRecord]) -> list[Notice | LogRecord]:
+    items: list[Notice | LogRecord] = [*notices, *lines]
+    items.sort(key=lambda i: (i.created_at, isinstance(i, LogRecord), i.id))
+    return items
+
+
+@dataclass
+class TaskStream:
+    """An authorised, subscribed stream of one task; `events()` runs it, and always closes it."""
+
+    units: Units
+    feed: ChangeFeed
+    caller: Caller
+    task_id: UUID
+    position: tuple[int, int] | None
+    subscription: Subscription
+
+    async def events(self) -> AsyncIterator[StreamEvent]:
+        try:
+            async for event in self._events():
+                yield event
+        finally:
+            self.feed.unsubscribe(self.subscription)
+
+    async def _events(self) -> AsyncIterator[StreamEvent]:
+        if self.position is None:
+            async with self.units() as uow:
+                task = await task_usecases.get(uow, self.caller, self.task_id)
+                outbox, logs = await ChangeRepository(uow.session).task_heads(self.task_id)
+            data = {"type": "snapshot", "task": snapshot(task)}
+            yield StreamEvent(f"{outbox}-{logs}", "snapshot", _dumps(data))
+        else:
+            outbox, logs = self.position
+            more = True
+            while more:
+                async with self.units() as uow:
+                    repo = ChangeRepository(uow.session)
+                    notices = await repo.notices_after(outbox, REPLAY_PAGE, self.task_id)
+                    lines = await repo.logs_after(logs, REPLAY_PAGE, self.task_id)
+                more = len(notices) >= REPLAY_PAGE or len(lines) >= REPLAY_PAGE
+                for item in _merged(notices, lines):
+                    if isinstance(item, Notice):
+                        outbox = max(outbox, item.id)
+                        yield _notice_event(item, f"{outbox}-{logs}")
+                    else:
+                        logs = max(logs, item.id)
+                        yield _log_event(item, f"{outbox}-{logs}")
+        while True:
+            live = await self.subscription.queue.get()
+            if live is None:
+                return  # the client fell too far behind (it resumes by id) or the API stops
+            if isinstance(live, Notice):
+                if live.id <= outbox:
+                    continue
+                outbox = live.id
+                yield _notice_event(live, f"{outbox}-{logs}")
+                if live.topic == EventType.DELETED.value:
+                    return
+            else:
+                if live.id <= logs:
+                    continue
+                logs = live.id
+                yield _log_event(live, f"{outbox}-{logs}")
+
+
+async def open_task_stream(
+    units: Units, feed: ChangeFeed, caller: Caller, task_id: UUID, last_event_id: str | None
+) -> TaskStream:
+    """Check the position and that the caller may see the task (404 otherwise), then take a
+    place in the feed (503 when the process serves its maximum): all before the stream starts."""
+    position = task_position(last_event_id)
+    async with units() as uow:
+        await task_usecases.get(uow, caller, task_id)
+    subscription = await feed.subscribe(task_id)
+    return TaskStream(units, feed, caller, task_id, position, subscription)
+
+
+def _instant(value: Any) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+
+
+def matcher(filters: TaskFilters) -> Callable[[Notice], bool]:
+    """The list's filters applied to a task snapshot (as GET /tasks applies them in SQL)."""
+    statuses = {s.value for s in filters.status}
+    search = filters.search.lower() if filters.search else None
+
+    def accepts(notice: Notice) -> bool:
+        task = notice.payload
+        if filters.owner is not None and task.get("requestedBy") != filters.owner:
+            return False
+        if filters.requested_by is not None and task.get("requestedBy") != filters.requested_by:
+            return False
+        if filters.task_type is not None and task.get("taskType") != filters.task_type:
+            return False
+        if filters.entity_type is not None and task.get("entityType") != filters.entity_type:
+            return False
+        if statuses and task.get("status") not in statuses:
+            return False
+        if filters.start_date is not None or filters.end_date is not None:
+            created = _instant(task.get("createdAt"))
+            if created is None:
+                return False
+            if filters.start_date is not None and created < filters.start_date:
+                return False
+            if filters.end_date is not None and created > filters.end_date:
+                return False
+        if search is not None:
+            fields = ("taskType", "entityType", "fileName", "errorMessage")
+            return any(search in str(task.get(f) or "").lower() for f in fields)
+        return True
+
+    return accepts
+
+
+@dataclass
+class ListStream:
+    """An authorised, subscribed stream of the tasks a list's filters select."""
+
+    units: Units
+    feed: ChangeFeed
+    caller: Caller
+    filters: TaskFilters
+    page_size: int
+    params_cap: int
+    position: int | None
+    subscription: Subscription
+
+    async def events(self) -> AsyncIterator[StreamEvent]:
+        try:
+            async for event in self._events():
+                yield event
+        finally:
+            self.feed.unsubscribe(self.subscription)
+
+    async def _snapshot(self, *, reset: bool) -> tuple[int, StreamEvent]:
+        async with self.units() as uow:
+            head, _ = await ChangeRepository(uow.session).heads()
+            page = await queries.list_tasks(
+                uow,
+                self.caller,
+                self.filters,
+                page=1,
+                page_size=self.page_size,
+                cursor=None,
+                params_cap=self.params_cap,
+            )
+        items = [item.model_dump(mode="json", by_alias=True) for item in page.items]
+        data: dict[str, Any] = {"type": "snapshot", "items": items, "total": page.total}
+        if reset:
+            data["reset"] = True
+        return head, StreamEvent(str(head), "snapshot", _dumps(data))
+
+    async def _events(self) -> AsyncIterator[StreamEvent]:
+        accepts = self.subscription.accepts
+        assert accepts is not None
+        if self.position is None:
+            start, event = await self._snapshot(reset=False)
+            yield event
+        else:
+            async with self.units() as uow:
+                notices = await ChangeRepository(uow.session).notices_after(
+                    self.position, REPLAY_MAX
+                )
+            if len(notices) >= REPLAY_MAX:
+                start, event = await self._snapshot(reset=True)
+                yield event
+            else:
+                start = max([self.position, *(n.id for n in notices)])
+                for notice in notices:
+                    if accepts(notice):
+                        yield _notice_event(notice, str(notice.id))
+        while True:
+            item = await self.subscription.queue.get()
+            if item is None:
+                return
+            if isinstance(item, Notice) and item.id > start:
+                yield _notice_event(item, str(item.id))
+
+
+async def open_list_stream(
+    units: Units,
+    feed: ChangeFeed,
+    caller: Caller,
+    filters: TaskFilters,
+    *,
+    page_size: int,
+    params_cap: int,
+    last_event_id: str | None,
+) -> ListStream:
+    """Users follow their own tasks, admins everyone's (as GET /tasks lists them)."""
+    position = list_position(last_event_id)
+    if not caller.sees_all:
+        filters = replace(filters, owner=caller.user_id)
+    subscription = await feed.subscribe(None, matcher(filters))
+    return ListStream(units, feed, caller, filters, page_size, params_cap, position, subscription)
