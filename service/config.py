@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     #: streams per API process (503 beyond), and a read of what changed at least this often
     #: while streams are open (the safety net under notifications)
     stream_keepalive_seconds: float = Field(15.0, gt=0, le=3600)
+    #: a stream ends after this long; its client reconnects with Last-Event-ID and misses
+    #: nothing (proxies and load balancers cut long connections anyway)
+    stream_max_seconds: float = Field(3600.0, gt=0, le=86_400)
     stream_max_clients: int = Field(1000, ge=0, le=100_000)
     stream_poll_seconds: float = Field(5.0, gt=0, le=3600)
     poll_fast_seconds: float = Field(1.0, gt=0)

@@ -7,6 +7,7 @@ stopped reading. Starlette's StreamingResponse would need all three written by h
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 from uuid import UUID
@@ -94,14 +95,23 @@ def _feed(request: Request) -> ChangeFeed:
     return feed
 
 
-async def _sse(events: AsyncIterator[StreamEvent]) -> AsyncIterator[ServerSentEvent]:
-    async for event in events:
+async def _sse(
+    events: AsyncIterator[StreamEvent], seconds: float
+) -> AsyncIterator[ServerSentEvent]:
+    """The events as SSE, for at most `seconds` (OPS_STREAM_MAX_SECONDS): the client resumes."""
+    loop = asyncio.get_running_loop()
+    ends = loop.time() + seconds
+    while (left := ends - loop.time()) > 0:
+        try:
+            event = await asyncio.wait_for(anext(events), left)
+        except (TimeoutError, StopAsyncIteration):
+            return
         yield ServerSentEvent(data=event.json, event=event.event, id=event.id)
 
 
 def _respond(events: AsyncIterator[StreamEvent], settings: Settings) -> EventSourceResponse:
     return EventSourceResponse(
-        _sse(events),
+        _sse(events, settings.stream_max_seconds),
         ping=settings.stream_keepalive_seconds,
         send_timeout=SEND_TIMEOUT,
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},

@@ -114,6 +114,12 @@ def _node_id_for_schemathesis(request: pytest.FixtureRequest) -> None:
 
 
 @pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    """Streams end after a second here: a fuzzed request to one must come back."""
+    return {"stream_max_seconds": 1.0}
+
+
+@pytest.fixture
 def served(settings: Settings) -> Iterator[str]:
     with Served(settings) as server:
         yield server.url
