@@ -101,7 +101,8 @@ def test_daprd_loads_the_rendered_resources(app_id: str, redis: Any, tmp_path: P
         loaded = {(c["name"], c["type"]) for c in metadata["components"]}
         expected = _scoped(objects, app_id)
         assert loaded == expected
-        assert len(expected) == (1 if app_id == "operations-api" else 7)
+        # api: pubsub and broadcast; worker: pubsub and its 8 cron bindings
+        assert len(expected) == (2 if app_id == "operations-api" else 9)
         resiliencies = [o["metadata"]["name"] for o in objects if o["kind"] == "Resiliency"]
         assert [r["name"] for r in metadata["resiliencies"]] == resiliencies
     finally:
@@ -113,9 +114,9 @@ def test_daprd_loads_the_rendered_resources(app_id: str, redis: Any, tmp_path: P
     [
         (
             "dapr/cron-bindings.yaml",
-            'value: "*/5 * * * * *"',
-            'value: "*/5 * * * * * * *"',
-            "cron-detect-timeouts",
+            'value: "*/30 * * * * *"',  # the one binding that fires every 30 s
+            'value: "*/30 * * * * * * *"',
+            "cron-analytics-rollup",
         ),
         ("dapr/pubsub.yaml", "type: pubsub.redis", "type: pubsub.rediss", "pubsub.rediss"),
     ],
