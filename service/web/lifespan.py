@@ -16,6 +16,7 @@ from sqlalchemy.exc import DBAPIError
 from service.bootstrap import Resources, build_resources
 from service.clock import utcnow
 from service.config import Settings
+from service.db import availability
 from service.events.base import Publisher
 from service.usecases import templates as template_usecases
 
@@ -53,8 +54,9 @@ async def run_resources(
     #: companions that set gauges of their own state before a scrape (service/web/metrics.py)
     observers = (getattr(c, "observe", None) for c in companions)
     app.state.metrics_refreshers = [observe for observe in observers if callable(observe)]
-    if serves_api:
-        await _install_templates(resources)
+    installer = None
+    if serves_api and not await _install_templates(resources):
+        installer = asyncio.create_task(_install_templates_later(resources))
     relay = asyncio.create_task(resources.relay.run())
     resources.relay.kick()  # publish what an earlier run left behind
     started: list[Companion] = []
@@ -70,21 +72,42 @@ async def run_resources(
     finally:
         for companion in started:
             await companion.stop()
+        if installer is not None:
+            installer.cancel()
+            await asyncio.gather(installer, return_exceptions=True)
         await resources.relay.stop(relay)
         await resources.close()
 
 
-async def _install_templates(resources: Resources) -> None:
-    """Add the shipped templates that are missing (service/catalog/templates.py). A database
-    that cannot take them now (unreachable, not migrated yet) does not stop the start: the
-    next start adds them."""
+async def _install_templates(resources: Resources) -> bool:
+    """Add the shipped templates that are missing (service/catalog/templates.py); False when
+    the database cannot be reached now. A schema that cannot take them (not migrated yet) is
+    left to the next start."""
     try:
         async with resources.unit() as uow:
             await template_usecases.install_shipped(uow, resources.catalog, now=utcnow())
-    except DBAPIError:
+    except availability.CANDIDATES as error:
+        if availability.is_unavailable(error):
+            logger.warning(
+                "shipped templates wait for the database",
+                extra={"action": "templates.install_waiting"},
+            )
+            return False
+        if not isinstance(error, DBAPIError):
+            raise
         logger.warning(
             "shipped templates not installed", extra={"action": "templates.install_skipped"}
         )
+    return True
+
+
+async def _install_templates_later(resources: Resources, *, every_seconds: float = 5.0) -> None:
+    """Try again until the database is back: an API whose database is away at its start
+    answers 503 with Retry-After meanwhile instead of not starting."""
+    while True:
+        await asyncio.sleep(every_seconds)
+        if await _install_templates(resources):
+            return
 
 
 def _freeze_startup_heap() -> None:
