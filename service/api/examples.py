@@ -147,6 +147,11 @@ DOWNLOAD = {
 
 #: by component schema name: one example each (their `examples`)
 SCHEMAS: dict[str, Any] = {
+    "ReplayRequest": {
+        "filter": {"eventType": "operations.task.created", "receivedFrom": _json(AT)},
+        "limit": 100,
+        "dryRun": True,
+    },
     "BulkRequest": {
         "action": "retry",
         "filter": {"status": "failed", "taskType": "export", "tag": ["nightly"]},
@@ -301,7 +306,10 @@ SCHEMAS: dict[str, Any] = {
         "taskId": TASK_ID,
         "payload": {"id": TASK_ID, "taskType": "export"},
         "receivedAt": _json(AT),
+        "replayedAt": None,
+        "replayedBy": None,
     },
+    "ReplayAnswer": {"matched": 3, "applied": False, "replayed": 0, "skipped": 0, "limit": 100},
     "FileView": FILE,
     "Upload": {
         "file": {**FILE, "status": "pending", "size": None, "sha256": None, "expiresAt": None},

@@ -230,9 +230,28 @@ class DeadLetter(SQLModel, table=True):
     task_id: uuid.UUID | None = None
     payload: dict[str, Any] = Field(sa_column=Column(JSONType, nullable=False))
     received_at: datetime = _ts(nullable=False)
+    #: the last replay (an admin re-published the event through the outbox)
+    replayed_at: datetime | None = _ts()
+    replayed_by: str | None = Field(default=None, max_length=128)
 
 
 dead_letters_table = DeadLetter.__table__  # type: ignore[attr-defined]
+
+
+class DeadLetterReplay(SQLModel, table=True):
+    """Who replayed which dead letter, when, and the outbox row that re-published it."""
+
+    __tablename__ = "dead_letter_replays"
+    __table_args__ = (Index("ix_dead_letter_replays_dead_letter", "dead_letter_id", "id"),)
+
+    id: int | None = Field(default=None, sa_column=Column(BigIntPK, primary_key=True))
+    dead_letter_id: int = Field(sa_column=Column(BigInteger(), nullable=False))
+    outbox_id: int = Field(sa_column=Column(BigInteger(), nullable=False))
+    actor: str = Field(max_length=128)
+    created_at: datetime = _ts(nullable=False)
+
+
+dead_letter_replays_table = DeadLetterReplay.__table__  # type: ignore[attr-defined]
 
 
 class StoreRecord(SQLModel, table=True):
