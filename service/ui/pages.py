@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 from uuid import UUID
 
-from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -27,7 +27,7 @@ from service.domain.callers import ADMIN_ROLE, Caller
 from service.domain.errors import OperationsError
 from service.domain.tasks import Queue, TaskStatus
 from service.ui import devlogin
-from service.usecases import dashboard, queries, queues as queue_usecases
+from service.usecases import dashboard, notifications, queries, queues as queue_usecases
 from service.web import problems
 from service.web.deps import get_caller
 
@@ -55,6 +55,10 @@ NAV: tuple[NavItem, ...] = (
     NavItem("import", "Import", "/ui/import"),
     NavItem("export", "Export", "/ui/export"),
     NavItem("queues", "Queues", "/ui/queues", admin=True),
+    # analytics, dead letters, inbox: service/ui/insights.py
+    NavItem("analytics", "Analytics", "/ui/analytics"),
+    NavItem("dead-letters", "Dead letters", "/ui/dead-letters", admin=True),
+    NavItem("inbox", "Inbox", "/ui/inbox"),
 )
 
 
@@ -319,10 +323,22 @@ async def login_page(
     return answer
 
 
+async def inbox_unread(request: Request, uow: UnitDep, resources: ResourcesDep) -> None:
+    """The caller's unread message count for the navigation of every page (one COUNT, in the
+    page's own unit of work): base.html reads request.state.inbox_unread."""
+    caller = await _caller(request, resources)
+    if caller is not None:
+        request.state.inbox_unread = await notifications.unread_count(uow, caller)
+
+
+#: what every page router is included with (the navigation's unread count)
+PAGE_DEPENDENCIES = [Depends(inbox_unread)]
+
+
 def install(app: FastAPI, settings: Settings) -> None:
     """Serve the dashboard: its pages, its own static files (no CDN), and with
     OPS_UI_DEV_LOGIN the dev login's cookie as identity headers."""
-    app.include_router(router)
+    app.include_router(router, dependencies=PAGE_DEPENDENCIES)
     app.mount("/ui/static", StaticFiles(directory=HERE / "static"), name="ui-static")
     if settings.ui_dev_login:
         app.add_middleware(devlogin.DevLogin)

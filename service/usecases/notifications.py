@@ -317,6 +317,11 @@ async def inbox(
     return Inbox(items, total, unread_count, page, page_size)
 
 
+async def unread_count(uow: UnitOfWork, caller: Caller) -> int:
+    """How many of the caller's messages are unread (the dashboard shows it on every page)."""
+    return await MessageRepository(uow.session).unread(caller.user_id)
+
+
 async def mark_read(
     uow: UnitOfWork, caller: Caller, message_id: UUID, *, now: datetime
 ) -> MessageRecord:

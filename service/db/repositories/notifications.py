@@ -127,6 +127,11 @@ class MessageRepository:
         rows = (await self.session.execute(stmt)).all()
         return [_message(r) for r in rows], total, unread_count
 
+    async def unread(self, recipient: str) -> int:
+        """The recipient's unread count: one COUNT on the inbox index (recipient first)."""
+        stmt = select(func.count()).where(M.c.recipient == recipient, M.c.read_at.is_(None))
+        return int((await self.session.execute(stmt)).scalar_one())
+
     async def mark_read(
         self, recipient: str, message_id: UUID, now: datetime
     ) -> MessageRecord | None:

@@ -500,3 +500,83 @@ document.addEventListener("DOMContentLoaded", () => {
   const page = PAGES[document.body.dataset.page];
   if (page) page();
 });
+
+/* ==== Insights: analytics, dead letters, inbox (service/ui/insights.py) ================== */
+/* Added after PAGES so the other pages' code stays as it was; DOMContentLoaded runs later. */
+
+/** Dead letters: replay one, or every one the filter matches after its count (dry run). */
+function deadLettersPage() {
+  const table = document.getElementById("dead-letters");
+  for (const button of table.querySelectorAll("[data-replay]")) {
+    button.addEventListener("click", async () => {
+      button.disabled = true;
+      try {
+        const letter = await api("POST", `/dead-letters/${button.dataset.replay}/replay`);
+        flash(`Dead letter ${letter.id} replayed: ${letter.eventType} published again.`);
+        setTimeout(() => location.reload(), 1200);
+      } catch (error) { button.disabled = false; flash(error.message, true); }
+    });
+  }
+  document.getElementById("replay-filter").addEventListener("click", async () => {
+    const filter = JSON.parse(table.dataset.filter || "{}");
+    const most = Number(table.dataset.max);
+    try {
+      const preview = await api("POST", "/dead-letters:replay", {filter, dryRun: true, limit: most});
+      if (!preview.matched) { flash("No dead letter matches the filter.", true); return; }
+      if (preview.matched > most) {
+        flash(`${preview.matched} dead letters match, more than ${most}: narrow the filter.`, true);
+        return;
+      }
+      const ok = await confirmDialog(`${preview.matched} dead letters match the filter; ` +
+        "each will be published again. Continue?");
+      if (!ok) return;
+      // the count confirmed is the limit: should more match by now, nothing is sent (422)
+      const done = await api("POST", "/dead-letters:replay", {filter, limit: preview.matched});
+      flash(`${done.replayed} dead letters replayed` +
+        (done.skipped ? `, ${done.skipped} skipped (not an event this service publishes)` : "") + ".");
+      setTimeout(() => location.reload(), 1200);
+    } catch (error) { flash(error.message, true); }
+  });
+}
+
+/** The navigation's and the page's unread counts, from the API's answer. */
+function paintUnread(count) {
+  for (const id of ["nav-unread", "inbox-unread"]) {
+    const node = document.getElementById(id);
+    if (node) node.textContent = String(count);
+  }
+  const all = document.getElementById("read-all");
+  if (all) all.disabled = count === 0;
+}
+
+function markedRead(item) {
+  item.dataset.read = "true";
+  item.className = "read";
+  item.querySelector(".state").replaceChildren(el("span", {class: "muted", text: "read"}));
+  const button = item.querySelector("button[data-read]");
+  if (button) button.remove();
+}
+
+function inboxPage() {
+  const list = document.getElementById("messages");
+  for (const button of list.querySelectorAll("button[data-read]")) {
+    button.addEventListener("click", async () => {
+      try {
+        await api("POST", `/messages/${button.dataset.read}/read`);
+        markedRead(button.closest("li"));
+        paintUnread((await api("GET", "/messages?pageSize=1")).unread);
+        flash("Marked read.");
+      } catch (error) { flash(error.message, true); }
+    });
+  }
+  document.getElementById("read-all").addEventListener("click", async () => {
+    try {
+      const done = await api("POST", "/messages/read-all");
+      for (const item of list.querySelectorAll("li[data-read=\"false\"]")) markedRead(item);
+      paintUnread((await api("GET", "/messages?pageSize=1")).unread);
+      flash(`${done.marked} messages marked read.`);
+    } catch (error) { flash(error.message, true); }
+  });
+}
+
+Object.assign(PAGES, {"dead-letters": deadLettersPage, inbox: inboxPage});
