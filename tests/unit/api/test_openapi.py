@@ -96,6 +96,8 @@ class TestStatuses:
         ("get", "/tasks/{task_id}/attempts"): CALLER | {"200", "404"},
         ("patch", "/tasks/{task_id}/progress"): CALLER | {"200", "403", "404", "409", "413"},
         ("get", "/dead-letters"): CALLER | {"200", "403"},
+        ("post", "/dead-letters/{dead_letter_id}/replay"): CALLER | {"200", "403", "404", "409"},
+        ("post", "/dead-letters:replay"): CALLER | {"200", "403"},
         ("post", "/bulk/import"): CALLER | {"200", "201", "400", "409", "413", "415"},
         ("post", "/bulk/export"): CALLER | {"200", "201", "409", "413"},
         ("get", "/bulk/operations/{task_id}"): CALLER | {"200", "404"},
