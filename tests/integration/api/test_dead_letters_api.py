@@ -9,11 +9,15 @@ from typing import Any
 from uuid import uuid4
 
 import httpx
+import pytest
 from sqlalchemy import select
 
 from service.bootstrap import Resources
 from service.clock import utcnow
+from service.db.repositories.dead_letters import DeadLetterFilters
 from service.db.tables import dead_letter_replays_table, outbox_table
+from service.domain.callers import ADMIN_ROLE, Caller
+from service.domain.errors import Forbidden
 from service.events.base import OutgoingEvent
 from service.usecases import dead_letters
 from tests.fixtures.app import ADMIN, user, wait_until
@@ -219,3 +223,44 @@ class TestReplayByFilter:
             answer = await api.post(f"{PATH}:replay", json=body, headers=ADMIN)
             assert field_of(answer) == [name], (body, answer.text)
         assert await outbox_rows(resources) == []
+
+
+class TestUseCase:
+    async def test_a_replay_is_one_transaction(self, resources: Resources) -> None:
+        """Outbox row, mark and audit commit together: a unit that fails leaves none of them."""
+        await letter(resources)
+        admin = Caller("root", frozenset({ADMIN_ROLE}))
+        async with resources.unit() as uow:
+            [found] = await dead_letters.latest(uow, admin, limit=10, offset=0)
+
+        class Boom(Exception):
+            pass
+
+        async def replay_then_fail() -> None:
+            async with resources.unit() as uow:
+                await dead_letters.replay_one(uow, admin, found.id, now=utcnow())
+                raise Boom
+
+        with pytest.raises(Boom):
+            await replay_then_fail()
+        assert await outbox_rows(resources) == []
+        async with resources.unit() as uow:
+            [again] = await dead_letters.latest(uow, admin, limit=10, offset=0)
+            assert again.replayed_at is None
+            replayed = await dead_letters.replay_one(uow, admin, found.id, now=utcnow())
+        assert replayed.replayed_by == "root"
+        assert len(await outbox_rows(resources)) == 1
+
+    async def test_users_may_neither_read_nor_replay(self, resources: Resources) -> None:
+        await letter(resources)
+        alice = Caller("alice")
+        filters = DeadLetterFilters()
+        async with resources.unit() as uow:
+            with pytest.raises(Forbidden):
+                await dead_letters.count(uow, alice, filters)
+            with pytest.raises(Forbidden):
+                await dead_letters.replay_matching(
+                    uow, alice, filters, limit=10, dry_run=True, now=utcnow()
+                )
+            with pytest.raises(Forbidden):
+                await dead_letters.replay_one(uow, alice, 1, now=utcnow())
