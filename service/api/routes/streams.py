@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 from uuid import UUID
 
 from fastapi import APIRouter, Header, Query, Request
@@ -23,7 +23,7 @@ from service.config import Settings
 from service.db.repositories.tasks import TaskFilters
 from service.domain.errors import InvalidInput
 from service.domain.tasks import TaskStatus
-from service.events.changefeed import ChangeFeed
+from service.events.changefeed import ChangeFeed, Subscription
 from service.usecases import streams
 from service.usecases.streams import StreamEvent
 from service.web import methods
@@ -95,23 +95,27 @@ def _feed(request: Request) -> ChangeFeed:
     return feed
 
 
-async def _sse(
-    events: AsyncIterator[StreamEvent], seconds: float
-) -> AsyncIterator[ServerSentEvent]:
-    """The events as SSE, for at most `seconds` (OPS_STREAM_MAX_SECONDS): the client resumes."""
-    loop = asyncio.get_running_loop()
-    ends = loop.time() + seconds
-    while (left := ends - loop.time()) > 0:
+class _Stream(Protocol):
+    subscription: Subscription
+
+    def events(self) -> AsyncIterator[StreamEvent]: ...
+
+
+def _respond(stream: _Stream, settings: Settings) -> EventSourceResponse:
+    """The stream as SSE, for at most OPS_STREAM_MAX_SECONDS (then the client resumes by id)."""
+    ending = asyncio.get_running_loop().call_later(
+        settings.stream_max_seconds, stream.subscription.end
+    )
+
+    async def sse() -> AsyncIterator[ServerSentEvent]:
         try:
-            event = await asyncio.wait_for(anext(events), left)
-        except (TimeoutError, StopAsyncIteration):
-            return
-        yield ServerSentEvent(data=event.json, event=event.event, id=event.id)
+            async for event in stream.events():
+                yield ServerSentEvent(data=event.json, event=event.event, id=event.id)
+        finally:
+            ending.cancel()
 
-
-def _respond(events: AsyncIterator[StreamEvent], settings: Settings) -> EventSourceResponse:
     return EventSourceResponse(
-        _sse(events, settings.stream_max_seconds),
+        sse(),
         ping=settings.stream_keepalive_seconds,
         send_timeout=SEND_TIMEOUT,
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
@@ -149,7 +153,7 @@ async def tasks_stream(
         params_cap=resources.settings.list_params_max_bytes,
         last_event_id=last_event_id,
     )
-    return _respond(stream.events(), resources.settings)
+    return _respond(stream, resources.settings)
 
 
 @router.get(
@@ -167,7 +171,7 @@ async def task_stream(
     stream = await streams.open_task_stream(
         resources.unit, _feed(request), caller, task_id, last_event_id
     )
-    return _respond(stream.events(), resources.settings)
+    return _respond(stream, resources.settings)
 
 
 # /tasks/{task_id} routes would take these at /tasks/stream (as a task id "stream": a 422)
