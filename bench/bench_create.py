@@ -13,8 +13,8 @@ import argparse
 import asyncio
 import json
 import time
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import uvloop
