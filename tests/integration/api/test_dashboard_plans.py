@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime
 from typing import Any
 
 import httpx
 
+from service.bootstrap import Resources
 from tests.fixtures.app import ADMIN, user
 from tests.integration.api.test_dashboard_pages import EXTERNAL, _assets
+from tests.integration.api.test_schedules_api import tick
 
 API = "/api/v1/operations"
 ALICE = user("alice")
@@ -170,3 +173,21 @@ async def test_a_template_page_lists_its_versions(api: httpx.AsyncClient) -> Non
     assert page.index('data-version="2"') < page.index('data-version="1"')  # newest first
     listing = (await api.get("/ui/templates", headers=ALICE)).text
     assert "v2" in listing
+
+
+async def test_last_runs_link_to_their_tasks_with_their_status(
+    api: httpx.AsyncClient, resources: Resources
+) -> None:
+    schedule = await _schedule(api, ALICE, "Nightly noop")
+    report = await tick(resources, datetime.fromisoformat(schedule["nextFireAt"]))
+    assert report.made == 1
+    detail = (await api.get(f"{API}/schedules/{schedule['id']}", headers=ALICE)).json()
+    [run] = detail["lastRuns"]
+    task_link = f'href="/ui/tasks/{run["taskId"]}"'
+    listing = (await api.get("/ui/schedules", headers=ALICE)).text
+    assert task_link in listing
+    assert f'data-status="{run["taskStatus"]}"' in listing  # the status badge, in words too
+    page = (await api.get(f"/ui/schedules/{schedule['id']}", headers=ALICE)).text
+    assert task_link in page
+    assert run["outcome"] in page
+    assert "Not fired yet" not in page
