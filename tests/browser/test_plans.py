@@ -185,3 +185,33 @@ def test_template_from_its_form_edited_to_version_2_and_run(dashboard: Dashboard
     assert task["templateVersion"] == 2
     assert task["requestedBy"] == "alice"
     assert task["params"] == {"seconds": 0.2}
+
+
+def test_an_edit_keeps_a_template_the_editor_may_not_use(dashboard: Dashboard) -> None:
+    template = dashboard.api(
+        "POST",
+        "/templates",
+        user="root",
+        roles="admin",
+        json={"name": "Ops nap", "taskType": "sleep", "requiredRole": "ops"},
+    )
+    made = dashboard.api(
+        "POST",
+        "/schedules",
+        user="alice",
+        roles="ops",
+        json={"name": "Alice's", "cron": "0 3 * * *", "templateId": template["id"]},
+    )
+    dashboard.login("root", "admin")  # an admin, without the template's role
+    dashboard.open(f"/ui/schedules/{made['id']}")
+    wait_for(lambda: _field(dashboard, "sf-name").get_attribute("value"), what="filled form")
+    assert _field(dashboard, "sf-templateId").get_attribute("value") == template["id"]
+    _type(dashboard, "sf-name", "Alice's, renamed by root")
+    _field(dashboard, "plan-submit").click()
+    wait_for(
+        lambda: "renamed by root" in dashboard.driver.find_element(By.TAG_NAME, "h1").text,
+        what="the renamed schedule",
+    )
+    changed = dashboard.api("GET", f"/schedules/{made['id']}", user="alice")
+    assert changed["templateId"] == template["id"]
+    assert changed["name"] == "Alice's, renamed by root"

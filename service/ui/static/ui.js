@@ -582,6 +582,11 @@ function fillFields(schema, prefix, values) {
     const value = values[name];
     const input = document.getElementById(`${prefix}-${name}`);
     if (value === undefined || value === null || !input) continue;
+    if (input.tagName === "SELECT" && ![...input.options].some((o) => o.value === String(value))) {
+      // a value the form does not offer (a template or type the viewer may not use): kept as
+      // it is, not read back as empty (which an edit would send as null)
+      input.append(el("option", {value: String(value), text: String(value)}));
+    }
     if (input.type === "checkbox") input.checked = Boolean(value);
     else if (input.tagName === "TEXTAREA") input.value = JSON.stringify(value, null, 2);
     else if (Array.isArray(value)) input.value = value.join(", ");
