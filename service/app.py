@@ -34,7 +34,7 @@ from service.events.changefeed import ChangeFeed
 from service.logging import configure_logging
 from service.rpc.server import GrpcServer
 from service.telemetry import tracing
-from service.ui import pages
+from service.ui import pages, plans
 from service.web import docs, health, methods, metrics, problems
 from service.web.lifespan import Companion, run_resources
 from service.web.observe import ObservedApp
@@ -85,6 +85,7 @@ def create_app(
     _include_routers(app)
     docs.add_docs(app)
     pages.install(app, settings)
+    app.include_router(plans.router)  # the schedules and templates pages
     _describe(app, settings)
     return app
 
