@@ -33,7 +33,7 @@ async def schedules_page(
     records, total = await schedules.page(
         uow, caller, ScheduleFilters(), page=page, page_size=page_size
     )
-    return SchedulesPage([await schedules.detail(uow, caller, r.id) for r in records], total)
+    return SchedulesPage(await schedules.details(uow, records), total)
 
 
 async def schedule_page(uow: UnitOfWork, caller: Caller, schedule_id: UUID) -> ScheduleDetail:

@@ -179,15 +179,22 @@ async def test_last_runs_link_to_their_tasks_with_their_status(
     api: httpx.AsyncClient, resources: Resources
 ) -> None:
     schedule = await _schedule(api, ALICE, "Nightly noop")
+    other = await _schedule(api, ALICE, "Another noop")  # the list reads both schedules' runs
     report = await tick(resources, datetime.fromisoformat(schedule["nextFireAt"]))
-    assert report.made == 1
-    detail = (await api.get(f"{API}/schedules/{schedule['id']}", headers=ALICE)).json()
-    [run] = detail["lastRuns"]
-    task_link = f'href="/ui/tasks/{run["taskId"]}"'
+    assert report.made == 2
+    runs = []
+    for each in (schedule, other):
+        detail = (await api.get(f"{API}/schedules/{each['id']}", headers=ALICE)).json()
+        [run] = detail["lastRuns"]
+        runs.append(run)
     listing = (await api.get("/ui/schedules", headers=ALICE)).text
-    assert task_link in listing
-    assert f'data-status="{run["taskStatus"]}"' in listing  # the status badge, in words too
+    for run in runs:
+        assert f'href="/ui/tasks/{run["taskId"]}"' in listing
+        assert f'data-status="{run["taskStatus"]}"' in listing  # the status badge, in words too
+    run = runs[0]
+    task_link = f'href="/ui/tasks/{run["taskId"]}"'
     page = (await api.get(f"/ui/schedules/{schedule['id']}", headers=ALICE)).text
     assert task_link in page
+    assert f'href="/ui/tasks/{runs[1]["taskId"]}"' not in page  # the other schedule's run
     assert run["outcome"] in page
     assert "Not fired yet" not in page
