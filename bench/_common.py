@@ -113,6 +113,12 @@ def postmaster_pid(data_dir: Path) -> int | None:
         return None
 
 
+def tree_cpu(pid: int) -> Callable[[], float]:
+    """CPU seconds of a process and its live children so far (`common-ops api --workers N`:
+    a supervisor and N server processes). A Meter group."""
+    return lambda: cpu_seconds(pid, reaped=True) + sum(cpu_seconds(p) for p in children(pid))
+
+
 def postgres_cpu(data_dir: Path) -> Callable[[], float]:
     """CPU seconds of a whole PostgreSQL cluster so far: the postmaster, its live processes
     (backends, checkpointer, WAL writer, autovacuum) and the backends that exited (the
@@ -356,6 +362,7 @@ class Server:
         *,
         env: dict[str, str] | None = None,
         prefix: Sequence[str] = (),
+        args: Sequence[str] = (),
     ) -> None:
         self.port = free_port()
         extra = {
@@ -364,7 +371,7 @@ class Server:
             "OPS_MIGRATE_ON_START": "true" if db.kind == "sqlite" else "false",
             **(env or {}),
         }
-        self.argv = [*prefix, COMMON_OPS, command, "--port", str(self.port)]
+        self.argv = [*prefix, COMMON_OPS, command, "--port", str(self.port), *args]
         self.log_path = workdir / f"{command}-{self.port}.log"
         self._log = self.log_path.open("wb")
         self.proc = subprocess.Popen(

@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,9 @@ from _common import (
     machine,
     median,
     percentile,
+    postgres_cpu,
     profiled,
+    tree_cpu,
     workdir,
 )
 
@@ -73,7 +76,7 @@ def measured(
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """`load` with the API's CPU (and that of the `extra` Meter groups, e.g. PostgreSQL)."""
-    groups = {"api": server.pid, **(extra or {})}
+    groups: dict[str, int | Callable[[], float]] = {"api": tree_cpu(server.pid), **(extra or {})}
     with profiled(server.pid, profile), Meter(groups) as meter:
         result = uvloop.run(load(server.port, clients, per_client))
     result.update(meter.result)
@@ -147,21 +150,29 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--warmup", type=int, default=300)
     parser.add_argument("--profile", type=Path, help="write py-spy profiles of the API here")
+    parser.add_argument(
+        "--api-workers", type=int, default=1, help="API processes (`common-ops api --workers N`)"
+    )
     args = parser.parse_args()
 
     with (
         workdir("bench-create-") as work,
         database(args.db, work) as db,
-        Server("api", db, work) as server,
+        Server("api", db, work, args=["--workers", str(args.api_workers)]) as server,
     ):
         log(f"API pid {server.pid} on port {server.port} ({db.kind})")
         single, many = [], []
+        extra: dict[str, int | Callable[[], float]] = {}
+        if db.kind == "postgres":
+            extra["postgres"] = postgres_cpu(Path(db.info["dataDir"]))
         for run in range(args.runs):
             fresh(db)
             uvloop.run(load(server.port, 4, args.warmup // 4))
             out = args.profile
             single.append(
-                measured(server, 1, args.single, out and out / f"create-{db.kind}-1-{run}.txt")
+                measured(
+                    server, 1, args.single, out and out / f"create-{db.kind}-1-{run}.txt", extra
+                )
             )
             log(f"run {run} 1 client: {single[-1]}")
             many.append(
@@ -170,6 +181,7 @@ def main() -> None:
                     args.clients,
                     args.per_client,
                     out and out / f"create-{db.kind}-{args.clients}-{run}.txt",
+                    extra,
                 )
             )
             log(f"run {run} {args.clients} clients: {many[-1]}")

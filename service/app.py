@@ -34,7 +34,7 @@ from service.events.changefeed import ChangeFeed
 from service.logging import configure_logging
 from service.rpc.server import GrpcServer
 from service.telemetry import tracing
-from service.ui import insights, pages
+from service.ui import insights, pages, plans
 from service.web import docs, health, methods, metrics, problems
 from service.web.lifespan import Companion, run_resources
 from service.web.observe import ObservedApp
@@ -85,6 +85,8 @@ def create_app(
     _include_routers(app)
     docs.add_docs(app)
     pages.install(app, settings)
+    # the schedules and templates pages; the navigation's unread count as on every page
+    app.include_router(plans.router, dependencies=pages.PAGE_DEPENDENCIES)
     insights.install(app)
     _describe(app, settings)
     return app

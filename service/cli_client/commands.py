@@ -9,6 +9,7 @@ import mimetypes
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
+from urllib.parse import quote
 
 import typer
 
@@ -440,31 +441,39 @@ def _quiet_follow(client: Api, task_id: str) -> dict[str, Any]:
 @schedules_app.command("list")
 @handles_errors
 def schedules_list(
+    status: Annotated[str | None, typer.Option("--status", help="active or paused")] = None,
+    task_type: Annotated[str | None, typer.Option("--type", help="taskType")] = None,
+    page: Annotated[int, typer.Option("--page", min=1, max=10_000)] = 1,
+    page_size: Annotated[int, typer.Option("--page-size", min=1, max=100)] = 20,
     api: ApiOpt = None,
     user: UserOpt = None,
     roles: RolesOpt = None,
     token: TokenOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Recurring schedules (GET /schedules)."""
+    """Recurring schedules, newest first (yours; everyone's for admins) (GET /schedules)."""
+    query = {"status": status, "taskType": task_type, "page": page, "pageSize": page_size}
     with _api(api, user, roles, token) as client:
-        answer = client.json("GET", "/schedules")
-    items = answer.get("items", answer) if isinstance(answer, dict) else answer
+        answer = client.json(
+            "GET", "/schedules", params={k: v for k, v in query.items() if v is not None}
+        )
     if as_json:
         output.emit_json(answer)
     else:
-        output.generic_table(list(items), ["id", "name", "cron", "timeZone", "status"])
+        columns = ["id", "name", "cron", "timeZone", "status", "nextFireAt"]
+        output.generic_table(answer["items"], columns)
+        output.out.print(f"{len(answer['items'])} of {answer['total']}")
 
 
 @schedules_app.command("create")
 @handles_errors
 def schedules_create(
+    name: Annotated[str, typer.Option("--name", help="the schedule's name")],
     cron: Annotated[str, typer.Option("--cron", help="5 fields, or 6 with seconds")],
     task_type: Annotated[str | None, typer.Option("--type", help="taskType")] = None,
     template: Annotated[str | None, typer.Option("--template", help="templateId")] = None,
     entity: Annotated[str | None, typer.Option("--entity")] = None,
     params: Annotated[str | None, typer.Option("--params", help="params as JSON")] = None,
-    name: Annotated[str | None, typer.Option("--name")] = None,
     time_zone: Annotated[str | None, typer.Option("--time-zone", help="IANA name")] = None,
     api: ApiOpt = None,
     user: UserOpt = None,
@@ -473,12 +482,11 @@ def schedules_create(
     as_json: JsonOpt = False,
 ) -> None:
     """Create a schedule from a template or a taskType (POST /schedules)."""
-    body: dict[str, Any] = {"cron": cron}
+    body: dict[str, Any] = {"cron": cron, "name": name}
     for key, value in (
         ("taskType", task_type),
         ("templateId", template),
         ("entityType", entity),
-        ("name", name),
         ("timeZone", time_zone),
     ):
         if value is not None:
@@ -495,7 +503,7 @@ def schedules_create(
 
 def _schedule_action(action: str, schedule_id: str, conn: tuple[Any, ...], as_json: bool) -> None:
     with _api(*conn) as client:
-        schedule = client.json("POST", f"/schedules/{schedule_id}/{action}")
+        schedule = client.json("POST", f"/schedules/{quote(schedule_id, safe='')}/{action}")
     if as_json:
         output.emit_json(schedule)
     else:
@@ -533,20 +541,37 @@ def schedules_resume(
 @templates_app.command("list")
 @handles_errors
 def templates_list(
+    search: Annotated[
+        str | None, typer.Option("--search", help="in the name, description, category, type")
+    ] = None,
+    category: Annotated[str | None, typer.Option("--category")] = None,
+    task_type: Annotated[str | None, typer.Option("--type", help="taskType")] = None,
+    page: Annotated[int, typer.Option("--page", min=1, max=10_000)] = 1,
+    page_size: Annotated[int, typer.Option("--page-size", min=1, max=100)] = 20,
     api: ApiOpt = None,
     user: UserOpt = None,
     roles: RolesOpt = None,
     token: TokenOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Task templates (GET /templates)."""
+    """Task templates by name, their latest versions (GET /templates)."""
+    query = {
+        "search": search,
+        "category": category,
+        "taskType": task_type,
+        "page": page,
+        "pageSize": page_size,
+    }
     with _api(api, user, roles, token) as client:
-        answer = client.json("GET", "/templates")
-    items = answer.get("items", answer) if isinstance(answer, dict) else answer
+        answer = client.json(
+            "GET", "/templates", params={k: v for k, v in query.items() if v is not None}
+        )
     if as_json:
         output.emit_json(answer)
     else:
-        output.generic_table(list(items), ["id", "name", "taskType", "version", "category"])
+        columns = ["id", "name", "taskType", "version", "category", "allowed"]
+        output.generic_table(answer["items"], columns)
+        output.out.print(f"{len(answer['items'])} of {answer['total']}")
 
 
 def register(cli: typer.Typer) -> None:

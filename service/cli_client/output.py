@@ -17,7 +17,10 @@ CANCELLED = 4  # the task was cancelled (or deleted while watched)
 
 TERMINAL = {"completed": OK, "failed": FAILED, "cancelled": CANCELLED}
 
-out = Console(highlight=False, soft_wrap=True)
+#: Piped (not a terminal), a table is as wide as its lines need (up to PIPE_WIDTH) rather than
+#: 80 columns with its ids cut short: what a pipe gets is whole.
+PIPE_WIDTH = 240
+out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else PIPE_WIDTH)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
@@ -88,7 +91,14 @@ def task_detail(task: dict[str, Any]) -> None:
 
 
 def generic_table(items: list[dict[str, Any]], columns: list[str]) -> None:
-    table = Table(*columns, box=None)
+    """A table of `columns`; an id is never cut short (it is what the next command takes)."""
+    table = Table(box=None)
+    for column in columns:
+        if column == "id":
+            widest = max((len(str(item.get("id", ""))) for item in items), default=2)
+            table.add_column(column, no_wrap=True, min_width=widest)
+        else:
+            table.add_column(column, overflow="fold")
     for item in items:
         table.add_row(*(str(item.get(c, "")) for c in columns))
     out.print(table)

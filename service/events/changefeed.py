@@ -80,6 +80,16 @@ class Subscription:
             self.queue.get_nowait()
             self.queue.put_nowait(None)  # wakes the stream so it ends
 
+    def end(self) -> None:
+        """End the stream after what it has queued (its time is up: the client resumes by id).
+        A timer calls this once, where a timeout around every read would cost a task each."""
+        if self.overflowed:
+            return
+        self.overflowed = True
+        if self.queue.full():
+            self.queue.get_nowait()
+        self.queue.put_nowait(None)
+
 
 class Position:
     """The highest id read of one table, and the ids below it still missing (may commit late)."""

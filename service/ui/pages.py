@@ -54,6 +54,8 @@ NAV: tuple[NavItem, ...] = (
     NavItem("new", "New task", "/ui/new"),
     NavItem("import", "Import", "/ui/import"),
     NavItem("export", "Export", "/ui/export"),
+    NavItem("schedules", "Schedules", "/ui/schedules"),
+    NavItem("templates", "Templates", "/ui/templates"),
     NavItem("queues", "Queues", "/ui/queues", admin=True),
     # analytics, dead letters, inbox: service/ui/insights.py
     NavItem("analytics", "Analytics", "/ui/analytics"),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import zoneinfo
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -17,7 +17,7 @@ from uuid import UUID, uuid4
 
 from service.catalog.catalog import Catalog
 from service.db.repositories.outbox import NewOutboxRow
-from service.db.repositories.schedules import ScheduleFilters, ScheduleRepository
+from service.db.repositories.schedules import RunRecord, ScheduleFilters, ScheduleRepository
 from service.db.unit_of_work import UnitOfWork
 from service.domain import schedules as rules
 from service.domain.callers import Caller
@@ -245,6 +245,16 @@ async def detail(uow: UnitOfWork, caller: Caller, schedule_id: UUID) -> Schedule
     """The schedule, its next fire times (UTC and local) and its last runs with their tasks."""
     schedule = await get(uow, caller, schedule_id)
     runs = await ScheduleRepository(uow.session).recent_runs(schedule_id, LAST_RUNS)
+    return _detail(schedule, runs)
+
+
+async def details(uow: UnitOfWork, found: Sequence[ScheduleRecord]) -> list[ScheduleDetail]:
+    """`detail` of schedules already read (a page of them): their runs in one query."""
+    runs = await ScheduleRepository(uow.session).recent_runs_of([s.id for s in found], LAST_RUNS)
+    return [_detail(s, runs.get(s.id, [])) for s in found]
+
+
+def _detail(schedule: ScheduleRecord, runs: Sequence[RunRecord]) -> ScheduleDetail:
     upcoming: list[datetime] = []
     if schedule.status is ScheduleStatus.ACTIVE and schedule.next_fire_at is not None:
         following = schedule.recurrence().upcoming(schedule.next_fire_at, rules.UPCOMING - 1)

@@ -176,35 +176,65 @@ def _instant(value: Any) -> datetime | None:
         return None
 
 
+#: The text columns GET /tasks searches (TaskRepository._search), as a snapshot names them.
+SEARCHED_TEXT = ("taskType", "entityType", "fileName", "errorMessage", "name", "description")
+#: The JSON columns it searches as text (keys as well as values).
+SEARCHED_JSON = ("params", "result")
+
+
+def _found(task: dict[str, Any], search: str) -> bool:
+    """`search` (lower case) in a searched column, or inside params or result as JSON text."""
+    if any(search in str(task.get(f) or "").lower() for f in SEARCHED_TEXT):
+        return True
+    for name in SEARCHED_JSON:
+        value = task.get(name)
+        if value is not None:
+            text = json.dumps(value, ensure_ascii=False).lower()
+            if search in text or json.dumps(search)[1:-1] in text:
+                return True
+    return False
+
+
+def _created_within(task: dict[str, Any], start: datetime | None, end: datetime | None) -> bool:
+    if start is None and end is None:
+        return True
+    created = _instant(task.get("createdAt"))
+    if created is None:
+        return False
+    return (start is None or created >= start) and (end is None or created <= end)
+
+
 def matcher(filters: TaskFilters) -> Callable[[Notice], bool]:
-    """The list's filters applied to a task snapshot (as GET /tasks applies them in SQL)."""
+    """The list's filters applied to a task snapshot, as GET /tasks applies them in SQL: a live
+    list shows what the same list would read back from the database."""
     statuses = {s.value for s in filters.status}
     search = filters.search.lower() if filters.search else None
+    tags = set(filters.tags)
+
+    #: (snapshot key, the value it must have): owner, requestedBy, types, queue
+    equal = [
+        (key, value)
+        for key, value in (
+            ("requestedBy", filters.owner),
+            ("requestedBy", filters.requested_by),
+            ("taskType", filters.task_type),
+            ("entityType", filters.entity_type),
+            ("queue", filters.queue),
+        )
+        if value is not None
+    ]
 
     def accepts(notice: Notice) -> bool:
         task = notice.payload
-        if filters.owner is not None and task.get("requestedBy") != filters.owner:
-            return False
-        if filters.requested_by is not None and task.get("requestedBy") != filters.requested_by:
-            return False
-        if filters.task_type is not None and task.get("taskType") != filters.task_type:
-            return False
-        if filters.entity_type is not None and task.get("entityType") != filters.entity_type:
+        if any(task.get(key) != value for key, value in equal):
             return False
         if statuses and task.get("status") not in statuses:
             return False
-        if filters.start_date is not None or filters.end_date is not None:
-            created = _instant(task.get("createdAt"))
-            if created is None:
-                return False
-            if filters.start_date is not None and created < filters.start_date:
-                return False
-            if filters.end_date is not None and created > filters.end_date:
-                return False
-        if search is not None:
-            fields = ("taskType", "entityType", "fileName", "errorMessage")
-            return any(search in str(task.get(f) or "").lower() for f in fields)
-        return True
+        if tags and not tags.issubset(task.get("tags") or ()):
+            return False
+        if not _created_within(task, filters.start_date, filters.end_date):
+            return False
+        return search is None or _found(task, search)
 
     return accepts
 

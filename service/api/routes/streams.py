@@ -9,21 +9,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 from uuid import UUID
 
 from fastapi import APIRouter, Header, Query, Request
-from pydantic import Field, field_validator
+from pydantic import Field
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from service.api import fields
 from service.api.deps import CallerDep, ResourcesDep
-from service.api.schemas import InputModel
+from service.api.routes.tasks import FilterFields, filters_of
 from service.config import Settings
-from service.db.repositories.tasks import TaskFilters
-from service.domain.errors import InvalidInput
 from service.domain.tasks import TaskStatus
-from service.events.changefeed import ChangeFeed
+from service.events.changefeed import ChangeFeed, Subscription
 from service.usecases import streams
 from service.usecases.streams import StreamEvent
 from service.web import methods
@@ -58,36 +55,10 @@ TaskLastEventId = Annotated[str | None, _last_event_id("`<outbox id>-<log id>`")
 ListLastEventId = Annotated[str | None, _last_event_id("`<outbox id>`")]
 
 
-class StreamQuery(InputModel):
+class StreamQuery(FilterFields):
     """The task list's filters (GET /tasks); pageSize sizes the first snapshot."""
 
     page_size: int = Field(20, ge=1, le=100)
-    task_type: str | None = Field(None, max_length=64)
-    entity_type: str | None = Field(None, max_length=64)
-    status: str | None = Field(
-        None,
-        max_length=200,
-        description="one status or a comma-separated list",
-        json_schema_extra={"pattern": _STATUS_LIST},
-    )
-    requested_by: str | None = Field(None, max_length=128)
-    start_date: fields.Instant | None = None
-    end_date: fields.Instant | None = None
-    search: str | None = Field(None, max_length=200)
-
-    @field_validator("status")
-    @classmethod
-    def _statuses(cls, value: str | None) -> str | None:
-        if value is not None:
-            bad = [s for s in _split(value) if s not in TaskStatus.__members__.values()]
-            if bad:
-                allowed = ", ".join(s.value for s in TaskStatus)
-                raise ValueError(f"unknown status {bad[0]!r}; allowed: {allowed}")
-        return value
-
-
-def _split(value: str) -> list[str]:
-    return [s.strip(" ") for s in value.split(",")]
 
 
 def _feed(request: Request) -> ChangeFeed:
@@ -95,23 +66,27 @@ def _feed(request: Request) -> ChangeFeed:
     return feed
 
 
-async def _sse(
-    events: AsyncIterator[StreamEvent], seconds: float
-) -> AsyncIterator[ServerSentEvent]:
-    """The events as SSE, for at most `seconds` (OPS_STREAM_MAX_SECONDS): the client resumes."""
-    loop = asyncio.get_running_loop()
-    ends = loop.time() + seconds
-    while (left := ends - loop.time()) > 0:
+class _Stream(Protocol):
+    subscription: Subscription
+
+    def events(self) -> AsyncIterator[StreamEvent]: ...
+
+
+def _respond(stream: _Stream, settings: Settings) -> EventSourceResponse:
+    """The stream as SSE, for at most OPS_STREAM_MAX_SECONDS (then the client resumes by id)."""
+    ending = asyncio.get_running_loop().call_later(
+        settings.stream_max_seconds, stream.subscription.end
+    )
+
+    async def sse() -> AsyncIterator[ServerSentEvent]:
         try:
-            event = await asyncio.wait_for(anext(events), left)
-        except (TimeoutError, StopAsyncIteration):
-            return
-        yield ServerSentEvent(data=event.json, event=event.event, id=event.id)
+            async for event in stream.events():
+                yield ServerSentEvent(data=event.json, event=event.event, id=event.id)
+        finally:
+            ending.cancel()
 
-
-def _respond(events: AsyncIterator[StreamEvent], settings: Settings) -> EventSourceResponse:
     return EventSourceResponse(
-        _sse(events, settings.stream_max_seconds),
+        sse(),
         ping=settings.stream_keepalive_seconds,
         send_timeout=SEND_TIMEOUT,
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
@@ -129,17 +104,7 @@ async def tasks_stream(
     """The tasks the list's filters select, as they change: first a `snapshot` event (the first
     page), then an event per state change or progress notice (`created`, `started`,
     `progress`, `completed`, …) with the task. Users follow their own tasks, admins all."""
-    if query.start_date and query.end_date and query.start_date > query.end_date:
-        raise InvalidInput("startDate is after endDate", field="startDate")
-    filters = TaskFilters(
-        task_type=query.task_type,
-        entity_type=query.entity_type,
-        status=[TaskStatus(s) for s in _split(query.status)] if query.status else (),
-        requested_by=query.requested_by,
-        start_date=query.start_date,
-        end_date=query.end_date,
-        search=query.search,
-    )
+    filters = filters_of(query)
     stream = await streams.open_list_stream(
         resources.unit,
         _feed(request),
@@ -149,7 +114,7 @@ async def tasks_stream(
         params_cap=resources.settings.list_params_max_bytes,
         last_event_id=last_event_id,
     )
-    return _respond(stream.events(), resources.settings)
+    return _respond(stream, resources.settings)
 
 
 @router.get(
@@ -167,7 +132,7 @@ async def task_stream(
     stream = await streams.open_task_stream(
         resources.unit, _feed(request), caller, task_id, last_event_id
     )
-    return _respond(stream.events(), resources.settings)
+    return _respond(stream, resources.settings)
 
 
 # /tasks/{task_id} routes would take these at /tasks/stream (as a task id "stream": a 422)

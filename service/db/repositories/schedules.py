@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -153,15 +154,42 @@ class ScheduleRepository:
         )
 
     async def recent_runs(self, schedule_id: UUID, limit: int) -> list[RunRecord]:
-        stmt = (
-            select(R.c.fire_time, R.c.outcome, R.c.task_id, T.c.status, R.c.created_at)
-            .select_from(R.outerjoin(T, T.c.id == R.c.task_id))
-            .where(R.c.schedule_id == schedule_id)
-            .order_by(R.c.fire_time.desc())
-            .limit(limit)
+        return (await self.recent_runs_of([schedule_id], limit)).get(schedule_id, [])
+
+    async def recent_runs_of(
+        self, schedule_ids: Sequence[UUID], limit: int
+    ) -> dict[UUID, list[RunRecord]]:
+        """The last `limit` runs of each schedule, newest first, in one query (a page of
+        schedules reads them all at once)."""
+        if not schedule_ids:
+            return {}
+        rank = (
+            func.row_number()
+            .over(partition_by=R.c.schedule_id, order_by=R.c.fire_time.desc())
+            .label("rank")
         )
-        rows = (await self.session.execute(stmt)).all()
-        return [RunRecord(r[0], RunOutcome(r[1]), r[2], r[3], r[4]) for r in rows]
+        ranked = (
+            select(R.c.schedule_id, R.c.fire_time, R.c.outcome, R.c.task_id, R.c.created_at, rank)
+            .where(R.c.schedule_id.in_(schedule_ids))
+            .subquery()
+        )
+        stmt = (
+            select(
+                ranked.c.schedule_id,
+                ranked.c.fire_time,
+                ranked.c.outcome,
+                ranked.c.task_id,
+                T.c.status,
+                ranked.c.created_at,
+            )
+            .select_from(ranked.outerjoin(T, T.c.id == ranked.c.task_id))
+            .where(ranked.c.rank <= limit)
+            .order_by(ranked.c.schedule_id, ranked.c.fire_time.desc())
+        )
+        runs: dict[UUID, list[RunRecord]] = {}
+        for r in (await self.session.execute(stmt)).all():
+            runs.setdefault(r[0], []).append(RunRecord(r[1], RunOutcome(r[2]), r[3], r[4], r[5]))
+        return runs
 
     async def task_status(self, task_id: UUID) -> str | None:
         """The status of a task (None: gone or deleted)."""

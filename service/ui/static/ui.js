@@ -501,6 +501,234 @@ document.addEventListener("DOMContentLoaded", () => {
   if (page) page();
 });
 
+/* ==== Schedules and templates (service/ui/plans.py) =====================================
+ * Added after the pages above; uses their helpers (el, flash, confirmDialog, schemaFields). */
+
+/** Like api(), but a problem's field errors travel with the error, to be shown by their fields. */
+async function planCall(method, path, body) {
+  const init = {method, headers: {"X-Ops-UI": "1", "Accept": "application/json"},
+    credentials: "same-origin"};
+  if (body !== undefined) {
+    init.headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  const response = await fetch(API + path, init);
+  if (response.status === 204) return null;
+  const data = await response.json().catch(() => null);
+  if (!response.ok) {
+    const error = new Error((data && data.detail) || `${response.status} ${response.statusText}`);
+    error.fieldErrors = (data && data.errors) || [];
+    throw error;
+  }
+  return data;
+}
+
+function planJson(id) {
+  const node = document.getElementById(id);
+  return node ? JSON.parse(node.textContent) : null;
+}
+
+function clearFieldErrors(form, box) {
+  form.querySelectorAll(".field-error").forEach((n) => n.remove());
+  form.querySelectorAll("[aria-invalid]").forEach((input) => {
+    input.removeAttribute("aria-invalid");
+    const rest = (input.getAttribute("aria-describedby") || "").split(" ")
+      .filter((id) => id && !id.endsWith("-error")).join(" ");
+    if (rest) input.setAttribute("aria-describedby", rest);
+    else input.removeAttribute("aria-describedby");
+  });
+  box.replaceChildren();
+}
+
+/** Each field error next to its input (aria-invalid, described by the reason), the others in
+ * `box`; focus goes to the first wrong field. `root` is stripped first ("params." of a run). */
+function showFieldErrors(form, box, prefix, error, root) {
+  const errors = error.fieldErrors && error.fieldErrors.length ? error.fieldErrors
+    : [{field: "", reason: error.message}];
+  const general = [];
+  let first = null;
+  for (const e of errors) {
+    let field = String(e.field || "");
+    if (root && field.startsWith(`${root}.`)) field = field.slice(root.length + 1);
+    const name = field.split(/[.[]/)[0];
+    const input = name ? form.querySelector(`#${CSS.escape(`${prefix}-${name}`)}`) : null;
+    if (!input) {
+      general.push(e.field ? `${e.field}: ${e.reason}` : e.reason);
+      continue;
+    }
+    const id = `${prefix}-${name}-error`;
+    const text = field === name ? e.reason : `${field}: ${e.reason}`;
+    const note = document.getElementById(id);
+    if (note) {
+      note.append(`; ${text}`);
+    } else {
+      (input.closest(".field") || input.parentElement).append(el("small",
+        {id, class: "field-error error"}, el("span", {"aria-hidden": "true", text: "✖ "}),
+        `Error: ${text}`));
+      input.setAttribute("aria-invalid", "true");
+      input.setAttribute("aria-describedby",
+        [input.getAttribute("aria-describedby"), id].filter(Boolean).join(" "));
+    }
+    first = first || input;
+  }
+  box.replaceChildren(...general.map((text) => el("p", {class: "error", text: `Error: ${text}`})));
+  if (first) first.focus();
+  else box.focus();
+}
+
+/** The current value into each generated input (an edit form). */
+function fillFields(schema, prefix, values) {
+  for (const name of Object.keys(schema.properties || {})) {
+    const value = values[name];
+    const input = document.getElementById(`${prefix}-${name}`);
+    if (value === undefined || value === null || !input) continue;
+    if (input.tagName === "SELECT" && ![...input.options].some((o) => o.value === String(value))) {
+      // a value the form does not offer (a template or type the viewer may not use): kept as
+      // it is, not read back as empty (which an edit would send as null)
+      input.append(el("option", {value: String(value), text: String(value)}));
+    }
+    if (input.type === "checkbox") input.checked = Boolean(value);
+    else if (input.tagName === "TEXTAREA") input.value = JSON.stringify(value, null, 2);
+    else if (Array.isArray(value)) input.value = value.join(", ");
+    else input.value = String(value);
+  }
+}
+
+/** A form generated from a request model's JSON Schema (see schemaFields); `values` fill it
+ * for an edit. Returns read(): the body, or an error naming a field whose JSON is not JSON. */
+function planForm(container, schema, prefix, values) {
+  const read = schemaFields(container, schema, prefix);
+  for (const [name, names] of Object.entries(schema["x-labels"] || {})) {
+    const select = document.getElementById(`${prefix}-${name}`);
+    if (!select || !select.options) continue;
+    for (const option of select.options) {
+      if (names[option.value]) option.textContent = names[option.value];
+    }
+  }
+  if (values) fillFields(schema, prefix, values);
+  return () => {
+    const wrong = [];
+    for (const name of Object.keys(schema.properties || {})) {
+      const input = document.getElementById(`${prefix}-${name}`);
+      if (!input || input.tagName !== "TEXTAREA" || !input.value.trim()) continue;
+      try { JSON.parse(input.value); } catch (e) {
+        wrong.push({field: name, reason: `is not valid JSON (${e.message})`});
+      }
+    }
+    if (wrong.length) {
+      const error = new Error("Some fields are not valid JSON.");
+      error.fieldErrors = wrong;
+      throw error;
+    }
+    return read();
+  };
+}
+
+/** An edit's body: the fields that differ from `values`; a nullable one emptied is null. */
+function changedFields(schema, values, body) {
+  const changed = {};
+  for (const [name, raw] of Object.entries(schema.properties || {})) {
+    const before = values[name] === undefined ? null : values[name];
+    if (body[name] === undefined) {
+      const nullable = (raw.anyOf || []).some((b) => b.type === "null");
+      if (before !== null && nullable) changed[name] = null;
+    } else if (JSON.stringify(body[name]) !== JSON.stringify(before)) {
+      changed[name] = body[name];
+    }
+  }
+  return changed;
+}
+
+function planFormPage(onSaved) {
+  const form = document.getElementById("plan-form");
+  if (!form) return;
+  const box = document.getElementById("form-errors");
+  box.tabIndex = -1;
+  const schema = planJson("form-schema");
+  const values = planJson("form-values");
+  const prefix = form.dataset.kind === "schedule" ? "sf" : "tf";
+  const read = planForm(document.getElementById("plan-fields"), schema, prefix, values);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    clearFieldErrors(form, box);
+    try {
+      const body = read();
+      const id = form.dataset.id;
+      let saved;
+      if (form.dataset.kind === "schedule") {
+        saved = id ? await planCall("PATCH", `/schedules/${id}`, changedFields(schema, values, body))
+          : await planCall("POST", "/schedules", body);
+      } else {
+        saved = id ? await planCall("PUT", `/templates/${encodeURIComponent(id)}`, body)
+          : await planCall("POST", "/templates", body);
+      }
+      onSaved(saved);
+    } catch (error) { showFieldErrors(form, box, prefix, error); }
+  });
+}
+
+function scheduleActions() {
+  for (const button of document.querySelectorAll("[data-schedule-action]")) {
+    button.addEventListener("click", async () => {
+      try {
+        await planCall("POST",
+          `/schedules/${button.dataset.schedule}/${button.dataset.scheduleAction}`);
+        location.reload();
+      } catch (error) { flash(error.message, true); }
+    });
+  }
+}
+
+function schedulesPage() {
+  scheduleActions();
+}
+
+function scheduleNewPage() {
+  planFormPage((saved) => location.assign(`/ui/schedules/${saved.id}`));
+}
+
+function schedulePage() {
+  const box = document.getElementById("schedule");
+  scheduleActions();
+  document.getElementById("schedule-delete").addEventListener("click", async () => {
+    const ok = await confirmDialog(
+      `Delete the schedule “${box.dataset.name}”? It stops firing; the tasks it made stay.`);
+    if (!ok) return;
+    try {
+      await planCall("DELETE", `/schedules/${box.dataset.id}`);
+      location.assign("/ui/schedules");
+    } catch (error) { flash(error.message, true); }
+  });
+  planFormPage(() => location.reload());
+}
+
+function templateNewPage() {
+  planFormPage((saved) => location.assign(`/ui/templates/${encodeURIComponent(saved.id)}`));
+}
+
+function templatePage() {
+  const id = document.getElementById("template").dataset.id;
+  const form = document.getElementById("run-form");
+  if (form) {
+    const box = document.getElementById("run-errors");
+    box.tabIndex = -1;
+    const read = planForm(document.getElementById("run-fields"), planJson("run-schema"), "run");
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      clearFieldErrors(form, box);
+      try {
+        const task = await planCall("POST", "/tasks/from-template", {templateId: id, params: read()});
+        location.assign(`/ui/tasks/${task.id}`);
+      } catch (error) { showFieldErrors(form, box, "run", error, "params"); }
+    });
+  }
+  planFormPage(() => location.reload());
+}
+
+Object.assign(PAGES, {schedules: schedulesPage, "schedule-new": scheduleNewPage,
+  schedule: schedulePage, templates: () => {}, "template-new": templateNewPage,
+  template: templatePage});
+
 /* ==== Insights: analytics, dead letters, inbox (service/ui/insights.py) ================== */
 /* Added after PAGES so the other pages' code stays as it was; DOMContentLoaded runs later. */
 
