@@ -119,6 +119,7 @@ class TestInbox:
         tasks_page = (await api.get("/ui/tasks", headers=user())).text
         assert unread_in_nav(tasks_page) == 2
         assert unread_in_nav((await api.get("/ui/analytics", headers=user())).text) == 2
+        assert unread_in_nav((await api.get("/ui/schedules", headers=user())).text) == 2
         assert unread_in_nav((await api.get("/ui/tasks", headers=user("bob"))).text) == 0
         inbox = (await api.get("/ui/inbox", headers=user())).text
         assert "Feed completed" in inbox
