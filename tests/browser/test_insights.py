@@ -160,6 +160,8 @@ def test_inbox_mark_read_changes_the_unread_count(dashboard: Dashboard) -> None:
     assert len(buttons) == 3
     buttons[0].send_keys("\n")  # keyboard: Enter on the focused button
     wait_for(lambda: _unread(dashboard) == "2", what="one read")
+    focused = dashboard.driver.switch_to.active_element
+    assert focused.get_attribute("data-read") == buttons[1].get_attribute("data-read")
     assert _text(dashboard, "inbox-unread") == "2"
     assert (
         len(dashboard.driver.find_elements(By.CSS_SELECTOR, '#messages li[data-read="true"]')) == 1

@@ -794,6 +794,8 @@ function inboxPage() {
         markedRead(button.closest("li"));
         paintUnread((await api("GET", "/messages?pageSize=1")).unread);
         flash("Marked read.");
+        // the button is gone: keep the keyboard's place (the next unread message, else main)
+        (list.querySelector("button[data-read]") || document.getElementById("main")).focus();
       } catch (error) { flash(error.message, true); }
     });
   }
