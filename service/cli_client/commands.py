@@ -211,55 +211,40 @@ def watch(
         _finish(client, {"id": task_id, "taskType": "task"}, watch=True, as_json=as_json)
 
 
-def _act(action: str, task_id: str, conn: tuple[Any, ...], as_json: bool) -> None:
-    with _api(*conn) as client:
-        task = client.json("POST", f"/tasks/{task_id}/{action}")
-    if as_json:
-        output.emit_json(task)
-    else:
-        output.out.print(f"{action}: {task['id']} is {task['status']}")
+def _post_action(app: typer.Typer, name: str, *, path: str, doc: str, said: str) -> None:
+    """Register `name ID`: POST `path` (with the quoted id) and print `said` filled with the
+    answer. One definition for the commands that differ only in their path and wording."""
+
+    def command(
+        item_id: Annotated[str, typer.Argument(metavar="ID", help="its id")],
+        api: ApiOpt = None,
+        user: UserOpt = None,
+        roles: RolesOpt = None,
+        token: TokenOpt = None,
+        as_json: JsonOpt = False,
+    ) -> None:
+        with _api(api, user, roles, token) as client:
+            answer = client.json("POST", path.format(id=quote(item_id, safe="")))
+        if as_json:
+            output.emit_json(answer)
+        else:
+            output.out.print(said.format(answer=answer))
+
+    app.command(name, help=doc)(handles_errors(command))
 
 
-@tasks_app.command("cancel")
-@handles_errors
-def cancel(
-    task_id: TaskId,
-    api: ApiOpt = None,
-    user: UserOpt = None,
-    roles: RolesOpt = None,
-    token: TokenOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Cancel a task (a running one stops at its next progress report)."""
-    _act("cancel", task_id, (api, user, roles, token), as_json)
-
-
-@tasks_app.command("retry")
-@handles_errors
-def retry(
-    task_id: TaskId,
-    api: ApiOpt = None,
-    user: UserOpt = None,
-    roles: RolesOpt = None,
-    token: TokenOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Retry a failed or cancelled task."""
-    _act("retry", task_id, (api, user, roles, token), as_json)
-
-
-@tasks_app.command("run")
-@handles_errors
-def run_now(
-    task_id: TaskId,
-    api: ApiOpt = None,
-    user: UserOpt = None,
-    roles: RolesOpt = None,
-    token: TokenOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Make a scheduled task due now (POST /tasks/{id}/run)."""
-    _act("run", task_id, (api, user, roles, token), as_json)
+for _name, _action, _doc in (
+    ("cancel", "cancel", "Cancel a task (a running one stops at its next progress report)."),
+    ("retry", "retry", "Retry a failed or cancelled task."),
+    ("run", "run", "Make a scheduled task due now (POST /tasks/{id}/run)."),
+):
+    _post_action(
+        tasks_app,
+        _name,
+        path=f"/tasks/{{id}}/{_action}",
+        doc=_doc,
+        said=f"{_action}: {{answer[id]}} is {{answer[status]}}",
+    )
 
 
 @tasks_app.command("logs")
@@ -501,41 +486,14 @@ def schedules_create(
         output.out.print(f"created schedule {schedule.get('id')}")
 
 
-def _schedule_action(action: str, schedule_id: str, conn: tuple[Any, ...], as_json: bool) -> None:
-    with _api(*conn) as client:
-        schedule = client.json("POST", f"/schedules/{quote(schedule_id, safe='')}/{action}")
-    if as_json:
-        output.emit_json(schedule)
-    else:
-        output.out.print(f"{action}d schedule {schedule_id}")
-
-
-@schedules_app.command("pause")
-@handles_errors
-def schedules_pause(
-    schedule_id: Annotated[str, typer.Argument()],
-    api: ApiOpt = None,
-    user: UserOpt = None,
-    roles: RolesOpt = None,
-    token: TokenOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Pause a schedule."""
-    _schedule_action("pause", schedule_id, (api, user, roles, token), as_json)
-
-
-@schedules_app.command("resume")
-@handles_errors
-def schedules_resume(
-    schedule_id: Annotated[str, typer.Argument()],
-    api: ApiOpt = None,
-    user: UserOpt = None,
-    roles: RolesOpt = None,
-    token: TokenOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Resume a paused schedule."""
-    _schedule_action("resume", schedule_id, (api, user, roles, token), as_json)
+for _action, _doc in (("pause", "Pause a schedule."), ("resume", "Resume a paused schedule.")):
+    _post_action(
+        schedules_app,
+        _action,
+        path=f"/schedules/{{id}}/{_action}",
+        doc=_doc,
+        said=f"{_action}d schedule {{answer[id]}}",
+    )
 
 
 @templates_app.command("list")
