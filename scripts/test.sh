@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # The README's test command: install what the tests need, run the static checks (ruff, the
-# import contracts, strict mypy: scripts/lint.sh), start what the tests need on loopback, run pytest.
-#   scripts/test.sh [pytest args]
+# import contracts, strict mypy: scripts/lint.sh), start what the tests need on loopback, run pytest
+# on several pytest-xdist workers.
+#   scripts/test.sh [pytest args]            e.g. scripts/test.sh tests/unit -x
+#   scripts/test.sh -n 0 tests/x.py::test_y  one process, serially (-n 0 wins over the default)
+#   OPS_TEST_WORKERS=4 scripts/test.sh       another worker count
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
@@ -50,4 +53,7 @@ s3_port=$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.
 OPS_TEST_S3_KIND=$(scripts/s3.sh start "$s3_port" "$work/s3")
 export OPS_TEST_S3_KIND OPS_TEST_S3_ENDPOINT="http://127.0.0.1:$s3_port"
 
-.venv/bin/pytest "$@"
+# The tests mostly wait (subprocesses, sockets, PostgreSQL): more workers than cores pays.
+# --dist loadgroup hands out single tests, except that an xdist_group (tests/conftest.py)
+# runs on one worker. README, Testing: the measurements behind the default.
+.venv/bin/pytest -n "${OPS_TEST_WORKERS:-3}" --dist loadgroup "$@"
