@@ -5,6 +5,7 @@
 #   scripts/test.sh [pytest args]            e.g. scripts/test.sh tests/unit -x
 #   scripts/test.sh -n 0 tests/x.py::test_y  one process, serially (-n 0 wins over the default)
 #   OPS_TEST_WORKERS=4 scripts/test.sh       another worker count
+# Without arguments the tests marked `serial` run last, alone (see the end).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
@@ -56,4 +57,14 @@ export OPS_TEST_S3_KIND OPS_TEST_S3_ENDPOINT="http://127.0.0.1:$s3_port"
 # The tests mostly wait (subprocesses, sockets, PostgreSQL): more workers than cores pays.
 # --dist loadgroup hands out single tests, except that an xdist_group (tests/conftest.py)
 # runs on one worker. README, Testing: the measurements behind the default.
-.venv/bin/pytest -n "${OPS_TEST_WORKERS:-3}" --dist loadgroup "$@"
+workers=(-n "${OPS_TEST_WORKERS:-3}" --dist loadgroup)
+if [ $# -gt 0 ]; then
+  .venv/bin/pytest "${workers[@]}" "$@"
+  exit
+fi
+# The whole suite: the tests marked `serial` (their outcome follows the pace of the machine,
+# e.g. the runner's claiming ahead) run afterwards in one process, with nothing else of ours.
+status=0
+.venv/bin/pytest "${workers[@]}" -m "not serial" || status=$?
+.venv/bin/pytest -p no:cacheprovider -m serial || status=$?
+exit "$status"
