@@ -76,6 +76,7 @@ async def count_completed(resources: Resources) -> int:
 
 @pytest.mark.postgres_only
 @pytest.mark.parametrize("dialect", ["postgresql"])
+@pytest.mark.serial  # that every replica gets some tasks follows their pace of claiming ahead
 class TestExactlyOnce:
     TASKS = 500
 
