@@ -70,20 +70,48 @@ def free_port() -> int:
     connections: a port found free there can be taken by a client connection before the
     server it was chosen for binds it (daprd binds seconds later, after its app is up; a CI
     run lost a sidecar that way). Below the range only explicit binds compete.
+
+    A port is free when chosen, not reserved: two choosers must not be handed the same one
+    before either binds it. So a process walks its range in order from a random start (a test
+    asking for four ports in a row gets four different ones), and each pytest-xdist worker
+    has a slice of the range of its own (PYTEST_XDIST_WORKER, inherited by what it starts).
     """
-    low = _ephemeral_low()
-    chooser = random.SystemRandom()
-    for _ in range(100) if low - LOWEST_PORT > 1000 else ():
-        port = chooser.randrange(LOWEST_PORT, low)
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
+    low, high = _port_slice(LOWEST_PORT, _ephemeral_low())
+    if high - low > 100:
+        for _ in range(high - low):
+            port = _next_port(low, high)
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return port
     with socket.socket() as s:  # an unusual range: let the kernel choose
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+_cursor: list[int] = []
+
+
+def _next_port(low: int, high: int) -> int:
+    if not _cursor:
+        _cursor.append(random.SystemRandom().randrange(low, high))
+    _cursor[0] = low + (_cursor[0] + 1 - low) % (high - low)
+    return _cursor[0]
+
+
+def _port_slice(low: int, high: int) -> tuple[int, int]:
+    """This pytest-xdist worker's share of [low, high) (all of it outside xdist)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    try:
+        index, count = int(worker.removeprefix("gw")), int(os.environ["PYTEST_XDIST_WORKER_COUNT"])
+    except (KeyError, ValueError):
+        return low, high
+    if not 0 <= index < count:
+        return low, high
+    size = (high - low) // count
+    return low + index * size, low + (index + 1) * size
 
 
 def _ephemeral_low() -> int:

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # The README's test command: install what the tests need, run the static checks (ruff, the
-# import contracts, strict mypy: scripts/lint.sh), start what the tests need on loopback, run pytest.
-#   scripts/test.sh [pytest args]
+# import contracts, strict mypy: scripts/lint.sh), start what the tests need on loopback, run pytest
+# on several pytest-xdist workers.
+#   scripts/test.sh [pytest args]            e.g. scripts/test.sh tests/unit -x
+#   scripts/test.sh -n 0 tests/x.py::test_y  one process, serially (-n 0 wins over the default)
+#   OPS_TEST_WORKERS=4 scripts/test.sh       another worker count
+# Without arguments the tests marked `serial` run last, alone (see the end).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
@@ -50,4 +54,17 @@ s3_port=$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.
 OPS_TEST_S3_KIND=$(scripts/s3.sh start "$s3_port" "$work/s3")
 export OPS_TEST_S3_KIND OPS_TEST_S3_ENDPOINT="http://127.0.0.1:$s3_port"
 
-.venv/bin/pytest "$@"
+# The tests mostly wait (subprocesses, sockets, PostgreSQL): more workers than cores pays.
+# --dist loadgroup hands out single tests, except that an xdist_group (tests/conftest.py)
+# runs on one worker. README, Testing: the measurements behind the default.
+workers=(-n "${OPS_TEST_WORKERS:-3}" --dist loadgroup)
+if [ $# -gt 0 ]; then
+  .venv/bin/pytest "${workers[@]}" "$@"
+  exit
+fi
+# The whole suite: the tests marked `serial` (their outcome follows the pace of the machine,
+# e.g. the runner's claiming ahead) run afterwards in one process, with nothing else of ours.
+status=0
+.venv/bin/pytest "${workers[@]}" -m "not serial" || status=$?
+.venv/bin/pytest -p no:cacheprovider -m serial || status=$?
+exit "$status"

@@ -119,8 +119,11 @@ class TaskStream:
     async def _events(self) -> AsyncIterator[StreamEvent]:
         if self.position is None:
             async with self.units() as uow:
-                task = await task_usecases.get(uow, self.caller, self.task_id)
+                # the heads before the task: a change committed between the two reads is then
+                # in the snapshot and sent again live (harmless), never counted as sent but
+                # missing from the snapshot (read the other way round, it would be skipped)
                 outbox, logs = await ChangeRepository(uow.session).task_heads(self.task_id)
+                task = await task_usecases.get(uow, self.caller, self.task_id)
             data = {"type": "snapshot", "task": snapshot(task)}
             yield StreamEvent(f"{outbox}-{logs}", "snapshot", _dumps(data))
         else:

@@ -86,15 +86,19 @@ async def test_a_database_away_is_unavailable_with_retry_info(
     app = create_app(make_settings(unreachable, tmp_path, grpc_port=port))
     async with app.router.lifespan_context(app), aio.insecure_channel(f"127.0.0.1:{port}") as ch:
         stub = pb_grpc.OperationsServiceStub(ch)
+        # One call after another: a gRPC aio call starts when it is made, and SQLite's pool has
+        # one connection; a second call made while the first's connect attempt holds that slot
+        # waits in SQLAlchemy's QueuePool for pool_timeout (30 s; a failed connect frees the
+        # slot without waking a waiter) before it too is refused.
         calls = [
-            stub.CreateTask(pb.CreateTaskRequest(task_type="noop"), metadata=ALICE),
-            stub.ListTasks(pb.ListTasksRequest(), metadata=ALICE),
-            stub.GetTask(
+            lambda: stub.CreateTask(pb.CreateTaskRequest(task_type="noop"), metadata=ALICE),
+            lambda: stub.ListTasks(pb.ListTasksRequest(), metadata=ALICE),
+            lambda: stub.GetTask(
                 pb.GetTaskRequest(id="0" * 8 + "-0000-0000-0000-" + "0" * 12), metadata=ALICE
             ),
         ]
         for call in calls:
-            refusal = await refused(call, grpc.StatusCode.UNAVAILABLE)
+            refusal = await refused(call(), grpc.StatusCode.UNAVAILABLE)
             assert "nothing was changed" in refusal.message
             assert refusal.reason == "UNAVAILABLE"
             retry = refusal.detail(error_details_pb2.RetryInfo)
