@@ -75,8 +75,77 @@ function paintProgress(box, task) {
   box.querySelector(".eta").textContent = eta;
 }
 
-/** The live data source: calls `onTasks(tasks)` with fresh task snapshots every ~2 s.
- * One function, so a stream (Server-Sent Events) can replace the polling. Returns stop(). */
+/** Follows one of the JSON API's Server-Sent Event streams (GET /tasks/{id}/stream,
+ * GET /tasks/stream): calls `onEvent(name, data)` for each event, and after the stream ends or
+ * fails reconnects with the last id it saw (Last-Event-ID), so nothing is missed. Read with
+ * fetch, not EventSource: EventSource cannot send the X-Ops-UI header the dev login's cookie
+ * needs (service/ui/devlogin.py). Returns stop(). */
+function followStream(path, onEvent) {
+  let stopped = false;
+  let controller = null;
+  let lastId = null;
+  function dispatch(block) {
+    let name = "message";
+    let id = null;
+    const data = [];
+    for (const line of block.split("\n")) {
+      if (!line || line.startsWith(":")) continue;  // keep-alive comments
+      const at = line.indexOf(":");
+      const field = at < 0 ? line : line.slice(0, at);
+      let value = at < 0 ? "" : line.slice(at + 1);
+      if (value.startsWith(" ")) value = value.slice(1);
+      if (field === "event") name = value;
+      else if (field === "id") id = value;
+      else if (field === "data") data.push(value);
+    }
+    if (!data.length) return;
+    if (id !== null) lastId = id;
+    onEvent(name, JSON.parse(data.join("\n")));
+  }
+  async function read() {
+    controller = new AbortController();
+    const headers = {"X-Ops-UI": "1", "Accept": "text/event-stream"};
+    if (lastId !== null) headers["Last-Event-ID"] = lastId;
+    const response = await fetch(API + path, {headers, credentials: "same-origin",
+      signal: controller.signal});
+    if (!response.ok) throw new Error(`${response.status} ${response.statusText}`);
+    const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = "";
+    for (;;) {
+      const {value, done} = await reader.read();
+      if (done || stopped) return;
+      buffer += value;
+      // lines may end with \r\n: a \r at a chunk's end waits for the next chunk's \n
+      const held = buffer.endsWith("\r") ? "\r" : "";
+      buffer = buffer.slice(0, buffer.length - held.length).replace(/\r\n?/g, "\n");
+      let cut;
+      while ((cut = buffer.indexOf("\n\n")) >= 0) {
+        dispatch(buffer.slice(0, cut));
+        buffer = buffer.slice(cut + 2);
+      }
+      buffer += held;
+    }
+  }
+  (async () => {
+    while (!stopped) {
+      try { await read(); } catch (error) { /* the API away or restarting: try again */ }
+      if (!stopped) await new Promise((resume) => setTimeout(resume, 1000));
+    }
+  })();
+  return () => { stopped = true; if (controller) controller.abort(); };
+}
+
+/** A task stream or the list stream as task snapshots: `onTasks(tasks)` for the first
+ * snapshot and for each change, `onLog(line)` for a task stream's new log lines. */
+function streamTasks(path, onTasks, onLog) {
+  return followStream(path, (name, data) => {
+    if (name === "snapshot") onTasks(data.items || [data.task]);
+    else if (name === "log") { if (onLog) onLog(data.log); }
+    else if (data.task) onTasks([data.task]);
+  });
+}
+
+/** Polls: `onTasks(fetchTasks())` every `everyMs` (the queues have no stream). Returns stop(). */
 function liveTasks(fetchTasks, onTasks, everyMs = 2000) {
   let stopped = false;
   let timer = null;
@@ -114,7 +183,9 @@ function tasksPage() {
   const query = table.dataset.apiQuery;
   const rows = () => [...table.querySelectorAll("tbody tr[data-id]")];
   const anyLive = () => rows().some((r) => !FINAL.includes(r.dataset.status));
-  liveTasks(async () => (anyLive() ? (await api("GET", `/tasks?${query}`)).items : []),
+  const filters = new URLSearchParams(query);
+  for (const paging of ["page", "cursor"]) filters.delete(paging);
+  if (anyLive()) streamTasks(`/tasks/stream?${filters}`,
     (tasks) => {
       for (const task of tasks) {
         const row = table.querySelector(`tr[data-id="${task.id}"]`);
@@ -191,14 +262,13 @@ function taskPage() {
   }
   level.addEventListener("change", () => loadLogs().catch((e) => flash(e.message, true)));
   if (box.dataset.final !== "true") {
-    const stop = liveTasks(async () => [await api("GET", `/tasks/${id}`)], async ([task]) => {
+    const stop = streamTasks(`/tasks/${id}/stream`, ([task]) => {
       paintProgress(box.querySelector("[data-progress]"), task);
-      if (tail.checked) await loadLogs();
       if (task.status !== box.dataset.status || task.cancelRequested) {
         if (task.status !== box.dataset.status) { stop(); location.reload(); return; }
         document.getElementById("status").replaceChildren(badge(task.status, true));
       }
-    });
+    }, () => { if (tail.checked) loadLogs().catch(() => {}); });
   }
   for (const button of document.querySelectorAll("#task-actions button[data-action]")) {
     button.addEventListener("click", async () => {
@@ -372,10 +442,10 @@ function upload(url, headers, file, onProgress) {
 
 function follow(id, onTask) {
   return new Promise((resolve) => {
-    const stop = liveTasks(async () => [await api("GET", `/tasks/${id}`)], ([task]) => {
+    const stop = streamTasks(`/tasks/${id}/stream`, ([task]) => {
       onTask(task);
       if (FINAL.includes(task.status)) { stop(); resolve(task); }
-    }, 1000);
+    });
   });
 }
 
