@@ -111,7 +111,11 @@ def dashboard(
     port = free_port()
     args = [sys.executable, "-c", "from service.cli import main; main()", "dev"]
     args += ["--host", "127.0.0.1", "--port", str(port), "--data-dir", str(tmp_path / "data")]
-    env = clean_env(OPS_DATABASE_URL=database_url, OPS_LOG_LEVEL="warning")
+    # Streams end every 2 s (OPS_STREAM_MAX_SECONDS): every live page then shows that it
+    # resumes where it left off (Last-Event-ID), not only that it reads a stream.
+    env = clean_env(
+        OPS_DATABASE_URL=database_url, OPS_LOG_LEVEL="warning", OPS_STREAM_MAX_SECONDS="2"
+    )
     process = spawner.start("dev", args, env=env, port=port)
     try:
         _wait_live(process)

@@ -69,6 +69,8 @@ def test_progress_moves_then_cancel_from_the_task_page(dashboard: Dashboard) -> 
 
     first = wait_for(lambda: value() or None, what="progress above 0")
     wait_for(lambda: value() > first, what="the bar moving on")
+    # 5 % of a 60 s task is 3 s: past the end of a stream (2 s here), so the page resumed it
+    wait_for(lambda: value() >= first + 5, what="the bar moving on after its stream resumed")
     eta = dashboard.driver.find_element(By.CSS_SELECTOR, f'#tasks tr[data-id="{task["id"]}"] .eta')
     assert eta.text.startswith("ETA")
     status = dashboard.driver.find_element(
