@@ -284,12 +284,13 @@ class IdentityIsRequired:
 #: params. A schedule's too: what its cron and zone mean (croniter's and the IANA database's
 #: rules), whether it fires at all (endAt against startAt and now), and its template.
 #: A batch names its items' fields from the batch (`tasks.3.params.x`); a params key may hold
-#: any character, line breaks included. Dead letters: receivedTo before receivedFrom.
+#: any character, line breaks included. Dead letters: receivedTo before receivedFrom; a task
+#: list's (and its stream's) startDate after its endDate.
 _UNSTATABLE = re.compile(
     r"^(tasks\.\d+\.)?"
     r"(taskType|entityType|params(\..*)?|notificationSettings(\..*)?|Idempotency-Key|cursor"
     r"|x-user-(id|roles)|requiredFields(\..*)?|optionalFields(\..*)?"
-    r"|cron|timeZone|endAt|templateId|templateVersion|(filter\.)?receivedTo)$",
+    r"|cron|timeZone|endAt|templateId|templateVersion|(filter\.)?(receivedTo|startDate))$",
     re.DOTALL,
 )
 #: The names and media types a task's file may have are its type's: an import reads the
