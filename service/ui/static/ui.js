@@ -8,7 +8,10 @@ const FINAL = ["completed", "failed", "cancelled"];
 const MARKS = {waiting: "⧗", scheduled: "◷", pending: "…", processing: "▶", completed: "✔",
   failed: "✖", cancelled: "⊘"};
 
-async function api(method, path, body) {
+/** The JSON API's answer. A problem becomes an Error whose message names its fields (or, with
+ * fieldsInMessage false, is the problem's detail alone) and whose `fieldErrors` lists them, for
+ * a form to show each by its field. */
+async function api(method, path, body, {fieldsInMessage = true} = {}) {
   const init = {method, headers: {"X-Ops-UI": "1", "Accept": "application/json"},
     credentials: "same-origin"};
   if (body !== undefined) {
@@ -19,10 +22,13 @@ async function api(method, path, body) {
   if (response.status === 204) return null;
   const data = await response.json().catch(() => null);
   if (!response.ok) {
-    const detail = data && (data.errors && data.errors.length
-      ? data.errors.map((e) => `${e.field}: ${e.reason}`).join("; ")
-      : data.detail);
-    throw new Error(detail || `${response.status} ${response.statusText}`);
+    const errors = (data && data.errors) || [];
+    const detail = fieldsInMessage && errors.length
+      ? errors.map((e) => `${e.field}: ${e.reason}`).join("; ")
+      : data && data.detail;
+    const error = new Error(detail || `${response.status} ${response.statusText}`);
+    error.fieldErrors = errors;
+    throw error;
   }
   return data;
 }
@@ -574,23 +580,9 @@ document.addEventListener("DOMContentLoaded", () => {
 /* ==== Schedules and templates (service/ui/plans.py) =====================================
  * Added after the pages above; uses their helpers (el, flash, confirmDialog, schemaFields). */
 
-/** Like api(), but a problem's field errors travel with the error, to be shown by their fields. */
-async function planCall(method, path, body) {
-  const init = {method, headers: {"X-Ops-UI": "1", "Accept": "application/json"},
-    credentials: "same-origin"};
-  if (body !== undefined) {
-    init.headers["Content-Type"] = "application/json";
-    init.body = JSON.stringify(body);
-  }
-  const response = await fetch(API + path, init);
-  if (response.status === 204) return null;
-  const data = await response.json().catch(() => null);
-  if (!response.ok) {
-    const error = new Error((data && data.detail) || `${response.status} ${response.statusText}`);
-    error.fieldErrors = (data && data.errors) || [];
-    throw error;
-  }
-  return data;
+/** api() for the plan forms: the message is the problem's detail; fieldErrors go by the fields. */
+function planCall(method, path, body) {
+  return api(method, path, body, {fieldsInMessage: false});
 }
 
 function planJson(id) {
