@@ -18,6 +18,7 @@ import pytest
 from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 
 from tests.fixtures.database import ROOT, free_port
@@ -79,6 +80,19 @@ class Dashboard:
         answer = self.http.request(method, "/api/v1/operations" + path, headers=headers, **kw)
         assert answer.status_code < 300, answer.text
         return answer.json() if answer.content else None
+
+    def settled_task_page(self, status: str = "completed", timeout: float = 60.0) -> str:
+        """Wait until the task page on screen shows the task `status` (a final one) and answer
+        the task's id. The page reloads itself on each status its stream shows, so anything read
+        from it before the last one can be detached under the reader, and a reload can overtake
+        a navigation: read and check in the same poll."""
+
+        def shown() -> str | None:
+            box = self.driver.find_element(By.ID, "task")
+            final = status in self.driver.find_element(By.ID, "status").text
+            return box.get_attribute("data-id") if final else None
+
+        return wait_for(shown, timeout=timeout, what=f"the task page showing the task {status}")
 
     def script_errors(self) -> list[str]:
         return [e["message"] for e in self.driver.get_log("browser") if e["level"] == "SEVERE"]

@@ -222,17 +222,11 @@ def test_new_task_form_from_the_schema(dashboard: Dashboard) -> None:
     dashboard.driver.find_element(By.ID, "task-tags").send_keys("from-form")
     dashboard.screenshot("new-task")
     dashboard.driver.find_element(By.CSS_SELECTOR, "#new-task button[type=submit]").click()
-    wait_for(lambda: "/ui/tasks/" in dashboard.driver.current_url, what="the task page")
-    task_id = dashboard.driver.current_url.rsplit("/", 1)[1]
+    task_id = dashboard.settled_task_page()
+    assert dashboard.driver.current_url.endswith(f"/ui/tasks/{task_id}")
     task = _task(dashboard, task_id)
     assert task["params"] == {"seconds": 0.2}
     assert task["tags"] == ["from-form"]
-    # the page reloads itself when its stream shows the task's next status: let it settle at
-    # the last one, or that reload could overtake the navigation below
-    wait_for(
-        lambda: "completed" in dashboard.driver.find_element(By.ID, "status").text,
-        what="the task page showing the task completed",
-    )
     dashboard.open("/ui/export")
     Select(dashboard.driver.find_element(By.ID, "export-entity")).select_by_value("product")
     dashboard.driver.find_element(By.CSS_SELECTOR, "#export-form button[type=submit]").click()

@@ -177,8 +177,7 @@ def test_template_from_its_form_edited_to_version_2_and_run(dashboard: Dashboard
     dashboard.open(f"/ui/templates/{template_id}")
     assert not dashboard.driver.find_elements(By.ID, "plan-form")  # alice may not change it
     _field(dashboard, "run-now").click()
-    wait_for(lambda: dashboard.driver.find_elements(By.ID, "task"), what="the task's page")
-    task_id = _field(dashboard, "task").get_attribute("data-id")
+    task_id = dashboard.settled_task_page()
     assert dashboard.driver.current_url.endswith(f"/ui/tasks/{task_id}")
     task = dashboard.api("GET", f"/tasks/{task_id}")
     assert task["templateId"] == template_id
