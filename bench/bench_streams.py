@@ -10,6 +10,10 @@ same creates run again. Every event a stream client receives is timed against it
 time the change's transaction stamped, before it committed): the event latency. Reported:
 create p50/p99 without and with the streams (and their ratio), event latency p50/p99/max, and
 the events received against those expected (3 per task per client: created, started, completed).
+
+The stream clients run in a child process of their own (`--follow PORT`): in the creating
+client's event loop, reading 120,000 events would delay the creates' own answers, and the
+ratio would measure the load generator instead of the service.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ import argparse
 import asyncio
 import contextlib
 import json
+import subprocess
+import sys
 import time
 from datetime import datetime
 
@@ -113,20 +119,75 @@ def stats(values: list[float]) -> dict[str, float]:
     }
 
 
-async def run(port: int, clients: int, tasks: int, gap: float) -> dict[str, object]:
-    await creates(port, 20, gap)  # warm-up
-    alone = await creates(port, tasks, gap)
-    await asyncio.sleep(1.0)
+async def follow(port: int, clients: int) -> None:
+    """The child: open `clients` streams, then obey the parent's lines on stdin (`mark`: count
+    from now; `stop`: close and print what was received since the mark as JSON)."""
     streams = [StreamClient() for _ in range(clients)]
     for client in streams:
         await client.open(port)
     await asyncio.wait_for(asyncio.gather(*(c.snapshot.wait() for c in streams)), 60)
-    before = sum(c.events for c in streams)  # the warm-up's and phase 1's late events
-    with_streams = await creates(port, tasks, gap)
-    await asyncio.sleep(2.0)  # the last tasks complete and their events arrive
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    print("ready", flush=True)
+    while command := (await reader.readline()).strip():
+        if command == b"mark":
+            for client in streams:
+                client.events, client.latencies = 0, []
+            print("marked", flush=True)
+        elif command == b"stop":
+            break
     for client in streams:
         await client.close()
     events = [latency for c in streams for latency in c.latencies]
+    print(json.dumps({"events": sum(c.events for c in streams), "latencies": events}), flush=True)
+
+
+class Followers:
+    """The child process holding the stream clients."""
+
+    def __init__(self, port: int, clients: int) -> None:
+        command = [sys.executable, __file__, "--follow", str(port), "--clients", str(clients)]
+        self.process = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        self._expect("ready")
+
+    def _say(self, line: str) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(line + "\n")
+        self.process.stdin.flush()
+
+    def _expect(self, word: str) -> str:
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line.startswith(word) and not word == "":
+            raise RuntimeError(f"stream clients said {line!r}, not {word!r}")
+        return line
+
+    def mark(self) -> None:
+        self._say("mark")
+        self._expect("marked")
+
+    def stop(self) -> dict[str, object]:
+        self._say("stop")
+        received: dict[str, object] = json.loads(self._expect(""))
+        self.process.wait(30)
+        return received
+
+
+async def run(port: int, clients: int, tasks: int, gap: float) -> dict[str, object]:
+    await creates(port, 20, gap)  # warm-up
+    alone = await creates(port, tasks, gap)
+    await asyncio.sleep(1.0)
+    followers = await asyncio.to_thread(Followers, port, clients)
+    await asyncio.sleep(1.0)  # the warm-up's and phase 1's late events arrive, uncounted
+    await asyncio.to_thread(followers.mark)
+    with_streams = await creates(port, tasks, gap)
+    await asyncio.sleep(2.0)  # the last tasks complete and their events arrive
+    received = await asyncio.to_thread(followers.stop)
+    events = received["latencies"]
+    assert isinstance(events, list)
     ratio = percentile(with_streams, 99) / percentile(alone, 99)
     return {
         "clients": clients,
@@ -135,7 +196,7 @@ async def run(port: int, clients: int, tasks: int, gap: float) -> dict[str, obje
         "createWithStreams": stats(with_streams),
         "createP99Ratio": round(ratio, 3),
         "eventLatency": stats(events),
-        "eventsReceived": sum(c.events for c in streams) - before,
+        "eventsReceived": received["events"],
         "eventsExpected": 3 * tasks * clients,
     }
 
@@ -146,8 +207,17 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=200)
     parser.add_argument("--tasks", type=int, default=200)
     parser.add_argument("--gap-ms", type=float, default=20.0)
+    parser.add_argument(
+        "--batch-ms", type=float, help="OPS_STREAM_BATCH_SECONDS for the server, in ms"
+    )
+    parser.add_argument("--follow", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.follow:
+        uvloop.run(follow(args.follow, args.clients))
+        return
     env = {"OPS_STREAM_MAX_CLIENTS": str(args.clients + 10)}
+    if args.batch_ms is not None:
+        env["OPS_STREAM_BATCH_SECONDS"] = str(args.batch_ms / 1000)
     with (
         workdir("bench-streams-") as work,
         database(args.db, work) as db,

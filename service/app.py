@@ -106,6 +106,7 @@ def _change_feed(resources: Resources) -> ChangeFeed:
         resources.sessionmaker,
         max_clients=settings.stream_max_clients,
         poll_seconds=settings.stream_poll_seconds,
+        coalesce_seconds=settings.stream_batch_seconds,
         listen_url=None if settings.is_sqlite else resources.engine.url,
     )
     resources.change_listeners.append(feed.wake)

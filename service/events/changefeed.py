@@ -49,8 +49,9 @@ READ_LIMIT = 1000
 #: Items a stream may have waiting; a client that falls this far behind is disconnected (it
 #: reconnects with Last-Event-ID and is replayed from the database).
 QUEUE_SIZE = 2000
-#: Wakes that arrive within this long share one read (a burst of commits costs one query).
-COALESCE_SECONDS = 0.02
+#: Wakes that arrive within this long share one read and one send per stream (the default of
+#: OPS_STREAM_BATCH_SECONDS): a burst of commits costs one query, and each client one write.
+COALESCE_SECONDS = 0.05
 
 Item = Notice | LogRecord
 Accepts = Callable[[Notice], bool]
@@ -79,6 +80,14 @@ class Subscription:
             self.overflowed = True
             self.queue.get_nowait()
             self.queue.put_nowait(None)  # wakes the stream so it ends
+
+    async def take(self) -> list[Item | None]:
+        """Everything queued, waiting for at least one item: a stream writes what one read of
+        the feed routed to it in one send, not one send per event."""
+        items = [await self.queue.get()]
+        while not self.queue.empty():
+            items.append(self.queue.get_nowait())
+        return items
 
     def end(self) -> None:
         """End the stream after what it has queued (its time is up: the client resumes by id).
@@ -129,10 +138,12 @@ class ChangeFeed:
         max_clients: int,
         poll_seconds: float,
         listen_url: URL | None = None,
+        coalesce_seconds: float = COALESCE_SECONDS,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.max_clients = max_clients
         self.poll_seconds = poll_seconds
+        self.coalesce_seconds = coalesce_seconds
         self.listen_url = listen_url
         self.reads = 0
         self._by_task: dict[UUID, set[Subscription]] = {}
@@ -216,7 +227,7 @@ class ChangeFeed:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.poll_seconds):
                     await self._wake.wait()
-            await asyncio.sleep(COALESCE_SECONDS)
+            await asyncio.sleep(self.coalesce_seconds)
             self._wake.clear()
             if self._positions is None:
                 continue

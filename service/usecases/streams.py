@@ -108,56 +108,83 @@ class TaskStream:
     task_id: UUID
     position: tuple[int, int] | None
     subscription: Subscription
+    #: the last outbox row and log line sent (the position the stream has reached)
+    _at: tuple[int, int] = (0, 0)
 
-    async def events(self) -> AsyncIterator[StreamEvent]:
+    async def batches(self) -> AsyncIterator[list[StreamEvent]]:
+        """The stream's events, in the batches they became known in (each is sent at once)."""
         try:
-            async for event in self._events():
-                yield event
+            async for batch in self._batches():
+                yield batch
         finally:
             self.feed.unsubscribe(self.subscription)
 
-    async def _events(self) -> AsyncIterator[StreamEvent]:
+    async def _batches(self) -> AsyncIterator[list[StreamEvent]]:
         if self.position is None:
-            async with self.units() as uow:
-                # the heads before the task: a change committed between the two reads is then
-                # in the snapshot and sent again live (harmless), never counted as sent but
-                # missing from the snapshot (read the other way round, it would be skipped)
-                outbox, logs = await ChangeRepository(uow.session).task_heads(self.task_id)
-                task = await task_usecases.get(uow, self.caller, self.task_id)
-            data = {"type": "snapshot", "task": snapshot(task)}
-            yield StreamEvent(f"{outbox}-{logs}", "snapshot", _dumps(data))
+            yield [await self._snapshot()]
         else:
-            outbox, logs = self.position
-            more = True
-            while more:
-                async with self.units() as uow:
-                    repo = ChangeRepository(uow.session)
-                    notices = await repo.notices_after(outbox, REPLAY_PAGE, self.task_id)
-                    lines = await repo.logs_after(logs, REPLAY_PAGE, self.task_id)
-                more = len(notices) >= REPLAY_PAGE or len(lines) >= REPLAY_PAGE
-                for item in _merged(notices, lines):
-                    if isinstance(item, Notice):
-                        outbox = max(outbox, item.id)
-                        yield _notice_event(item, f"{outbox}-{logs}")
-                    else:
-                        logs = max(logs, item.id)
-                        yield _log_event(item, f"{outbox}-{logs}")
+            async for batch in self._replay(*self.position):
+                yield batch
+        async for batch in self._live():
+            yield batch
+
+    async def _snapshot(self) -> StreamEvent:
+        async with self.units() as uow:
+            # the heads before the task: a change committed between the two reads is then in
+            # the snapshot and sent again live (harmless), never counted as sent but missing
+            # from the snapshot (read the other way round, it would be skipped)
+            self._at = await ChangeRepository(uow.session).task_heads(self.task_id)
+            task = await task_usecases.get(uow, self.caller, self.task_id)
+        data = {"type": "snapshot", "task": snapshot(task)}
+        return StreamEvent(f"{self._at[0]}-{self._at[1]}", "snapshot", _dumps(data))
+
+    async def _replay(self, outbox: int, logs: int) -> AsyncIterator[list[StreamEvent]]:
+        """What the client missed, from the database, a page at a time."""
+        more = True
+        while more:
+            async with self.units() as uow:
+                repo = ChangeRepository(uow.session)
+                notices = await repo.notices_after(outbox, REPLAY_PAGE, self.task_id)
+                lines = await repo.logs_after(logs, REPLAY_PAGE, self.task_id)
+            more = len(notices) >= REPLAY_PAGE or len(lines) >= REPLAY_PAGE
+            replayed = []
+            for item in _merged(notices, lines):
+                if isinstance(item, Notice):
+                    outbox = max(outbox, item.id)
+                    replayed.append(_notice_event(item, f"{outbox}-{logs}"))
+                else:
+                    logs = max(logs, item.id)
+                    replayed.append(_log_event(item, f"{outbox}-{logs}"))
+            self._at = (outbox, logs)
+            if replayed:
+                yield replayed
+
+    async def _live(self) -> AsyncIterator[list[StreamEvent]]:
+        """What the feed routes here, a batch per read of it; ends after `deleted`, or when
+        the client fell too far behind (it resumes by id), its time is up or the API stops."""
+        outbox, logs = self._at
         while True:
-            live = await self.subscription.queue.get()
-            if live is None:
-                return  # the client fell too far behind (it resumes by id) or the API stops
-            if isinstance(live, Notice):
-                if live.id <= outbox:
-                    continue
-                outbox = live.id
-                yield _notice_event(live, f"{outbox}-{logs}")
-                if live.topic == EventType.DELETED.value:
-                    return
-            else:
-                if live.id <= logs:
-                    continue
-                logs = live.id
-                yield _log_event(live, f"{outbox}-{logs}")
+            batch: list[StreamEvent] = []
+            ended = False
+            for live in await self.subscription.take():
+                if live is None:
+                    ended = True
+                    break
+                if isinstance(live, Notice):
+                    if live.id <= outbox:
+                        continue
+                    outbox = live.id
+                    batch.append(_notice_event(live, f"{outbox}-{logs}"))
+                    if live.topic == EventType.DELETED.value:
+                        ended = True
+                        break
+                elif live.id > logs:
+                    logs = live.id
+                    batch.append(_log_event(live, f"{outbox}-{logs}"))
+            if batch:
+                yield batch
+            if ended:
+                return
 
 
 async def open_task_stream(
@@ -255,10 +282,11 @@ class ListStream:
     position: int | None
     subscription: Subscription
 
-    async def events(self) -> AsyncIterator[StreamEvent]:
+    async def batches(self) -> AsyncIterator[list[StreamEvent]]:
+        """The stream's events, in the batches they became known in (each is sent at once)."""
         try:
-            async for event in self._events():
-                yield event
+            async for batch in self._batches():
+                yield batch
         finally:
             self.feed.unsubscribe(self.subscription)
 
@@ -280,12 +308,12 @@ class ListStream:
             data["reset"] = True
         return head, StreamEvent(str(head), "snapshot", _dumps(data))
 
-    async def _events(self) -> AsyncIterator[StreamEvent]:
+    async def _batches(self) -> AsyncIterator[list[StreamEvent]]:
         accepts = self.subscription.accepts
         assert accepts is not None
         if self.position is None:
             start, event = await self._snapshot(reset=False)
-            yield event
+            yield [event]
         else:
             async with self.units() as uow:
                 notices = await ChangeRepository(uow.session).notices_after(
@@ -293,18 +321,23 @@ class ListStream:
                 )
             if len(notices) >= REPLAY_MAX:
                 start, event = await self._snapshot(reset=True)
-                yield event
+                yield [event]
             else:
                 start = max([self.position, *(n.id for n in notices)])
-                for notice in notices:
-                    if accepts(notice):
-                        yield _notice_event(notice, str(notice.id))
+                replayed = [_notice_event(n, str(n.id)) for n in notices if accepts(n)]
+                if replayed:
+                    yield replayed
         while True:
-            item = await self.subscription.queue.get()
-            if item is None:
+            items = await self.subscription.take()
+            batch = [
+                _notice_event(item, str(item.id))
+                for item in items
+                if isinstance(item, Notice) and item.id > start
+            ]
+            if batch:
+                yield batch
+            if None in items:
                 return
-            if isinstance(item, Notice) and item.id > start:
-                yield _notice_event(item, str(item.id))
 
 
 async def open_list_stream(

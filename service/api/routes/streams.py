@@ -8,6 +8,7 @@ stopped reading. Starlette's StreamingResponse would need all three written by h
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Protocol
 from uuid import UUID
@@ -69,7 +70,14 @@ def _feed(request: Request) -> ChangeFeed:
 class _Stream(Protocol):
     subscription: Subscription
 
-    def events(self) -> AsyncIterator[StreamEvent]: ...
+    def batches(self) -> AsyncIterator[list[StreamEvent]]: ...
+
+
+@functools.lru_cache(maxsize=4096)
+def _frame(event: StreamEvent) -> bytes:
+    """An event as sent: encoded once for all the streams that send it (a list stream's event
+    is the same for every client that follows the list)."""
+    return ServerSentEvent(data=event.json, event=event.event, id=event.id).encode()
 
 
 def _respond(stream: _Stream, settings: Settings) -> EventSourceResponse:
@@ -78,10 +86,12 @@ def _respond(stream: _Stream, settings: Settings) -> EventSourceResponse:
         settings.stream_max_seconds, stream.subscription.end
     )
 
-    async def sse() -> AsyncIterator[ServerSentEvent]:
+    async def sse() -> AsyncIterator[bytes]:
         try:
-            async for event in stream.events():
-                yield ServerSentEvent(data=event.json, event=event.event, id=event.id)
+            async for batch in stream.batches():
+                # one send per batch: each send costs a cancel scope and a write, whatever its
+                # size (200 clients, 3 events a task, 50 tasks/s: 30,000 sends a second)
+                yield b"".join(map(_frame, batch))
         finally:
             ending.cancel()
 
