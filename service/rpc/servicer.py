@@ -143,19 +143,18 @@ class OperationsServicer(pb_grpc.OperationsServiceServicer):
         if request.HasField("idempotency_key"):
             key = IdempotencyKey(parse_key(request.idempotency_key), CREATE_OPERATION)
         traceparent = _text(_metadata(context).get("traceparent"), "traceparent", 64)
-        async with self.resources.unit() as uow:
-            submitted = await submissions.submit(
-                uow,
-                caller,
-                spec.as_new_task(),
-                catalog=self.resources.catalog,
-                store=self.resources.store,
-                policy=self._policy(),
-                now=utcnow(),
-                idempotency=key,
-                traceparent=traceparent,
-                group=self.resources.creates,
-            )
+        submitted = await submissions.submit_one(
+            self.resources.unit,
+            caller,
+            spec.as_new_task(),
+            catalog=self.resources.catalog,
+            store=self.resources.store,
+            policy=self._policy(),
+            now=utcnow(),
+            idempotency=key,
+            traceparent=traceparent,
+            group=self.resources.creates,
+        )
         answer = pb.CreateTaskResponse(task=convert.task(TaskPublic.of(submitted.task)))
         answer.created = submitted.created
         if submitted.upload is not None:

@@ -32,6 +32,45 @@ class Submitted:
     created: bool
 
 
+@tracing.traced("submissions.submit_one")
+async def submit_one(
+    units: Units,
+    caller: Caller,
+    new: NewTask,
+    *,
+    catalog: Catalog,
+    store: FileStore,
+    policy: FilePolicy,
+    now: datetime,
+    idempotency: IdempotencyKey | None = None,
+    traceparent: str | None = None,
+    group: GroupCommit | None = None,
+) -> Submitted:
+    """POST /tasks and CreateTask: committed before this returns.
+
+    A plain task (no key, no file) goes through `group`, when given: it is committed with the
+    creates that arrived with it (its trace rides on the task), and needs no transaction of its
+    own. Any other is submitted in a unit of work of its own.
+    """
+    plain = idempotency is None and new.file_name is None and new.input_file_id is None
+    if group is not None and plain:
+        task = task_usecases.prepare(caller, new, catalog=catalog, now=now, traceparent=traceparent)
+        await group.store(task, now=now)
+        return Submitted(task, None, True)
+    async with units() as uow:
+        return await submit(
+            uow,
+            caller,
+            new,
+            catalog=catalog,
+            store=store,
+            policy=policy,
+            now=now,
+            idempotency=idempotency,
+            traceparent=traceparent,
+        )
+
+
 @tracing.traced("submissions.submit")
 async def submit(
     uow: UnitOfWork,
@@ -44,19 +83,10 @@ async def submit(
     now: datetime,
     idempotency: IdempotencyKey | None = None,
     traceparent: str | None = None,
-    group: GroupCommit | None = None,
 ) -> Submitted:
-    """Create a task as POST /tasks, /bulk/import and /bulk/export do: an inputFileId must be
-    one of the caller's files; a fileName gets an upload URL (the task waits for the bytes).
-
-    A plain task (no key, no file) goes through `group`, when given: it is committed with the
-    creates that arrived with it, before this returns (its trace rides on the task).
-    """
-    plain = idempotency is None and new.file_name is None and new.input_file_id is None
-    if group is not None and plain:
-        task = task_usecases.prepare(caller, new, catalog=catalog, now=now, traceparent=traceparent)
-        await group.store(task, now=now)
-        return Submitted(task, None, True)
+    """Create a task as POST /tasks, /bulk/import and /bulk/export do, in `uow`: an inputFileId
+    must be one of the caller's files; a fileName gets an upload URL (the task waits for the
+    bytes)."""
     if new.input_file_id is not None:
         await creation.check_input(uow, caller, new.input_file_id)
     task, created = await task_usecases.create(

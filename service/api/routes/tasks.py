@@ -83,7 +83,6 @@ REPLAY: dict[int | str, dict[str, Any]] = {
 )
 async def create_task(
     body: TaskCreate,
-    uow: UnitDep,
     caller: CallerDep,
     resources: ResourcesDep,
     response: Response,
@@ -97,8 +96,8 @@ async def create_task(
     import does not read.
     """
     key = None if idempotency_key is None else IdempotencyKey(idempotency_key, CREATE_OPERATION)
-    submitted = await submissions.submit(
-        uow,
+    submitted = await submissions.submit_one(
+        resources.unit,
         caller,
         body.as_new_task(),
         catalog=resources.catalog,
