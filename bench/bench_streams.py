@@ -210,6 +210,13 @@ def main() -> None:
     parser.add_argument(
         "--batch-ms", type=float, help="OPS_STREAM_BATCH_SECONDS for the server, in ms"
     )
+    parser.add_argument(
+        "--shape",
+        choices=["embedded", "split"],
+        default="embedded",
+        help="embedded: one `common-ops dev`; split (PostgreSQL): an API process and a worker "
+        "process, as deployed (the streams on the API process)",
+    )
     parser.add_argument("--follow", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.follow:
@@ -218,14 +225,21 @@ def main() -> None:
     env = {"OPS_STREAM_MAX_CLIENTS": str(args.clients + 10)}
     if args.batch_ms is not None:
         env["OPS_STREAM_BATCH_SECONDS"] = str(args.batch_ms / 1000)
+    if args.shape == "split" and args.db != "postgres":
+        parser.error("--shape split needs --db postgres (the processes share the database)")
     with (
         workdir("bench-streams-") as work,
         database(args.db, work) as db,
-        Server("dev", db, work, env=env) as server,
+        contextlib.ExitStack() as servers,
     ):
-        log(f"dev pid {server.pid} on port {server.port} ({db.kind})")
+        command = "dev" if args.shape == "embedded" else "api"
+        server = servers.enter_context(Server(command, db, work, env=env))
+        metered: dict[str, int] = {command: server.pid}
+        if args.shape == "split":
+            metered["worker"] = servers.enter_context(Server("worker", db, work)).pid
         fresh(db)
-        with Meter({"dev": server.pid}) as meter:
+        log(f"{command} pid {server.pid} on port {server.port} ({db.kind}, {args.shape})")
+        with Meter(metered) as meter:
             result = uvloop.run(run(server.port, args.clients, args.tasks, args.gap_ms / 1000))
         result.update(meter.result)
         log(f"{result}")
@@ -237,6 +251,7 @@ def main() -> None:
             "machine": machine(),
             "server": command,
             "gapMs": args.gap_ms,
+            "shape": args.shape,
             **result,
         }
     )

@@ -264,16 +264,20 @@ class OutboxRelay:
             # a table drain never reads these rows while they are being published here.
             await _take_lock(session)
             repo = OutboxRepository(session)
-            waiting = await repo.still_unpublished([r.id for r in rows])
-            rows = [r for r in rows if r.id in waiting]  # another drain may have sent some
             later = [r for r in rows if not r.opens]
             if later and await repo.earlier_unpublished(later):
                 return False
+            # Marked before they go out, in this transaction (nobody sees the mark before the
+            # commit, and the lock keeps other drains away): one statement both tells which
+            # rows still wait (another drain may have sent some) and marks them.
+            waiting = await repo.mark_waiting([r.id for r in rows], utcnow())
+            rows = [r for r in rows if r.id in waiting]
             done, error = await self._publish(rows)
-            await repo.mark_published(done, utcnow())
             self.published += len(done)
             _observe(rows, done, error)
             if error is not None:
+                sent = set(done)
+                await repo.unmark([r.id for r in rows if r.id not in sent])
                 self.failures += 1
                 self.last_error = error
                 self.publishing.failed(PublishError(error), outbox_id=[r.id for r in rows][:1])

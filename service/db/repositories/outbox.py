@@ -135,12 +135,24 @@ class OutboxRepository:
         )
         return (await self.session.execute(stmt)).first() is not None
 
-    async def still_unpublished(self, ids: Sequence[int]) -> set[int]:
-        """Which of these rows still wait to go out."""
+    async def mark_waiting(self, ids: Sequence[int], now: datetime) -> set[int]:
+        """Mark those of these rows still waiting as published; which they were. For a relay
+        that holds the relay lock and publishes them before it commits (see unmark)."""
         if not ids:
             return set()
-        stmt = select(O.c.id).where(O.c.id.in_(ids), O.c.published_at.is_(None))
+        stmt = (
+            update(O)
+            .where(O.c.id.in_(ids), O.c.published_at.is_(None))
+            .values(published_at=now, attempts=O.c.attempts + 1)
+            .returning(O.c.id)
+        )
         return {int(i) for i in (await self.session.execute(stmt)).scalars()}
+
+    async def unmark(self, ids: Sequence[int]) -> None:
+        """Rows marked by mark_waiting that the publisher refused: waiting again."""
+        if ids:
+            stmt = update(O).where(O.c.id.in_(ids)).values(published_at=None)
+            await self.session.execute(stmt)
 
     async def next_batch(self, limit: int) -> list[OutboxRecord]:
         rows = (await self.session.execute(_NEXT_BATCH, {"batch_limit": limit})).all()
