@@ -31,6 +31,11 @@ RELAY_LOCK = 0x0C0F_0B0E  # advisory lock key: one draining relay at a time keep
 #: every 20 ms the try-lock made a `created` event wait 50 ms behind a `completed` one.
 LOCK_WAIT = "2s"
 LOCK_NOT_AVAILABLE = "55P03"
+#: A kick for rows that only continue tasks (started, completed, …: no `created` among them)
+#: waits this long for company: a short task's `started` and `completed` then go out in one
+#: drain (one transaction) instead of two. A `created` row goes out at once: a worker may be
+#: waiting for it (the Dapr push path).
+LINGER_SECONDS = 0.005
 #: Longest wait between drains while the database cannot be reached.
 DATABASE_RETRY_CAP = 2.0
 
@@ -141,6 +146,8 @@ class OutboxRelay:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(timeout):
                     await self._kick.wait()
+            if self._fresh and not any(row.opens for row in self._fresh):
+                await asyncio.sleep(LINGER_SECONDS)
             self._kick.clear()
             if self._stopping:
                 return
