@@ -31,7 +31,7 @@ from service.clock import utcnow
 from service.config import Settings
 from service.db.repositories.tasks import TaskFilters
 from service.domain.callers import ADMIN_ROLE, Caller
-from service.domain.errors import OperationsError
+from service.domain.errors import OperationsError, Unavailable
 from service.domain.tasks import Queue, TaskStatus
 from service.ui import devlogin
 from service.usecases import dashboard, notifications, queries, queues as queue_usecases
@@ -165,9 +165,9 @@ def unknown(request: Request, resources: ResourcesDep) -> HTMLResponse:
 def failed(
     request: Request, resources: ResourcesDep, caller: Caller | None, error: OperationsError
 ) -> HTMLResponse:
-    """A problem as a page: its status and text, as the JSON API would answer them."""
+    """A problem as a page: its status and text (and Retry-After), as the JSON API answers."""
     body = problems.error_body(error, request.url.path)
-    return render(
+    page = render(
         request,
         resources,
         "message.html",
@@ -177,6 +177,9 @@ def failed(
         title=body["title"],
         message=body["detail"],
     )
+    if isinstance(error, Unavailable):
+        page.headers["Retry-After"] = str(error.retry_after)
+    return page
 
 
 class PageRoute(APIRoute):
@@ -195,9 +198,8 @@ class PageRoute(APIRoute):
                 return unknown(request, await get_resources(request))
             except OperationsError as error:
                 resources = await get_resources(request)
-                if hasattr(request.state, CALLER_STATE):
-                    caller = getattr(request.state, CALLER_STATE)
-                else:  # raised before request_caller ran
+                caller: Caller | None = getattr(request.state, CALLER_STATE, None)
+                if not hasattr(request.state, CALLER_STATE):  # raised before it was resolved
                     caller = await request_caller(request, resources)
                 return failed(request, resources, caller, error)
 
