@@ -20,13 +20,13 @@ from service.api.deps import ResourcesDep, UnitDep
 from service.api.routes.dead_letters import DeadLetterFilterFields
 from service.clock import utcnow
 from service.domain.analytics import WINDOWS
-from service.domain.errors import OperationsError
 from service.ui import pages
+from service.ui.pages import PageCaller
 from service.usecases import analytics, dead_letters, notifications
 from service.usecases.analytics import AnalyticsReport, Percentiles
 from service.usecases.dead_letters import MAX_REPLAY
 
-router = APIRouter(prefix="/ui", include_in_schema=False)
+router = APIRouter(prefix="/ui", include_in_schema=False, route_class=pages.PageRoute)
 
 DEAD_LETTERS_PAGE = 50
 INBOX_PAGE = 20
@@ -235,14 +235,12 @@ def hours_chart(report: AnalyticsReport) -> Chart:
 @router.get("/analytics")
 async def analytics_page(
     request: Request,
+    caller: PageCaller,
     uow: UnitDep,
     resources: ResourcesDep,
     days: Annotated[int, Query(ge=1, le=366)] = 7,
     task_type: Annotated[str, Query(alias="taskType", max_length=64)] = "",
 ) -> Response:
-    caller = await pages._caller(request, resources)
-    if caller is None:
-        return pages._unknown(request, resources)
     error = None
     if days not in WINDOWS:
         error = f"The period must be one of {', '.join(map(str, WINDOWS))} days."
@@ -254,7 +252,7 @@ async def analytics_page(
     report = await analytics.report(
         uow, caller, days=days, now=utcnow(), task_type=task_type or None
     )
-    return pages._render(
+    return pages.render(
         request,
         resources,
         "analytics.html",
@@ -297,13 +295,11 @@ def _dead_letter_query(params: dict[str, str]) -> dict[str, Any]:
 @router.get("/dead-letters")
 async def dead_letters_page(
     request: Request,
+    caller: PageCaller,
     uow: UnitDep,
     resources: ResourcesDep,
     page: Annotated[int, Query(ge=1, le=10_000)] = 1,
 ) -> Response:
-    caller = await pages._caller(request, resources)
-    if caller is None:
-        return pages._unknown(request, resources)
     params = {k: v[:200] for k, v in request.query_params.items()}
     query = _dead_letter_query(params)
     error = None
@@ -313,18 +309,11 @@ async def dead_letters_page(
         error = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in problem.errors())
         fields, query = DeadLetterFilterFields(), {}
     filters = fields.filters()
-    try:
-        total = await dead_letters.count(uow, caller, filters)
-        items = await dead_letters.latest(
-            uow,
-            caller,
-            limit=DEAD_LETTERS_PAGE,
-            offset=(page - 1) * DEAD_LETTERS_PAGE,
-            filters=filters,
-        )
-    except OperationsError as problem:
-        return pages._failed(request, resources, caller, problem)
-    return pages._render(
+    total = await dead_letters.count(uow, caller, filters)
+    items = await dead_letters.latest(
+        uow, caller, limit=DEAD_LETTERS_PAGE, offset=(page - 1) * DEAD_LETTERS_PAGE, filters=filters
+    )
+    return pages.render(
         request,
         resources,
         "dead_letters.html",
@@ -349,17 +338,15 @@ async def dead_letters_page(
 @router.get("/inbox")
 async def inbox_page(
     request: Request,
+    caller: PageCaller,
     uow: UnitDep,
     resources: ResourcesDep,
     page: Annotated[int, Query(ge=1, le=10_000)] = 1,
     unread: Annotated[bool, Query()] = False,
 ) -> Response:
-    caller = await pages._caller(request, resources)
-    if caller is None:
-        return pages._unknown(request, resources)
     inbox = await notifications.inbox(uow, caller, unread=unread, page=page, page_size=INBOX_PAGE)
     params = {"unread": "true"} if unread else {}
-    return pages._render(
+    return pages.render(
         request,
         resources,
         "inbox.html",

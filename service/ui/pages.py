@@ -1,10 +1,16 @@
 """The dashboard's pages. Each route reads through one use case and renders a template; every
 change a page makes is a call of its script to the JSON API (the same routes and use cases as
-any client, recorded with the caller as actor)."""
+any client, recorded with the caller as actor).
+
+Every page router uses PageRoute and its routes take the caller as PageCaller: a request with no
+usable identity gets the 401 page and a use case's problem its own status as a page, in one
+place instead of in each route.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -14,6 +20,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
@@ -24,16 +31,15 @@ from service.clock import utcnow
 from service.config import Settings
 from service.db.repositories.tasks import TaskFilters
 from service.domain.callers import ADMIN_ROLE, Caller
-from service.domain.errors import OperationsError
+from service.domain.errors import OperationsError, Unavailable
 from service.domain.tasks import Queue, TaskStatus
 from service.ui import devlogin
 from service.usecases import dashboard, notifications, queries, queues as queue_usecases
 from service.web import problems
-from service.web.deps import get_caller
+from service.web.deps import get_caller, get_resources
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
-router = APIRouter(prefix="/ui", include_in_schema=False)
 
 PAGE_SIZE = 50
 FINAL = ("completed", "failed", "cancelled")
@@ -77,12 +83,19 @@ templates.env.filters["pretty"] = _pretty
 templates.env.globals["NAV"] = NAV
 
 
-async def _caller(request: Request, resources: ResourcesDep) -> Caller | None:
+#: where request_caller leaves the caller for PageRoute's error page
+CALLER_STATE = "page_caller"
+
+
+async def request_caller(request: Request, resources: ResourcesDep) -> Caller | None:
     """The caller as the JSON API sees it (gateway headers; the dev login's cookie arrives as
-    those headers too), or None: the page then says who it needs."""
+    those headers too), or None: the page then says who it needs.
+
+    A dependency, so FastAPI resolves it once per request for the page and the navigation's
+    unread count; kept on request.state for the error page of PageRoute."""
     headers = request.headers
     try:
-        return await get_caller(
+        caller: Caller | None = await get_caller(
             resources,
             user_id=headers.get("x-user-id"),
             service_token=headers.get("x-service-token"),
@@ -90,10 +103,30 @@ async def _caller(request: Request, resources: ResourcesDep) -> Caller | None:
             user_roles=headers.get("x-user-roles"),
         )
     except OperationsError:
-        return None
+        caller = None
+    setattr(request.state, CALLER_STATE, caller)
+    return caller
 
 
-def _render(
+#: the caller, or None when the request names none (the navigation's count needs no caller)
+MaybeCaller = Annotated[Caller | None, Depends(request_caller)]
+
+
+class Unidentified(Exception):
+    """The request names no caller the dashboard can serve: PageRoute answers the 401 page."""
+
+
+async def page_caller(caller: MaybeCaller) -> Caller:
+    if caller is None:
+        raise Unidentified
+    return caller
+
+
+#: the caller of a page; without one the page is the 401 "Who are you?" (PageRoute)
+PageCaller = Annotated[Caller, Depends(page_caller)]
+
+
+def render(
     request: Request,
     resources: ResourcesDep,
     template: str,
@@ -116,8 +149,8 @@ def _render(
     )
 
 
-def _unknown(request: Request, resources: ResourcesDep) -> HTMLResponse:
-    return _render(
+def unknown(request: Request, resources: ResourcesDep) -> HTMLResponse:
+    return render(
         request,
         resources,
         "message.html",
@@ -129,11 +162,12 @@ def _unknown(request: Request, resources: ResourcesDep) -> HTMLResponse:
     )
 
 
-def _failed(
-    request: Request, resources: ResourcesDep, caller: Caller, error: OperationsError
+def failed(
+    request: Request, resources: ResourcesDep, caller: Caller | None, error: OperationsError
 ) -> HTMLResponse:
+    """A problem as a page: its status and text (and Retry-After), as the JSON API answers."""
     body = problems.error_body(error, request.url.path)
-    return _render(
+    page = render(
         request,
         resources,
         "message.html",
@@ -143,6 +177,36 @@ def _failed(
         title=body["title"],
         message=body["detail"],
     )
+    if isinstance(error, Unavailable):
+        page.headers["Retry-After"] = str(error.retry_after)
+    return page
+
+
+class PageRoute(APIRoute):
+    """A dashboard page's route: Unidentified (from PageCaller) becomes the 401 page and an
+    OperationsError of a use case the page of that problem, so a route only reads and renders.
+
+    Other errors (a bad query parameter's 422, a bug's 500) stay the app's problems."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handle = super().get_route_handler()
+
+        async def page(request: Request) -> Response:
+            try:
+                return await handle(request)
+            except Unidentified:
+                return unknown(request, await get_resources(request))
+            except OperationsError as error:
+                resources = await get_resources(request)
+                caller: Caller | None = getattr(request.state, CALLER_STATE, None)
+                if not hasattr(request.state, CALLER_STATE):  # raised before it was resolved
+                    caller = await request_caller(request, resources)
+                return failed(request, resources, caller, error)
+
+        return page
+
+
+router = APIRouter(prefix="/ui", include_in_schema=False, route_class=PageRoute)
 
 
 @router.get("")
@@ -170,13 +234,12 @@ def _list_query(params: dict[str, str], caller: Caller) -> dict[str, Any]:
 @router.get("/tasks")
 async def tasks_page(
     request: Request,
+    caller: PageCaller,
     uow: UnitDep,
     resources: ResourcesDep,
     page: Annotated[int, Query(ge=1, le=10_000)] = 1,
 ) -> Response:
-    caller = await _caller(request, resources)
-    if caller is None:
-        return _unknown(request, resources)
+    """A bad filter shows the list unfiltered with the problem beside it, not an error page."""
     params = {k: v[:200] for k, v in request.query_params.items()}
     query = _list_query(params, caller)
     error = None
@@ -195,7 +258,7 @@ async def tasks_page(
         params_cap=resources.settings.list_params_max_bytes,
     )
     api_query = urlencode({**query, "page": page, "pageSize": PAGE_SIZE})
-    return _render(
+    return render(
         request,
         resources,
         "tasks.html",
@@ -218,16 +281,10 @@ async def tasks_page(
 
 @router.get("/tasks/{task_id}")
 async def task_page(
-    task_id: UUID, request: Request, uow: UnitDep, resources: ResourcesDep
+    task_id: UUID, request: Request, caller: PageCaller, uow: UnitDep, resources: ResourcesDep
 ) -> Response:
-    caller = await _caller(request, resources)
-    if caller is None:
-        return _unknown(request, resources)
-    try:
-        found = await dashboard.task_page(uow, caller, task_id)
-    except OperationsError as error:
-        return _failed(request, resources, caller, error)
-    return _render(
+    found = await dashboard.task_page(uow, caller, task_id)
+    return render(
         request,
         resources,
         "task.html",
@@ -246,11 +303,8 @@ def _types_json(resources: ResourcesDep, caller: Caller) -> str:
 
 
 @router.get("/new")
-async def new_page(request: Request, resources: ResourcesDep) -> Response:
-    caller = await _caller(request, resources)
-    if caller is None:
-        return _unknown(request, resources)
-    return _render(
+async def new_page(request: Request, caller: PageCaller, resources: ResourcesDep) -> Response:
+    return render(
         request,
         resources,
         "new.html",
@@ -262,21 +316,15 @@ async def new_page(request: Request, resources: ResourcesDep) -> Response:
 
 
 @router.get("/import")
-async def import_page(request: Request, resources: ResourcesDep) -> Response:
-    caller = await _caller(request, resources)
-    if caller is None:
-        return _unknown(request, resources)
+async def import_page(request: Request, caller: PageCaller, resources: ResourcesDep) -> Response:
     found = resources.catalog.get("import")
     entities = sorted(found.entity_types or ()) if found is not None else []
-    return _render(request, resources, "import.html", caller, "import", entities=entities)
+    return render(request, resources, "import.html", caller, "import", entities=entities)
 
 
 @router.get("/export")
-async def export_page(request: Request, resources: ResourcesDep) -> Response:
-    caller = await _caller(request, resources)
-    if caller is None:
-        return _unknown(request, resources)
-    return _render(
+async def export_page(request: Request, caller: PageCaller, resources: ResourcesDep) -> Response:
+    return render(
         request,
         resources,
         "export.html",
@@ -287,15 +335,11 @@ async def export_page(request: Request, resources: ResourcesDep) -> Response:
 
 
 @router.get("/queues")
-async def queues_page(request: Request, uow: UnitDep, resources: ResourcesDep) -> Response:
-    caller = await _caller(request, resources)
-    if caller is None:
-        return _unknown(request, resources)
-    try:
-        views = await queue_usecases.overview(uow, caller, now=utcnow())
-    except OperationsError as error:
-        return _failed(request, resources, caller, error)
-    return _render(request, resources, "queues.html", caller, "queues", queues=views)
+async def queues_page(
+    request: Request, caller: PageCaller, uow: UnitDep, resources: ResourcesDep
+) -> Response:
+    views = await queue_usecases.overview(uow, caller, now=utcnow())
+    return render(request, resources, "queues.html", caller, "queues", queues=views)
 
 
 @router.get("/login")
@@ -307,7 +351,7 @@ async def login_page(
 ) -> Response:
     """Local use only (OPS_UI_DEV_LOGIN): pick who you are; a cookie remembers it."""
     if not resources.settings.ui_dev_login:
-        return _render(
+        return render(
             request,
             resources,
             "message.html",
@@ -318,17 +362,16 @@ async def login_page(
             message="Sign in through the gateway.",
         )
     if user is None:
-        return _render(request, resources, "login.html", None, "")
+        return render(request, resources, "login.html", None, "")
     answer = RedirectResponse("/ui/tasks", status_code=303)
     for name, value in ((devlogin.USER_COOKIE, user), (devlogin.ROLES_COOKIE, roles or "")):
         answer.set_cookie(name, quote(value), httponly=True, samesite="strict", path="/")
     return answer
 
 
-async def inbox_unread(request: Request, uow: UnitDep, resources: ResourcesDep) -> None:
+async def inbox_unread(request: Request, uow: UnitDep, caller: MaybeCaller) -> None:
     """The caller's unread message count for the navigation of every page (one COUNT, in the
     page's own unit of work): base.html reads request.state.inbox_unread."""
-    caller = await _caller(request, resources)
     if caller is not None:
         request.state.inbox_unread = await notifications.unread_count(uow, caller)
 

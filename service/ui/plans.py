@@ -10,6 +10,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
+from urllib.parse import urlencode
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Request
@@ -20,11 +21,11 @@ from service.api.deps import ResourcesDep, UnitDep
 from service.api.routes.templates import TEMPLATE_ID, TemplateBody, TemplateView
 from service.api.schedule_schemas import ScheduleChange, ScheduleCreate
 from service.domain.callers import ADMIN_ROLE, Caller
-from service.domain.errors import Forbidden, NotFound, OperationsError
-from service.ui.pages import _caller, _failed, _render, _unknown
+from service.domain.errors import Forbidden, NotFound
+from service.ui.pages import PageCaller, PageRoute, render
 from service.usecases import dashboard, plan_pages
 
-router = APIRouter(prefix="/ui", include_in_schema=False)
+router = APIRouter(prefix="/ui", include_in_schema=False, route_class=PageRoute)
 
 PAGE_SIZE = 25
 #: fire times and runs a row of the schedules list shows (the schedule's page shows all)
@@ -115,15 +116,13 @@ def _template_schema(resources: ResourcesDep) -> dict[str, Any]:
 @router.get("/schedules")
 async def schedules_list(
     request: Request,
+    caller: PageCaller,
     uow: UnitDep,
     resources: ResourcesDep,
     page: Annotated[int, Query(ge=1, le=10_000)] = 1,
 ) -> Response:
-    caller = await _caller(request, resources)
-    if caller is None:
-        return _unknown(request, resources)
     found = await plan_pages.schedules_page(uow, caller, page=page, page_size=PAGE_SIZE)
-    return _render(
+    return render(
         request,
         resources,
         "schedules.html",
@@ -133,18 +132,18 @@ async def schedules_list(
         total=found.total,
         page=page,
         pages=max(1, -(-found.total // PAGE_SIZE)),
+        page_link=lambda n: "/ui/schedules?" + urlencode({"page": n}),
         fire_limit=LIST_FIRE_TIMES,
         runs_limit=LIST_RUNS,
     )
 
 
 @router.get("/schedules/new")
-async def schedule_new(request: Request, uow: UnitDep, resources: ResourcesDep) -> Response:
-    caller = await _caller(request, resources)
-    if caller is None:
-        return _unknown(request, resources)
+async def schedule_new(
+    request: Request, caller: PageCaller, uow: UnitDep, resources: ResourcesDep
+) -> Response:
     schema = await _schedule_schema(uow, resources, caller, ScheduleCreate)
-    return _render(
+    return render(
         request,
         resources,
         "schedule_new.html",
@@ -156,17 +155,15 @@ async def schedule_new(request: Request, uow: UnitDep, resources: ResourcesDep) 
 
 @router.get("/schedules/{schedule_id}")
 async def schedule_detail(
-    schedule_id: UUID, request: Request, uow: UnitDep, resources: ResourcesDep
+    schedule_id: UUID,
+    request: Request,
+    caller: PageCaller,
+    uow: UnitDep,
+    resources: ResourcesDep,
 ) -> Response:
-    caller = await _caller(request, resources)
-    if caller is None:
-        return _unknown(request, resources)
-    try:
-        found = await plan_pages.schedule_page(uow, caller, schedule_id)
-    except OperationsError as error:
-        return _failed(request, resources, caller, error)
+    found = await plan_pages.schedule_page(uow, caller, schedule_id)
     schema = await _schedule_schema(uow, resources, caller, ScheduleChange)
-    return _render(
+    return render(
         request,
         resources,
         "schedule.html",
@@ -184,15 +181,13 @@ async def schedule_detail(
 @router.get("/templates")
 async def templates_list(
     request: Request,
+    caller: PageCaller,
     uow: UnitDep,
     resources: ResourcesDep,
     page: Annotated[int, Query(ge=1, le=10_000)] = 1,
 ) -> Response:
-    caller = await _caller(request, resources)
-    if caller is None:
-        return _unknown(request, resources)
     found = await plan_pages.templates_page(uow, page=page, page_size=PAGE_SIZE)
-    return _render(
+    return render(
         request,
         resources,
         "templates.html",
@@ -202,19 +197,15 @@ async def templates_list(
         total=found.total,
         page=page,
         pages=max(1, -(-found.total // PAGE_SIZE)),
+        page_link=lambda n: "/ui/templates?" + urlencode({"page": n}),
     )
 
 
 @router.get("/templates/new")
-async def template_new(request: Request, resources: ResourcesDep) -> Response:
-    caller = await _caller(request, resources)
-    if caller is None:
-        return _unknown(request, resources)
+async def template_new(request: Request, caller: PageCaller, resources: ResourcesDep) -> Response:
     if not _is_admin(caller):
-        return _failed(
-            request, resources, caller, Forbidden("managing templates needs the admin role")
-        )
-    return _render(
+        raise Forbidden("managing templates needs the admin role")
+    return render(
         request,
         resources,
         "template_new.html",
@@ -226,19 +217,13 @@ async def template_new(request: Request, resources: ResourcesDep) -> Response:
 
 @router.get("/templates/{template_id}")
 async def template_detail(
-    template_id: str, request: Request, uow: UnitDep, resources: ResourcesDep
+    template_id: str, request: Request, caller: PageCaller, uow: UnitDep, resources: ResourcesDep
 ) -> Response:
-    caller = await _caller(request, resources)
-    if caller is None:
-        return _unknown(request, resources)
-    try:
-        if not re.fullmatch(TEMPLATE_ID, template_id):  # no such id can exist
-            raise NotFound(f"template {template_id[:64]} not found")
-        found = await plan_pages.template_page(uow, template_id)
-    except OperationsError as error:
-        return _failed(request, resources, caller, error)
+    if not re.fullmatch(TEMPLATE_ID, template_id):  # no such id can exist
+        raise NotFound(f"template {template_id[:64]} not found")
+    found = await plan_pages.template_page(uow, template_id)
     latest = TemplateView.of(found.latest, caller)
-    return _render(
+    return render(
         request,
         resources,
         "template.html",

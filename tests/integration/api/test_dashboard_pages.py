@@ -5,14 +5,17 @@ unless turned on, refused in production, and its cookie never authorises a cross
 from __future__ import annotations
 
 import re
+import uuid
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from fastapi.routing import APIRoute, iter_route_contexts
 from pydantic import ValidationError
 
 from service.config import Settings
+from service.ui.pages import PageRoute
 from tests.fixtures.app import ADMIN, user
 from tests.integration.api.support import assert_problem, create
 
@@ -20,6 +23,10 @@ STATIC = Path(__file__).resolve().parents[3] / "service" / "ui" / "static"
 #: a URL to another host: scheme-qualified or protocol-relative
 EXTERNAL = re.compile(r"""(?:https?:)?//[A-Za-z0-9.-]+\.[A-Za-z]{2,}|(?:src|href)\s*=\s*["']//""")
 PAGES = ("/ui/tasks", "/ui/new", "/ui/import", "/ui/export", "/ui/queues")
+
+
+#: the dashboard's routes that need no caller: the redirect to the tasks and the dev login
+OPEN_PAGES = {"/ui", "/ui/login"}
 
 
 def _assets(html: str) -> list[str]:
@@ -63,6 +70,59 @@ async def test_without_identity_the_page_says_so(api: httpx.AsyncClient) -> None
     # the cookie is nothing without OPS_UI_DEV_LOGIN
     cookie = {"Cookie": "ops_dev_user=alice"}
     assert (await api.get("/ui/tasks", headers=cookie)).status_code == 401
+
+
+def _page_routes(api: httpx.AsyncClient) -> list[APIRoute]:
+    """Every GET route of the dashboard as the app serves it, included routers' routes one by
+    one (FastAPI keeps an included router as one route); the static files are a mount."""
+    app = api.app  # type: ignore[attr-defined]
+    found = [
+        context.original_route
+        for context in iter_route_contexts(app.routes)
+        if (context.path or "").startswith("/ui") and "GET" in (context.methods or ())
+    ]
+    assert len(found) >= 17, [r.path for r in found]
+    assert all(isinstance(r, APIRoute) for r in found)
+    return found
+
+
+def _filled(route: APIRoute) -> str:
+    """The route's path with each path parameter a fresh id (a UUID is a valid template id)."""
+    return route.path_format.format(**{p.name: uuid.uuid4() for p in route.dependant.path_params})
+
+
+def _is_page(answer: httpx.Response, status: int) -> None:
+    assert answer.status_code == status, (answer.request.url, answer.status_code, answer.text)
+    assert answer.headers["content-type"].startswith("text/html"), answer.request.url
+
+
+async def test_every_page_answers_its_problems_as_pages(api: httpx.AsyncClient) -> None:
+    """The whole class, not one route: every dashboard route is a PageRoute; without identity
+    each is the 401 page, an unknown id the 404 page, a page the caller may not see the 403
+    page, each naming the caller in its navigation, never JSON or a 500."""
+    routes = _page_routes(api)
+    assert all(isinstance(r, PageRoute) for r in routes), [
+        r.path for r in routes if not isinstance(r, PageRoute)
+    ]
+    for route in routes:
+        if route.path in OPEN_PAGES:
+            continue
+        path = _filled(route)
+        anonymous = await api.get(path)
+        _is_page(anonymous, 401)
+        assert "Who are you?" in anonymous.text
+        assert 'id="who"' not in anonymous.text
+        as_alice = await api.get(path, headers=user())
+        if route.dependant.path_params:
+            _is_page(as_alice, 404)
+            assert "not found" in as_alice.text
+        elif as_alice.status_code == 403:  # the admins' pages
+            _is_page(as_alice, 403)
+            _is_page(await api.get(path, headers=ADMIN), 200)
+        else:
+            _is_page(as_alice, 200)
+        assert '<strong id="who">alice</strong>' in as_alice.text, path
+        assert '<span id="nav-unread">0</span>' in as_alice.text, path
 
 
 async def test_a_bad_filter_is_shown_not_a_500(api: httpx.AsyncClient) -> None:

@@ -198,3 +198,19 @@ async def test_last_runs_link_to_their_tasks_with_their_status(
     assert f'href="/ui/tasks/{runs[1]["taskId"]}"' not in page  # the other schedule's run
     assert run["outcome"] in page
     assert "Not fired yet" not in page
+
+
+async def test_the_lists_page_with_the_shared_pager(api: httpx.AsyncClient) -> None:
+    """The schedules and templates lists page as the tasks list does (the pager macro)."""
+    for n in range(26):  # one more than a page
+        await _schedule(api, ALICE, f"Nightly {n}")
+        await _template(api, name=f"Nap {n}")
+    for section in ("schedules", "templates"):
+        first = (await api.get(f"/ui/{section}", headers=ALICE)).text
+        assert '<nav aria-label="Pages" class="pager">' in first
+        assert f'<a href="/ui/{section}?page=2" rel="next">Next</a>' in first
+        assert 'rel="prev"' not in first
+        second = (await api.get(f"/ui/{section}", params={"page": 2}, headers=ALICE)).text
+        assert f'<a href="/ui/{section}?page=1" rel="prev">Previous</a>' in second
+        assert 'rel="next"' not in second
+        assert "page 2 of 2" in second
