@@ -20,7 +20,6 @@ from uuid import UUID
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import update
 
 from service.bootstrap import Resources
@@ -33,7 +32,7 @@ from service.storage.local import LocalFileStore
 from service.usecases.uploads import receipt as receiving
 from service.usecases.uploads.receipt import CLAIM_STALE
 from tests.fixtures.app import user, wait_until
-from tests.fixtures.database import free_port
+from tests.fixtures.serving import serving
 from tests.integration.api.support import BASE as TASKS, assert_problem, count
 
 FILES = "/api/v1/operations/files"
@@ -56,25 +55,8 @@ def settings_overrides() -> dict[str, Any]:
 async def server(api: httpx.AsyncClient) -> AsyncIterator[str]:
     """The test's app behind a real HTTP server on loopback (uvicorn, in this event loop), whose
     own log records reach caplog (no logging config of its own)."""
-    port = free_port()
-    config = uvicorn.Config(
-        api.app,  # type: ignore[attr-defined]
-        host="127.0.0.1",
-        port=port,
-        lifespan="off",  # the `api` fixture runs the app's lifespan
-        log_config=None,
-        ws="none",
-    )
-    served = uvicorn.Server(config)
-    serving = asyncio.create_task(served.serve())
-    while not served.started:
-        assert not serving.done(), serving.result()
-        await asyncio.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        served.should_exit = True
-        await serving
+    async with serving(api.app) as url:  # type: ignore[attr-defined]  # its lifespan: `api`'s
+        yield url
 
 
 def sha256(data: bytes) -> str:

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,7 +18,6 @@ import httpx
 import pytest
 import requests
 import schemathesis
-import uvicorn
 from hypothesis import strategies as st
 from schemathesis import Case, CheckContext, Response
 from schemathesis.config import SchemathesisConfig
@@ -30,6 +27,7 @@ from service.app import create_app
 from service.bootstrap import Resources
 from service.config import Settings
 from tests.fixtures.app import TOKEN
+from tests.fixtures.serving import ThreadedServer
 from tests.integration.api.support import finish, start
 
 #: Examples per operation and phase in the committed suite (10: ~90 operations, four callers,
@@ -90,39 +88,6 @@ def _config(examples: int, mode: str) -> SchemathesisConfig:
     )
 
 
-class Served:
-    """The app under uvicorn on a loopback port, in a thread of this process."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.socket = socket.socket()
-        self.socket.bind(("127.0.0.1", 0))
-        config = uvicorn.Config(
-            create_app(settings), log_level="warning", access_log=False, lifespan="on"
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(
-            target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True
-        )
-
-    @property
-    def url(self) -> str:
-        host, port = self.socket.getsockname()
-        return f"http://{host}:{port}"
-
-    def __enter__(self) -> Served:
-        self.thread.start()
-        while not self.server.started:
-            if not self.thread.is_alive():
-                raise RuntimeError("the server did not start")
-            self.thread.join(0.01)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(30)
-        self.socket.close()
-
-
 @pytest.fixture(autouse=True)
 def _node_id_for_schemathesis(request: pytest.FixtureRequest) -> None:
     """schemathesis 4.32 reads and relabels `node._nodeid`, which pytest 9.2's nodes no longer
@@ -138,7 +103,7 @@ def settings_overrides() -> dict[str, Any]:
 
 @pytest.fixture
 def served(settings: Settings) -> Iterator[str]:
-    with Served(settings) as server:
+    with ThreadedServer(create_app(settings), lifespan=True) as server:
         yield server.url
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -18,7 +17,6 @@ from typing import Any
 import httpx
 import jwt
 import pytest
-import uvicorn
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 from starlette.applications import Starlette
@@ -29,6 +27,7 @@ from starlette.routing import Route
 from service.app import create_app
 from service.config import Settings
 from tests.fixtures.app import SERVICE, TOKEN
+from tests.fixtures.serving import ThreadedServer
 from tests.integration.api.support import assert_problem
 
 ISSUER = "https://gateway.example.com"
@@ -109,43 +108,21 @@ class JwksServer:
     def __init__(self, keys: list[dict[str, Any]]) -> None:
         self.keys = keys
         self.fetches = 0
+        self.url = ""  #: set once it is served
 
         async def jwks(request: Request) -> JSONResponse:
             self.fetches += 1
             return JSONResponse({"keys": self.keys})
 
-        app = Starlette(routes=[Route("/.well-known/jwks.json", jwks)])
-        self.socket = socket.socket()
-        self.socket.bind(("127.0.0.1", 0))
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(
-            target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True
-        )
-
-    @property
-    def url(self) -> str:
-        host, port = self.socket.getsockname()
-        return f"http://{host}:{port}/.well-known/jwks.json"
-
-    def __enter__(self) -> JwksServer:
-        self.thread.start()
-        while not self.server.started:
-            if not self.thread.is_alive():
-                raise RuntimeError("the JWKS server did not start")
-            self.thread.join(0.01)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
-        self.socket.close()
+        self.app = Starlette(routes=[Route("/.well-known/jwks.json", jwks)])
 
 
 @pytest.fixture
 def jwks_server(rsa_key: Signer) -> Iterator[JwksServer]:
-    with JwksServer([rsa_key.jwk]) as server:
-        yield server
+    jwks = JwksServer([rsa_key.jwk])
+    with ThreadedServer(jwks.app) as server:
+        jwks.url = f"{server.url}/.well-known/jwks.json"
+        yield jwks
 
 
 def admin(signer: Signer, sub: str = "root") -> str:

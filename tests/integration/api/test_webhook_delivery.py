@@ -4,7 +4,6 @@ refused for private addresses at delivery time and for redirects."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import hmac
@@ -15,7 +14,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -24,6 +22,7 @@ from starlette.routing import Route
 from service.domain.webhooks import address_refused
 from tests.fixtures.app import user, wait_until
 from tests.fixtures.database import free_port
+from tests.fixtures.serving import serving
 from tests.integration.api.support import BASE, create
 
 ALICE = user("alice")
@@ -63,16 +62,8 @@ async def receiver(request: pytest.FixtureRequest) -> AsyncIterator[Receiver]:
     hook = Receiver(**getattr(request, "param", {}))
     app = Starlette(routes=[Route("/hook", hook.hook, methods=["POST"])])
     hook.port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=hook.port, log_level="warning", lifespan="off")
-    )
-    serving = asyncio.create_task(server.serve())
-    await wait_until(lambda: asyncio.sleep(0, result=server.started))
-    try:
+    async with serving(app, port=hook.port):
         yield hook
-    finally:
-        server.should_exit = True
-        await serving
 
 
 def verify(secret: str, headers: dict[str, str], body: bytes) -> bool:

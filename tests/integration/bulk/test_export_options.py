@@ -7,7 +7,6 @@ expected, in key order.
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import json
@@ -18,7 +17,6 @@ from typing import Any, ClassVar
 
 import httpx
 import pytest
-import uvicorn
 from openpyxl import load_workbook
 from sqlalchemy import select
 from starlette.applications import Starlette
@@ -32,7 +30,7 @@ from service.db.engine import session_scope
 from service.db.repositories.store import StoreRepository
 from service.db.tables import outbox_table
 from service.domain.events import EventType
-from tests.fixtures.database import free_port
+from tests.fixtures.serving import serving
 from tests.integration.bulk.support import (
     ALICE,
     TASKS,
@@ -392,20 +390,8 @@ class Owner:
 async def owner() -> AsyncIterator[tuple[Owner, str]]:
     served = Owner(numbered(20))
     route = Route("/v1.0/invoke/owner/method/export", served.page, methods=["POST"])
-    port = free_port()
-    config = uvicorn.Config(
-        Starlette(routes=[route]), host="127.0.0.1", port=port, log_level="warning", ws="none"
-    )
-    server = uvicorn.Server(config)
-    serving = asyncio.create_task(server.serve())
-    while not server.started:
-        assert not serving.done(), serving.result()
-        await asyncio.sleep(0.01)
-    try:
-        yield served, f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await serving
+    async with serving(Starlette(routes=[route])) as url:
+        yield served, url
 
 
 class TestRemoteSource:

@@ -3,37 +3,18 @@ streams need a real socket (httpx's ASGI transport buffers a response until it e
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-import uvicorn
 
-from tests.fixtures.database import free_port
+from tests.fixtures.serving import serving
 
 
 async def serve(client: httpx.AsyncClient) -> AsyncIterator[str]:
-    port = free_port()
-    config = uvicorn.Config(
-        client.app,  # type: ignore[attr-defined]
-        host="127.0.0.1",
-        port=port,
-        lifespan="off",  # the client fixture runs the app's lifespan
-        log_config=None,
-        ws="none",
-        timeout_graceful_shutdown=2,
-    )
-    served = uvicorn.Server(config)
-    serving = asyncio.create_task(served.serve())
-    while not served.started:
-        assert not serving.done(), serving.result()
-        await asyncio.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        served.should_exit = True
-        await serving
+    """The client's app (its fixture runs the lifespan); a stream left open gets 2 s to end."""
+    async with serving(client.app, graceful_seconds=2) as url:  # type: ignore[attr-defined]
+        yield url
 
 
 @pytest.fixture
