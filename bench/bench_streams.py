@@ -73,6 +73,8 @@ class StreamClient:
 
     def __init__(self) -> None:
         self.latencies: list[float] = []
+        #: event type (`operations.task.started` …) -> its latencies
+        self.by_type: dict[str, list[float]] = {}
         self.snapshot = asyncio.Event()
         self.events = 0
         self._task: asyncio.Task[None] | None = None
@@ -98,7 +100,9 @@ class StreamClient:
                 self.snapshot.set()
                 continue
             self.events += 1
-            self.latencies.append(received - datetime.fromisoformat(data["at"]).timestamp())
+            latency = received - datetime.fromisoformat(data["at"]).timestamp()
+            self.latencies.append(latency)
+            self.by_type.setdefault(data["type"].rsplit(".", 1)[-1], []).append(latency)
 
     async def close(self) -> None:
         if self._writer is not None:
@@ -133,14 +137,19 @@ async def follow(port: int, clients: int) -> None:
     while command := (await reader.readline()).strip():
         if command == b"mark":
             for client in streams:
-                client.events, client.latencies = 0, []
+                client.events, client.latencies, client.by_type = 0, [], {}
             print("marked", flush=True)
         elif command == b"stop":
             break
     for client in streams:
         await client.close()
     events = [latency for c in streams for latency in c.latencies]
-    print(json.dumps({"events": sum(c.events for c in streams), "latencies": events}), flush=True)
+    by_type: dict[str, list[float]] = {}
+    for client in streams:
+        for name, values in client.by_type.items():
+            by_type.setdefault(name, []).extend(values)
+    received = {"events": sum(c.events for c in streams), "latencies": events, "byType": by_type}
+    print(json.dumps(received), flush=True)
 
 
 class Followers:
@@ -196,6 +205,10 @@ async def run(port: int, clients: int, tasks: int, gap: float) -> dict[str, obje
         "createWithStreams": stats(with_streams),
         "createP99Ratio": round(ratio, 3),
         "eventLatency": stats(events),
+        "eventLatencyByType": {
+            name: stats(values)
+            for name, values in sorted(received["byType"].items())  # type: ignore[union-attr]
+        },
         "eventsReceived": received["events"],
         "eventsExpected": 3 * tasks * clients,
     }

@@ -25,7 +25,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from uuid import UUID
 
@@ -63,41 +63,48 @@ class TooManyStreams(Unavailable):
 
 @dataclass(eq=False)
 class Subscription:
-    """One open stream: the items the feed routes to it, in the order it read them."""
+    """One open stream: the items the feed routes to it, in the order it read them.
+
+    A read of the feed hands each stream all its items at once (`put_all`) and wakes it once;
+    the stream takes them all (`take`) and writes them in one send.
+    """
 
     task_id: UUID | None
     accepts: Accepts | None
-    queue: asyncio.Queue[Item | None] = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
-    #: the client fell QUEUE_SIZE items behind: its stream ends, and it resumes by id
-    overflowed: bool = False
+    _items: list[Item] = field(default_factory=list)
+    _ready: asyncio.Event = field(default_factory=asyncio.Event)
+    #: no more items: the client fell QUEUE_SIZE items behind (it resumes by id), its time is
+    #: up, or the process stops; the stream ends after what it was handed before
+    ended: bool = False
 
     def put(self, item: Item) -> None:
-        if self.overflowed:
+        self.put_all([item])
+
+    def put_all(self, items: Sequence[Item]) -> None:
+        if self.ended or not items:
             return
-        try:
-            self.queue.put_nowait(item)
-        except asyncio.QueueFull:
-            self.overflowed = True
-            self.queue.get_nowait()
-            self.queue.put_nowait(None)  # wakes the stream so it ends
+        if len(self._items) + len(items) > QUEUE_SIZE:
+            self.end()
+            return
+        self._items.extend(items)
+        self._ready.set()
 
     async def take(self) -> list[Item | None]:
-        """Everything queued, waiting for at least one item: a stream writes what one read of
-        the feed routed to it in one send, not one send per event."""
-        items = [await self.queue.get()]
-        while not self.queue.empty():
-            items.append(self.queue.get_nowait())
+        """Everything handed over since the last take, waiting for at least one item; None
+        last when the stream has ended."""
+        await self._ready.wait()
+        self._ready.clear()
+        items: list[Item | None] = [*self._items]
+        self._items.clear()
+        if self.ended:
+            items.append(None)
         return items
 
     def end(self) -> None:
-        """End the stream after what it has queued (its time is up: the client resumes by id).
-        A timer calls this once, where a timeout around every read would cost a task each."""
-        if self.overflowed:
-            return
-        self.overflowed = True
-        if self.queue.full():
-            self.queue.get_nowait()
-        self.queue.put_nowait(None)
+        """End the stream after what it was handed (e.g. its time is up: the client resumes by
+        id). A timer calls this once, where a timeout around every read would cost a task each."""
+        self.ended = True
+        self._ready.set()
 
 
 class Position:
@@ -181,7 +188,7 @@ class ChangeFeed:
             with contextlib.suppress(Exception):
                 await self._listener.close()
         for sub in [*self._lists, *(s for subs in self._by_task.values() for s in subs)]:
-            sub.queue.put_nowait(None)
+            sub.end()
 
     async def subscribe(self, task_id: UUID | None, accepts: Accepts | None = None) -> Subscription:
         """A new stream's subscription: it receives everything committed after this returns
@@ -270,17 +277,23 @@ class ChangeFeed:
         items: list[Item] = [n for n in notices if n.id in fresh_notices]
         items += [r for r in lines if r.id in fresh_lines]
         items.sort(key=lambda item: (item.created_at, isinstance(item, LogRecord), item.id))
-        for item in items:
-            self._route(item)
+        self._route(items)
         return len(notices) >= READ_LIMIT or len(lines) >= READ_LIMIT
 
-    def _route(self, item: Item) -> None:
-        for sub in self._by_task.get(item.task_id, ()):
-            sub.put(item)
-        if isinstance(item, Notice):
+    def _route(self, items: list[Item]) -> None:
+        """Hand each stream what it follows of `items`, at once (one wake per stream)."""
+        if self._by_task:
+            for_task: dict[Subscription, list[Item]] = {}
+            for item in items:
+                for sub in self._by_task.get(item.task_id, ()):
+                    for_task.setdefault(sub, []).append(item)
+            for sub, mine in for_task.items():
+                sub.put_all(mine)
+        if self._lists:
+            notices = [item for item in items if isinstance(item, Notice)]
             for sub in self._lists:
-                if sub.accepts is None or sub.accepts(item):
-                    sub.put(item)
+                accepts = sub.accepts
+                sub.put_all(notices if accepts is None else [n for n in notices if accepts(n)])
 
     def _on_lost(self) -> None:
         self._listener_lost.set()

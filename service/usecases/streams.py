@@ -51,22 +51,24 @@ def _dumps(data: dict[str, Any]) -> str:
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
 
 
-#: A notice's JSON, written once for all the streams that show it (a change seen by 200
-#: clients is serialised once, not 200 times); the most recent notices only.
-#: Keyed by the row's id with its task and time: apps on other databases may share a process.
-_NOTICE_JSON: OrderedDict[tuple[int, UUID, datetime], str] = OrderedDict()
-_NOTICE_JSON_SIZE = 4096
+#: A notice's event, made once for all the streams that show it (a change seen by 200 clients
+#: is serialised once, not 200 times); the most recent notices only. Keyed by the row's id
+#: with its task and time (apps on other databases may share a process), and the event id.
+_EVENTS: OrderedDict[tuple[int, UUID, datetime, str], StreamEvent] = OrderedDict()
+_EVENTS_SIZE = 4096
 
 
-def _notice_json(notice: Notice) -> str:
-    key = (notice.id, notice.task_id, notice.created_at)
-    text = _NOTICE_JSON.get(key)
-    if text is None:
-        data = {"type": notice.topic, "at": notice.created_at.isoformat(), "task": notice.payload}
-        text = _NOTICE_JSON[key] = _dumps(data)
-        if len(_NOTICE_JSON) > _NOTICE_JSON_SIZE:
-            _NOTICE_JSON.popitem(last=False)
-    return text
+def _notice_event(notice: Notice, event_id: str) -> StreamEvent:
+    key = (notice.id, notice.task_id, notice.created_at, event_id)
+    event = _EVENTS.get(key)
+    if event is None:
+        topic = notice.topic
+        name = EventType(topic).short if topic in EventType._value2member_map_ else "task"
+        data = {"type": topic, "at": notice.created_at.isoformat(), "task": notice.payload}
+        event = _EVENTS[key] = StreamEvent(event_id, name, _dumps(data))
+        if len(_EVENTS) > _EVENTS_SIZE:
+            _EVENTS.popitem(last=False)
+    return event
 
 
 def task_position(last_event_id: str | None) -> tuple[int, int] | None:
@@ -80,11 +82,6 @@ def list_position(last_event_id: str | None) -> int | None:
     """Where a list stream resumes; None (a snapshot) for no id or an unknown one."""
     value = last_event_id.strip() if last_event_id else ""
     return int(value) if _LIST_ID.match(value) else None
-
-
-def _notice_event(notice: Notice, event_id: str) -> StreamEvent:
-    name = EventType(notice.topic).short if notice.topic in EventType._value2member_map_ else "task"
-    return StreamEvent(event_id, name, _notice_json(notice))
 
 
 def _log_event(line: LogRecord, event_id: str) -> StreamEvent:
