@@ -127,6 +127,6 @@ async def test_a_create_and_its_run_share_one_trace(stack: Stack, collector: Col
     in_trace = {(s.service, s.name) for s in collector.spans if s.trace_id == run.trace_id}
     # the use case, and the delivery to the worker (daprd passes the event's traceparent on)
     assert {
-        ("api", "submissions.submit"),
+        ("api", "submissions.submit_one"),
         ("worker", "POST /events/routed/{task_type}"),
     } <= in_trace

@@ -75,7 +75,7 @@ class TestOneTrace:
         in_request = {s.context.span_id for s in spans.get_finished_spans() if s.context}
         assert run.parent is not None
         assert run.parent.span_id in in_request
-        usecase = named(spans, "submissions.submit")
+        usecase = named(spans, "submissions.submit_one")
         assert [trace_id(s) for s in usecase] == [trace_id(request)]
 
     async def test_the_callers_traceparent_goes_to_the_outbox_the_cloudevent_and_the_run(
