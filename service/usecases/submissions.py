@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NotRequired, TypedDict, Unpack
 
 from service.catalog.catalog import Catalog
 from service.db.unit_of_work import UnitOfWork, Units
@@ -32,19 +33,25 @@ class Submitted:
     created: bool
 
 
+class Intake(TypedDict):
+    """The keyword arguments of `submit`, which the other ways in pass on to it."""
+
+    catalog: Catalog
+    store: FileStore
+    policy: FilePolicy
+    now: datetime
+    idempotency: NotRequired[IdempotencyKey | None]
+    traceparent: NotRequired[str | None]
+
+
 @tracing.traced("submissions.submit_one")
 async def submit_one(
     units: Units,
     caller: Caller,
     new: NewTask,
     *,
-    catalog: Catalog,
-    store: FileStore,
-    policy: FilePolicy,
-    now: datetime,
-    idempotency: IdempotencyKey | None = None,
-    traceparent: str | None = None,
     group: GroupCommit | None = None,
+    **intake: Unpack[Intake],
 ) -> Submitted:
     """POST /tasks and CreateTask: committed before this returns.
 
@@ -52,23 +59,18 @@ async def submit_one(
     creates that arrived with it (its trace rides on the task), and needs no transaction of its
     own. Any other is submitted in a unit of work of its own.
     """
-    plain = idempotency is None and new.file_name is None and new.input_file_id is None
+    keyed = intake.get("idempotency") is not None
+    plain = not keyed and new.file_name is None and new.input_file_id is None
     if group is not None and plain:
-        task = task_usecases.prepare(caller, new, catalog=catalog, now=now, traceparent=traceparent)
+        now = intake["now"]
+        traceparent = intake.get("traceparent")
+        task = task_usecases.prepare(
+            caller, new, catalog=intake["catalog"], now=now, traceparent=traceparent
+        )
         await group.store(task, now=now)
         return Submitted(task, None, True)
     async with units() as uow:
-        return await submit(
-            uow,
-            caller,
-            new,
-            catalog=catalog,
-            store=store,
-            policy=policy,
-            now=now,
-            idempotency=idempotency,
-            traceparent=traceparent,
-        )
+        return await submit(uow, caller, new, **intake)
 
 
 @tracing.traced("submissions.submit")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, Unpack
 from uuid import uuid4
 
 from pydantic import ValidationError
@@ -21,11 +21,9 @@ from service.domain.callers import ADMIN_ROLE, Caller
 from service.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from service.domain.tasks import Queue
 from service.domain.templates import TemplateContent, TemplateRecord
-from service.storage.base import FileStore
 from service.usecases import submissions
-from service.usecases.files import FilePolicy
 from service.usecases.submissions import Submitted
-from service.usecases.tasks import IdempotencyKey, NewTask
+from service.usecases.tasks import NewTask
 
 #: Who made the shipped templates.
 SYSTEM_AUTHOR = "system"
@@ -258,12 +256,7 @@ async def submit_from_template(
     version: int | None,
     params: Mapping[str, Any],
     overrides: Mapping[str, Any],
-    catalog: Catalog,
-    store: FileStore,
-    policy: FilePolicy,
-    now: datetime,
-    idempotency: IdempotencyKey | None = None,
-    traceparent: str | None = None,
+    **intake: Unpack[submissions.Intake],
 ) -> Submitted:
     """POST /tasks/from-template: the template's task, with the request's `overrides` of its
     NewTask fields (name, tags, scheduledAt, a file …), created as POST /tasks creates."""
@@ -273,20 +266,10 @@ async def submit_from_template(
         template_id=template_id,
         version=version,
         params=params,
-        catalog=catalog,
-        now=now,
+        catalog=intake["catalog"],
+        now=intake["now"],
     )
-    return await submissions.submit(
-        uow,
-        caller,
-        replace(new, **overrides),
-        catalog=catalog,
-        store=store,
-        policy=policy,
-        now=now,
-        idempotency=idempotency,
-        traceparent=traceparent,
-    )
+    return await submissions.submit(uow, caller, replace(new, **overrides), **intake)
 
 
 def _unsettable(content: TemplateContent, params: Mapping[str, Any]) -> list[str]:
