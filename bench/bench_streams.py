@@ -170,7 +170,7 @@ class Followers:
     def _expect(self, word: str) -> str:
         assert self.process.stdout is not None
         line = self.process.stdout.readline()
-        if not line.startswith(word) and not word == "":
+        if word and not line.startswith(word):
             raise RuntimeError(f"stream clients said {line!r}, not {word!r}")
         return line
 

@@ -77,9 +77,6 @@ class Subscription:
     #: up, or the process stops; the stream ends after what it was handed before
     ended: bool = False
 
-    def put(self, item: Item) -> None:
-        self.put_all([item])
-
     def put_all(self, items: Sequence[Item]) -> None:
         if self.ended or not items:
             return

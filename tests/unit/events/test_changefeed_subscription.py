@@ -23,15 +23,15 @@ async def test_what_one_read_routed_is_taken_in_one_batch() -> None:
     await asyncio.sleep(0)
     sub.put_all([_notice(i) for i in (1, 2, 3)])  # one read of the feed routes these at once
     assert [n.id for n in await waiting if n] == [1, 2, 3]
-    sub.put(_notice(4))
+    sub.put_all([_notice(4)])
     assert [n.id for n in await sub.take() if n] == [4]
 
 
 async def test_the_end_comes_after_what_was_queued_before_it() -> None:
     sub = Subscription(None, None)
-    sub.put(_notice(1))
+    sub.put_all([_notice(1)])
     sub.end()
-    sub.put(_notice(2))  # after the end: not delivered
+    sub.put_all([_notice(2)])  # after the end: not delivered
     assert [n.id if n else None for n in await sub.take()] == [1, None]
 
 
@@ -41,7 +41,7 @@ async def test_a_client_too_far_behind_is_ended_not_left_waiting(
     monkeypatch.setattr(changefeed, "QUEUE_SIZE", 3)
     sub = Subscription(None, None)
     for i in range(5):
-        sub.put(_notice(i))
+        sub.put_all([_notice(i)])
     items = await sub.take()
     assert [n.id for n in items if n] == [0, 1, 2]  # what it had room for, then its end
     assert items[-1] is None
