@@ -22,10 +22,12 @@ import argparse
 import asyncio
 import contextlib
 import json
+import re
 import subprocess
 import sys
 import time
 from datetime import datetime
+from pathlib import Path
 
 import uvloop
 from _common import (
@@ -39,10 +41,15 @@ from _common import (
     log,
     machine,
     percentile,
+    profiled,
     workdir,
 )
 
-STREAM = "/api/v1/operations/tasks/stream?taskType=noop"
+STREAM = "/api/v1/operations/tasks/stream?taskType={}"
+#: The start of a change's data (`{"type":…,"at":…,"task":…}`): the client reads its type and
+#: time without parsing the task (120,000 `json.loads` of a task took the clients' process most
+#: of a core, on the 2 cores the service under test runs on).
+_HEAD = re.compile(rb' ?\{"type":"([^"]+)","at":"([^"]+)"')
 USER = "bench"
 
 
@@ -80,10 +87,11 @@ class StreamClient:
         self._task: asyncio.Task[None] | None = None
         self._writer: asyncio.StreamWriter | None = None
 
-    async def open(self, port: int) -> None:
+    async def open(self, port: int, task_type: str) -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         self._writer = writer
-        raw = Connection.request("GET", STREAM, {"X-User-ID": USER, "Accept": "text/event-stream"})
+        headers = {"X-User-ID": USER, "Accept": "text/event-stream"}
+        raw = Connection.request("GET", STREAM.format(task_type), headers)
         writer.write(raw)
         head = await reader.readuntil(b"\r\n\r\n")
         if not head.startswith(b"HTTP/1.1 200"):
@@ -95,14 +103,16 @@ class StreamClient:
             if not line.startswith(b"data:"):
                 continue
             received = time.time()
-            data = json.loads(line[5:])
-            if data["type"] == "snapshot":
-                self.snapshot.set()
-                continue
+            head = _HEAD.match(line, 5)
+            if head is None:  # the snapshot (or an unexpected event: then it fails here)
+                if json.loads(line[5:])["type"] == "snapshot":
+                    self.snapshot.set()
+                    continue
+                raise RuntimeError(f"unexpected event {line[:200]!r}")
             self.events += 1
-            latency = received - datetime.fromisoformat(data["at"]).timestamp()
+            latency = received - datetime.fromisoformat(head[2].decode()).timestamp()
             self.latencies.append(latency)
-            self.by_type.setdefault(data["type"].rsplit(".", 1)[-1], []).append(latency)
+            self.by_type.setdefault(head[1].decode().rsplit(".", 1)[-1], []).append(latency)
 
     async def close(self) -> None:
         if self._writer is not None:
@@ -123,12 +133,12 @@ def stats(values: list[float]) -> dict[str, float]:
     }
 
 
-async def follow(port: int, clients: int) -> None:
+async def follow(port: int, clients: int, task_type: str) -> None:
     """The child: open `clients` streams, then obey the parent's lines on stdin (`mark`: count
     from now; `stop`: close and print what was received since the mark as JSON)."""
     streams = [StreamClient() for _ in range(clients)]
     for client in streams:
-        await client.open(port)
+        await client.open(port, task_type)
     await asyncio.wait_for(asyncio.gather(*(c.snapshot.wait() for c in streams)), 60)
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
@@ -148,15 +158,21 @@ async def follow(port: int, clients: int) -> None:
     for client in streams:
         for name, values in client.by_type.items():
             by_type.setdefault(name, []).extend(values)
-    received = {"events": sum(c.events for c in streams), "latencies": events, "byType": by_type}
+    received = {
+        "events": sum(c.events for c in streams),
+        "latencies": events,
+        "byType": by_type,
+        "cpuSeconds": round(time.process_time(), 2),
+    }
     print(json.dumps(received), flush=True)
 
 
 class Followers:
     """The child process holding the stream clients."""
 
-    def __init__(self, port: int, clients: int) -> None:
+    def __init__(self, port: int, clients: int, task_type: str) -> None:
         command = [sys.executable, __file__, "--follow", str(port), "--clients", str(clients)]
+        command += ["--follow-type", task_type]
         self.process = subprocess.Popen(
             command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
         )
@@ -185,11 +201,11 @@ class Followers:
         return received
 
 
-async def run(port: int, clients: int, tasks: int, gap: float) -> dict[str, object]:
+async def run(port: int, clients: int, tasks: int, gap: float, task_type: str) -> dict[str, object]:
     await creates(port, 20, gap)  # warm-up
     alone = await creates(port, tasks, gap)
     await asyncio.sleep(1.0)
-    followers = await asyncio.to_thread(Followers, port, clients)
+    followers = await asyncio.to_thread(Followers, port, clients, task_type)
     await asyncio.sleep(1.0)  # the warm-up's and phase 1's late events arrive, uncounted
     await asyncio.to_thread(followers.mark)
     with_streams = await creates(port, tasks, gap)
@@ -200,6 +216,7 @@ async def run(port: int, clients: int, tasks: int, gap: float) -> dict[str, obje
     ratio = percentile(with_streams, 99) / percentile(alone, 99)
     return {
         "clients": clients,
+        "followType": task_type,
         "tasks": tasks,
         "createAlone": stats(alone),
         "createWithStreams": stats(with_streams),
@@ -210,6 +227,7 @@ async def run(port: int, clients: int, tasks: int, gap: float) -> dict[str, obje
             for name, values in sorted(received["byType"].items())  # type: ignore[union-attr]
         },
         "eventsReceived": received["events"],
+        "streamClientsCpuSeconds": received["cpuSeconds"],
         "eventsExpected": 3 * tasks * clients,
     }
 
@@ -230,10 +248,19 @@ def main() -> None:
         help="embedded: one `common-ops dev`; split (PostgreSQL): an API process and a worker "
         "process, as deployed (the streams on the API process)",
     )
+    parser.add_argument(
+        "--follow-type",
+        default="noop",
+        help="the task type the streams follow (another, e.g. diagnostics: streams that are "
+        "open but receive nothing)",
+    )
+    parser.add_argument(
+        "--profile", type=Path, help="py-spy the server process (raw format) into this file"
+    )
     parser.add_argument("--follow", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.follow:
-        uvloop.run(follow(args.follow, args.clients))
+        uvloop.run(follow(args.follow, args.clients, args.follow_type))
         return
     env = {"OPS_STREAM_MAX_CLIENTS": str(args.clients + 10)}
     if args.batch_ms is not None:
@@ -252,8 +279,10 @@ def main() -> None:
             metered["worker"] = servers.enter_context(Server("worker", db, work)).pid
         fresh(db)
         log(f"{command} pid {server.pid} on port {server.port} ({db.kind}, {args.shape})")
-        with Meter(metered) as meter:
-            result = uvloop.run(run(server.port, args.clients, args.tasks, args.gap_ms / 1000))
+        with Meter(metered) as meter, profiled(server.pid, args.profile):
+            result = uvloop.run(
+                run(server.port, args.clients, args.tasks, args.gap_ms / 1000, args.follow_type)
+            )
         result.update(meter.result)
         log(f"{result}")
         command = server.command

@@ -53,6 +53,9 @@ QUEUE_SIZE = 2000
 #: OPS_STREAM_BATCH_SECONDS): a burst of commits costs one query, and each client one write.
 COALESCE_SECONDS = 0.05
 
+#: Streams woken per turn of the event loop when a read is handed out.
+FAN_OUT = 8
+
 Item = Notice | LogRecord
 Accepts = Callable[[Notice], bool]
 
@@ -76,6 +79,11 @@ class Subscription:
     #: no more items: the client fell QUEUE_SIZE items behind (it resumes by id), its time is
     #: up, or the process stops; the stream ends after what it was handed before
     ended: bool = False
+
+    @property
+    def waiting(self) -> int:
+        """Items handed over and not taken yet."""
+        return len(self._items)
 
     def put_all(self, items: Sequence[Item]) -> None:
         if self.ended or not items:
@@ -274,23 +282,38 @@ class ChangeFeed:
         items: list[Item] = [n for n in notices if n.id in fresh_notices]
         items += [r for r in lines if r.id in fresh_lines]
         items.sort(key=lambda item: (item.created_at, isinstance(item, LogRecord), item.id))
-        self._route(items)
+        await self._route(items)
         return len(notices) >= READ_LIMIT or len(lines) >= READ_LIMIT
 
-    def _route(self, items: list[Item]) -> None:
-        """Hand each stream what it follows of `items`, at once (one wake per stream)."""
+    async def _route(self, items: list[Item]) -> None:
+        """Hand each stream what it follows of `items`, at once (one wake per stream).
+
+        Streams are woken FAN_OUT at a time, with a turn of the event loop between: a woken
+        stream writes to its client at once, and 200 of them in one go would hold the loop
+        (and every request waiting on it) for the whole round. Streams with the same
+        predicate (the same filters) share its verdict: a change is tested once per filter.
+        """
+        woken = 0
+        for_task: dict[Subscription, list[Item]] = {}
         if self._by_task:
-            for_task: dict[Subscription, list[Item]] = {}
             for item in items:
                 for sub in self._by_task.get(item.task_id, ()):
                     for_task.setdefault(sub, []).append(item)
-            for sub, mine in for_task.items():
-                sub.put_all(mine)
-        if self._lists:
-            notices = [item for item in items if isinstance(item, Notice)]
-            for sub in self._lists:
-                accepts = sub.accepts
-                sub.put_all(notices if accepts is None else [n for n in notices if accepts(n)])
+        notices = [item for item in items if isinstance(item, Notice)]
+        shown: dict[Accepts | None, list[Notice]] = {None: notices}
+        handed: list[tuple[Subscription, Sequence[Item]]] = [*for_task.items()]
+        for sub in self._lists:
+            accepts = sub.accepts
+            mine = shown.get(accepts)
+            if mine is None and accepts is not None:
+                mine = shown[accepts] = [n for n in notices if accepts(n)]
+            handed.append((sub, mine or ()))
+        for sub, its in handed:
+            if its and not sub.ended:
+                sub.put_all(its)
+                woken += 1
+                if woken % FAN_OUT == 0:
+                    await asyncio.sleep(0)
 
     def _on_lost(self) -> None:
         self._listener_lost.set()
