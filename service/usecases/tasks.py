@@ -189,8 +189,8 @@ async def store(
 ) -> None:
     """Write prepared tasks with their first event and outbox row, in the unit's transaction.
 
-    Every value written is known beforehand (no RETURNING): one task and its event row go out
-    in one statement on PostgreSQL, many tasks in one multi-row statement per table.
+    Every value written is known beforehand (only the outbox ids are read back): one task goes
+    out in one statement on PostgreSQL, many tasks in one multi-row statement per table.
     """
     if not tasks:
         return
@@ -202,11 +202,11 @@ async def store(
     ]
     events, outbox = history.trail(changes, now=now, traceparent=traceparent, opens=True)
     repo = TaskRepository(uow.session)
-    if len(tasks) == 1:
-        await repo.insert_created(tasks[0], events[0])
+    if len(tasks) == 1:  # one statement on PostgreSQL
+        uow.facts.outbox.append(await repo.insert_created(tasks[0], events[0], outbox[0]))
     else:
         await repo.insert_many(tasks, events)
-    await history.publish(uow, outbox)
+        await history.publish(uow, outbox)
     history.note_ready(uow, tasks, now=now)
 
 

@@ -66,6 +66,32 @@ class NewOutboxRow:
     opens: bool = False
     subject: str | None = None
 
+    def record(self, id: int) -> OutboxRecord:
+        """The row as written, once the database numbered it."""
+        return OutboxRecord(
+            id,
+            self.topic,
+            self.task_id,
+            self.payload,
+            self.traceparent,
+            self.created_at,
+            self.opens,
+            self.subject,
+        )
+
+
+def outbox_row(row: NewOutboxRow) -> dict[str, Any]:
+    """The outbox table's values of a new row (its id and publishing state come from the
+    database)."""
+    return {
+        "topic": row.topic,
+        "task_id": row.task_id,
+        "payload": row.payload,
+        "traceparent": row.traceparent,
+        "created_at": row.created_at,
+        "subject": row.subject,
+    }
+
 
 def _record(row: Row[Any]) -> OutboxRecord:
     return OutboxRecord(
@@ -87,25 +113,9 @@ class OutboxRepository:
         """Append rows (one statement) and return them with their ids, in the order given."""
         if not rows:
             return []
-        params = [
-            {
-                "topic": r.topic,
-                "task_id": r.task_id,
-                "payload": r.payload,
-                "traceparent": r.traceparent,
-                "created_at": r.created_at,
-                "subject": r.subject,
-            }
-            for r in rows
-        ]
-        result = await self.session.execute(_ADD, params)
+        result = await self.session.execute(_ADD, [outbox_row(r) for r in rows])
         ids = [int(i) for i in result.scalars().all()]
-        return [
-            OutboxRecord(
-                i, r.topic, r.task_id, r.payload, r.traceparent, r.created_at, r.opens, r.subject
-            )
-            for i, r in zip(ids, rows, strict=True)
-        ]
+        return [r.record(i) for i, r in zip(ids, rows, strict=True)]
 
     async def earlier_unpublished(self, rows: Sequence[OutboxRecord]) -> bool:
         """Whether a row of these rows' tasks (or subjects, for rows without a task), older than

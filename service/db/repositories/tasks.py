@@ -33,7 +33,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import Insert, Update
 
 from service.db import dialects
-from service.db.tables import events_table as E, tasks_table as T
+from service.db.repositories.outbox import NewOutboxRow, OutboxRecord, OutboxRepository, outbox_row
+from service.db.tables import events_table as E, outbox_table as O, tasks_table as T
 from service.domain.tasks import Priority, TaskRecord, TaskStatus
 
 ACTIVE = T.c.deleted_at.is_(None)
@@ -133,13 +134,19 @@ def _insert_values(table: Table, prefix: str) -> Insert:
 
 
 @functools.cache
-def _insert_with_event() -> Insert:
-    """PostgreSQL: a new task and its event row in one statement (one round trip).
+def _insert_created() -> Insert:
+    """PostgreSQL: a new task, its event row and its outbox row in one statement (one round
+    trip), returning the outbox row's id.
 
-    A data-modifying CTE always runs, in the statement's snapshot, inside the caller's
-    transaction: the same two rows as two INSERTs, or neither.
+    Data-modifying CTEs always run, in the statement's snapshot, inside the caller's
+    transaction: the same three rows as three INSERTs, or none.
     """
-    return _insert_values(E, "e_").add_cte(_insert_values(T, "t_").cte("new_task"))
+    return (
+        _insert_values(O, "o_")
+        .returning(O.c.id)
+        .add_cte(_insert_values(T, "t_").cte("new_task"))
+        .add_cte(_insert_values(E, "e_").cte("new_event"))
+    )
 
 
 @functools.cache
@@ -326,20 +333,25 @@ class TaskRepository:
         self.session = session
         self.dialect = dialects.name(session)
 
-    async def insert_created(self, task: TaskRecord, event: dict[str, Any]) -> None:
-        """Insert a whole new task and its event row; returns nothing.
+    async def insert_created(
+        self, task: TaskRecord, event: dict[str, Any], announced: NewOutboxRow
+    ) -> OutboxRecord:
+        """Insert a whole new task with its event row and outbox row; returns the outbox row.
 
-        PostgreSQL: one statement; SQLite: two. Every value written is in the arguments, so
-        nothing is read back. The caller adds the outbox row in the same transaction.
+        PostgreSQL: one statement; SQLite: three. Every value written is in the arguments, so
+        only the outbox row's id is read back.
         """
-        row = to_row(task)
         if self.dialect == "postgresql":
-            params = {f"t_{k}": v for k, v in row.items()}
+            params = {f"t_{k}": v for k, v in to_row(task).items()}
             params.update({f"e_{c.name}": event.get(c.name) for c in E.c if c.name != "id"})
-            await self.session.execute(_insert_with_event(), params)
-            return
-        await self.session.execute(_PLAIN_INSERT, row)
+            params.update({f"o_{k}": v for k, v in outbox_row(announced).items()})
+            params.update(o_attempts=0, o_last_error=None, o_published_at=None)
+            outbox_id = (await self.session.execute(_insert_created(), params)).scalar_one()
+            return announced.record(int(outbox_id))
+        await self.session.execute(_PLAIN_INSERT, to_row(task))
         await self.session.execute(_INSERT_EVENT, [event])
+        [record] = await OutboxRepository(self.session).add([announced])
+        return record
 
     async def insert_many(self, tasks: Sequence[TaskRecord], events: list[dict[str, Any]]) -> None:
         """Insert new tasks and their event rows: one multi-row statement per table."""

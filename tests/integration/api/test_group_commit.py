@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 import httpx
 from sqlalchemy import event, exc as sa_exc
 
 from service.bootstrap import Resources
+from service.domain.callers import Caller
+from service.usecases import tasks as task_usecases
 from tests.fixtures.app import user
 from tests.integration.api.support import BASE, assert_problem, counts
 
@@ -56,3 +59,34 @@ class TestGroupCommit:
         assert await counts(resources) == {"tasks": 0, "events": 0, "outbox": 0}
         after = await _create_many(api, 3)  # and the next ones go through
         assert [r.status_code for r in after] == [201] * 3
+
+    async def test_a_create_alone_is_one_statement_on_postgresql(
+        self, api: httpx.AsyncClient, resources: Resources
+    ) -> None:
+        """Its task, event and outbox row in one INSERT (one round trip inside its
+        transaction); SQLite writes the three rows with three."""
+        app_resources: Resources = api.app.state.resources  # type: ignore[attr-defined]
+        engine = app_resources.engine.sync_engine
+        executed: list[tuple[object, str]] = []
+
+        def on_execute(connection: object, _cursor: object, statement: str, *_: object) -> None:
+            executed.append((connection, statement))
+
+        now = datetime.now(UTC)
+        new = task_usecases.NewTask(task_type="noop")
+        task = task_usecases.prepare(Caller("alice"), new, catalog=resources.catalog, now=now)
+        event.listen(engine, "before_cursor_execute", on_execute)
+        try:
+            await app_resources.creates.store(task, now=now)
+        finally:
+            event.remove(engine, "before_cursor_execute", on_execute)
+        # the app's relay runs meanwhile: the create's statements are its connection's
+        [writer] = {c for c, s in executed if "INSERT INTO tasks" in s}
+        mine = [s for c, s in executed if c is writer and s.startswith(("INSERT", "WITH"))]
+        if engine.dialect.name == "postgresql":
+            assert len(mine) == 1, mine
+            assert "INSERT INTO task_events" in mine[0]
+            assert "INSERT INTO outbox" in mine[0]
+        else:
+            assert len(mine) == 3, mine
+        assert await counts(resources) == {"tasks": 1, "events": 1, "outbox": 1}

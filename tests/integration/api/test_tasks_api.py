@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, ClassVar
 from uuid import UUID, uuid4
@@ -14,7 +14,6 @@ import pytest
 
 from service.api.routes import tasks as task_routes
 from service.bootstrap import Resources
-from service.db.repositories.outbox import OutboxRepository
 from service.db.repositories.tasks import TaskRepository
 from service.domain.events import EventType
 from tests.fixtures.app import ADMIN, SERVICE, user, wait_until
@@ -962,30 +961,64 @@ class TestCallerIdentity:
         assert_problem(response, 401, "unauthenticated")
 
 
+Refuse = Callable[[], Awaitable[None]]
+
+
 class TestStateChangesAreAtomic:
     """A task row, its event and its outbox row commit together or not at all."""
 
     @pytest.fixture
-    def break_outbox(self, monkeypatch: pytest.MonkeyPatch) -> Callable[[], None]:
-        async def refuse(self: OutboxRepository, rows: list[dict[str, Any]]) -> None:
-            raise RuntimeError("outbox insert failed")
+    async def break_outbox(
+        self, resources: Resources
+    ) -> AsyncIterator[Callable[[], Awaitable[None]]]:
+        """From the call on, the database refuses every new outbox row (a trigger), as a
+        broken constraint or a full disk would: whatever statement writes it fails."""
+        postgres = resources.engine.dialect.name == "postgresql"
 
-        return lambda: monkeypatch.setattr(OutboxRepository, "add", refuse)
+        async def refuse() -> None:
+            async with resources.engine.begin() as connection:
+                if postgres:
+                    await connection.exec_driver_sql(
+                        "CREATE FUNCTION refuse_outbox() RETURNS trigger LANGUAGE plpgsql AS "
+                        "$$ BEGIN RAISE EXCEPTION 'outbox insert failed'; END $$"
+                    )
+                    await connection.exec_driver_sql(
+                        "CREATE TRIGGER refuse_outbox BEFORE INSERT ON outbox "
+                        "FOR EACH ROW EXECUTE FUNCTION refuse_outbox()"
+                    )
+                else:
+                    await connection.exec_driver_sql(
+                        "CREATE TRIGGER refuse_outbox BEFORE INSERT ON outbox "
+                        "BEGIN SELECT RAISE(ABORT, 'outbox insert failed'); END"
+                    )
+
+        yield refuse
+        async with resources.engine.begin() as connection:  # the database may be reused
+            if postgres:
+                await connection.exec_driver_sql("DROP FUNCTION IF EXISTS refuse_outbox CASCADE")
+            else:
+                await connection.exec_driver_sql("DROP TRIGGER IF EXISTS refuse_outbox")
 
     async def test_a_create_that_cannot_queue_its_event_leaves_nothing(
-        self, api: httpx.AsyncClient, resources: Resources, break_outbox: Callable[[], None]
+        self,
+        api: httpx.AsyncClient,
+        resources: Resources,
+        break_outbox: Refuse,
     ) -> None:
-        break_outbox()
-        with pytest.raises(RuntimeError, match="outbox insert failed"):
-            await api.post(BASE, json={"taskType": "sleep"}, headers=ALICE)
+        await break_outbox()
+        response = await api.post(BASE, json={"taskType": "sleep"}, headers=ALICE)
+        assert_problem(response, 500, "internal-error")
         assert await counts(resources) == NOTHING
 
     async def test_a_cancel_that_cannot_queue_its_event_changes_nothing(
-        self, api: httpx.AsyncClient, resources: Resources, break_outbox: Callable[[], None]
+        self,
+        api: httpx.AsyncClient,
+        resources: Resources,
+        break_outbox: Refuse,
     ) -> None:
         task = await create(api)
-        break_outbox()
-        with pytest.raises(RuntimeError, match="outbox insert failed"):
-            await api.post(f"{BASE}/{task['id']}/cancel", headers=ALICE)
+        await break_outbox()
+        response = await api.post(f"{BASE}/{task['id']}/cancel", headers=ALICE)
+        assert_problem(response, 500, "internal-error")
         assert (await api.get(f"{BASE}/{task['id']}", headers=ALICE)).json()["status"] == "pending"
         assert await counts(resources) == {"tasks": 1, "events": 1, "outbox": 1}
