@@ -188,7 +188,6 @@ class TestQueries:
         for cursor in (token(raw([moment, task_id])), token(junk.encode(errors="replace")), junk):
             assert_answered(await api.get(query(BASE, {"cursor": cursor}), headers=JSON))
 
-
     async def test_invalid_utf8_in_a_query_is_answered(self, api: httpx.AsyncClient) -> None:
         """A lone surrogate sent as its UTF-8-like bytes (%ED%A0%80): not UTF-8 at all."""
         for name in ("search", "cursor", "page", "startDate", "tag", "status"):
