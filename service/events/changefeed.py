@@ -293,7 +293,6 @@ class ChangeFeed:
         (and every request waiting on it) for the whole round. Streams with the same
         predicate (the same filters) share its verdict: a change is tested once per filter.
         """
-        woken = 0
         for_task: dict[Subscription, list[Item]] = {}
         if self._by_task:
             for item in items:
@@ -308,12 +307,11 @@ class ChangeFeed:
             if mine is None and accepts is not None:
                 mine = shown[accepts] = [n for n in notices if accepts(n)]
             handed.append((sub, mine or ()))
-        for sub, its in handed:
-            if its and not sub.ended:
-                sub.put_all(its)
-                woken += 1
-                if woken % FAN_OUT == 0:
-                    await asyncio.sleep(0)
+        handed = [(sub, its) for sub, its in handed if its and not sub.ended]
+        for woken, (sub, its) in enumerate(handed, 1):
+            sub.put_all(its)
+            if woken % FAN_OUT == 0:
+                await asyncio.sleep(0)
 
     def _on_lost(self) -> None:
         self._listener_lost.set()
