@@ -31,6 +31,7 @@ class Task(SQLModel, table=True):
             "queue",
             text("priority DESC"),
             "available_at",
+            "id",  # the claim's whole order: a claim reads only what it takes (0020)
             postgresql_where=text("status = 'pending'"),
             sqlite_where=text("status = 'pending'"),
         ),
