@@ -6,12 +6,15 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     ColumnElement,
     Float,
     Integer,
     Select,
     Table,
     and_,
+    any_,
+    bindparam,
     case,
     cast,
     exists,
@@ -24,9 +27,47 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import Insert
+from sqlalchemy.sql.visitors import InternalTraversal, _TraverseInternalsType
 
 from service.domain import analytics
+
+
+class OneOf(ColumnElement[bool]):
+    """`column IN (…)` for a list bound as the parameter `name` when the statement runs; on
+    PostgreSQL `column = ANY(:name)`, the list as one array.
+
+    SQLAlchemy's expanding IN (`bindparam(expanding=True)`) renders a new SQL text for every
+    length of the list, and asyncpg prepares each new text (a round trip, and a parse and plan
+    on the server): the finishes, lease renewals and relay marks of a busy worker, whose
+    batches vary in size, prepared a statement on nearly every call. One array parameter keeps
+    one text, prepared once per connection. SQLite has no arrays: it keeps the expanding IN.
+    """
+
+    inherit_cache = True
+    type = Boolean()
+    _is_implicitly_boolean = True  # a condition already: no `= 1` on SQLite
+    _traverse_internals: _TraverseInternalsType = [  # noqa: RUF012 (SQLAlchemy's own type)
+        ("column", InternalTraversal.dp_clauseelement),
+        ("name", InternalTraversal.dp_string),
+    ]
+
+    def __init__(self, column: ColumnElement[Any], name: str) -> None:
+        self.column = column
+        self.name = name
+
+
+@compiles(OneOf)
+def _one_of(element: OneOf, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(element.column.in_(bindparam(element.name, expanding=True)), **kw)
+
+
+@compiles(OneOf, "postgresql")
+def _one_of_array(element: OneOf, compiler: SQLCompiler, **kw: Any) -> str:
+    array = bindparam(element.name, type_=postgresql.ARRAY(element.column.type))
+    return compiler.process(element.column == any_(array), **kw)
 
 
 def lock_skip_locked(stmt: Select[tuple[object]], dialect: str) -> Select[tuple[object]]:

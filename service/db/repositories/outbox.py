@@ -8,9 +8,21 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Integer, Row, and_, bindparam, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Row,
+    Select,
+    and_,
+    bindparam,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.db import dialects
 from service.db.tables import outbox_table as O
 
 # Built once: every state change appends a row, and the relay drains after nearly every commit.
@@ -25,12 +37,51 @@ _NEXT_BATCH = (
 )
 _MARK_PUBLISHED = (
     update(O)
-    .where(O.c.id.in_(bindparam("published_ids", expanding=True)))
+    .where(dialects.OneOf(O.c.id, "published_ids"))
     .values(
         published_at=bindparam("published_now", type_=O.c.published_at.type),
         attempts=O.c.attempts + 1,
     )
 )
+
+_MARK_WAITING = (
+    update(O)
+    .where(dialects.OneOf(O.c.id, "waiting_ids"), O.c.published_at.is_(None))
+    .values(
+        published_at=bindparam("published_now", type_=O.c.published_at.type),
+        attempts=O.c.attempts + 1,
+    )
+    .returning(O.c.id)
+)
+_UNMARK = update(O).where(dialects.OneOf(O.c.id, "unmarked_ids")).values(published_at=None)
+
+
+def _earlier_unpublished(tasks: bool, subjects: bool) -> Select[tuple[int]]:
+    """A row still waiting, older than the given rows and not among them, of their tasks
+    (`tasks`) or of their subjects among rows without a task (`subjects`)."""
+    same_key: list[ColumnElement[bool]] = []
+    if tasks:
+        same_key.append(dialects.OneOf(O.c.task_id, "rows_tasks"))
+    if subjects:
+        same_key.append(and_(O.c.task_id.is_(None), dialects.OneOf(O.c.subject, "rows_subjects")))
+    return (
+        select(O.c.id)
+        .where(
+            O.c.published_at.is_(None),
+            O.c.id < bindparam("rows_last", type_=O.c.id.type),
+            ~dialects.OneOf(O.c.id, "rows_ids"),
+            or_(*same_key),
+        )
+        .limit(1)
+    )
+
+
+_EARLIER_UNPUBLISHED = {
+    (tasks, subjects): _earlier_unpublished(tasks, subjects)
+    for tasks in (True, False)
+    for subjects in (True, False)
+    if tasks or subjects
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,41 +179,23 @@ class OutboxRepository:
         subjects = list({r.subject for r in rows if r.task_id is None and r.subject is not None})
         if not tasks and not subjects:
             return False
-        same_key = []
-        if tasks:
-            same_key.append(O.c.task_id.in_(tasks))
-        if subjects:
-            same_key.append(and_(O.c.task_id.is_(None), O.c.subject.in_(subjects)))
-        stmt = (
-            select(O.c.id)
-            .where(
-                O.c.published_at.is_(None),
-                O.c.id < max(ids),
-                O.c.id.not_in(ids),
-                or_(*same_key),
-            )
-            .limit(1)
-        )
-        return (await self.session.execute(stmt)).first() is not None
+        stmt = _EARLIER_UNPUBLISHED[(bool(tasks), bool(subjects))]
+        params = {"rows_ids": ids, "rows_last": max(ids), "rows_tasks": tasks}
+        params["rows_subjects"] = subjects
+        return (await self.session.execute(stmt, params)).first() is not None
 
     async def mark_waiting(self, ids: Sequence[int], now: datetime) -> set[int]:
         """Mark those of these rows still waiting as published; which they were. For a relay
         that holds the relay lock and publishes them before it commits (see unmark)."""
         if not ids:
             return set()
-        stmt = (
-            update(O)
-            .where(O.c.id.in_(ids), O.c.published_at.is_(None))
-            .values(published_at=now, attempts=O.c.attempts + 1)
-            .returning(O.c.id)
-        )
-        return {int(i) for i in (await self.session.execute(stmt)).scalars()}
+        params = {"waiting_ids": list(ids), "published_now": now}
+        return {int(i) for i in (await self.session.execute(_MARK_WAITING, params)).scalars()}
 
     async def unmark(self, ids: Sequence[int]) -> None:
         """Rows marked by mark_waiting that the publisher refused: waiting again."""
         if ids:
-            stmt = update(O).where(O.c.id.in_(ids)).values(published_at=None)
-            await self.session.execute(stmt)
+            await self.session.execute(_UNMARK, {"unmarked_ids": list(ids)})
 
     async def next_batch(self, limit: int) -> list[OutboxRecord]:
         rows = (await self.session.execute(_NEXT_BATCH, {"batch_limit": limit})).all()

@@ -208,7 +208,7 @@ def _claim_statement(dialect: str, keys: tuple[str, ...], queues: tuple[str, ...
 def _owned() -> list[Any]:
     """WHERE the task is one of :owned_ids and this worker still runs it."""
     return [
-        T.c.id.in_(bindparam("owned_ids", expanding=True)),
+        dialects.OneOf(T.c.id, "owned_ids"),
         T.c.worker_id == bindparam("owned_by"),
         T.c.status == TaskStatus.PROCESSING.value,
     ]

@@ -1,0 +1,81 @@
+"""Statements about a list of rows keep one SQL text whatever the list's length.
+
+A busy worker renews leases, finishes runs and marks outbox rows in batches of every size.
+On PostgreSQL each new SQL text is prepared by the driver (a round trip, a parse and a plan),
+so a text per length meant a prepare on nearly every call; one array parameter keeps one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, select
+
+from service.clock import utcnow
+from service.db.engine import session_scope
+from service.db.repositories.outbox import OutboxRepository
+from service.db.repositories.tasks import TaskRepository
+from service.db.tables import outbox_table
+from service.usecases import execution
+from tests.integration.worker.support import make_task, open_resources
+
+
+@contextmanager
+def statements(resources: Any) -> Iterator[list[str]]:
+    """The SQL texts sent while the block runs."""
+    seen: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        seen.append(statement)
+
+    engine = resources.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+
+
+async def test_batches_of_any_size_run_one_text(database_url: str, tmp_path: Path) -> None:
+    async with open_resources(database_url, tmp_path) as resources:
+        made = [await make_task(resources, "noop") for _ in range(11)]
+        async with resources.unit() as uow:
+            claimed = await execution.claim(
+                uow,
+                worker_id="w",
+                rooms={"default": 11},
+                now=utcnow() + timedelta(seconds=1),
+                lease_seconds=60,
+                dispatch="poll",
+            )
+        assert {t.id for t in claimed} == {t.id for t in made}
+        ids = [t.id for t in claimed]
+        until = utcnow() + timedelta(minutes=5)
+        held: list[int] = []
+        with statements(resources) as renewals:
+            for size in (1, 3, 7):
+                async with session_scope(resources.sessionmaker) as session:
+                    rows = await TaskRepository(session).extend_leases(ids[:size], "w", until)
+                held.append(len(rows))
+            async with session_scope(resources.sessionmaker) as session:
+                others = await TaskRepository(session).extend_leases(ids[:5], "other", until)
+
+        async with session_scope(resources.sessionmaker) as session:
+            outbox = await session.execute(select(outbox_table.c.id).order_by(outbox_table.c.id))
+            row_ids = [int(i) for i in outbox.scalars()]
+            with statements(resources) as marks:
+                for size in (2, 4, 9):
+                    await OutboxRepository(session).mark_published(row_ids[:size], utcnow())
+            waiting = await OutboxRepository(session).pending_count()
+
+    # each list matched exactly its rows, and only this worker's
+    assert held == [1, 3, 7]
+    assert others == []
+    assert waiting == len(row_ids) - 9
+    if resources.engine.dialect.name == "postgresql":
+        assert len(set(renewals)) == 1, renewals
+        assert len(set(marks)) == 1, marks
