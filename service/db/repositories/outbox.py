@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,6 +19,7 @@ from sqlalchemy import (
     func,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,6 +31,15 @@ from service.db.tables import outbox_table as O
 #: RETURNING keeps the rows' order on both dialects (SQLAlchemy's "insertmanyvalues" sorts the
 #: returned rows to match the parameters), so each new row learns its id.
 _ADD = O.insert().returning(O.c.id, sort_by_parameter_order=True)
+_ADD_FROM_ARRAYS_PG = text(
+    "INSERT INTO outbox (topic, task_id, subject, payload, traceparent, attempts, created_at)"
+    " SELECT v.topic, v.task_id, v.subject, v.payload, v.traceparent, 0, v.created_at"
+    " FROM unnest(CAST(:topics AS varchar[]), CAST(:task_ids AS uuid[]),"
+    " CAST(:subjects AS varchar[]), CAST(:payloads AS jsonb[]),"
+    " CAST(:traceparents AS varchar[]), CAST(:created AS timestamptz[]))"
+    " WITH ORDINALITY AS v(topic, task_id, subject, payload, traceparent, created_at, n)"
+    " ORDER BY v.n RETURNING id"
+)
 _NEXT_BATCH = (
     select(O)
     .where(O.c.published_at.is_(None))
@@ -164,9 +175,28 @@ class OutboxRepository:
         """Append rows (one statement) and return them with their ids, in the order given."""
         if not rows:
             return []
-        result = await self.session.execute(_ADD, [outbox_row(r) for r in rows])
-        ids = [int(i) for i in result.scalars().all()]
+        if len(rows) > 1 and dialects.name(self.session) == "postgresql":
+            ids = await self._add_from_arrays(rows)
+        else:
+            result = await self.session.execute(_ADD, [outbox_row(r) for r in rows])
+            ids = [int(i) for i in result.scalars().all()]
         return [r.record(i) for i, r in zip(ids, rows, strict=True)]
+
+    async def _add_from_arrays(self, rows: Sequence[NewOutboxRow]) -> list[int]:
+        """PostgreSQL: the rows as one array per column, so a batch of any size is the same
+        statement (prepared once; SQLAlchemy's multi-row VALUES is a new text per size).
+        Rows go in in the given order and the sequence numbers them as they go in, so the
+        ids sorted are the rows' ids in that order."""
+        params = {
+            "topics": [r.topic for r in rows],
+            "task_ids": [r.task_id for r in rows],
+            "subjects": [r.subject for r in rows],
+            "payloads": [json.dumps(r.payload) for r in rows],
+            "traceparents": [r.traceparent for r in rows],
+            "created": [r.created_at for r in rows],
+        }
+        ids = (await self.session.execute(_ADD_FROM_ARRAYS_PG, params)).scalars().all()
+        return sorted(int(i) for i in ids)
 
     async def earlier_unpublished(self, rows: Sequence[OutboxRecord]) -> bool:
         """Whether a row of these rows' tasks (or subjects, for rows without a task), older than

@@ -12,12 +12,13 @@ from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 from sqlalchemy import event, select
 
 from service.clock import utcnow
 from service.db.engine import session_scope
-from service.db.repositories.outbox import OutboxRepository
+from service.db.repositories.outbox import NewOutboxRow, OutboxRepository
 from service.db.repositories.tasks import TaskRepository
 from service.db.tables import outbox_table
 from service.usecases import execution
@@ -79,3 +80,42 @@ async def test_batches_of_any_size_run_one_text(database_url: str, tmp_path: Pat
     if resources.engine.dialect.name == "postgresql":
         assert len(set(renewals)) == 1, renewals
         assert len(set(marks)) == 1, marks
+
+
+async def test_outbox_rows_of_any_batch_size_get_their_own_ids(
+    database_url: str, tmp_path: Path
+) -> None:
+    now = utcnow()
+    async with open_resources(database_url, tmp_path) as resources:
+        with statements(resources) as adds:
+            added = []
+            for size in (2, 5, 3):
+                rows = [
+                    NewOutboxRow(
+                        topic=f"topic-{size}-{i}",
+                        task_id=uuid4(),
+                        payload={"n": i, "size": size},
+                        created_at=now,
+                        subject=None if i % 2 else f"subject-{i}",
+                    )
+                    for i in range(size)
+                ]
+                async with session_scope(resources.sessionmaker) as session:
+                    added += await OutboxRepository(session).add(rows)
+        async with session_scope(resources.sessionmaker) as session:
+            stored = {r.id: r for r in (await session.execute(select(outbox_table))).all()}
+
+    # every record carries the id its row was stored under, in the order the rows were given
+    assert len(stored) == len(added) == 10
+    for record in added:
+        row = stored[record.id]
+        assert (row.topic, row.task_id, row.subject, row.payload) == (
+            record.topic,
+            record.task_id,
+            record.subject,
+            record.payload,
+        )
+        assert row.published_at is None and row.attempts == 0
+    assert [r.id for r in added] == sorted(r.id for r in added)
+    if resources.engine.dialect.name == "postgresql":
+        assert len(set(adds)) == 1, adds
