@@ -115,7 +115,7 @@ async def test_outbox_rows_of_any_batch_size_get_their_own_ids(
             record.subject,
             record.payload,
         )
-        assert row.published_at is None and row.attempts == 0
+        assert (row.published_at, row.attempts) == (None, 0)
     assert [r.id for r in added] == sorted(r.id for r in added)
     if resources.engine.dialect.name == "postgresql":
         assert len(set(adds)) == 1, adds
