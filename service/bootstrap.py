@@ -6,6 +6,7 @@ import random
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -24,11 +25,13 @@ from service.storage.base import FileStore
 from service.storage.local import LocalFileStore
 from service.storage.signing import UrlSigner
 from service.telemetry import metrics
-from service.tokens import TokenVerifier, build_verifier
 from service.usecases.group_commit import GroupCommit
 from service.usecases.schedules import Makers, TemplateResolver
 from service.usecases.settings_cache import SettingsCache
 from service.usecases.templates import new_task_from_template
+
+if TYPE_CHECKING:
+    from service.tokens import TokenVerifier
 
 
 @dataclass
@@ -139,6 +142,16 @@ def build_catalog(settings: Settings) -> Catalog:
     return Catalog(BUILTIN, limits, overrides)
 
 
+def _verifier(settings: Settings) -> TokenVerifier | None:
+    """The bearer-token verifier when OPS_JWT_ENABLED. PyJWT and cryptography (~40 ms of
+    start-up) are imported only then: the gateway's headers are the default."""
+    if not settings.jwt_enabled:
+        return None
+    from service.tokens import build_verifier
+
+    return build_verifier(settings)
+
+
 def build_resources(
     settings: Settings, process_name: str, *, publisher: Publisher | None = None
 ) -> Resources:
@@ -157,5 +170,5 @@ def build_resources(
         catalog=build_catalog(settings),
         template_resolver=new_task_from_template,
         settings_cache=SettingsCache(settings.settings_cache_seconds),
-        tokens=build_verifier(settings),
+        tokens=_verifier(settings),
     )

@@ -12,7 +12,6 @@ from service.bulk.errors import CorruptFile
 from service.bulk.formats.base import RowReader
 from service.bulk.formats.csvfile import CsvReader
 from service.bulk.formats.jsonl import JsonlReader
-from service.bulk.formats.xlsx import XlsxReader
 from service.bulk.limits import DEFAULT_LIMITS, ReadLimits
 from service.bulk.sniffing import Format
 
@@ -68,6 +67,10 @@ def _open(
     chosen = sniffing.detect_format(opened.head, fmt=fmt, filename=filename)
     reader: Reader
     if chosen == "xlsx":
+        # imported here: openpyxl costs every process ~70 ms of start-up, and only workbooks
+        # need it
+        from service.bulk.formats.xlsx import XlsxReader
+
         file = streams.seekable_copy(opened)
         return XlsxReader(
             file,

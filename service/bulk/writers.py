@@ -9,7 +9,6 @@ from service.bulk.columns import Column
 from service.bulk.formats.base import RowWriter
 from service.bulk.formats.csvfile import CsvWriter
 from service.bulk.formats.jsonl import JsonlWriter
-from service.bulk.formats.xlsx import XlsxWriter
 from service.bulk.sniffing import Format
 
 CONTENT_TYPES: dict[Format, str] = {
@@ -38,6 +37,9 @@ def open_writer(
     if fmt == "jsonl":
         return JsonlWriter(stream, columns, compress=gzip)
     if fmt == "xlsx":
+        # imported here: openpyxl costs every process ~70 ms of start-up (see readers.py)
+        from service.bulk.formats.xlsx import XlsxWriter
+
         return XlsxWriter(stream, columns, compress=gzip)
     assert_never(fmt)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Header, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
@@ -12,7 +12,9 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from service.bootstrap import Resources
 from service.domain.callers import SERVICE_ROLE, Caller
 from service.domain.errors import InvalidInput, Unauthenticated
-from service.tokens import TokenVerifier
+
+if TYPE_CHECKING:  # PyJWT is imported only where tokens are on (bootstrap._verifier)
+    from service.tokens import TokenVerifier
 
 
 async def get_resources(request: Request) -> Resources:

@@ -118,7 +118,7 @@ class TestWebhookThroughDapr:
 
     async def test_the_dapr_sender_says_where_it_posts(self) -> None:
         from service.config import Settings
-        from worker.webhooks import DaprSender
+        from worker.webhook_senders import DaprSender
 
         sender = DaprSender(Settings(dapr_http_endpoint="http://127.0.0.1:3500"))
         try:
