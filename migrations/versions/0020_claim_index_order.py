@@ -4,6 +4,8 @@ reads only the tasks it takes instead of sorting every pending task of its queue
 Before, `id` was not in the index while the claim orders by it last (a stable order among
 equal priority and age), so PostgreSQL read the whole pending backlog of the queue and
 sorted it on every claim: 10,000 rows for a claim of 300 (bench/README.md, the drain).
+The index covers pending tasks only, so rebuilding it is quick even on a large table (the
+create waits for it: writes to tasks pause for that moment).
 
 Revision ID: 0020
 Revises: 0019b
