@@ -47,7 +47,7 @@ async def work_of(uow: UnitOfWork, claim: Callable[[], Awaitable[list[Any]]]) ->
     heap tuples read (by scans and index fetches) in this transaction, SQLite's virtual
     machine instructions."""
     session = uow.session
-    if session.bind.dialect.name == "postgresql":
+    if session.get_bind().dialect.name == "postgresql":
         reads = text(
             "SELECT coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0) "
             "FROM pg_stat_xact_user_tables WHERE relname = 'tasks'"
@@ -58,6 +58,7 @@ async def work_of(uow: UnitOfWork, claim: Callable[[], Awaitable[list[Any]]]) ->
         assert len(claimed) == CLAIM
         return int(after - before)
     driver = (await (await session.connection()).get_raw_connection()).driver_connection
+    assert driver is not None  # aiosqlite's connection
     steps = 0
 
     def count() -> int:
