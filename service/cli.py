@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import tempfile
 from pathlib import Path
@@ -19,6 +20,17 @@ from service.logging import configure_logging
 cli = typer.Typer(help="Common-Operations: task orchestration service.", no_args_is_help=True)
 console = Console(stderr=True)
 client_commands.register(cli)
+
+#: the commands that serve: the garbage collector stays off until their app is built
+SERVERS = frozenset({"dev", "api", "worker"})
+
+
+@cli.callback()
+def resume_collection(ctx: typer.Context) -> None:
+    """A command that does not serve collects garbage from its start (see service.launch)."""
+    if ctx.invoked_subcommand not in SERVERS:
+        gc.enable()
+
 
 Host = Annotated[str | None, typer.Option(help="Interface to listen on")]
 Port = Annotated[int | None, typer.Option(help="Port to listen on")]
@@ -53,6 +65,7 @@ def _serve(app: Any, settings: Settings, *, workers: int = 1) -> None:
     """
     if settings.log_format == "json":
         configure_logging(settings)  # the supervisor's own lines too (its workers set theirs)
+    gc.enable()  # the app is built: collection resumes (see service.launch)
     uvicorn.run(
         app,
         host=settings.host,
