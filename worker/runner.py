@@ -344,10 +344,15 @@ class Runner:
             self._launch(running)
         else:
             self.queued[task.queue].append(running)
-        logger.debug(
-            "task claimed",
-            extra={"action": "task.claimed", "task_id": str(task.id), "worker_id": self.worker_id},
-        )
+        if logger.isEnabledFor(logging.DEBUG):  # hundreds a second: no fields built for nothing
+            logger.debug(
+                "task claimed",
+                extra={
+                    "action": "task.claimed",
+                    "task_id": str(task.id),
+                    "worker_id": self.worker_id,
+                },
+            )
 
     async def _run_bounded(self, handler: Handler, ctx: HandlerContext) -> None:
         """Run the handler for at most its type's execution timeout."""
