@@ -47,18 +47,18 @@ MAX_ERRORS = 1000
 READ_WHOLE = {"xlsx_3m_rows"}
 
 
-def _xlsx(build: Callable[[], Any], **parts: Any) -> Callable[[BinaryIO], None]:
+def _xlsx(build: Callable[[], Any], **parts: Any) -> Callable[[BinaryIO], object]:
     return lambda out: hostile.workbook(out, build(), **parts)
 
 
-def _gzip(megabytes: int, line: bytes = b"\n", **head: bytes) -> Callable[[BinaryIO], None]:
-    return lambda out: out.write(hostile.repeated_gzip(megabytes, line, **head))  # type: ignore[func-returns-value]
+def _gzip(megabytes: int, line: bytes = b"\n", **head: bytes) -> Callable[[BinaryIO], object]:
+    return lambda out: out.write(hostile.repeated_gzip(megabytes, line, **head))
 
 
 JSON_ROW = b'{"sku": "A-1", "name": "Shoe", "price": "1.00", "currency": "EUR"}\n'
 
 #: name -> (file name, how to write it, what it is)
-SCENARIOS: dict[str, tuple[str, Callable[[BinaryIO], None], str]] = {
+SCENARIOS: dict[str, tuple[str, Callable[[BinaryIO], object], str]] = {
     "csv_gzip_blank_lines": (
         "blank.csv.gz",
         _gzip(256),
@@ -96,7 +96,7 @@ SCENARIOS: dict[str, tuple[str, Callable[[BinaryIO], None], str]] = {
     ),
     "csv_gzip_flood": (
         "flood.csv.gz",
-        lambda out: out.write(hostile.one_value_rows_gzip(3_000_000)),  # type: ignore[func-returns-value]
+        lambda out: out.write(hostile.one_value_rows_gzip(3_000_000)),
         "5.9 KB gzip, 3M one-value rows: every row a row error",
     ),
     "xlsx_huge_cell": (
@@ -146,7 +146,9 @@ def child(name: str, cap: float, workdir: Path, blank_ratio: int | None) -> dict
     outcome = "read to the end"
     bounded = "max_rejected" in inspect.signature(Batches.next).parameters
     bounded = bounded and name not in READ_WHOLE
-    limits = {"limits": ReadLimits(max_blank_ratio=blank_ratio)} if blank_ratio else {}
+    limits: dict[str, Any] = (
+        {"limits": ReadLimits(max_blank_ratio=blank_ratio)} if blank_ratio else {}
+    )
     stop = streams.Stop()
     timer = threading.Timer(cap, stop.set)  # stops a read that stays inside one batch
     timer.start()

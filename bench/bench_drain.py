@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
-import asyncpg  # type: ignore[import-untyped]
+import asyncpg
 from _common import (
     Database,
     Meter,

@@ -100,7 +100,7 @@ def main() -> None:
     parser.add_argument("--profile", type=Path, help="write py-spy profiles of the server here")
     args = parser.parse_args()
 
-    runs = []
+    runs: list[dict[str, Any]] = []
     with (
         workdir("bench-latency-") as work,
         database(args.db, work) as db,

@@ -26,6 +26,7 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -213,6 +214,8 @@ async def run(port: int, clients: int, tasks: int, gap: float, task_type: str) -
     received = await asyncio.to_thread(followers.stop)
     events = received["latencies"]
     assert isinstance(events, list)
+    by_type = received["byType"]
+    assert isinstance(by_type, dict)
     ratio = percentile(with_streams, 99) / percentile(alone, 99)
     return {
         "clients": clients,
@@ -222,10 +225,7 @@ async def run(port: int, clients: int, tasks: int, gap: float, task_type: str) -
         "createWithStreams": stats(with_streams),
         "createP99Ratio": round(ratio, 3),
         "eventLatency": stats(events),
-        "eventLatencyByType": {
-            name: stats(values)
-            for name, values in sorted(received["byType"].items())  # type: ignore[union-attr]
-        },
+        "eventLatencyByType": {name: stats(values) for name, values in sorted(by_type.items())},
         "eventsReceived": received["events"],
         "streamClientsCpuSeconds": received["cpuSeconds"],
         "eventsExpected": 3 * tasks * clients,
@@ -274,7 +274,7 @@ def main() -> None:
     ):
         command = "dev" if args.shape == "embedded" else "api"
         server = servers.enter_context(Server(command, db, work, env=env))
-        metered: dict[str, int] = {command: server.pid}
+        metered: dict[str, int | Callable[[], float]] = {command: server.pid}
         if args.shape == "split":
             metered["worker"] = servers.enter_context(Server("worker", db, work)).pid
         fresh(db)

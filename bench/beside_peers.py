@@ -304,7 +304,9 @@ def w1(db: Database, work: Path, profile: Path | None = None) -> dict[str, Any]:
     return {"oneClient": one, "clients16": many, "server": command, "taskRows": rows}
 
 
-def w2(db: Database, work: Path, count: int, run: int, profile: Path | None = None) -> dict:
+def w2(
+    db: Database, work: Path, count: int, run: int, profile: Path | None = None
+) -> dict[str, Any]:
     step(db)
     filled = asyncio.run(bench_drain.fill(db.url, count, published=True))
     log(f"W2: queued {count} tasks in {filled:.1f}s")
@@ -343,7 +345,7 @@ def w3(db: Database, work: Path, profile: Path | None = None) -> dict[str, Any]:
             wait_all_completed(counter, warm, 60)
             ready = time.perf_counter() - t_spawn
             time.sleep(1.0)
-            groups = {"dev": dev.pid, **pg_groups(db)}
+            groups: dict[str, int | Callable[[], float]] = {"dev": dev.pid, **pg_groups(db)}
             with (
                 profiled(dev.pid, profile and profile / "w3-dev.txt"),
                 Meter(groups) as meter,
@@ -398,7 +400,7 @@ def batch_create(db: Database, work: Path, args: argparse.Namespace) -> dict[str
         if not 200 <= status < 300:
             return {"available": True, "error": f"probe answered {status}: {body[:300]!r}"}
         batches = max(1, args.batch_tasks // args.batch_size)
-        groups = {"api": api.pid, **pg_groups(db)}
+        groups: dict[str, int | Callable[[], float]] = {"api": api.pid, **pg_groups(db)}
         with Meter(groups) as meter:
             result = uvloop.run(
                 bench_create.batch_load(api.port, args.batch_clients, batches, args.batch_size)
@@ -534,7 +536,9 @@ def fmt(v: float | None, unit: str = "") -> str:
     return text + unit
 
 
-def ratio_rows(peers: dict[str, dict[str, Any]], m: dict[str, Any], ours: dict[str, Any]) -> list:
+def ratio_rows(
+    peers: dict[str, dict[str, Any]], m: dict[str, Any], ours: dict[str, Any]
+) -> list[dict[str, Any]]:
     """[{what, ours, peer, ratio, aim, resolve, verdict}] for the aims of issue 10, then context
     rows (aim '—'). Ratio = ours / peer (or / the mark); 'higher' or 'lower' is better."""
 

@@ -68,7 +68,7 @@ def main() -> None:
             print("| " + " | ".join(row) + " |")
     busy = sorted(
         {
-            run.get("machineBusyCores")
+            run["machineBusyCores"]
             for result in doc["results"]
             for run in result.get("runs", [])
             + result.get("oneClient", {}).get("runs", [])

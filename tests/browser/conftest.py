@@ -19,7 +19,6 @@ from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.remote.webdriver import WebDriver
 
 from tests.fixtures.database import ROOT, free_port
 from tests.fixtures.processes import Process, Spawner, clean_env
@@ -31,7 +30,7 @@ T = TypeVar("T")
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator[WebDriver]:
+def browser() -> Iterator[webdriver.Chrome]:
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for argument in (
@@ -51,10 +50,17 @@ def browser() -> Iterator[WebDriver]:
         driver.quit()
 
 
+def console(driver: webdriver.Chrome) -> list[dict[str, Any]]:
+    """The browser console's entries since the last read (reading them empties the log)."""
+    # selenium leaves ChromiumDriver.get_log without annotations
+    entries: list[dict[str, Any]] = driver.get_log("browser")  # type: ignore[no-untyped-call]
+    return entries
+
+
 class Dashboard:
     """A running `common-ops dev`, the browser signed in to it, and an HTTP client."""
 
-    def __init__(self, process: Process, driver: WebDriver, shots: str) -> None:
+    def __init__(self, process: Process, driver: webdriver.Chrome, shots: str) -> None:
         self.process = process
         self.driver = driver
         self.url = process.url
@@ -95,7 +101,7 @@ class Dashboard:
         return wait_for(shown, timeout=timeout, what=f"the task page showing the task {status}")
 
     def script_errors(self) -> list[str]:
-        return [e["message"] for e in self.driver.get_log("browser") if e["level"] == "SEVERE"]
+        return [e["message"] for e in console(self.driver) if e["level"] == "SEVERE"]
 
 
 def wait_for(check: Callable[[], T | None], *, timeout: float = 30.0, what: str = "") -> T:
@@ -118,7 +124,7 @@ def dashboard(
     database_url: str,
     dialect: str,
     tmp_path: Path,
-    browser: WebDriver,
+    browser: webdriver.Chrome,
     request: pytest.FixtureRequest,
 ) -> Iterator[Dashboard]:
     spawner = Spawner(tmp_path)
@@ -134,7 +140,7 @@ def dashboard(
     try:
         _wait_live(process)
         board = Dashboard(process, browser, f"{dialect}")
-        browser.get_log("browser")  # start each test with an empty console
+        console(browser)  # start each test with an empty console
         yield board
         errors = board.script_errors()
         board.http.close()

@@ -162,7 +162,11 @@ def test_bulk_retry_by_filter_after_the_count(dashboard: Dashboard) -> None:
     ids = [dashboard.api("POST", "/tasks", json=body)["id"] for _ in range(3)]
     dashboard.api("POST", "/tasks", json={**body, "tags": ["other"]})
     for task_id in ids:
-        wait_for(lambda t=task_id: _task(dashboard, t)["status"] == "failed", what="failed")
+
+        def failed(t: str = task_id) -> bool:
+            return _task(dashboard, t)["status"] == "failed"
+
+        wait_for(failed, what="failed")
     dashboard.login("alice")
     dashboard.open("/ui/tasks?tag=nightly&status=failed")
     assert sorted(_rows(dashboard.driver)) == sorted(ids)

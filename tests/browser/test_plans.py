@@ -8,7 +8,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.select import Select
 
-from tests.browser.conftest import Dashboard, wait_for
+from tests.browser.conftest import Dashboard, console, wait_for
 
 
 def _field(board: Dashboard, element_id: str) -> WebElement:
@@ -24,7 +24,7 @@ def _type(board: Dashboard, element_id: str, text: str) -> None:
 def _expected_refusal(board: Dashboard, path: str, status: int = 422) -> None:
     """Chromium logs each error answer of a fetch as a console error: take those the test
     provoked out of the log (the fixture fails a test on any other console error)."""
-    severe = [e["message"] for e in board.driver.get_log("browser") if e["level"] == "SEVERE"]
+    severe = [e["message"] for e in console(board.driver) if e["level"] == "SEVERE"]
     assert severe, "no refused request logged"
     for message in severe:
         assert f"/api/v1/operations{path} " in message, message

@@ -46,7 +46,7 @@ class TestCrashRecovery:
 
         async def running_on_first() -> bool:
             body = await task()
-            return body["status"] == "processing" and body["workerId"] == "worker-a"
+            return bool(body["status"] == "processing" and body["workerId"] == "worker-a")
 
         await wait_until(running_on_first, timeout=20)
         first.kill()

@@ -48,7 +48,7 @@ class TestImportResume:
 
         async def part_done() -> bool:
             t = await task()
-            return t["status"] == "processing" and 0 < t["processedItems"] < ROWS
+            return bool(t["status"] == "processing" and 0 < t["processedItems"] < ROWS)
 
         await wait_until(part_done, timeout=60, interval=0.05)
         first.kill()

@@ -16,7 +16,7 @@ async def test_embedded_runs_a_sleep_task_to_completion(embedded: httpx.AsyncCli
 
     async def completed() -> bool:
         body = (await embedded.get(f"{BASE}/{task_id}", headers=user())).json()
-        return body["status"] == "completed"
+        return bool(body["status"] == "completed")
 
     await wait_until(completed)
     events = (await embedded.get(f"{BASE}/{task_id}/events", headers=user())).json()

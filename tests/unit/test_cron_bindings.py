@@ -83,7 +83,8 @@ def interval_seconds(schedule: str) -> float:
         fields = ["0", *fields]
     assert len(fields) == 6, f"not a Dapr cron schedule: {schedule!r}"
     ticks = croniter(" ".join([*fields[1:], fields[0]]), datetime(2025, 12, 31, 23, 50, tzinfo=UTC))
-    times = [ticks.get_next(datetime) for _ in range(1_000)]  # across an hour, day, year's end
+    # across an hour, day, year's end
+    times: list[datetime] = [ticks.get_next(datetime) for _ in range(1_000)]
     gaps = {later - earlier for earlier, later in itertools.pairwise(times)}
     assert len(gaps) == 1, f"{schedule!r} ticks at uneven gaps: {sorted(gaps)}"
     (gap,) = gaps
@@ -111,7 +112,7 @@ def _binding_of(found: dict[str, dict[str, Any]], job: JobSchedule) -> dict[str,
 
 def test_one_binding_per_job_and_none_else(place: tuple[dict[str, dict[str, Any]], str]) -> None:
     found, _ = place
-    assert sorted(b.get("route") for b in found.values()) == sorted(f"/jobs/{j.name}" for j in JOBS)
+    assert sorted(b["route"] for b in found.values()) == sorted(f"/jobs/{j.name}" for j in JOBS)
     assert sorted(found) == sorted(f"cron-{job.name}" for job in JOBS)
 
 

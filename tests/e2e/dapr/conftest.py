@@ -56,7 +56,7 @@ class Stack:
     extra_env: dict[str, str] = field(default_factory=dict)
 
     def env(self, **extra: str) -> dict[str, str]:
-        return daprlocal.dapr_env(
+        env: dict[str, str] = daprlocal.dapr_env(
             self.database_url,
             self.prefix,
             self.workdir / "data",
@@ -65,6 +65,7 @@ class Stack:
             OPS_POLL_FAST_SECONDS="1",
             **{**self.extra_env, **extra},
         )
+        return env
 
     def topic(self, short: str) -> str:
         return f"{self.prefix}operations.task.{short}"

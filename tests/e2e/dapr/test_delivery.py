@@ -155,7 +155,7 @@ class TestRouting:
 
         async def three_deliveries() -> bool:
             health = await worker_health(worker)()
-            return health["deliveries"].get("/events/routed/sleep", 0) >= 3
+            return bool(health["deliveries"].get("/events/routed/sleep", 0) >= 3)
 
         await wait_until(three_deliveries, timeout=20)
         engine = create_async_engine(stack.database_url)

@@ -52,7 +52,7 @@ async def outbox_drained(stack: Stack, timeout: float = 60) -> None:
     )
 
     async def drained() -> bool:
-        return await scalar(stack, unpublished) == 0
+        return bool(await scalar(stack, unpublished) == 0)
 
     await wait_until(drained, timeout=timeout, interval=0.5)
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.e2e.dapr.conftest import Stack, daprlocal, get_json
+from tests.e2e.dapr.conftest import Stack, get_json
 from tests.e2e.dapr.test_delivery import ALICE, TASKS, wait_status
-from tests.fixtures.database import ROOT
+from tests.fixtures.database import ROOT, daprlocal
 
 CSV = (
     b"sku,name,price,currency,stock\nA-1,Shoe,12.50,EUR,3\nA-2,Hat,-1,EUR,1\nB-7,Sock,1.00,USD,2\n"
@@ -44,7 +44,11 @@ class TestServiceSink:
         owner = start_owner(stack)
         stack.add_worker()
         assert stack.client is not None
-        params = {"sink": "service", "targetService": "e2e-owner", "method": "import"}
+        params: dict[str, Any] = {
+            "sink": "service",
+            "targetService": "e2e-owner",
+            "method": "import",
+        }
         body = {
             "taskType": "import",
             "entityType": "product",

@@ -8,10 +8,10 @@ from typing import Any
 
 import httpx
 
-from scripts import daprlocal
 from service.domain.settings import CHANGED
 from tests.e2e.dapr.conftest import APP_TOKEN, Stack, get_json
 from tests.fixtures.app import wait_until
+from tests.fixtures.database import daprlocal
 
 PAYMENT = "/api/v1/settings/payment"
 PUBLIC = "/api/v1/public/settings/payment"
@@ -26,7 +26,7 @@ def second_api(stack: Stack) -> Any:
         "operations-api",
         daprlocal.ops_command("api"),
         stack.workdir / "api-1",
-        stack.resources,  # type: ignore[arg-type]
+        stack.resources,
         stack.daprd,
         stack.env(OPS_SETTINGS_CACHE_SECONDS=TTL),
         app_token=APP_TOKEN,

@@ -15,10 +15,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.dapr.conftest import Stack, daprlocal, get_json
+from tests.e2e.dapr.conftest import Stack, get_json
 from tests.e2e.dapr.test_delivery import ALICE, TASKS, wait_status
 from tests.fixtures.app import wait_until
-from tests.fixtures.database import ROOT
+from tests.fixtures.database import ROOT, daprlocal
 
 SECRET = "whsec_" + base64.b64encode(b"e2e webhook signing secret").decode()
 FAST = {

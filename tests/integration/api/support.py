@@ -139,7 +139,7 @@ async def trail(resources: Resources) -> tuple[list[tuple[UUID, str]], list[tupl
             )
             .order_by(outbox_table.c.id)
         )
-        return [tuple(r) for r in events], [tuple(r) for r in outbox]  # type: ignore[misc]
+        return [tuple(r) for r in events], [tuple(r) for r in outbox]
 
 
 async def event_types(

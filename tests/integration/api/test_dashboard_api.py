@@ -143,6 +143,7 @@ async def test_bulk_refuses_bad_requests(api: httpx.AsyncClient) -> None:
         ),
         422,
     )
+    bad: dict[str, Any]
     for bad in (
         {"action": "cancel", "ids": [task["id"]], "preview": 0},
         {"action": "cancel", "ids": None, "filter": {}},

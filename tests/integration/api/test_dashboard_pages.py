@@ -81,9 +81,9 @@ def _page_routes(api: httpx.AsyncClient) -> list[APIRoute]:
         for context in iter_route_contexts(app.routes)
         if (context.path or "").startswith("/ui") and "GET" in (context.methods or ())
     ]
-    assert len(found) >= 17, [r.path for r in found]
+    assert len(found) >= 17, [getattr(r, "path", None) for r in found]
     assert all(isinstance(r, APIRoute) for r in found)
-    return found
+    return [r for r in found if isinstance(r, APIRoute)]
 
 
 def _filled(route: APIRoute) -> str:

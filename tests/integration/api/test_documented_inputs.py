@@ -44,7 +44,7 @@ class TestIntegersAsJsonSchemaHasThem:
     async def test_a_number_with_a_zero_fraction_is_that_integer(
         self, api: httpx.AsyncClient, resources: Resources
     ) -> None:
-        body = {"taskType": "import", "entityType": "product", "fileName": "p.csv"}
+        body: dict[str, Any] = {"taskType": "import", "entityType": "product", "fileName": "p.csv"}
         task = await create(api, **body, fileSize=10.0, maxRetries=2e0)
         assert (task["fileSize"], task["maxRetries"]) == (10, 2)
         running = await create(api)

@@ -12,15 +12,16 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import httpx
 import pytest
 import requests
 import schemathesis
 from hypothesis import strategies as st
-from schemathesis import Case, CheckContext, Response
+from schemathesis import CheckContext, Response
 from schemathesis.config import SchemathesisConfig
+from schemathesis.schemas import BaseSchema
 from schemathesis.specs.openapi import checks as openapi_checks
 
 from service.app import create_app
@@ -29,6 +30,10 @@ from service.config import Settings
 from tests.fixtures.app import TOKEN
 from tests.fixtures.serving import ThreadedServer
 from tests.integration.api.support import finish, start
+
+if TYPE_CHECKING:  # schemathesis' own alias of an OpenAPI case (no runtime name)
+    from requests.structures import CaseInsensitiveDict
+    from schemathesis.specs.openapi.schemas import OpenApiCase
 
 #: Examples per operation and phase in the committed suite (10: ~90 operations, four callers,
 #: a few minutes); OPS_FUZZ_EXAMPLES raises it for a longer local run (e.g. 1000) that shakes
@@ -167,9 +172,11 @@ def _flatmap_known_ids(known: dict[str, list[str]]) -> Any:
             value = path_parameters.get(name)
             # a valid id may become a real one (template ids are names, not UUIDs)
             if isinstance(value, str) and (_UUID.match(value) or name == "template_id"):
-                return st.sampled_from([value, *ids]).map(
-                    lambda chosen, name=name: {**path_parameters, name: chosen}
-                )
+
+                def chosen_id(chosen: str, name: str = name) -> dict[str, Any]:
+                    return {**path_parameters, name: chosen}
+
+                return st.sampled_from([value, *ids]).map(chosen_id)
         return st.just(path_parameters)
 
     return flatmap_path_parameters
@@ -182,7 +189,7 @@ def _identity_provider(identity: dict[str, str]) -> type:
         def __init__(self) -> None:
             self.cases = 0
 
-        def get(self, case: Case, ctx: Any) -> dict[str, str] | None:
+        def get(self, case: OpenApiCase, ctx: Any) -> dict[str, str] | None:
             self.cases += 1
             if self.cases % WITHOUT_IDENTITY_EVERY == 0:
                 return None
@@ -190,8 +197,9 @@ def _identity_provider(identity: dict[str, str]) -> type:
                 return {"X-Service-Token": TOKEN}
             return identity
 
-        def set(self, case: Case, data: dict[str, str], ctx: Any) -> None:
-            case.headers = {**(case.headers or {}), **data}
+        def set(self, case: OpenApiCase, data: dict[str, str], ctx: Any) -> None:
+            # schemathesis' AuthProvider documents setting a plain dict; Case types it narrower
+            case.headers = cast("CaseInsensitiveDict[Any]", {**(case.headers or {}), **data})
 
     return Identity
 
@@ -201,7 +209,7 @@ def fuzz_schema(
     served: str, identity: dict[str, str], known_ids: dict[str, list[str]], dialect: str
 ) -> Any:
     config = _config(EXAMPLES, MODES[dialect])
-    schema = schemathesis.openapi.from_url(f"{served}/openapi.json", config=config)
+    schema: BaseSchema = schemathesis.openapi.from_url(f"{served}/openapi.json", config=config)
     # The SSE streams never end (keep-alives every few seconds): a request there would wait
     # forever. tests/integration/streams drives them with real streaming clients instead.
     schema = schema.exclude(method="GET", path_regex=r"/stream$")
@@ -221,7 +229,7 @@ class IdentityIsRequired:
         self.probed: set[str] = set()
         self.__name__ = "identity_is_required"
 
-    def __call__(self, ctx: CheckContext, response: Response, case: Case) -> bool | None:
+    def __call__(self, ctx: CheckContext, response: Response, case: OpenApiCase) -> bool | None:
         label = case.operation.label
         if response.request.method != case.operation.method.upper():
             return None  # the coverage phase's other methods (OPTIONS answers without identity)
@@ -293,7 +301,7 @@ _SETTINGS_RULES = re.compile(
 )
 
 
-def _settings_precondition(response: Response, case: Case, fields: list[str]) -> bool:
+def _settings_precondition(response: Response, case: OpenApiCase, fields: list[str]) -> bool:
     if not _SETTINGS.match(case.operation.path) or case.operation.method.upper() != "PUT":
         return False
     if response.status_code in (412, 428):
@@ -302,7 +310,7 @@ def _settings_precondition(response: Response, case: Case, fields: list[str]) ->
     return response.status_code == 422 and named
 
 
-def accepts_valid_data(ctx: CheckContext, response: Response, case: Case) -> bool | None:
+def accepts_valid_data(ctx: CheckContext, response: Response, case: OpenApiCase) -> bool | None:
     """positive_data_acceptance, but for the refusals no schema can state (see above), and
     412: an If-Match of the right form that names another version than the task's."""
     if response.status_code == 412:
@@ -330,5 +338,5 @@ def fuzz_checks() -> list[Any]:
 
 
 @schema.parametrize()
-def test_fuzz(case: Case, fuzz_checks: list[Any]) -> None:
+def test_fuzz(case: OpenApiCase, fuzz_checks: list[Any]) -> None:
     case.call_and_validate(additional_checks=fuzz_checks)

@@ -205,7 +205,7 @@ class TestFileKeys:
         impostor = Signer("rsa-1")  # same kid, another key
         for token in (
             impostor.token(),
-            jwt.encode({"sub": "x", "iss": ISSUER, "aud": AUDIENCE}, None, algorithm="none"),
+            jwt.encode({"sub": "x", "iss": ISSUER, "aud": AUDIENCE}, "", algorithm="none"),
             jwt.encode({"sub": "x", "iss": ISSUER, "aud": AUDIENCE}, "k" * 32, algorithm="HS256"),
             "not-a-jwt",
             Signer("unknown-kid").token(),

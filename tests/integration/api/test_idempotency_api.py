@@ -14,9 +14,9 @@ BULK_EXPORT = "/api/v1/operations/bulk/export"
 NOTHING = {"tasks": 0, "events": 0, "outbox": 0}
 
 
-def keyed(key: str) -> dict[str, str | bytes]:
+def keyed(key: str) -> dict[bytes, bytes]:
     """Alice's headers with the key as UTF-8 bytes (servers read headers as Latin-1)."""
-    return {**ALICE, "Idempotency-Key": key.encode()}
+    return {**{k.encode(): v.encode() for k, v in ALICE.items()}, b"Idempotency-Key": key.encode()}
 
 
 class TestMalformedKeys:

@@ -87,7 +87,7 @@ class TestIntegersBeyondTheirColumns:
     async def test_a_file_size_past_32_bits_is_stored_and_one_past_the_limit_is_413(
         self, api: httpx.AsyncClient
     ) -> None:
-        body = {"taskType": "import", "entityType": "product", "fileName": "p.csv"}
+        body: dict[str, Any] = {"taskType": "import", "entityType": "product", "fileName": "p.csv"}
         task = await create(api, **body, fileSize=3 * 1024**3)
         assert task["fileSize"] == 3 * 1024**3
         over = await post_task(api, raw({**body, "fileSize": 2**53 - 1}))
@@ -241,7 +241,11 @@ class TestSizes:
         self, api: httpx.AsyncClient, resources: Resources, subtests: pytest.Subtests
     ) -> None:
         body = raw({"taskType": "echo", "params": {"blob": "x" * 1024**2}})
-        for name, content in [("declared", body), ("chunked", chunks(body))]:
+        contents: list[tuple[str, bytes | AsyncIterator[bytes]]] = [
+            ("declared", body),
+            ("chunked", chunks(body)),
+        ]
+        for name, content in contents:
             with subtests.test(name):
                 response = await api.post(BASE, content=content, headers=JSON)
                 assert fields_of(response, 413) == ["body"]

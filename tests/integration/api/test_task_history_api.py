@@ -166,13 +166,14 @@ class TestTaskLogs:
         self, api: httpx.AsyncClient, subtests: pytest.Subtests
     ) -> None:
         task = await create(api)
-        for params, field in [
+        cases: list[tuple[dict[str, str | int], str]] = [
             ({"level": "critical"}, "level"),
             ({"level": "INFO"}, "level"),
             ({"pageSize": 501}, "pageSize"),
             ({"pageSize": 0}, "pageSize"),
             ({"page": 0}, "page"),
-        ]:
+        ]
+        for params, field in cases:
             with subtests.test(params=params):
                 response = await api.get(f"{BASE}/{task['id']}/logs", params=params, headers=ALICE)
                 problem = assert_problem(response, 422)
@@ -385,7 +386,7 @@ class TestReportProgress:
     ) -> None:
         task_id = await self.running(api, resources)
         before = await counts(resources)
-        for body, field in [
+        cases: list[tuple[dict[str, Any], str]] = [
             ({"progress": 101}, "progress"),
             ({"progress": -1}, "progress"),
             ({"progress": "half"}, "progress"),
@@ -393,7 +394,8 @@ class TestReportProgress:
             ({"totalItems": -5}, "totalItems"),
             ({"message": "x" * 2001}, "message"),
             ({"message": "a\x00b"}, "message"),
-        ]:
+        ]
+        for body, field in cases:
             with subtests.test(body=body):
                 problem = assert_problem(await self.patch(api, task_id, body, SERVICE), 422)
                 assert field in [e["field"] for e in problem["errors"]]

@@ -140,7 +140,7 @@ class TestCreateTask:
         for task_type, priority, queue, expected in self.QUEUES:
             with subtests.test(taskType=task_type, priority=priority, queue=queue):
                 bulk = {"entityType": "product", "inputFileId": "ext-1"}
-                extra = bulk if task_type in ("import", "export") else {}
+                extra: dict[str, Any] = bulk if task_type in ("import", "export") else {}
                 if task_type == "export":
                     del extra["inputFileId"]
                 body = await create(
@@ -595,7 +595,9 @@ class TestListTasks:
         exports = set()
         for n in range(12):
             clock.now = T0 + timedelta(seconds=n // 3)
-            kind = {"taskType": "export"} if n % 2 else {"taskType": "import", "inputFileId": "x"}
+            kind: dict[str, Any] = (
+                {"taskType": "export"} if n % 2 else {"taskType": "import", "inputFileId": "x"}
+            )
             task = await create(api, entityType="product", **kind)
             if n % 2:
                 exports.add(task["id"])
@@ -641,7 +643,10 @@ class TestListTasks:
         half = timedelta(minutes=30)
         assert await listed_ids(api, startDate=(T0 + half).isoformat()) == [last, middle]
         assert await listed_ids(api, endDate=(T0 + 3 * half).isoformat()) == [middle, first]
-        both = {"startDate": (T0 + half).isoformat(), "endDate": (T0 + 3 * half).isoformat()}
+        both: dict[str, Any] = {
+            "startDate": (T0 + half).isoformat(),
+            "endDate": (T0 + 3 * half).isoformat(),
+        }
         assert await listed_ids(api, **both) == [middle]
         exact = (T0 + timedelta(hours=1)).isoformat()
         assert await listed_ids(api, startDate=exact, endDate=exact) == [middle]

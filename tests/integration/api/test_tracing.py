@@ -52,7 +52,11 @@ async def run_task(client: httpx.AsyncClient, headers: dict[str, str]) -> str:
 
 async def wait_for_run_span(exporter: InMemorySpanExporter, task_id: str) -> Any:
     async def found() -> Any:
-        runs = [s for s in named(exporter, "run ") if s.attributes["ops.task_id"] == task_id]
+        runs = []
+        for span in named(exporter, "run "):
+            assert span.attributes is not None
+            if span.attributes["ops.task_id"] == task_id:
+                runs.append(span)
         return runs[0] if runs else None
 
     return await wait_until(found)

@@ -91,7 +91,7 @@ INVENTORY = [
     {"sku": "A-10", "warehouse": "BER", "quantity": 10, "adjustment": 5, "reason": "found"},
     {"sku": "B-2", "warehouse": "BER", "quantity": 3, "adjustment": None, "reason": None},
 ]
-CUSTOMERS = [
+CUSTOMERS: list[Row] = [
     {
         "email": f"{name.lower()}@example.com",
         "first_name": name,
@@ -255,7 +255,7 @@ class TestSelection:
         shop = [product(sku) for sku in ("P-10", "P-100", "P_10", "PX10", "Q-10")]
         await load(embedded, "product", shop)
         await load(embedded, "inventory", INVENTORY)
-        for entity, rows, params, keys in [
+        cases: list[tuple[str, list[Row], dict[str, Any], tuple[str, ...]]] = [
             ("product", shop, {"keyPrefix": "P-10"}, ("P-10", "P-100")),
             ("product", shop, {"keyPrefix": "P_1"}, ("P_10",)),  # "_" is no wildcard
             ("product", shop, {"keyPrefix": "p-10"}, ()),
@@ -266,7 +266,8 @@ class TestSelection:
                 {"keyPrefix": "A-1", "filters": {"quantity": 10}},
                 ("A-1|BER", "A-10|BER"),
             ),
-        ]:
+        ]
+        for entity, rows, params, keys in cases:
             with subtests.test(params=params):
                 _, exported = await exported_rows(embedded, entity, **params)
                 assert exported == keyed(entity, rows, *keys)

@@ -38,7 +38,7 @@ from tests.integration.bulk.support import (
 from tests.unit.bulk import hostile
 from worker.handlers import reports
 
-PRODUCT = {"name": "Shoe", "price": "1.00", "currency": "EUR", "stock": 1}
+PRODUCT: dict[str, Any] = {"name": "Shoe", "price": "1.00", "currency": "EUR", "stock": 1}
 
 
 def resources_of(client: httpx.AsyncClient) -> Resources:

@@ -29,7 +29,7 @@ REST = "/api/v1/operations/tasks"
 Code = grpc.StatusCode
 
 
-def params(**values: object) -> struct_pb2.Struct:
+def params(**values: str | float | bool | None) -> struct_pb2.Struct:
     holder = struct_pb2.Struct()
     holder.update(values)
     return holder
@@ -325,9 +325,9 @@ class TestRules:
             refusal = await refused(stub.CreateTask(request, metadata=ALICE), Code.INVALID_ARGUMENT)
             assert field in refusal.fields, (request, refusal)
             assert refusal.message
-        for method, request in _calls("not-a-uuid"):
+        for method, by_id in _calls("not-a-uuid"):
             refusal = await refused(
-                getattr(stub, method)(request, metadata=ALICE), Code.INVALID_ARGUMENT
+                getattr(stub, method)(by_id, metadata=ALICE), Code.INVALID_ARGUMENT
             )
             assert list(refusal.fields) == ["id"]
         listing = pb.ListTasksRequest(page_size=101, cursor="nonsense")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -90,7 +91,7 @@ async def test_a_database_away_is_unavailable_with_retry_info(
         # one connection; a second call made while the first's connect attempt holds that slot
         # waits in SQLAlchemy's QueuePool for pool_timeout (30 s; a failed connect frees the
         # slot without waking a waiter) before it too is refused.
-        calls = [
+        calls: list[Callable[[], Awaitable[Any]]] = [
             lambda: stub.CreateTask(pb.CreateTaskRequest(task_type="noop"), metadata=ALICE),
             lambda: stub.ListTasks(pb.ListTasksRequest(), metadata=ALICE),
             lambda: stub.GetTask(

@@ -8,7 +8,7 @@ import asyncio
 from datetime import UTC, datetime
 from uuid import UUID, uuid4
 
-from service.app import Resources
+from service.bootstrap import Resources
 from service.db.engine import session_scope
 from service.db.repositories.changes import Notice
 from service.db.repositories.outbox import NewOutboxRow, OutboxRepository

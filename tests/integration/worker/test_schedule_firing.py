@@ -18,6 +18,7 @@ from service.bootstrap import Resources
 from service.clock import utcnow
 from service.db.tables import schedule_runs_table, tasks_table
 from service.domain.callers import Caller
+from service.domain.schedules import OverlapPolicy
 from service.usecases import firing, maintenance, schedules
 from service.usecases.schedules import ScheduleSpec
 from tests.fixtures.app import user, wait_until
@@ -61,7 +62,7 @@ class TestTwoTicksAtOnce:
                 for name in ("replica-a", "replica-b")
             ]
             made = [
-                await make_schedule(a, overlap_policy=schedules.OverlapPolicy.ALLOW)
+                await make_schedule(a, overlap_policy=OverlapPolicy.ALLOW)
                 for _ in range(schedule_count)
             ]
             start = max(s.next_fire_at for s in made)
@@ -85,7 +86,7 @@ class TestTwoTicksAtOnce:
         """Without the tick's row lock (a tick reading the schedule before the other's commit,
         as on any database), the second claim of a fire time writes no task."""
         async with open_resources(database_url, tmp_path) as r:
-            schedule = await make_schedule(r, overlap_policy=schedules.OverlapPolicy.ALLOW)
+            schedule = await make_schedule(r, overlap_policy=OverlapPolicy.ALLOW)
             at: datetime = schedule.next_fire_at
             for _ in range(2):
                 async with r.unit() as uow:

@@ -97,7 +97,7 @@ class TestTicksThroughAnOutage:
             outage.down = False
 
             async def ran() -> bool:
-                return trigger.last["process-scheduled"]["outcome"] == "ok"
+                return bool(trigger.last["process-scheduled"]["outcome"] == "ok")
 
             await wait_until(ran, timeout=10)
             await trigger.stop()

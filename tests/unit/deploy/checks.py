@@ -204,7 +204,8 @@ def env_value(container: dict[str, Any], name: str, maps: dict[str, dict[str, st
     """A literal environment value as the kubelet composes it (env wins over envFrom)."""
     for item in container.get("env", []):
         if item["name"] == name:
-            return item.get("value")
+            value: str | None = item.get("value")
+            return value
     for source in container.get("envFrom", []):
         ref = source.get("configMapRef")
         if ref and name in maps.get(ref["name"], {}):
