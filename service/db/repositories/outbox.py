@@ -210,8 +210,13 @@ class OutboxRepository:
         if not tasks and not subjects:
             return False
         stmt = _EARLIER_UNPUBLISHED[(bool(tasks), bool(subjects))]
-        params = {"rows_ids": ids, "rows_last": max(ids), "rows_tasks": tasks}
-        params["rows_subjects"] = subjects
+        # a statement without tasks (or without subjects) leaves that list unused
+        params = {
+            "rows_ids": ids,
+            "rows_last": max(ids),
+            "rows_tasks": tasks,
+            "rows_subjects": subjects,
+        }
         return (await self.session.execute(stmt, params)).first() is not None
 
     async def mark_waiting(self, ids: Sequence[int], now: datetime) -> set[int]:
