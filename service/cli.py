@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import tempfile
@@ -58,7 +59,8 @@ Workers = Annotated[
 
 
 def _serve(app: Any, settings: Settings, *, workers: int = 1) -> None:
-    """Serve `app` (an app, or with several workers the import string of its factory).
+    """Serve `app` (an app, or with several workers the import string of its factory; each
+    worker accepts on a socket of its own, see service.web.serving).
 
     uvicorn's own access log stays off: the apps write one line per request themselves
     (service/web/observe.py); in JSON mode uvicorn's other loggers go through ours.
@@ -66,17 +68,21 @@ def _serve(app: Any, settings: Settings, *, workers: int = 1) -> None:
     if settings.log_format == "json":
         configure_logging(settings)  # the supervisor's own lines too (its workers set theirs)
     gc.enable()  # the app is built: collection resumes (see service.launch)
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        access_log=False,
-        lifespan="on",
-        workers=workers if workers > 1 else None,
-        factory=workers > 1,
-        log_config=None if settings.log_format == "json" else LOGGING_CONFIG,
-    )
+    options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": settings.log_level,
+        "access_log": False,
+        "lifespan": "on",
+        "log_config": None if settings.log_format == "json" else LOGGING_CONFIG,
+    }
+    if workers == 1:
+        uvicorn.run(app, **options)
+        return
+    from service.web import serving
+
+    with contextlib.suppress(KeyboardInterrupt):  # as uvicorn.run: Ctrl+C ends it quietly
+        serving.serve_processes(uvicorn.Config(app, workers=workers, factory=True, **options))
 
 
 def _multiprocess_metrics() -> None:

@@ -99,3 +99,77 @@ async def test_every_api_worker_process_serves_grpc_on_the_one_port(
         api.stop()
         with contextlib.suppress(ProcessLookupError):
             os.killpg(api.popen.pid, signal.SIGKILL)
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid:  # the field after the state: the parent's pid
+                found.append(int(stat.parent.name))
+    return found
+
+
+def _established_on(port: int) -> dict[int, str]:
+    """inode -> remote address of every established TCP connection accepted on `port`."""
+    found = {}
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            local, remote, state, inode = fields[1], fields[2], fields[3], fields[9]
+            if state == "01" and int(local.rsplit(":", 1)[1], 16) == port:
+                found[int(inode)] = remote
+    return found
+
+
+def _held_by(pid: int, inodes: dict[int, str]) -> int:
+    held = 0
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(fd)
+            if target.startswith("socket:[") and int(target[8:-1]) in inodes:
+                held += 1
+    return held
+
+
+async def test_connections_that_arrive_together_are_spread_over_the_api_processes(
+    database_url: str, spawner: Spawner, tmp_path: Path
+) -> None:
+    """Sixteen keep-alive clients that connect at once are served by both processes of
+    `api --workers 2` (each accepts on a socket of its own): with one shared socket, the
+    process idle when they arrived took all sixteen and the other served none."""
+    port = free_port()
+    env = clean_env(
+        OPS_DATABASE_URL=database_url,
+        OPS_ENVIRONMENT="test",
+        OPS_MIGRATE_ON_START="false",
+        OPS_LOG_LEVEL="info",
+        OPS_DATA_DIR=str(tmp_path / "data"),
+        PROMETHEUS_MULTIPROC_DIR=str(tmp_path),
+    )
+    args = [str(CLI), "api", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"]
+    api = spawner.start("api", args, env=env, port=port)
+    clients: list[httpx.AsyncClient] = []
+    try:
+        await api.wait_live()
+
+        async def both_started() -> bool:
+            return api.output().count("Application startup complete") == 2
+
+        await wait_until(both_started, timeout=30)
+        clients = [httpx.AsyncClient(base_url=api.url) for _ in range(16)]
+        answers = await asyncio.gather(*(client.get("/health") for client in clients))
+        assert [a.status_code for a in answers] == [200] * 16
+        connections = _established_on(port)
+        held = {pid: _held_by(pid, connections) for pid in _children(api.popen.pid)}
+        serving = {pid: count for pid, count in held.items() if count}
+        assert sum(serving.values()) == 16, held  # every client's connection is still open
+        assert len(serving) == 2, held
+        assert min(serving.values()) >= 2, held
+    finally:
+        for client in clients:
+            await client.aclose()
+        api.stop()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(api.popen.pid, signal.SIGKILL)
