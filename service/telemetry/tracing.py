@@ -52,8 +52,11 @@ def configure_tracing(settings: Settings, process_name: str) -> None:
     trace.set_tracer_provider(provider)
 
 
+@functools.cache
 def tracer() -> trace.Tracer:
-    """The service's tracer (a no-op one until a provider is installed)."""
+    """The service's tracer: a proxy that stays a no-op until a provider is installed, then
+    hands over to it. One for the process: `trace.get_tracer` reads the environment and makes
+    a new proxy on every call, a cost on every use case of every request."""
     return trace.get_tracer(TRACER_NAME)
 
 

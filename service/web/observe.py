@@ -25,6 +25,8 @@ access = logging.getLogger("service.access")
 
 #: probes and the scraper: counted, but their access lines are debug-level noise
 QUIET = frozenset({"/health/live", "/health/ready", "/metrics"})
+#: the W3C trace context's headers (ASGI names them in lower case)
+TRACE_HEADERS = frozenset({b"traceparent", b"tracestate"})
 
 
 def route_of(scope: Scope) -> str:
@@ -72,8 +74,13 @@ class ObservedApp:
 
         token = None
         if not trace.get_current_span().get_span_context().is_valid:  # no request span: off
-            headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-            token = otel_context.attach(tracing.context_from_headers(headers))
+            headers = {
+                k.decode("latin-1"): v.decode("latin-1")
+                for k, v in scope["headers"]
+                if k in TRACE_HEADERS
+            }
+            if headers:
+                token = otel_context.attach(tracing.context_from_headers(headers))
         try:
             await self.app(scope, receive, observed_send)
         finally:
@@ -87,6 +94,9 @@ class ObservedApp:
         metrics.REQUEST_SECONDS.labels(self.name, method, route).observe(took)
         if status >= 500:
             metrics.REQUEST_ERRORS.labels(self.name, method, route).inc()
+        level = logging.DEBUG if route in QUIET else logging.INFO
+        if not access.isEnabledFor(level):
+            return
         fields: dict[str, Any] = {
             "action": "http.request",
             "method": method,
@@ -98,5 +108,4 @@ class ObservedApp:
         task_id = (scope.get("path_params") or {}).get("task_id")
         if task_id is not None:
             fields["task_id"] = str(task_id)
-        level = logging.DEBUG if route in QUIET else logging.INFO
         access.log(level, "%s %s %d", method, scope.get("path", ""), status, extra=fields)
