@@ -79,6 +79,30 @@ _FINISH_ATTEMPT = (
 )
 
 
+# PostgreSQL: a batch as one array per column, one statement whatever its size (an executemany
+# runs one statement per row in the server, and SQLAlchemy prepares each row's parameters).
+# WITH ORDINALITY keeps the rows' order, so ids (and a task's events) follow it.
+_ADD_EVENTS_PG = text(
+    "INSERT INTO task_events"
+    " (task_id, event_type, from_status, to_status, actor, message, created_at)"
+    " SELECT v.task_id, v.event_type, v.from_status, v.to_status, v.actor, v.message,"
+    " v.created_at"
+    " FROM unnest(CAST(:task_ids AS uuid[]), CAST(:event_types AS varchar[]),"
+    " CAST(:from_statuses AS varchar[]), CAST(:to_statuses AS varchar[]),"
+    " CAST(:actors AS varchar[]), CAST(:messages AS text[]), CAST(:created AS timestamptz[]))"
+    " WITH ORDINALITY"
+    " AS v(task_id, event_type, from_status, to_status, actor, message, created_at, n)"
+    " ORDER BY v.n"
+)
+_START_ATTEMPTS_PG = text(
+    "INSERT INTO task_attempts (task_id, attempt, worker_id, dispatch, outcome, started_at)"
+    " SELECT v.task_id, v.attempt, v.worker_id, v.dispatch, v.outcome, v.started_at"
+    " FROM unnest(CAST(:task_ids AS uuid[]), CAST(:attempts AS integer[]),"
+    " CAST(:worker_ids AS varchar[]), CAST(:dispatches AS varchar[]),"
+    " CAST(:outcomes AS varchar[]), CAST(:started AS timestamptz[]))"
+    " WITH ORDINALITY AS v(task_id, attempt, worker_id, dispatch, outcome, started_at, n)"
+    " ORDER BY v.n"
+)
 _FINISH_ATTEMPTS_PG = text(
     "UPDATE task_attempts AS a SET outcome = v.outcome, error = v.error,"
     " finished_at = v.finished_at, duration_ms = v.duration_ms"
@@ -95,8 +119,25 @@ class HistoryRepository:
         self.session = session
 
     async def add_events(self, rows: list[dict[str, Any]]) -> None:
-        if rows:
-            await self.session.execute(_ADD_EVENTS, rows)
+        """rows: task_id, event_type, from_status, to_status, actor, message, created_at; their
+        ids follow their order (a task's events are read back by id)."""
+        if not rows:
+            return
+        if dialects.name(self.session) == "postgresql":
+            await self.session.execute(
+                _ADD_EVENTS_PG,
+                {
+                    "task_ids": [r["task_id"] for r in rows],
+                    "event_types": [r["event_type"] for r in rows],
+                    "from_statuses": [r["from_status"] for r in rows],
+                    "to_statuses": [r["to_status"] for r in rows],
+                    "actors": [r["actor"] for r in rows],
+                    "messages": [r["message"] for r in rows],
+                    "created": [r["created_at"] for r in rows],
+                },
+            )
+            return
+        await self.session.execute(_ADD_EVENTS, rows)
 
     async def events(self, task_id: UUID) -> list[EventRecord]:
         stmt = select(E).where(E.c.task_id == task_id).order_by(E.c.id)
@@ -120,8 +161,23 @@ class HistoryRepository:
         return [LogRecord(**r._asdict()) for r in rows], int(total)
 
     async def start_attempts(self, rows: list[dict[str, Any]]) -> None:
-        if rows:
-            await self.session.execute(_START_ATTEMPTS, rows)
+        """rows: task_id, attempt, worker_id, dispatch, outcome, started_at."""
+        if not rows:
+            return
+        if dialects.name(self.session) == "postgresql":
+            await self.session.execute(
+                _START_ATTEMPTS_PG,
+                {
+                    "task_ids": [r["task_id"] for r in rows],
+                    "attempts": [r["attempt"] for r in rows],
+                    "worker_ids": [r["worker_id"] for r in rows],
+                    "dispatches": [r["dispatch"] for r in rows],
+                    "outcomes": [r["outcome"] for r in rows],
+                    "started": [r["started_at"] for r in rows],
+                },
+            )
+            return
+        await self.session.execute(_START_ATTEMPTS, rows)
 
     async def finish_attempts(self, rows: list[dict[str, Any]]) -> None:
         """rows: task_id, attempt, outcome, error, finished_at, duration_ms.

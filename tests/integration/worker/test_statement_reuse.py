@@ -18,20 +18,26 @@ from sqlalchemy import event, select
 
 from service.clock import utcnow
 from service.db.engine import session_scope
+from service.db.repositories.history import HistoryRepository
 from service.db.repositories.outbox import NewOutboxRow, OutboxRepository
 from service.db.repositories.tasks import TaskRepository
-from service.db.tables import outbox_table
+from service.db.tables import attempts_table as A, events_table as E, outbox_table
 from service.usecases import execution
 from tests.integration.worker.support import make_task, open_resources
 
 
 @contextmanager
-def statements(resources: Any) -> Iterator[list[str]]:
-    """The SQL texts sent while the block runs."""
+def statements(resources: Any, *, many: list[str] | None = None) -> Iterator[list[str]]:
+    """The SQL texts sent while the block runs (and in `many`, those sent as executemany: one
+    statement per row in the server)."""
     seen: list[str] = []
 
-    def note(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+    def note(
+        _conn: Any, _cursor: Any, statement: str, _params: Any, _context: Any, executemany: bool
+    ) -> None:
         seen.append(statement)
+        if executemany and many is not None:
+            many.append(statement)
 
     engine = resources.engine.sync_engine
     event.listen(engine, "before_cursor_execute", note)
@@ -119,3 +125,61 @@ async def test_outbox_rows_of_any_batch_size_get_their_own_ids(
     assert [r.id for r in added] == sorted(r.id for r in added)
     if resources.engine.dialect.name == "postgresql":
         assert len(set(adds)) == 1, adds
+
+
+async def test_events_and_attempts_of_any_batch_size_go_in_as_given(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Events keep their order (a task's history is read back by id) and every column of each
+    row, attempts likewise; on PostgreSQL a batch is one statement (an executemany runs one per
+    row in the server), of one text whatever the batch's size."""
+    now = utcnow()
+    task_ids = [uuid4() for _ in range(4)]
+    events: list[dict[str, Any]] = []
+    attempts: list[dict[str, Any]] = []
+    per_row: list[str] = []
+    async with open_resources(database_url, tmp_path) as resources:
+        with statements(resources, many=per_row) as sent:
+            for size in (1, 4, 2):
+                batch = [
+                    {
+                        "task_id": task_ids[(len(events) + i) % 4],
+                        "event_type": f"type-{len(events) + i}",
+                        "from_status": None if i % 2 else "pending",
+                        "to_status": "processing",
+                        "actor": None if i == 1 else f"actor-{i}",
+                        "message": None if i == 2 else f"message {len(events) + i}",
+                        "created_at": now + timedelta(microseconds=len(events) + i),
+                    }
+                    for i in range(size)
+                ]
+                tries = [
+                    {
+                        "task_id": uuid4(),
+                        "attempt": i + 1,
+                        "worker_id": f"worker-{size}",
+                        "dispatch": "push" if i % 2 else "poll",
+                        "outcome": "running",
+                        "started_at": now,
+                    }
+                    for i in range(size)
+                ]
+                async with session_scope(resources.sessionmaker) as session:
+                    history = HistoryRepository(session)
+                    await history.add_events(batch)
+                    await history.start_attempts(tries)
+                events += batch
+                attempts += tries
+        async with session_scope(resources.sessionmaker) as session:
+            stored_events = (await session.execute(select(E).order_by(E.c.id))).all()
+            stored_attempts = (await session.execute(select(A).order_by(A.c.id))).all()
+
+    columns = list(events[0])
+    assert [{c: getattr(r, c) for c in columns} for r in stored_events] == events
+    columns = list(attempts[0])
+    assert [{c: getattr(r, c) for c in columns} for r in stored_attempts] == attempts
+    if resources.engine.dialect.name == "postgresql":
+        inserts = [s for s in sent if s.lstrip().upper().startswith("INSERT")]
+        assert len(inserts) == 6, inserts  # a statement per batch, not a row at a time
+        assert len(set(inserts)) == 2, inserts
+        assert per_row == []
