@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import replace
 from datetime import datetime
 from typing import Any, Literal, Self
@@ -21,6 +22,12 @@ __all__ = ["TaskCreated", "TaskPublic"]
 EventPublic = EventView
 LogPublic = LogView
 AttemptPublic = AttemptView
+
+
+@functools.cache
+def _aliases_of(model: type[CamelModel]) -> tuple[tuple[str, str], ...]:
+    """(name, alias) of a model's fields spelt two ways; once per model, not per request."""
+    return tuple((n, f.alias) for n, f in model.model_fields.items() if f.alias not in (None, n))
 
 
 class InputModel(CamelModel):
@@ -43,8 +50,8 @@ class InputModel(CamelModel):
         return handler(data)
 
     @classmethod
-    def _aliases(cls) -> list[tuple[str, str]]:
-        return [(n, f.alias) for n, f in cls.model_fields.items() if f.alias not in (None, n)]
+    def _aliases(cls) -> tuple[tuple[str, str], ...]:
+        return _aliases_of(cls)
 
     @field_validator("*")
     @classmethod
