@@ -74,6 +74,7 @@ def _serve(app: Any, settings: Settings, *, workers: int = 1) -> None:
         "log_level": settings.log_level,
         "access_log": False,
         "lifespan": "on",
+        "ws": "none",  # no WebSocket route: uvicorn need not load a WebSocket protocol
         "log_config": None if settings.log_format == "json" else LOGGING_CONFIG,
     }
     if workers == 1:
