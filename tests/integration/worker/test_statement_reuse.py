@@ -92,7 +92,7 @@ async def test_batches_of_any_size_run_one_text(database_url: str, tmp_path: Pat
 _UNUSUAL: list[dict[str, Any]] = [
     {},
     {"big": 2**70, "negative": -(2**65)},
-    {"text": "é ✓ \u2028 \"quoted\" \\ \n", "nested": {"list": [1.5, None, True, "x"]}},
+    {"text": 'é ✓ \u2028 "quoted" \\ \n', "nested": {"list": [1.5, None, True, "x"]}},
     {"float": 1e16, "tiny": 5e-324},
 ]
 
