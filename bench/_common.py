@@ -8,7 +8,9 @@ SQLite is a file in a temporary directory; PostgreSQL is a dedicated cluster sta
 from __future__ import annotations
 
 import asyncio
+import compileall
 import contextlib
+import functools
 import json
 import math
 import os
@@ -351,6 +353,17 @@ def _env(extra: dict[str, str]) -> dict[str, str]:
     return env
 
 
+@functools.cache
+def compiled() -> None:
+    """Compile the project's modules to bytecode, as installing a package does (pip compiles
+    its modules; the peers run from such an install). Ours is installed editable, and this
+    machine sets PYTHONDONTWRITEBYTECODE: every server start compiled its ~170 modules from
+    source again (0.16 s of the worker's 1.2 s start-up, measured). compileall writes the
+    caches whatever that variable says; Python reads them whatever it says."""
+    for package in ("service", "worker"):
+        compileall.compile_dir(ROOT / package, quiet=1)
+
+
 class Server:
     """`common-ops <command> --port P` as a child process, stopped with SIGINT (graceful)."""
 
@@ -364,6 +377,7 @@ class Server:
         prefix: Sequence[str] = (),
         args: Sequence[str] = (),
     ) -> None:
+        compiled()
         self.port = free_port()
         extra = {
             "OPS_DATABASE_URL": db.url,

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import compileall
 import contextlib
 import importlib.util
 import json
@@ -905,6 +906,8 @@ def main() -> None:
     parser.add_argument("--profile", type=Path, help="py-spy profiles of one extra run per shape")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
+    for package in ("service", "worker"):  # bytecode as an install has it (_common.compiled)
+        compileall.compile_dir(ROOT / package, quiet=1)
     only = set(args.only.split(","))
     args.kinds = set(args.kinds.split(","))
     for sig in (signal.SIGTERM, signal.SIGINT):
