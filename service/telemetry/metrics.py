@@ -14,6 +14,7 @@ does it), and each gauge says how the processes' values are combined.
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -152,13 +153,19 @@ LIFECYCLE = frozenset(e.value for e in EventType) - {EventType.PROGRESS.value}
 
 
 def count_task_events(rows: Iterable[Any]) -> None:
-    """Count committed outbox rows of task lifecycle events (rows carry topic and payload)."""
+    """Count committed outbox rows of task lifecycle events (rows carry topic and payload).
+
+    Counted per label set, then added once per set: a worker's commit carries hundreds of rows
+    of a few kinds, and each `labels()` call takes the metric's lock."""
+    counts: collections.Counter[tuple[str, str, str]] = collections.Counter()
     for row in rows:
         if row.topic not in LIFECYCLE:
             continue
         data: Mapping[str, Any] = row.payload if isinstance(row.payload, dict) else {}
-        TASK_EVENTS.labels(
+        counts[
             row.topic.removeprefix("operations.task."),
             str(data.get("taskType", "unknown")),
             str(data.get("queue", "unknown")),
-        ).inc()
+        ] += 1
+    for labels, count in counts.items():
+        TASK_EVENTS.labels(*labels).inc(count)
