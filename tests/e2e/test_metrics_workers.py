@@ -15,9 +15,26 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.fixtures.app import wait_until
-from tests.fixtures.processes import CLI, Spawner, clean_env, free_port
+from tests.fixtures.processes import CLI, Process, Spawner, clean_env, free_port
 
 REQUESTS = 40
+
+
+def _api_processes(
+    spawner: Spawner, database_url: str, tmp_path: Path, metrics: Path, **settings: str
+) -> Process:
+    """`common-ops api --workers 2` on a free port (not yet live)."""
+    port = free_port()
+    env = clean_env(
+        OPS_DATABASE_URL=database_url,
+        OPS_ENVIRONMENT="test",
+        OPS_MIGRATE_ON_START="false",
+        OPS_DATA_DIR=str(tmp_path / "data"),
+        PROMETHEUS_MULTIPROC_DIR=str(metrics),
+        **{"OPS_LOG_LEVEL": "warning", **settings},
+    )
+    args = [str(CLI), "api", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"]
+    return spawner.start("api", args, env=env, port=port)
 
 
 def health_requests(text: str) -> float:
@@ -34,17 +51,7 @@ async def test_metrics_add_up_across_api_worker_processes(
 ) -> None:
     directory = tmp_path / "metrics"
     directory.mkdir()
-    port = free_port()
-    env = clean_env(
-        OPS_DATABASE_URL=database_url,
-        OPS_ENVIRONMENT="test",
-        OPS_MIGRATE_ON_START="false",
-        OPS_LOG_LEVEL="warning",
-        OPS_DATA_DIR=str(tmp_path / "data"),
-        PROMETHEUS_MULTIPROC_DIR=str(directory),
-    )
-    args = [str(CLI), "api", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"]
-    api = spawner.start("api", args, env=env, port=port)
+    api = _api_processes(spawner, database_url, tmp_path, directory)
     try:
         await api.wait_live()
         for _ in range(REQUESTS):  # a new connection each: either process may answer
@@ -67,18 +74,16 @@ async def test_every_api_worker_process_serves_grpc_on_the_one_port(
 ) -> None:
     """Each process of `api --workers 2` binds the gRPC port too (SO_REUSEPORT): none of them
     fails to start on a port its sibling holds, and the port answers health checks."""
-    port, grpc_port = free_port(), free_port()
-    env = clean_env(
-        OPS_DATABASE_URL=database_url,
-        OPS_ENVIRONMENT="test",
-        OPS_MIGRATE_ON_START="false",
-        OPS_LOG_LEVEL="info",  # uvicorn says when each process has started
-        OPS_DATA_DIR=str(tmp_path / "data"),
+    grpc_port = free_port()
+    # info: uvicorn says when each process has started
+    api = _api_processes(
+        spawner,
+        database_url,
+        tmp_path,
+        tmp_path,
+        OPS_LOG_LEVEL="info",
         OPS_GRPC_PORT=str(grpc_port),
-        PROMETHEUS_MULTIPROC_DIR=str(tmp_path),
     )
-    args = [str(CLI), "api", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"]
-    api = spawner.start("api", args, env=env, port=port)
     try:
         await api.wait_live()
         for _ in range(6):  # a new channel each: the kernel hands connections to either process
@@ -139,17 +144,8 @@ async def test_connections_that_arrive_together_are_spread_over_the_api_processe
     """Sixteen keep-alive clients that connect at once are served by both processes of
     `api --workers 2` (each accepts on a socket of its own): with one shared socket, the
     process idle when they arrived took all sixteen and the other served none."""
-    port = free_port()
-    env = clean_env(
-        OPS_DATABASE_URL=database_url,
-        OPS_ENVIRONMENT="test",
-        OPS_MIGRATE_ON_START="false",
-        OPS_LOG_LEVEL="info",
-        OPS_DATA_DIR=str(tmp_path / "data"),
-        PROMETHEUS_MULTIPROC_DIR=str(tmp_path),
-    )
-    args = [str(CLI), "api", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"]
-    api = spawner.start("api", args, env=env, port=port)
+    api = _api_processes(spawner, database_url, tmp_path, tmp_path, OPS_LOG_LEVEL="info")
+    port = api.port
     clients: list[httpx.AsyncClient] = []
     try:
         await api.wait_live()

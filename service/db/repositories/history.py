@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -114,6 +114,39 @@ _FINISH_ATTEMPTS_PG = text(
 )
 
 
+#: array parameter -> row key, for each statement over arrays
+_EVENT_ARRAYS = {
+    "task_ids": "task_id",
+    "event_types": "event_type",
+    "from_statuses": "from_status",
+    "to_statuses": "to_status",
+    "actors": "actor",
+    "messages": "message",
+    "created": "created_at",
+}
+_START_ARRAYS = {
+    "task_ids": "task_id",
+    "attempts": "attempt",
+    "worker_ids": "worker_id",
+    "dispatches": "dispatch",
+    "outcomes": "outcome",
+    "started": "started_at",
+}
+_FINISH_ARRAYS = {
+    "task_ids": "task_id",
+    "attempts": "attempt",
+    "outcomes": "outcome",
+    "errors": "error",
+    "finished": "finished_at",
+    "durations": "duration_ms",
+}
+
+
+def _arrays(rows: Sequence[Mapping[str, Any]], keys: Mapping[str, str]) -> dict[str, list[Any]]:
+    """The rows as one array per column, for a statement that reads them with unnest()."""
+    return {param: [row[key] for row in rows] for param, key in keys.items()}
+
+
 class HistoryRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -124,20 +157,9 @@ class HistoryRepository:
         if not rows:
             return
         if dialects.name(self.session) == "postgresql":
-            await self.session.execute(
-                _ADD_EVENTS_PG,
-                {
-                    "task_ids": [r["task_id"] for r in rows],
-                    "event_types": [r["event_type"] for r in rows],
-                    "from_statuses": [r["from_status"] for r in rows],
-                    "to_statuses": [r["to_status"] for r in rows],
-                    "actors": [r["actor"] for r in rows],
-                    "messages": [r["message"] for r in rows],
-                    "created": [r["created_at"] for r in rows],
-                },
-            )
-            return
-        await self.session.execute(_ADD_EVENTS, rows)
+            await self.session.execute(_ADD_EVENTS_PG, _arrays(rows, _EVENT_ARRAYS))
+        else:
+            await self.session.execute(_ADD_EVENTS, rows)
 
     async def events(self, task_id: UUID) -> list[EventRecord]:
         stmt = select(E).where(E.c.task_id == task_id).order_by(E.c.id)
@@ -165,19 +187,9 @@ class HistoryRepository:
         if not rows:
             return
         if dialects.name(self.session) == "postgresql":
-            await self.session.execute(
-                _START_ATTEMPTS_PG,
-                {
-                    "task_ids": [r["task_id"] for r in rows],
-                    "attempts": [r["attempt"] for r in rows],
-                    "worker_ids": [r["worker_id"] for r in rows],
-                    "dispatches": [r["dispatch"] for r in rows],
-                    "outcomes": [r["outcome"] for r in rows],
-                    "started": [r["started_at"] for r in rows],
-                },
-            )
-            return
-        await self.session.execute(_START_ATTEMPTS, rows)
+            await self.session.execute(_START_ATTEMPTS_PG, _arrays(rows, _START_ARRAYS))
+        else:
+            await self.session.execute(_START_ATTEMPTS, rows)
 
     async def finish_attempts(self, rows: list[dict[str, Any]]) -> None:
         """rows: task_id, attempt, outcome, error, finished_at, duration_ms.
@@ -188,17 +200,7 @@ class HistoryRepository:
         if not rows:
             return
         if dialects.name(self.session) == "postgresql":
-            await self.session.execute(
-                _FINISH_ATTEMPTS_PG,
-                {
-                    "task_ids": [r["task_id"] for r in rows],
-                    "attempts": [r["attempt"] for r in rows],
-                    "outcomes": [r["outcome"] for r in rows],
-                    "errors": [r["error"] for r in rows],
-                    "finished": [r["finished_at"] for r in rows],
-                    "durations": [r["duration_ms"] for r in rows],
-                },
-            )
+            await self.session.execute(_FINISH_ATTEMPTS_PG, _arrays(rows, _FINISH_ARRAYS))
             return
         params = [{f"b_{k}": v for k, v in row.items()} for row in rows]
         await self.session.execute(_FINISH_ATTEMPT, params)
