@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import Insert
+from sqlalchemy.sql.elements import ClauseElement
 from sqlalchemy.sql.visitors import InternalTraversal, _TraverseInternalsType
 
 from service.domain import analytics
@@ -68,6 +69,40 @@ def _one_of(element: OneOf, compiler: SQLCompiler, **kw: Any) -> str:
 def _one_of_array(element: OneOf, compiler: SQLCompiler, **kw: Any) -> str:
     array = bindparam(element.name, type_=postgresql.ARRAY(element.column.type))
     return compiler.process(element.column == any_(array), **kw)
+
+
+class AmongLocked(ColumnElement[bool]):
+    """PostgreSQL: `<table>.ctid = ANY(ARRAY(<rows>))`, where `rows` selects the tuple ids
+    (`ctid`) of rows this statement locked: the rows themselves, fetched by address.
+
+    A claim's UPDATE must touch only the few tasks its candidate selects locked, whatever the
+    planner believes about the table. Joined by id, the planner went by its statistics: with a
+    table last analysed while empty and 10,000 tasks in it since, it scanned every task as the
+    outer side of a nested loop over the chosen ids (5 million comparisons, 0.5-0.9 s per claim
+    of 500, measured). A tuple id can only be fetched by a TID scan, whose cost does not grow with
+    the table, or found by a sequential scan; the array of an ARRAY(subquery) counts as a few
+    elements, so the TID scan wins at any table size. The ids stay valid: the rows are locked
+    (FOR UPDATE) by the same statement, and a row someone else changed would be followed to
+    its newest version and re-checked by PostgreSQL itself (read committed).
+    """
+
+    inherit_cache = True
+    type = Boolean()
+    _is_implicitly_boolean = True
+    _traverse_internals: _TraverseInternalsType = [  # noqa: RUF012 (SQLAlchemy's own type)
+        ("table", InternalTraversal.dp_string),
+        ("rows", InternalTraversal.dp_clauseelement),
+    ]
+
+    def __init__(self, table: str, rows: ClauseElement) -> None:
+        self.table = table
+        self.rows = rows
+
+
+@compiles(AmongLocked, "postgresql")
+def _among_locked(element: AmongLocked, compiler: SQLCompiler, **kw: Any) -> str:
+    rows = compiler.process(element.rows, **kw)
+    return f"{element.table}.ctid = ANY(ARRAY({rows}))"
 
 
 def lock_skip_locked(stmt: Select[tuple[object]], dialect: str) -> Select[tuple[object]]:

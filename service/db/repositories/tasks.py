@@ -25,9 +25,11 @@ from sqlalchemy import (
     cast,
     func,
     literal,
+    literal_column,
     null,
     or_,
     select,
+    text,
     type_coerce,
     union_all,
     update,
@@ -190,36 +192,38 @@ def _claim_statement(dialect: str, keys: tuple[str, ...], queues: tuple[str, ...
     queue's room and order are honoured exactly as with one UPDATE per queue.
     """
     now = bindparam("claim_now", type_=T.c.available_at.type)
+    postgres = dialect == "postgresql"
     parts = []
     for queue in queues:
+        # PostgreSQL: the locked rows' tuple ids as well, by which the UPDATE finds them
+        taken = [T.c.id, literal_column("tasks.ctid").label("tid")] if postgres else [T.c.id]
         candidates = (
-            select(T.c.id)
+            select(*taken)
             .where(T.c.status == TaskStatus.PENDING.value, T.c.queue == queue)
             .where(T.c.available_at <= now, ACTIVE)
             .order_by(T.c.priority.desc(), T.c.available_at, T.c.id)
             .limit(bindparam(f"claim_limit_{queue}", type_=Integer()))
         )
         cte = dialects.lock_skip_locked(candidates, dialect).cte(f"claim_{queue}")
-        if dialect == "postgresql":
+        if postgres:
             # Evaluated exactly once. A plain `id IN (SELECT … LIMIT n FOR UPDATE SKIP LOCKED)`
             # may be re-run by the planner (e.g. per outer row of a nested loop), each run
             # skipping the rows the previous one locked: measured here, a LIMIT 16 claim on a
             # fresh, un-analysed table took all 1,200 pending tasks in one UPDATE.
             cte = cte.prefix_with("MATERIALIZED")
-        parts.append(select(cte.c.id))
-    ids = parts[0] if len(parts) == 1 else union_all(*parts)
-    # The UPDATE must find the chosen tasks by primary key: a claim then costs what it takes,
-    # whatever the backlog. Left to themselves, both planners went through the status index
-    # or the claim index instead, testing every pending task against the chosen ids (right
-    # after a burst of creates their statistics still say the table is empty): on PostgreSQL
-    # a nested loop of 3 million comparisons, 300 ms, per claim of 300 from a 10,000-task
-    # backlog (bench/README). `status || ''` is no indexed column, so the re-check that the
-    # task is still pending cannot lead them there.
-    chosen: ColumnElement[bool] = T.c.id.in_(ids)
-    if dialect == "postgresql":
-        # `UPDATE … FROM chosen WHERE tasks.id = chosen.id`: a join the planner drives from the
-        # few chosen ids into the primary key (an `id = ANY(…)` filter still let it scan)
-        chosen = T.c.id == ids.subquery("chosen").c.id
+        parts.append(select(cte.c.tid if postgres else cte.c.id))
+    chosen_rows = parts[0] if len(parts) == 1 else union_all(*parts)
+    # The UPDATE must find the chosen tasks directly: a claim then costs what it takes,
+    # whatever the backlog and whatever the statistics say. Left to themselves, both planners
+    # went through the status index or the claim index, or (PostgreSQL, a table last analysed
+    # while empty) scanned every task against the chosen ids: nested loops of millions of
+    # comparisons, 0.3-0.9 s per claim of 300-500 from a 10,000-task backlog (bench/README).
+    # PostgreSQL fetches the locked rows by their tuple ids (dialects.AmongLocked); SQLite takes
+    # `id IN (chosen)`. `status || ''` is no indexed column, so the re-check that the task is
+    # still pending cannot lead a planner to an index either.
+    chosen: ColumnElement[bool] = (
+        dialects.AmongLocked("tasks", chosen_rows) if postgres else T.c.id.in_(chosen_rows)
+    )
     still_pending = T.c.status.concat("") == TaskStatus.PENDING.value
     return (
         update(T)
@@ -233,6 +237,15 @@ def _claim_statement(dialect: str, keys: tuple[str, ...], queues: tuple[str, ...
         )
         .returning(*T.c)
     )
+
+
+#: For the rest of the claim's transaction (its other statements only insert): the candidates
+#: come off the claim index in its own order, never from a sequential scan and a sort of the
+#: whole table, which the planner chose whenever its statistics were older than the backlog
+#: (a table last analysed while empty, then 10,000 creates: 5-9 ms per claim, every pending
+#: task read each time). Not a hint that can misfire: every claim has its index
+#: (ix_tasks_claim, which holds the claim's whole order), and the UPDATE fetches by tuple id.
+_INDEXES_ONLY = text("SET LOCAL enable_seqscan = off")
 
 
 def _owned() -> list[Any]:
@@ -568,6 +581,8 @@ class TaskRepository:
         stmt = _claim_statement(self.dialect, tuple(values), tuple(rooms))
         params: dict[str, Any] = {f"claim_limit_{q}": n for q, n in rooms.items()}
         params["claim_now"] = now
+        if self.dialect == "postgresql":
+            await self.session.execute(_INDEXES_ONLY)
         return to_records(await self.session.execute(stmt, {**params, **_set_params(values)}))
 
     async def finish_owned(

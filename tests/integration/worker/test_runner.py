@@ -449,7 +449,8 @@ async def _claim_blocked(resources: Resources) -> bool:
         waiting = await conn.execute(
             text(
                 "SELECT count(*) FROM pg_stat_activity"
-                " WHERE wait_event_type = 'Lock' AND query ILIKE '%UPDATE tasks%'"
+                # the claim's text starts with its candidates (pg_stat_activity keeps 1 kB)
+                " WHERE wait_event_type = 'Lock' AND query LIKE 'WITH claim\\_%'"
             )
         )
         return bool(waiting.scalar_one())
