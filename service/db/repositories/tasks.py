@@ -47,23 +47,28 @@ ACTIVE = T.c.deleted_at.is_(None)
 _RECORD_FIELDS = tuple(f.name for f in fields(TaskRecord))
 
 
-def to_record(row: Row[Any] | Mapping[str, Any]) -> TaskRecord:
-    """A tasks row as the entity (status and priority as their enums, the id a uuid.UUID)."""
-    values = row._mapping if isinstance(row, Row) else row
-    data = {name: values[name] for name in _RECORD_FIELDS}
-    data["status"] = TaskStatus(data["status"])
-    data["priority"] = Priority(data["priority"])
-    if type(data["id"]) is not UUID:  # drivers may hand their own UUID type
-        data["id"] = UUID(str(data["id"]))
-    return TaskRecord(**data)
-
-
 _STATUS_AT = _RECORD_FIELDS.index("status")
 _PRIORITY_AT = _RECORD_FIELDS.index("priority")
 _ID_AT = _RECORD_FIELDS.index("id")
 #: value -> member: a dict lookup, where calling the enum goes through its metaclass
 _STATUSES = {s.value: s for s in TaskStatus}
 _PRIORITIES = {int(p): p for p in Priority}
+
+
+def _entity(values: list[Any]) -> TaskRecord:
+    """A row's values in the record's field order as the entity (status and priority as their
+    enums, the id a uuid.UUID)."""
+    values[_STATUS_AT] = _STATUSES[values[_STATUS_AT]]
+    values[_PRIORITY_AT] = _PRIORITIES[values[_PRIORITY_AT]]
+    if type(values[_ID_AT]) is not UUID:  # drivers may hand their own UUID type
+        values[_ID_AT] = UUID(str(values[_ID_AT]))
+    return TaskRecord(*values)
+
+
+def to_record(row: Row[Any] | Mapping[str, Any]) -> TaskRecord:
+    """A tasks row as the entity."""
+    values = row._mapping if isinstance(row, Row) else row
+    return _entity([values[name] for name in _RECORD_FIELDS])
 
 
 def to_records(result: Result[Any]) -> list[TaskRecord]:
@@ -75,15 +80,7 @@ def to_records(result: Result[Any]) -> list[TaskRecord]:
     """
     keys = list(result.keys())
     take = operator.itemgetter(*(keys.index(name) for name in _RECORD_FIELDS))
-    records = []
-    for row in result:
-        values = list(take(row))
-        values[_STATUS_AT] = _STATUSES[values[_STATUS_AT]]
-        values[_PRIORITY_AT] = _PRIORITIES[values[_PRIORITY_AT]]
-        if type(values[_ID_AT]) is not UUID:  # drivers may hand their own UUID type
-            values[_ID_AT] = UUID(str(values[_ID_AT]))
-        records.append(TaskRecord(*values))
-    return records
+    return [_entity(list(take(row))) for row in result]
 
 
 def to_row(task: TaskRecord) -> dict[str, Any]:
@@ -195,10 +192,10 @@ def _claim_statement(dialect: str, keys: tuple[str, ...], queues: tuple[str, ...
     postgres = dialect == "postgresql"
     parts = []
     for queue in queues:
-        # PostgreSQL: the locked rows' tuple ids as well, by which the UPDATE finds them
-        taken = [T.c.id, literal_column("tasks.ctid").label("tid")] if postgres else [T.c.id]
+        # PostgreSQL: the locked rows' tuple ids, by which the UPDATE finds them
+        taken = literal_column(f"{T.name}.ctid").label("tid") if postgres else T.c.id
         candidates = (
-            select(*taken)
+            select(taken)
             .where(T.c.status == TaskStatus.PENDING.value, T.c.queue == queue)
             .where(T.c.available_at <= now, ACTIVE)
             .order_by(T.c.priority.desc(), T.c.available_at, T.c.id)
@@ -222,7 +219,7 @@ def _claim_statement(dialect: str, keys: tuple[str, ...], queues: tuple[str, ...
     # `id IN (chosen)`. `status || ''` is no indexed column, so the re-check that the task is
     # still pending cannot lead a planner to an index either.
     chosen: ColumnElement[bool] = (
-        dialects.AmongLocked("tasks", chosen_rows) if postgres else T.c.id.in_(chosen_rows)
+        dialects.AmongLocked(T.name, chosen_rows) if postgres else T.c.id.in_(chosen_rows)
     )
     still_pending = T.c.status.concat("") == TaskStatus.PENDING.value
     return (
