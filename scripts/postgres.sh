@@ -37,6 +37,7 @@ case "$cmd" in
     if [ "$mode" = fast ]; then
       opts="$opts -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
     fi
+    opts="$opts ${PG_EXTRA_OPTS:-}"  # e.g. auto_explain while investigating a plan
     as_owner "$bin/pg_ctl" -D "$dir" -l "$dir/server.log" -o "$opts" -w -t 60 start >/dev/null
     for _ in $(seq 1 100); do
       "$bin/pg_isready" -h 127.0.0.1 -p "$port" -q && exit 0

@@ -177,6 +177,7 @@ async def finish(
     the database) and claimed anew, and the old run must not finish the new one.
     """
     repo = TaskRepository(uow.session)
+    await repo.indexes_only()  # every row it touches is found by key
     settled = {o.task.id: (o, _settle(o, now, policy, rng)) for o in outcomes}
     # Plain completions share their final changes: one UPDATE for all of them.
     plain = [i for i, (o, s) in settled.items() if s.to is TaskStatus.COMPLETED and not o.final]
@@ -263,6 +264,7 @@ async def expire_leases(
 ) -> list[TaskRecord]:
     """Hand back tasks whose worker stopped heartbeating: retry with backoff, or fail."""
     repo = TaskRepository(uow.session)
+    await repo.indexes_only()  # expired leases by ix_tasks_lease, the rest by key
     attempts = HistoryRepository(uow.session)
     changes, attempt_rows, moved = [], [], []
     for task in await repo.expired_leases(now, limit):
@@ -302,6 +304,7 @@ async def expire_leases(
 async def promote_due(uow: UnitOfWork, *, now: datetime, limit: int = 500) -> list[TaskRecord]:
     """Scheduled tasks whose time has come become pending (and ring the workers' doorbell)."""
     repo = TaskRepository(uow.session)
+    await repo.indexes_only()  # due tasks by ix_tasks_due, the rest by key
     changes = []
     due = transitions.transition(TaskStatus.SCHEDULED, TaskStatus.PENDING)
     for task in await repo.due_scheduled(now, limit):

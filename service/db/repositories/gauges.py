@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, FromClause, ScalarSelect, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.db import dialects
 from service.db.tables import outbox_table as O, tasks_table as T
 from service.domain.tasks import Priority, Queue, TaskStatus
 
@@ -36,7 +37,7 @@ class Sample:
 
 def _due(queue: Queue, now: datetime) -> list[ColumnElement[bool]]:
     return [
-        T.c.status == TaskStatus.PENDING.value,
+        dialects.is_value(T.c.status, TaskStatus.PENDING.value),
         T.c.queue == queue.value,
         T.c.available_at <= now,
     ]

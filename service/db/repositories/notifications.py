@@ -12,6 +12,7 @@ from uuid import UUID
 from sqlalchemy import Row, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.db import dialects
 from service.db.tables import (
     deliveries_table as D,
     marks_table as K,
@@ -179,7 +180,7 @@ class DeliveryRepository:
         stmt = (
             select(D.c.id)
             .where(
-                D.c.status == "pending",
+                dialects.is_value(D.c.status, "pending"),
                 D.c.next_attempt_at <= now,
                 or_(D.c.lease_until.is_(None), D.c.lease_until < now),
             )
@@ -196,7 +197,7 @@ class DeliveryRepository:
             update(D)
             .where(
                 D.c.id == delivery_id,
-                D.c.status == "pending",
+                dialects.is_value(D.c.status, "pending"),
                 D.c.next_attempt_at <= now,
                 or_(D.c.lease_until.is_(None), D.c.lease_until < now),
             )

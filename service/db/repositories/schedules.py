@@ -115,7 +115,7 @@ class ScheduleRepository:
 
     async def due(self, now: datetime, limit: int) -> list[UUID]:
         """Active schedules with a fire time at or before `now`, or a queued fire time."""
-        active = S.c.status == ScheduleStatus.ACTIVE.value
+        active = dialects.is_value(S.c.status, ScheduleStatus.ACTIVE.value)
         due = select(S.c.id).where(active, S.c.next_fire_at <= now)
         queued = select(S.c.id).where(active, S.c.queued_fire_at.is_not(None))
         ids = (await self.session.execute(due.order_by(S.c.next_fire_at).limit(limit))).scalars()

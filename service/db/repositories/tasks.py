@@ -8,7 +8,7 @@ import json
 import operator
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypedDict
 from uuid import UUID
 
@@ -17,6 +17,7 @@ from sqlalchemy import (
     Integer,
     Result,
     Row,
+    Select,
     Table,
     Text,
     and_,
@@ -196,7 +197,7 @@ def _claim_statement(dialect: str, keys: tuple[str, ...], queues: tuple[str, ...
         taken = literal_column(f"{T.name}.ctid").label("tid") if postgres else T.c.id
         candidates = (
             select(taken)
-            .where(T.c.status == TaskStatus.PENDING.value, T.c.queue == queue)
+            .where(dialects.is_value(T.c.status, TaskStatus.PENDING.value), T.c.queue == queue)
             .where(T.c.available_at <= now, ACTIVE)
             .order_by(T.c.priority.desc(), T.c.available_at, T.c.id)
             .limit(bindparam(f"claim_limit_{queue}", type_=Integer()))
@@ -236,13 +237,42 @@ def _claim_statement(dialect: str, keys: tuple[str, ...], queues: tuple[str, ...
     )
 
 
-#: For the rest of the claim's transaction (its other statements only insert): the candidates
-#: come off the claim index in its own order, never from a sequential scan and a sort of the
-#: whole table, which the planner chose whenever its statistics were older than the backlog
-#: (a table last analysed while empty, then 10,000 creates: 5-9 ms per claim, every pending
-#: task read each time). Not a hint that can misfire: every claim has its index
-#: (ix_tasks_claim, which holds the claim's whole order), and the UPDATE fetches by tuple id.
+#: For the rest of a claim's or a finish's transaction (their other statements insert, or find
+#: rows by key): rows come off the index made for them, never from a sequential scan, which
+#: the planner chose whenever its statistics were older than the backlog (a table last
+#: analysed while empty, then 10,000 creates: 5-9 ms per claim, every pending task read each
+#: time; a hash join over every attempt to finish 16 of them). Not a hint that can misfire:
+#: every such statement has its index (ix_tasks_claim holds the claim's whole order, the
+#: claim's UPDATE fetches by tuple id, a finish by primary key, attempts by (task, attempt)).
 _INDEXES_ONLY = text("SET LOCAL enable_seqscan = off")
+
+
+#: `available_at <= now` as `< now + 1 µs`: one statement shape for both jobs
+_JUST_AFTER = timedelta(microseconds=1)
+
+
+@functools.cache
+def _by_partial_index(
+    dialect: str, index: str, status: TaskStatus, column: str
+) -> Select[tuple[Any, ...]]:
+    """Tasks of `status` whose `column` is before :until, in its order, read through the
+    partial `index` made for exactly this (`column` WHERE status = '<status>'), :limit of them,
+    locked for a job. The status is written into the statement (dialects.is_value), the order
+    is the index's (it hands over the first rows, and the planner has no reason to prefer the
+    status index, which it did with stale statistics: every running task read to find none
+    expired), and SQLite is told the index by name."""
+    tasks = dialects.through_index(T, index)
+    stmt = (
+        select(tasks)
+        .where(
+            dialects.is_value(tasks.c.status, status.value),
+            tasks.c[column] < bindparam("until", type_=tasks.c[column].type),
+            tasks.c.deleted_at.is_(None),
+        )
+        .order_by(tasks.c[column])
+        .limit(bindparam("limit", type_=Integer()))
+    )
+    return dialects.lock_skip_locked(stmt, dialect)
 
 
 def _owned() -> list[Any]:
@@ -250,7 +280,10 @@ def _owned() -> list[Any]:
     return [
         dialects.OneOf(T.c.id, "owned_ids"),
         T.c.worker_id == bindparam("owned_by"),
-        T.c.status == TaskStatus.PROCESSING.value,
+        # no index holds `status || ''`: the primary key finds the tasks, whatever the
+        # statistics say (the status index holds an entry for every version of every task
+        # that ran since the last vacuum: 6,000 read to finish 16, measured)
+        T.c.status.concat("") == TaskStatus.PROCESSING.value,
     ]
 
 
@@ -578,9 +611,13 @@ class TaskRepository:
         stmt = _claim_statement(self.dialect, tuple(values), tuple(rooms))
         params: dict[str, Any] = {f"claim_limit_{q}": n for q, n in rooms.items()}
         params["claim_now"] = now
+        await self.indexes_only()
+        return to_records(await self.session.execute(stmt, {**params, **_set_params(values)}))
+
+    async def indexes_only(self) -> None:
+        """PostgreSQL: no sequential scans for the rest of this transaction (_INDEXES_ONLY)."""
         if self.dialect == "postgresql":
             await self.session.execute(_INDEXES_ONLY)
-        return to_records(await self.session.execute(stmt, {**params, **_set_params(values)}))
 
     async def finish_owned(
         self, ids: Sequence[UUID], worker_id: str, changes: TaskChanges
@@ -598,20 +635,19 @@ class TaskRepository:
         rows = (await self.session.execute(_EXTEND_LEASES, params)).all()
         return [(r.id, int(r.attempts), bool(r.cancel_requested)) for r in rows]
 
-    async def locked_where(self, *conditions: Any, limit: int) -> list[TaskRecord]:
-        """Tasks matching `conditions`, locked (PostgreSQL: skipping locked ones) for a job."""
-        stmt = select(T).where(*conditions, ACTIVE).order_by(T.c.available_at).limit(limit)
-        stmt = dialects.lock_skip_locked(stmt, self.dialect)
-        return to_records(await self.session.execute(stmt))
-
     async def expired_leases(self, now: datetime, limit: int) -> list[TaskRecord]:
-        return await self.locked_where(
-            T.c.status == TaskStatus.PROCESSING.value, T.c.lease_until < now, limit=limit
+        """Running tasks whose lease ended before `now`, longest expired first, locked
+        (PostgreSQL: skipping locked ones) for the job that hands them back."""
+        stmt = _by_partial_index(
+            self.dialect, "ix_tasks_lease", TaskStatus.PROCESSING, "lease_until"
         )
+        return to_records(await self.session.execute(stmt, {"until": now, "limit": limit}))
 
     async def due_scheduled(self, now: datetime, limit: int) -> list[TaskRecord]:
-        return await self.locked_where(
-            T.c.status == TaskStatus.SCHEDULED.value, T.c.available_at <= now, limit=limit
+        """Scheduled tasks due at `now`, earliest first, locked as expired_leases."""
+        stmt = _by_partial_index(self.dialect, "ix_tasks_due", TaskStatus.SCHEDULED, "available_at")
+        return to_records(
+            await self.session.execute(stmt, {"until": now + _JUST_AFTER, "limit": limit})
         )
 
     async def waiting(self, limit: int) -> list[TaskRecord]:
