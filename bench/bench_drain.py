@@ -212,6 +212,12 @@ def _thin(samples: list[tuple[float, int, int]], keep: int = 120) -> list[list[f
     return [[round(t, 2), done, round(rss / 2**20, 1)] for t, done, rss in picked]
 
 
+def _all_running(workers: list[Server]) -> None:
+    for w in workers:
+        if w.proc.poll() is not None:
+            raise RuntimeError(f"worker exited early: {w.log_path.read_text()[-2000:]}")
+
+
 def drain(
     db: Database,
     work: Path,
@@ -221,18 +227,25 @@ def drain(
     timeout: float = 600.0,
     poll: float = 0.05,
     profile: Path | None = None,
+    workers: int = 1,
 ) -> dict[str, Any]:
-    """Spawn one worker on the queued tasks and time the drain as the peers do; see the module
-    docstring. Also: worker RSS (sampled at each poll), when the outbox was all published, and
-    the worker's command line. Raises if the drain times out or the worker exits."""
+    """Spawn `workers` worker processes on the queued tasks (replicas: each its own worker id)
+    and time the drain as the peers do; see the module docstring. Also: the first worker's RSS
+    (sampled at each poll), when the outbox was all published, and the worker's command line.
+    Raises if the drain times out or a worker exits. Worker CPU is summed over the replicas."""
     counter = Counter(db)
     extra: dict[str, Any] = {}
     if db.kind == "postgres":
         extra["postgres"] = postgres_cpu(Path(db.info["dataDir"]))
     t_spawn = time.perf_counter()
     worker = Server("worker", db, work, env=env)
+    replicas = [
+        Server("worker", db, work, env={**env, "OPS_WORKER_ID": f"{env['OPS_WORKER_ID']}-{i}"})
+        for i in range(1, workers)
+    ]
+    every = [worker, *replicas]
     samples: list[tuple[float, int, int]] = []  # (seconds since spawn, completed, RSS bytes)
-    meter = Meter({"worker": worker.pid, **extra})
+    meter = Meter({"worker": lambda: sum(cpu_seconds(w.pid) for w in every), **extra})
     first: tuple[float, int, float] | None = None  # (when, completed, worker CPU since spawn)
     ready = None
     try:
@@ -244,24 +257,21 @@ def drain(
                 if rss is not None:
                     samples.append((now - t_spawn, done, rss))
                 if first is None and done > 0:
-                    first = (now, done, cpu_seconds(worker.pid))
+                    first = (now, done, sum(cpu_seconds(w.pid) for w in every))
                     meter.__enter__()
-                if ready is None and worker.live():
+                if ready is None and all(w.live() for w in every):
                     ready = now
                     stack.enter_context(profiled(worker.pid, profile))
                 if done >= tasks:
                     break
                 if now - t_spawn > timeout:
                     raise TimeoutError(f"drain incomplete after {timeout}s: {done}/{tasks}")
-                if worker.proc.poll() is not None:
-                    raise RuntimeError(
-                        f"worker exited early: {worker.log_path.read_text()[-2000:]}"
-                    )
+                _all_running(every)
                 time.sleep(poll)
             t_done = now
             assert first is not None
             meter.__exit__(None, None, None)
-        worker_cpu_total = cpu_seconds(worker.pid)
+        worker_cpu_total = sum(cpu_seconds(w.pid) for w in every)
         # the relay publishes the last outbox rows right after the last commit
         deadline = time.monotonic() + 30
         while counter.unpublished() and time.monotonic() < deadline:
@@ -269,7 +279,8 @@ def drain(
         published = time.perf_counter() - t_done
         command = worker.command
     finally:
-        worker.stop()
+        for w in every:
+            w.stop()
         counter.close()
     steady_n, steady_s = tasks - first[1], t_done - first[0]
     per = max(1, steady_n)
@@ -298,6 +309,7 @@ def drain(
             "samples": _thin(samples),
         },
         "worker": command,
+        "workers": workers,
     }
     if "postgres" in extra:
         out["postgresCpuMsPerTask"] = round(1000 * meter.result["postgresCpuSeconds"] / per, 3)
@@ -313,7 +325,9 @@ def one_run(db: Database, work: Path, args: argparse.Namespace, run: int) -> dic
         env["OPS_WORKER_CONCURRENCY__DEFAULT"] = str(args.concurrency)
         env["OPS_CLAIM_BATCH_SIZE"] = str(min(1000, args.concurrency))
     out = args.profile and args.profile / f"drain-{db.kind}-{run}.txt"
-    drained = drain(db, work, args.tasks, env=env, timeout=args.timeout, profile=out)
+    drained = drain(
+        db, work, args.tasks, env=env, timeout=args.timeout, profile=out, workers=args.workers
+    )
     state = asyncio.run(progress(db.url))
     seconds = (state["last"] - state["first"]).total_seconds()
     checks = asyncio.run(verify(db.url, args.tasks))
@@ -341,6 +355,9 @@ def main() -> None:
     parser.add_argument("--unpublished", action="store_true")
     parser.add_argument(
         "--concurrency", type=int, help="size of the worker's default queue (default: settings)"
+    )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="worker processes (replicas) draining together"
     )
     parser.add_argument("--profile", type=Path, help="write py-spy profiles of the worker here")
     args = parser.parse_args()

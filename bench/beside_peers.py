@@ -321,11 +321,28 @@ def _w1_one_process(
 
 
 def w2(
-    db: Database, work: Path, count: int, run: int, profile: Path | None = None
+    db: Database,
+    work: Path,
+    count: int,
+    run: int,
+    profile: Path | None = None,
+    *,
+    replicas: int = 1,
+) -> dict[str, Any]:
+    """The drain with one worker process; with `replicas` > 1 it is also drained again (filled
+    anew) by that many worker processes together, as `replicas` of the result."""
+    result = _w2_once(db, work, count, run, profile, workers=1)
+    if replicas > 1:
+        result["replicas"] = _w2_once(db, work, count, run, None, workers=replicas)
+    return result
+
+
+def _w2_once(
+    db: Database, work: Path, count: int, run: int, profile: Path | None, *, workers: int
 ) -> dict[str, Any]:
     step(db)
     filled = asyncio.run(bench_drain.fill(db.url, count, published=True))
-    log(f"W2: queued {count} tasks in {filled:.1f}s")
+    log(f"W2: queued {count} tasks in {filled:.1f}s ({workers} worker process(es))")
     drained = bench_drain.drain(
         db,
         work,
@@ -333,6 +350,7 @@ def w2(
         env={"OPS_WORKER_ID": f"bench-worker-{run}"},
         timeout=max(600.0, count / 20),
         profile=profile and profile / "w2-worker.txt",
+        workers=workers,
     )
     state = asyncio.run(bench_drain.progress(db.url))
     checks = asyncio.run(bench_drain.verify(db.url, count))
@@ -531,6 +549,8 @@ def ours_medians(ours: dict[str, Any]) -> dict[str, Any]:
     for key in ("drain_tps", "steady_tps", "startup_s", "drain_s", "workerCpuMsPerTask"):
         m[f"w2.{key}"] = median_of(w2s, key)
     m["w2.postgresCpuMsPerTask"] = median_of(w2s, "postgresCpuMsPerTask")
+    for key in ("drain_tps", "steady_tps", "workers", "workerCpuMsPerTask"):
+        m[f"w2Replicas.{key}"] = median_of(w2s, "replicas", key)
     m["w2.stampedTasksPerSecond"] = median_of(w2s, "stampedTasksPerSecond")
     for key in ("p50_ms", "p95_ms", "p99_ms"):
         m[f"w3.start.{key}"] = median_of(w3s, "sendToStartedAt", key)
@@ -620,6 +640,29 @@ def ratio_rows(
         aim=1.0,
         resolve=0.75,
     )
+    if m.get("w2Replicas.drain_tps") is not None:
+        replicas = f"{m['w2Replicas.workers']:g} worker processes"
+        row(
+            f"W2 drain with {replicas} (replicas), spawn → all completed (tasks/s)",
+            m.get("w2Replicas.drain_tps"),
+            "/s",
+            "pgqueuer",
+            peer(f"{pgq}/W2", "drain_tps"),
+            better="higher",
+            aim=1.0,
+            resolve=0.75,
+            note="pgqueuer: one process",
+        )
+        row(
+            f"W2 drain with {replicas}, steady rate",
+            m.get("w2Replicas.steady_tps"),
+            "/s",
+            "pgqueuer",
+            peer(f"{pgq}/W2", "steady_tps"),
+            better="higher",
+            aim=1.0,
+            resolve=0.75,
+        )
     row(
         "W1 create, 1 client, p99 (ms)",
         m.get("w1One.p99ms"),
@@ -1072,9 +1115,16 @@ def headline(name: str, r: dict[str, Any]) -> str:
             f"16 clients {many['tasksPerSecond']}/s"
         )
     if name == "w2":
+        more = r.get("replicas")
         return (
             f"drain {r['drain_tps']}/s, steady {r['steady_tps']}/s, startup {r['startup_s']} s, "
             f"worker {r['workerCpuMsPerTask']} ms CPU/task"
+            + (
+                f"; {more['workers']} workers: drain {more['drain_tps']}/s, "
+                f"steady {more['steady_tps']}/s"
+                if more
+                else ""
+            )
         )
     return f"startedAt {r['sendToStartedAt']}"
 
@@ -1101,7 +1151,7 @@ def run_ours(args: argparse.Namespace, doc: dict[str, Any]) -> dict[str, Any]:
         doc["postgres"] = {"which": why, **db.info}
         steps: dict[str, Callable[[int], dict[str, Any]]] = {
             "w1": lambda run: w1(db, work, processes=args.api_processes),
-            "w2": lambda run: w2(db, work, W2_N, run),
+            "w2": lambda run: w2(db, work, W2_N, run, replicas=args.worker_replicas),
             "w3": lambda run: w3(db, work),
         }
         for run in range(args.runs):
@@ -1175,6 +1225,13 @@ def main() -> None:
         help="also an N-task drain (default 100,000), worker RSS",
     )
     parser.add_argument("--profile", type=Path, help="py-spy profiles of extra runs into DIR")
+    parser.add_argument(
+        "--worker-replicas",
+        type=int,
+        default=2,
+        metavar="N",
+        help="W2 also drained by N worker processes together (1: not)",
+    )
     parser.add_argument(
         "--api-processes",
         type=int,
