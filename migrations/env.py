@@ -7,12 +7,11 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
-from sqlmodel import SQLModel
 
-import service.db.tables  # noqa: F401  (defines every table on SQLModel.metadata)
+import service.db.tables
 from service.config import Settings
 
-target_metadata = SQLModel.metadata
+target_metadata = service.db.tables.metadata
 
 
 def _url() -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Integer
+from sqlalchemy import JSON, BigInteger, DateTime, Integer, String
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
@@ -15,6 +15,15 @@ JSONType = JSON().with_variant(JSONB(), "postgresql")
 
 #: SQLite autoincrements only an INTEGER PRIMARY KEY.
 BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class AutoString(TypeDecorator[str]):
+    """VARCHAR, of the given length or of none: the type the tables' text columns have had since
+    they were SQLModel classes (sqlmodel's AutoString, less its MySQL default length), kept so
+    statements and alembic's type comparison see exactly what they saw before."""
+
+    impl = String
+    cache_ok = True
 
 
 class UTCDateTime(TypeDecorator[datetime]):
