@@ -20,8 +20,6 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
-import httpx
-
 from service.bootstrap import Resources
 from service.clock import utcnow
 from service.db.repositories.notifications import DeliveryRecord
@@ -172,6 +170,8 @@ class WebhookDeliverer:
             webhooks.HEADER_TIMESTAMP: str(timestamp),
             webhooks.HEADER_SIGNATURE: webhooks.sign(secret, message_id, timestamp, body),
         }
+        import httpx  # loaded with the sender (webhook_senders), on the first delivery
+
         try:
             answer = await self.sender.post(delivery.url, body, headers)
         except RefusedAddress as error:
