@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import gc
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -52,3 +54,38 @@ def test_a_serving_command_collects_once_its_app_is_built(
     cli._serve("the app", Settings())
     assert served == ["the app"]
     assert gc.isenabled()
+
+
+def _loaded_after(*args: str) -> tuple[set[str], str]:
+    """The modules of interest loaded by `common-ops <args>`, run in a fresh interpreter, and
+    what it printed."""
+    probe = (
+        "import sys\n"
+        "from service.launch import main\n"
+        f"sys.argv = ['common-ops', *{list(args)!r}]\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print('LOADED', *sorted(m for m in ('httpx', 'service.cli_client.commands') "
+        "if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    loaded = done.stdout.rsplit("LOADED", 1)[1].split()
+    return set(loaded), done.stdout
+
+
+@pytest.mark.parametrize("command", ["worker", "api", "dev", "migrate"])
+def test_a_serving_command_starts_without_the_api_client(command: str) -> None:
+    """The client's commands bring httpx and rich's tables (~35 ms of a server's start-up)."""
+    loaded, _ = _loaded_after(command, "--help")
+    assert loaded == set()
+
+
+def test_the_command_lists_the_client_commands_too() -> None:
+    loaded, printed = _loaded_after("--help")
+    assert "service.cli_client.commands" in loaded
+    for command in ("tasks", "schedules", "templates", "import", "export", "worker", "api"):
+        assert command in printed

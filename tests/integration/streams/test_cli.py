@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner, Result
 
-from service.cli import cli
+from service.cli import full_cli
 
 RUNNER = CliRunner()
 
@@ -21,7 +21,7 @@ RUNNER = CliRunner()
 async def run(server: str, *args: str, user: str = "alice") -> Result:
     """The CLI in a thread (the server runs in this test's event loop)."""
     env = {"OPS_CLI_API": server, "OPS_CLI_USER": user, "OPS_CLI_CONFIG": "/nonexistent"}
-    return await asyncio.to_thread(RUNNER.invoke, cli, list(args), env=env)
+    return await asyncio.to_thread(RUNNER.invoke, full_cli(), list(args), env=env)
 
 
 def lines(result: Result) -> list[Any]:
