@@ -573,6 +573,21 @@ def fmt(v: float | None, unit: str = "") -> str:
     return text + unit
 
 
+def _w2_variants(m: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """W2's rows: one worker process, and the replicas when they ran (key, label, note)."""
+    variants = [
+        (
+            "w2",
+            "",
+            "ours also writes the attempt, 3 events, 3 outbox rows per task and publishes them",
+        )
+    ]
+    if m.get("w2Replicas.drain_tps") is not None:
+        workers = f" with {m['w2Replicas.workers']:g} worker processes (replicas)"
+        variants.append(("w2Replicas", workers, "pgqueuer: one process"))
+    return variants
+
+
 def ratio_rows(
     peers: dict[str, dict[str, Any]], m: dict[str, Any], ours: dict[str, Any]
 ) -> list[dict[str, Any]]:
@@ -619,50 +634,22 @@ def ratio_rows(
         )
 
     cel, pgq = "celery/prefork", "pgqueuer/default"
-    row(
-        f"W2 drain of {W2_N:,} queued noop, spawn → all completed (tasks/s)",
-        m.get("w2.drain_tps"),
-        "/s",
-        "pgqueuer",
-        peer(f"{pgq}/W2", "drain_tps"),
-        better="higher",
-        aim=1.0,
-        resolve=0.75,
-        note="ours also writes the attempt, 3 events, 3 outbox rows per task and publishes them",
-    )
-    row(
-        "W2 drain, steady rate (start-up excluded)",
-        m.get("w2.steady_tps"),
-        "/s",
-        "pgqueuer",
-        peer(f"{pgq}/W2", "steady_tps"),
-        better="higher",
-        aim=1.0,
-        resolve=0.75,
-    )
-    if m.get("w2Replicas.drain_tps") is not None:
-        replicas = f"{m['w2Replicas.workers']:g} worker processes"
-        row(
-            f"W2 drain with {replicas} (replicas), spawn → all completed (tasks/s)",
-            m.get("w2Replicas.drain_tps"),
-            "/s",
-            "pgqueuer",
-            peer(f"{pgq}/W2", "drain_tps"),
-            better="higher",
-            aim=1.0,
-            resolve=0.75,
-            note="pgqueuer: one process",
-        )
-        row(
-            f"W2 drain with {replicas}, steady rate",
-            m.get("w2Replicas.steady_tps"),
-            "/s",
-            "pgqueuer",
-            peer(f"{pgq}/W2", "steady_tps"),
-            better="higher",
-            aim=1.0,
-            resolve=0.75,
-        )
+    for key, served, note in _w2_variants(m):
+        for metric, what in (
+            ("drain_tps", f"W2 drain of {W2_N:,} queued noop{served}, spawn → all completed"),
+            ("steady_tps", f"W2 drain{served}, steady rate (start-up excluded)"),
+        ):
+            row(
+                f"{what} (tasks/s)",
+                m.get(f"{key}.{metric}"),
+                "/s",
+                "pgqueuer",
+                peer(f"{pgq}/W2", metric),
+                better="higher",
+                aim=1.0,
+                resolve=0.75,
+                note=note if metric == "drain_tps" else "",
+            )
     row(
         "W1 create, 1 client, p99 (ms)",
         m.get("w1One.p99ms"),
