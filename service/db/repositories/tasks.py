@@ -8,7 +8,7 @@ import json
 import operator
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, TypedDict
 from uuid import UUID
 
@@ -247,26 +247,23 @@ def _claim_statement(dialect: str, keys: tuple[str, ...], queues: tuple[str, ...
 _INDEXES_ONLY = text("SET LOCAL enable_seqscan = off")
 
 
-#: `available_at <= now` as `< now + 1 µs`: one statement shape for both jobs
-_JUST_AFTER = timedelta(microseconds=1)
-
-
 @functools.cache
 def _by_partial_index(
-    dialect: str, index: str, status: TaskStatus, column: str
+    dialect: str, index: str, status: TaskStatus, column: str, *, inclusive: bool
 ) -> Select[tuple[Any, ...]]:
-    """Tasks of `status` whose `column` is before :until, in its order, read through the
-    partial `index` made for exactly this (`column` WHERE status = '<status>'), :limit of them,
-    locked for a job. The status is written into the statement (dialects.is_value), the order
-    is the index's (it hands over the first rows, and the planner has no reason to prefer the
-    status index, which it did with stale statistics: every running task read to find none
-    expired), and SQLite is told the index by name."""
+    """Tasks of `status` whose `column` is before :until (or at it, `inclusive`), in its order,
+    read through the partial `index` made for exactly this (`column` WHERE status =
+    '<status>'), :limit of them, locked for a job. The status is written into the statement
+    (dialects.is_value), the order is the index's (it hands over the first rows, and the
+    planner has no reason to prefer the status index, which it did with stale statistics:
+    every running task read to find none expired), and SQLite is told the index by name."""
     tasks = dialects.through_index(T, index)
+    until = bindparam("until", type_=tasks.c[column].type)
     stmt = (
         select(tasks)
         .where(
             dialects.is_value(tasks.c.status, status.value),
-            tasks.c[column] < bindparam("until", type_=tasks.c[column].type),
+            tasks.c[column] <= until if inclusive else tasks.c[column] < until,
             tasks.c.deleted_at.is_(None),
         )
         .order_by(tasks.c[column])
@@ -639,16 +636,16 @@ class TaskRepository:
         """Running tasks whose lease ended before `now`, longest expired first, locked
         (PostgreSQL: skipping locked ones) for the job that hands them back."""
         stmt = _by_partial_index(
-            self.dialect, "ix_tasks_lease", TaskStatus.PROCESSING, "lease_until"
+            self.dialect, "ix_tasks_lease", TaskStatus.PROCESSING, "lease_until", inclusive=False
         )
         return to_records(await self.session.execute(stmt, {"until": now, "limit": limit}))
 
     async def due_scheduled(self, now: datetime, limit: int) -> list[TaskRecord]:
         """Scheduled tasks due at `now`, earliest first, locked as expired_leases."""
-        stmt = _by_partial_index(self.dialect, "ix_tasks_due", TaskStatus.SCHEDULED, "available_at")
-        return to_records(
-            await self.session.execute(stmt, {"until": now + _JUST_AFTER, "limit": limit})
+        stmt = _by_partial_index(
+            self.dialect, "ix_tasks_due", TaskStatus.SCHEDULED, "available_at", inclusive=True
         )
+        return to_records(await self.session.execute(stmt, {"until": now, "limit": limit}))
 
     async def waiting(self, limit: int) -> list[TaskRecord]:
         """Tasks waiting for their input file, oldest first."""
