@@ -175,6 +175,7 @@ tasks_table = Table(
     ),
     Index(
         "ix_tasks_lease",
+        "status",  # first: the status index can never look better to the planner (0021)
         "lease_until",
         postgresql_where=text("status = 'processing'"),
         sqlite_where=text("status = 'processing'"),
