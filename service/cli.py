@@ -13,14 +13,12 @@ from typing import Annotated, Any
 
 import typer
 import uvicorn
-from rich.console import Console
 from uvicorn.config import LOGGING_CONFIG
 
 from service.config import Settings
 from service.logging import configure_logging
 
 cli = typer.Typer(help="Common-Operations: task orchestration service.", no_args_is_help=True)
-console = Console(stderr=True)
 
 #: the commands that serve: the garbage collector stays off until their app is built
 SERVERS = frozenset({"dev", "api", "worker"})
@@ -31,6 +29,14 @@ def resume_collection(ctx: typer.Context) -> None:
     """A command that does not serve collects garbage from its start (see service.launch)."""
     if ctx.invoked_subcommand not in SERVERS:
         gc.enable()
+
+
+def _say(line: str) -> None:
+    """A line on standard error, through rich (loaded here: the worker and the API never need
+    it, ~13 ms of their start-up)."""
+    from rich.console import Console
+
+    Console(stderr=True).print(line)
 
 
 Host = Annotated[str | None, typer.Option(help="Interface to listen on")]
@@ -107,7 +113,7 @@ def dev(host: Host = None, port: Port = None, data_dir: DataDir = None) -> None:
     settings = _settings(host, port, data_dir)
     if settings.environment != "production" and "OPS_UI_DEV_LOGIN" not in os.environ:
         settings = settings.model_copy(update={"ui_dev_login": True})  # /ui/login picks a user
-    console.print(
+    _say(
         f"Common-Operations (embedded) on http://{settings.host}:{settings.port} "
         f"— database {settings.safe_database_url}"
     )
@@ -156,7 +162,7 @@ def migrate(
         overrides["data_dir"] = data_dir
     settings = Settings(**overrides)
     migrations.upgrade(settings.database_url)
-    console.print(f"migrated {settings.safe_database_url}")
+    _say(f"migrated {settings.safe_database_url}")
 
 
 @functools.cache

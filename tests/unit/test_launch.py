@@ -89,3 +89,17 @@ def test_the_command_lists_the_client_commands_too() -> None:
     assert "service.cli_client.commands" in loaded
     for command in ("tasks", "schedules", "templates", "import", "export", "worker", "api"):
         assert command in printed
+
+
+def test_the_servers_load_no_terminal_formatting() -> None:
+    """rich (tables, colours) is for the client commands and the dev banner; the worker's and
+    the API's processes import everything they serve with but never load it."""
+    probe = (
+        "import sys\n"
+        "import service.cli, service.app, worker.app\n"
+        "print(sorted(m for m in ('rich', 'pygments', 'httpx') if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.strip() == "[]"
