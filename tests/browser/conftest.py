@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -20,6 +21,7 @@ from selenium.common.exceptions import StaleElementReferenceException, WebDriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
+from service.ui import devlogin
 from tests.fixtures.database import ROOT, free_port
 from tests.fixtures.processes import Process, Spawner, clean_env
 
@@ -68,9 +70,22 @@ class Dashboard:
         self.http = httpx.Client(base_url=process.url, timeout=10.0)
 
     def login(self, user: str, roles: str = "") -> None:
-        """The dev login (OPS_UI_DEV_LOGIN, on in `common-ops dev`): a cookie names the user."""
+        """The dev login (OPS_UI_DEV_LOGIN, on in `common-ops dev`): a cookie names the user.
+
+        Returns once the browser holds the cookies for this user and these roles, so the next
+        page is rendered for them (a page opened before would be the previous test's user's)."""
         self.driver.delete_all_cookies()
-        self.open(f"/ui/login?user={user}&roles={roles}")
+        self.open(f"/ui/login?user={quote(user)}&roles={quote(roles)}")
+
+        def signed_in() -> bool:
+            named = self.driver.get_cookie(devlogin.USER_COOKIE) or {}
+            given = self.driver.get_cookie(devlogin.ROLES_COOKIE) or {}
+            # an empty value is sent quoted ("") and kept so: only roles given are compared
+            return named.get("value") == quote(user) and (
+                not roles or given.get("value") == quote(roles)
+            )
+
+        wait_for(signed_in, what=f"the dev login as {user} ({roles or 'no roles'})")
 
     def open(self, path: str) -> None:
         self.driver.get(self.url + path)
