@@ -56,25 +56,28 @@ def test_a_serving_command_collects_once_its_app_is_built(
     assert gc.isenabled()
 
 
+def _loaded(code: str, watched: tuple[str, ...]) -> tuple[set[str], str]:
+    """Which of the `watched` modules running `code` loaded, in a fresh interpreter, and what
+    it printed."""
+    report = f"print('LOADED', *sorted(m for m in {watched!r} if m in sys.modules))"
+    probe = f"import sys\n{code}\n{report}\n"
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    return set(done.stdout.rsplit("LOADED", 1)[1].split()), done.stdout
+
+
 def _loaded_after(*args: str) -> tuple[set[str], str]:
-    """The modules of interest loaded by `common-ops <args>`, run in a fresh interpreter, and
-    what it printed."""
-    probe = (
-        "import sys\n"
+    """The API client's modules loaded by `common-ops <args>`, and what it printed."""
+    run = (
         "from service.launch import main\n"
         f"sys.argv = ['common-ops', *{list(args)!r}]\n"
         "try:\n"
         "    main()\n"
         "except SystemExit:\n"
-        "    pass\n"
-        "print('LOADED', *sorted(m for m in ('httpx', 'service.cli_client.commands') "
-        "if m in sys.modules))\n"
+        "    pass"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
-    )
-    loaded = done.stdout.rsplit("LOADED", 1)[1].split()
-    return set(loaded), done.stdout
+    return _loaded(run, ("httpx", "service.cli_client.commands"))
 
 
 @pytest.mark.parametrize("command", ["worker", "api", "dev", "migrate"])
@@ -94,12 +97,7 @@ def test_the_command_lists_the_client_commands_too() -> None:
 def test_the_servers_load_no_terminal_formatting() -> None:
     """rich (tables, colours) is for the client commands and the dev banner; the worker's and
     the API's processes import everything they serve with but never load it."""
-    probe = (
-        "import sys\n"
-        "import service.cli, service.app, worker.app\n"
-        "print(sorted(m for m in ('rich', 'pygments', 'httpx') if m in sys.modules))\n"
+    loaded, _ = _loaded(
+        "import service.cli, service.app, worker.app", ("rich", "pygments", "httpx")
     )
-    done = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
-    )
-    assert done.stdout.strip() == "[]"
+    assert loaded == set()
