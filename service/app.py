@@ -82,6 +82,7 @@ def create_app(
     app.state.input_limits = fields.InputLimits.from_settings(settings)
     app.add_middleware(ObservedApp, name="api")
     problems.add_exception_handlers(app)
+    problems.add_request_validation(app)
     _include_routers(app)
     docs.add_docs(app)
     pages.install(app, settings)
@@ -127,7 +128,7 @@ def _body_ceiling(settings: Settings) -> int:
 
 def _include_routers(app: FastAPI) -> None:
     app.include_router(health.router)
-    app.include_router(metrics.router)
+    app.add_api_route("/metrics", metrics.scrape, include_in_schema=False)
     app.include_router(asyncapi.router)
     app.include_router(streams.router, prefix=API_PREFIX)  # before /tasks/{task_id}
     app.include_router(tasks.router, prefix=API_PREFIX)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -26,12 +27,13 @@ from service.storage.local import LocalFileStore
 from service.storage.signing import UrlSigner
 from service.telemetry import metrics
 from service.usecases.group_commit import GroupCommit
-from service.usecases.schedules import Makers, TemplateResolver
 from service.usecases.settings_cache import SettingsCache
-from service.usecases.templates import new_task_from_template
 
 if TYPE_CHECKING:
+    from service.domain.callers import Caller
     from service.tokens import TokenVerifier
+    from service.usecases.schedules import Makers, TemplateResolver
+    from service.usecases.tasks import NewTask
 
 
 @dataclass
@@ -94,6 +96,8 @@ class Resources:
     @property
     def schedule_makers(self) -> Makers:
         """What schedules make their tasks with: the catalog and the template resolver."""
+        from service.usecases.schedules import Makers  # with the first schedule, not at start
+
         return Makers(self.catalog, self.template_resolver)
 
     @property
@@ -152,6 +156,31 @@ def _verifier(settings: Settings) -> TokenVerifier | None:
     return build_verifier(settings)
 
 
+async def _task_from_template(
+    uow: UnitOfWork,
+    caller: Caller,
+    *,
+    template_id: str,
+    version: int | None,
+    params: Mapping[str, Any],
+    catalog: Catalog,
+    now: datetime,
+) -> NewTask:
+    """The templates use case's resolver (a TemplateResolver), imported on its first use: a
+    worker resolves a template only for a schedule that names one, the API for such a create."""
+    from service.usecases.templates import new_task_from_template
+
+    return await new_task_from_template(
+        uow,
+        caller,
+        template_id=template_id,
+        version=version,
+        params=params,
+        catalog=catalog,
+        now=now,
+    )
+
+
 def build_resources(
     settings: Settings, process_name: str, *, publisher: Publisher | None = None
 ) -> Resources:
@@ -168,7 +197,7 @@ def build_resources(
         retry_policy=RetryPolicy(base=settings.retry_base_seconds, cap=settings.retry_cap_seconds),
         store=build_store(settings),
         catalog=build_catalog(settings),
-        template_resolver=new_task_from_template,
+        template_resolver=_task_from_template,
         settings_cache=SettingsCache(settings.settings_cache_seconds),
         tokens=_verifier(settings),
     )

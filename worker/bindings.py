@@ -5,15 +5,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
 
 from worker.jobs import JOBS
-from worker.subscriptions import _worker, require_app_token
-
-router = APIRouter(tags=["dapr"], dependencies=[Depends(require_app_token)])
+from worker.subscriptions import _worker
 
 
-@router.post("/jobs/{job}")
 async def cron_tick(job: str, request: Request) -> dict[str, Any]:
     """Every replica's sidecar fires every tick; the job_runs row lets one of them run it.
 

@@ -6,8 +6,6 @@ import asyncio
 from datetime import datetime
 from typing import Any
 
-from croniter import croniter
-
 from service.bootstrap import Resources
 from service.clock import utcnow
 from worker.jobs import JOBS
@@ -23,6 +21,8 @@ class Scheduler:
         unknown = set(schedules) - set(JOBS)
         if unknown:
             raise ValueError(f"no such maintenance job: {', '.join(sorted(unknown))}")
+        from croniter import croniter  # the in-process cron's only: Dapr cron needs none
+
         now = utcnow()
         self._iters = {job: croniter(expr, now) for job, expr in schedules.items()}
         self._next = {job: it.get_next(datetime) for job, it in self._iters.items()}

@@ -4,6 +4,10 @@ Subscriptions are served from GET /dapr/subscribe rather than shipped as declara
 the rules are generated from the handler registry, so routing can never drift from the
 handlers this worker really has, and the topic prefix (one per test run) is applied in one
 place. DaprApp's decorator cannot express rules or a default route, so the list is ours.
+
+The routes are plain endpoints (keyword path parameters, the request, a JSON value back):
+worker.routes serves them with Starlette, with the app-token check before each, and
+worker.openapi describes them with FastAPI, which the worker loads only for its docs.
 """
 
 from __future__ import annotations
@@ -12,13 +16,13 @@ import json
 import logging
 from typing import Any
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Request
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
 
 from service.clock import utcnow
 from service.config import Settings
 from service.domain.events import DEAD_LETTER_TOPIC, EventType
 from service.events.cloudevents import PoisonEvent, doorbell_from
-from service.usecases import dead_letters
 from worker.registry import HandlerRegistry
 from worker.service import WorkerService
 
@@ -68,14 +72,11 @@ def subscriptions(settings: Settings, registry: HandlerRegistry) -> list[dict[st
     ]
 
 
-def require_app_token(request: Request, dapr_api_token: str | None = Header(None)) -> None:
+def require_app_token(request: Request) -> None:
     """When an app token is configured, only our sidecar (which sends it) may call these routes."""
     expected = request.app.state.resources.settings.dapr_app_token
-    if expected and dapr_api_token != expected:
+    if expected and request.headers.get("dapr-api-token") != expected:
         raise HTTPException(401, "missing or wrong dapr-api-token")
-
-
-router = APIRouter(tags=["dapr"], dependencies=[Depends(require_app_token)])
 
 
 def _worker(request: Request) -> WorkerService:
@@ -85,7 +86,6 @@ def _worker(request: Request) -> WorkerService:
     return worker
 
 
-@router.get("/dapr/subscribe")
 async def dapr_subscribe(request: Request) -> list[dict[str, Any]]:
     worker = _worker(request)
     return subscriptions(worker.resources.settings, worker.registry)
@@ -117,28 +117,23 @@ async def _doorbell(request: Request, route: str) -> dict[str, str]:
     return SUCCESS
 
 
-@router.post("/events/routed/{task_type}")
 async def routed(task_type: str, request: Request) -> dict[str, str]:
     return await _doorbell(request, f"/events/routed/{task_type}")
 
 
-@router.post("/events/routed/{task_type}/{entity_type}")
 async def routed_entity(task_type: str, entity_type: str, request: Request) -> dict[str, str]:
     return await _doorbell(request, f"/events/routed/{task_type}/{entity_type}")
 
 
-@router.post("/events/unrouted")
 async def unrouted(request: Request) -> dict[str, str]:
     """No rule matched: the runner claims it and fails it (no handler) with a clear message."""
     return await _doorbell(request, "/events/unrouted")
 
 
-@router.post("/events/retried")
 async def retried(request: Request) -> dict[str, str]:
     return await _doorbell(request, "/events/retried")
 
 
-@router.post("/events/deadletter")
 async def dead_letter(request: Request) -> dict[str, str]:
     """Record what the broker gave up on; RETRY while the database cannot take it."""
     worker = _worker(request)
@@ -146,6 +141,8 @@ async def dead_letter(request: Request) -> dict[str, str]:
     if not isinstance(body, dict):
         return DROP
     worker.note_delivery("/events/deadletter", body)
+    from service.usecases import dead_letters  # with the first dead letter, not at start
+
     try:
         async with worker.resources.unit() as uow:
             await dead_letters.record(uow, body, topic=request.headers.get("topic"), now=utcnow())

@@ -18,8 +18,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from croniter import croniter
-
 from service.domain.errors import InvalidInput
 
 #: How many fire times GET /schedules/{id} shows.
@@ -84,6 +82,8 @@ def cron_of(expression: str, *, field: str = "cron") -> str:
             field=field,
         )
     normal = " ".join(parts)
+    from croniter import croniter  # with the first schedule: a worker on Dapr cron never needs it
+
     if not croniter.is_valid(normal, second_at_beginning=True):
         raise InvalidInput(f"{normal!r} is not a valid cron expression", field=field)
     return normal
@@ -108,6 +108,8 @@ class Recurrence:
             first_offset = start.replace(tzinfo=self.zone, fold=0).utcoffset()
             assert first_offset is not None
             start = after.astimezone(UTC).replace(tzinfo=None) + first_offset
+        from croniter import croniter  # see cron_of
+
         steps = croniter(
             self.cron,
             start,

@@ -6,9 +6,6 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from cloudevents.conversion import to_structured
-from cloudevents.http import CloudEvent
-
 from service.domain.events import SOURCE
 from service.events.base import OutgoingEvent
 
@@ -28,6 +25,10 @@ def to_structured_body(event: OutgoingEvent, *, event_type: str | None = None) -
         attributes["subject"] = event.subject
     if event.traceparent:
         attributes["traceparent"] = event.traceparent
+    # the SDK only where events go out through Dapr (the in-process bus never formats one)
+    from cloudevents.conversion import to_structured
+    from cloudevents.http import CloudEvent
+
     _, body = to_structured(CloudEvent(attributes, event.data))
     return body if isinstance(body, bytes) else str(body).encode()
 

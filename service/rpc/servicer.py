@@ -2,7 +2,7 @@
 runs one use case in its own unit of work (committed before the answer), and answers.
 
 The rules are REST's: identity from metadata (`x-user-id`, `x-user-roles`, `x-service-token`,
-`authorization: Bearer`) through service.web.deps.identify, the task-type catalog and the input
+`authorization: Bearer`) through service.web.callers.identify, the task-type catalog and the input
 bounds through service.api's request models, errors through service.rpc.errors.
 """
 
@@ -40,8 +40,8 @@ from service.usecases import (
 from service.usecases.files import FilePolicy, FilePurpose
 from service.usecases.tasks import IdempotencyKey
 from service.usecases.views import TaskPublic
-from service.web import health
-from service.web.deps import USER_ID_MAX, USER_ROLES_MAX, identify
+from service.web import probes
+from service.web.callers import USER_ID_MAX, USER_ROLES_MAX, identify
 
 Request = TypeVar("Request")
 Response = TypeVar("Response")
@@ -319,7 +319,7 @@ class OperationsServicer(pb_grpc.OperationsServiceServicer):
     @edge
     async def Health(self, request: pb.HealthRequest, context: Context) -> pb.HealthResponse:
         """GET /health/ready's verdict (no identity needed): ok when every check is up."""
-        ready, checks = await health.readiness(self.resources)
+        ready, checks = await probes.readiness(self.resources)
         return pb.HealthResponse(
             status="ok" if ready else "unavailable",
             version=__version__,

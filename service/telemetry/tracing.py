@@ -52,6 +52,13 @@ def configure_tracing(settings: Settings, process_name: str) -> None:
     trace.set_tracer_provider(provider)
 
 
+def installed() -> bool:
+    """Whether a tracer provider is installed (OPS_OTEL_ENABLED, or a test's), not the API's
+    no-op one: an app without spans of its own (the worker's) then opens its requests' spans."""
+    provider = trace.get_tracer_provider()
+    return not isinstance(provider, trace.ProxyTracerProvider | trace.NoOpTracerProvider)
+
+
 @functools.cache
 def tracer() -> trace.Tracer:
     """The service's tracer: a proxy that stays a no-op until a provider is installed, then

@@ -9,7 +9,6 @@ from service.db.repositories.idempotency import IdempotencyRepository
 from service.db.repositories.job_runs import JobRunRepository
 from service.db.repositories.notifications import DeliveryRepository, MessageRepository
 from service.db.repositories.outbox import OutboxRepository
-from service.db.repositories.schedules import ScheduleRepository
 from service.db.repositories.tasks import TaskRepository
 from service.db.unit_of_work import UnitOfWork
 
@@ -49,6 +48,9 @@ async def cleanup_old_tasks(
     await OutboxRepository(uow.session).delete_published_before(before)
     await IdempotencyRepository(uow.session).delete_before(before)
     await JobRunRepository(uow.session).delete_before(before)
+    # schedules (and croniter, their rules'): with the daily cleanup, not at the worker's start
+    from service.db.repositories.schedules import ScheduleRepository
+
     await ScheduleRepository(uow.session).delete_runs_before(before)
     await MessageRepository(uow.session).delete_before(before)
     return len(ids)

@@ -10,15 +10,14 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, Protocol
 
-from fastapi import FastAPI
 from sqlalchemy.exc import DBAPIError
+from starlette.applications import Starlette
 
 from service.bootstrap import Resources, build_resources
 from service.clock import utcnow
 from service.config import Settings
 from service.db import availability
 from service.events.base import Publisher
-from service.usecases import templates as template_usecases
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +34,7 @@ class Companion(Protocol):
 
 @contextlib.asynccontextmanager
 async def run_resources(
-    app: FastAPI,
+    app: Starlette,
     settings: Settings,
     process_name: str,
     companions: Sequence[Companion],
@@ -83,6 +82,8 @@ async def _install_templates(resources: Resources) -> bool:
     """Add the shipped templates that are missing (service/catalog/templates.py); False when
     the database cannot be reached now. A schema that cannot take them (not migrated yet) is
     left to the next start."""
+    from service.usecases import templates as template_usecases  # the API's only, not the worker's
+
     try:
         async with resources.unit() as uow:
             await template_usecases.install_shipped(uow, resources.catalog, now=utcnow())

@@ -16,7 +16,6 @@ import os
 import time
 from collections.abc import Callable
 
-from fastapi import APIRouter, Request, Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -24,6 +23,8 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from starlette.requests import Request
+from starlette.responses import Response
 
 from service.bootstrap import Resources
 from service.clock import utcnow
@@ -33,7 +34,6 @@ from service.logging import FailureStreak
 from service.telemetry import metrics
 
 logger = logging.getLogger(__name__)
-router = APIRouter(include_in_schema=False)
 
 #: a sample that takes longer is given up (the gauges keep their last values)
 SAMPLE_TIMEOUT = 2.0
@@ -89,8 +89,8 @@ def registry() -> CollectorRegistry:
     return combined
 
 
-@router.get("/metrics")
 async def scrape(request: Request) -> Response:
+    """GET /metrics, a Starlette endpoint: the API routes it through FastAPI, the worker not."""
     state = request.app.state
     sampler: DatabaseGauges | None = getattr(state, "database_gauges", None)
     if sampler is None and getattr(state, "resources", None) is not None:

@@ -3,10 +3,11 @@
 The route is its template (`/api/v1/operations/tasks/{task_id}`), never the raw path, so a
 label or a log field takes a bounded set of values; a path no route matched is `unmatched`.
 
-The request's span is FastAPI's own (its native OpenTelemetry support opens a server span per
-request, continuing an incoming `traceparent`, as soon as a tracer provider is installed:
-OPS_OTEL_ENABLED). With tracing off this middleware still makes the caller's `traceparent`
-the current context, so the tasks a request creates carry the caller's trace on.
+The API's request span is FastAPI's own (its native OpenTelemetry support opens a server span
+per request, continuing an incoming `traceparent`, as soon as a tracer provider is installed:
+OPS_OTEL_ENABLED); the worker's app, Starlette's own, has none, so this middleware opens one
+like it (`{method} {route}`, kind SERVER). With tracing off it still makes the caller's
+`traceparent` the current context, so the tasks a request creates carry the caller's trace on.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from __future__ import annotations
 import logging
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 from opentelemetry import context as otel_context, trace
+from opentelemetry.trace import Span, SpanKind, StatusCode
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -27,6 +30,10 @@ access = logging.getLogger("service.access")
 QUIET = frozenset({"/health/live", "/health/ready", "/metrics"})
 #: the W3C trace context's headers (ASGI names them in lower case)
 TRACE_HEADERS = frozenset({b"traceparent", b"tracestate"})
+#: methods a span names as they are (OpenTelemetry's HTTP conventions); others are `HTTP`
+KNOWN_METHODS = frozenset(
+    {"CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "QUERY", "TRACE"}
+)
 
 
 def route_of(scope: Scope) -> str:
@@ -72,23 +79,33 @@ class ObservedApp:
                 status = int(message["status"])
             await send(message)
 
-        token = None
-        if not trace.get_current_span().get_span_context().is_valid:  # no request span: off
+        token, span, failure = None, None, None
+        if not trace.get_current_span().get_span_context().is_valid:  # no request span of FastAPI's
             headers = {
                 k.decode("latin-1"): v.decode("latin-1")
                 for k, v in scope["headers"]
                 if k in TRACE_HEADERS
             }
-            if headers:
-                token = otel_context.attach(tracing.context_from_headers(headers))
+            parent = tracing.context_from_headers(headers) if headers else None
+            if tracing.installed():
+                span = _server_span(scope, parent)
+                token = otel_context.attach(trace.set_span_in_context(span, parent))
+            elif parent is not None:
+                token = otel_context.attach(parent)
         try:
             await self.app(scope, receive, observed_send)
+        except BaseException as error:
+            failure = error
+            raise
         finally:
-            self._record(scope, status, time.perf_counter() - started)
+            route = self._record(scope, status, time.perf_counter() - started)
+            if span is not None:
+                _end_server_span(span, scope, route, status, failure)
             if token is not None:
                 otel_context.detach(token)
 
-    def _record(self, scope: Scope, status: int, took: float) -> None:
+    def _record(self, scope: Scope, status: int, took: float) -> str:
+        """Count the request and write its access line; its route."""
         method, route = scope["method"], route_of(scope)
         metrics.REQUESTS.labels(self.name, method, route, str(status)).inc()
         metrics.REQUEST_SECONDS.labels(self.name, method, route).observe(took)
@@ -96,7 +113,7 @@ class ObservedApp:
             metrics.REQUEST_ERRORS.labels(self.name, method, route).inc()
         level = logging.DEBUG if route in QUIET else logging.INFO
         if not access.isEnabledFor(level):
-            return
+            return route
         fields: dict[str, Any] = {
             "action": "http.request",
             "method": method,
@@ -109,3 +126,60 @@ class ObservedApp:
         if task_id is not None:
             fields["task_id"] = str(task_id)
         access.log(level, "%s %s %d", method, scope.get("path", ""), status, extra=fields)
+        return route
+
+
+def _server_span(scope: Scope, parent: otel_context.Context | None) -> Span:
+    """A request's server span, as FastAPI opens one: named for the method until the route is
+    known, with OpenTelemetry's HTTP attributes."""
+    method = scope["method"]
+    known = method in KNOWN_METHODS
+    attributes: dict[str, Any] = {
+        "url.scheme": scope.get("scheme", "http"),
+        "http.request.method": method if known else "_OTHER",
+        "url.path": scope["path"],
+    }
+    if scope.get("http_version"):
+        attributes["network.protocol.version"] = scope["http_version"]
+    attributes |= _server(scope)
+    if not known:
+        attributes["http.request.method_original"] = method
+    return tracing.tracer().start_span(
+        _span_method(scope), context=parent, kind=SpanKind.SERVER, attributes=attributes
+    )
+
+
+def _server(scope: Scope) -> dict[str, Any]:
+    """server.address and server.port: the Host the client asked for, else the socket's."""
+    host = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"host"), None)
+    if host is None:
+        address, port = scope.get("server") or (None, None)
+    else:
+        try:
+            url = urlsplit("//" + host)
+            address, port = url.hostname, url.port
+        except ValueError:
+            return {}
+        if port is None:
+            port = {"http": 80, "https": 443}.get(scope.get("scheme", "http"))
+    if address is None:
+        return {}
+    return {"server.address": address} | ({"server.port": port} if port is not None else {})
+
+
+def _span_method(scope: Scope) -> str:
+    method: str = scope["method"]
+    return method if method in KNOWN_METHODS else "HTTP"
+
+
+def _end_server_span(
+    span: Span, scope: Scope, route: str, status: int, failure: BaseException | None
+) -> None:
+    if route != "unmatched":
+        span.set_attribute("http.route", route)
+        span.update_name(f"{_span_method(scope)} {route}")
+    span.set_attribute("http.response.status_code", status)
+    if failure is not None or status >= 500:
+        span.set_attribute("error.type", type(failure).__qualname__ if failure else str(status))
+        span.set_status(StatusCode.ERROR)
+    span.end()

@@ -1,26 +1,31 @@
 """RFC 9457 problem+json: every error the API and the worker return is rendered here, in
-camelCase."""
+camelCase. Without FastAPI (the worker's app is Starlette's own); only the API's request
+validation and OpenAPI description need it (`add_request_validation`, `describe_problems`)."""
 
 from __future__ import annotations
 
 import json
 import logging
 import re
+from collections.abc import Sequence
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from pydantic.alias_generators import to_camel
+from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse
 
 from service.db import availability
 from service.domain import errors
 from service.storage.base import FileTooLarge
 from service.usecases.content_types import UnsupportedMediaType
-from service.web import methods
+from service.web import allow
 from service.web.schemas import Problem
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 logger = logging.getLogger(__name__)
 
@@ -178,8 +183,27 @@ def _field(error: dict[str, Any]) -> str:
     return ".".join(str(part) for part in loc)
 
 
+@runtime_checkable
+class _Invalid(Protocol):
+    """A request refused before its route ran: FastAPI's RequestValidationError or ours."""
+
+    def errors(self) -> Sequence[Any]: ...
+
+
+class RequestInvalid(Exception):
+    """Input an app without FastAPI (the worker's) refuses as FastAPI's validation would:
+    pydantic's errors, each with a loc that starts with where the value came from."""
+
+    def __init__(self, found: Sequence[dict[str, Any]]) -> None:
+        super().__init__(found)
+        self._found = found
+
+    def errors(self) -> Sequence[dict[str, Any]]:
+        return self._found
+
+
 async def _validation_error(request: Request, error: Exception) -> JSONResponse:
-    assert isinstance(error, RequestValidationError)
+    assert isinstance(error, _Invalid)
     found = list(error.errors())
     # A nullable field's value that fails its type also fails the `null` branch of its union:
     # that "should be None" says nothing the other error does not.
@@ -215,17 +239,24 @@ async def _http_error(request: Request, error: Exception) -> JSONResponse:
     for key, value in (error.headers or {}).items():
         response.headers[key] = value
     if error.status_code == 405:  # Starlette names the methods of one route of the path only
-        response.headers["Allow"] = ", ".join(methods.allowed(request))
+        response.headers["Allow"] = ", ".join(allow.allowed(request))
     return response
 
 
-def add_exception_handlers(app: FastAPI) -> None:
+def add_exception_handlers(app: Starlette) -> None:
     app.add_exception_handler(errors.OperationsError, _operations_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(RequestInvalid, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
     for candidate in availability.CANDIDATES:
         app.add_exception_handler(candidate, _infrastructure_error)
     app.add_exception_handler(Exception, _unexpected)
+
+
+def add_request_validation(app: FastAPI) -> None:
+    """FastAPI's own validation errors (bodies, queries, headers) answered as RequestInvalid is."""
+    from fastapi.exceptions import RequestValidationError  # the worker's app never loads FastAPI
+
+    app.add_exception_handler(RequestValidationError, _validation_error)
 
 
 _DESCRIPTIONS = {
@@ -259,7 +290,7 @@ def describe_problems(app: FastAPI) -> None:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            add_schemas(FastAPI.openapi(app))
+            add_schemas(type(app).openapi(app))
         assert app.openapi_schema is not None
         return app.openapi_schema
 

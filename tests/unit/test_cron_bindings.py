@@ -19,7 +19,7 @@ from croniter import croniter
 from starlette.routing import Match
 
 from service.domain.jobs import JOBS, JobSchedule
-from worker import bindings
+from worker import routes
 from worker.jobs import JOBS as WORKER_JOBS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -94,7 +94,8 @@ def interval_seconds(schedule: str) -> float:
 def served_by_the_worker(route: str) -> bool:
     """A POST to `route` reaches a worker binding route for a job the worker runs."""
     scope = {"type": "http", "method": "POST", "path": route}
-    matched = [r for r in bindings.router.routes if r.matches(scope)[0] == Match.FULL]
+    ticks = [r for r in routes.routes("worker") if getattr(r, "name", None) == "cron_tick"]
+    matched = [r for r in ticks if r.matches(scope)[0] == Match.FULL]
     return bool(matched) and route.removeprefix("/jobs/") in WORKER_JOBS
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from service.bootstrap import Resources
 from service.clock import utcnow
-from service.usecases import analytics
 
 
 async def run(resources: Resources) -> str:
+    from service.usecases import analytics  # with the first rollup (every minute), not at start
+
     async with resources.unit() as uow:
         return await analytics.roll_up(uow, now=utcnow())

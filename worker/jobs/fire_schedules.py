@@ -6,10 +6,11 @@ from datetime import timedelta
 
 from service.bootstrap import Resources
 from service.clock import utcnow
-from service.usecases import firing
 
 
 async def run(resources: Resources) -> str:
+    from service.usecases import firing  # schedules and croniter: with the first tick, not at start
+
     settings = resources.settings
     timing = firing.Timing(
         grace=timedelta(seconds=settings.schedule_grace_seconds), batch=settings.schedule_batch

@@ -1,5 +1,5 @@
 """The worker app's own HTTP face: the same health answers and access rule as the API, and
-RFC 9457 problems, without the API's modules."""
+RFC 9457 problems, without the API's modules (nor FastAPI: worker/routes.py)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,16 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
 
 from service.config import Settings
 from tests.fixtures.app import ADMIN, SERVICE, TOKEN, user
+from tests.fixtures.tracing import named, spans, trace_id
 from tests.integration.api.support import assert_problem
 from worker.app import create_worker_app
+
+__all__ = ["spans"]
 
 
 @pytest.fixture
@@ -50,6 +55,41 @@ class TestWorkerHealth:
         assert {"database", "outboxRelay", "worker"} <= set(checks)
         assert {"workerId", "running", "capacity"} <= set(checks["worker"])
 
+    @pytest.mark.parametrize(
+        "headers",
+        [
+            {},
+            {"X-User-ID": ""},
+            {"X-User-ID": "a" * 200},
+            {"X-User-ID": "a\x01b"},
+            {"X-User-ID": "élodie".encode("latin-1")},
+            {"X-User-ID": "root", "X-User-Roles": "admin\x02"},
+            {"X-User-ID": "root", "X-User-Roles": "a" * 600},
+            {"X-User-ID": "root", "X-User-Roles": "a" * 3000},
+            {"X-User-Roles": "a" * 3000},
+            {"X-Service-Token": "wrong"},
+            {"X-Service-Token": ""},
+            {"Authorization": f"bearer {TOKEN}"},
+            {"Authorization": f"Basic {TOKEN}"},
+            {"Authorization": "Bearer"},
+            {"Authorization": "Bearer wrong", "X-User-ID": "bob"},
+        ],
+    )
+    async def test_detailed_reads_the_caller_as_the_api_does(
+        self,
+        worker_app: httpx.AsyncClient,
+        api: httpx.AsyncClient,
+        headers: dict[str, str | bytes],
+    ) -> None:
+        """The API reads the identity headers through FastAPI's dependencies, the worker
+        without FastAPI (service.web.callers): the same answer, problem for problem."""
+        raw = {k.encode(): v if isinstance(v, bytes) else v.encode() for k, v in headers.items()}
+        answers = [await c.get("/health/detailed", headers=raw) for c in (api, worker_app)]
+        ours, theirs = (
+            (r.status_code, r.json() if r.status_code >= 400 else None) for r in answers
+        )
+        assert ours == theirs
+
 
 class TestWorkerProblems:
     async def test_an_unknown_path_is_a_404_problem(self, worker_app: httpx.AsyncClient) -> None:
@@ -68,6 +108,29 @@ class TestWorkerProblems:
         spec = (await worker_app.get("/openapi.json")).json()
         assert "Problem" in spec["components"]["schemas"]
         assert "/health/detailed" in spec["paths"]
+
+
+class TestWorkerTracing:
+    async def test_a_delivery_is_a_server_span_named_by_its_route_in_the_senders_trace(
+        self, spans: InMemorySpanExporter, worker_app: httpx.AsyncClient
+    ) -> None:
+        """FastAPI opened the worker's request spans; its Starlette app has ObservedApp open them
+        alike (the deliveries' spans join the trace of the task's create)."""
+        sender = "0af7651916cd43dd8448eb211c80319c"
+        task = {"id": "00000000-0000-0000-0000-000000000001", "taskType": "noop"}
+        event = {"id": "e1", "data": task}
+        response = await worker_app.post(
+            "/events/routed/noop",
+            json=event,
+            headers={"traceparent": f"00-{sender}-b7ad6b7169203331-01"},
+        )
+        assert response.json() == {"status": "SUCCESS"}
+        (span,) = named(spans, "POST ")
+        assert (span.name, span.kind) == ("POST /events/routed/{task_type}", SpanKind.SERVER)
+        assert trace_id(span) == sender
+        assert span.attributes is not None
+        assert span.attributes["http.route"] == "/events/routed/{task_type}"
+        assert span.attributes["http.response.status_code"] == 200
 
 
 class TestWorkerMetrics:
