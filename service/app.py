@@ -37,7 +37,7 @@ from service.telemetry import tracing
 from service.ui import insights, pages, plans
 from service.web import docs, health, methods, metrics, problems
 from service.web.lifespan import Companion, run_resources
-from service.web.observe import ObservedApp
+from service.web.observe import InFlight, ObservedApp
 
 API_PREFIX = "/api/v1/operations"
 SETTINGS_PREFIX = "/api/v1"
@@ -57,12 +57,14 @@ def create_app(
     if settings.grpc_port:
         companions = [GrpcServer(settings), *companions]
 
+    in_flight = InFlight()
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with run_resources(
             app, settings, "api", companions, serves_api=True, publisher=publisher
         ) as resources:
-            feed = _change_feed(resources)
+            feed = _change_feed(resources, in_flight)
             app.state.change_feed = feed
             await feed.start()
             try:
@@ -80,7 +82,8 @@ def create_app(
         redoc_url=None,
     )
     app.state.input_limits = fields.InputLimits.from_settings(settings)
-    app.add_middleware(ObservedApp, name="api")
+    app.state.in_flight = in_flight
+    app.add_middleware(ObservedApp, name="api", in_flight=in_flight)
     problems.add_exception_handlers(app)
     problems.add_request_validation(app)
     _include_routers(app)
@@ -99,9 +102,10 @@ def app_from_environment() -> FastAPI:
     return create_app(Settings())
 
 
-def _change_feed(resources: Resources) -> ChangeFeed:
+def _change_feed(resources: Resources, in_flight: InFlight) -> ChangeFeed:
     """The process's one reader of changes for its live streams: woken by its own commits, and
-    on PostgreSQL by every process's (LISTEN on its own connection)."""
+    on PostgreSQL by every process's (LISTEN on its own connection). It hands the streams what
+    it read between the process's requests."""
     settings = resources.settings
     feed = ChangeFeed(
         resources.sessionmaker,
@@ -109,6 +113,7 @@ def _change_feed(resources: Resources) -> ChangeFeed:
         poll_seconds=settings.stream_poll_seconds,
         coalesce_seconds=settings.stream_batch_seconds,
         listen_url=None if settings.is_sqlite else resources.engine.url,
+        requests_first=in_flight.busy,
     )
     resources.change_listeners.append(feed.wake)
     return feed

@@ -53,8 +53,16 @@ QUEUE_SIZE = 2000
 #: OPS_STREAM_BATCH_SECONDS): a burst of commits costs one query, and each client one write.
 COALESCE_SECONDS = 0.05
 
-#: Streams woken per turn of the event loop when a read is handed out.
-FAN_OUT = 8
+#: A read is handed to its streams in groups of at least FAN_OUT, with a pause of FAN_OUT_PAUSE
+#: between groups and at most FAN_OUT_PAUSES pauses: 200 streams are reached over ~50 ms
+#: rather than in one burst, 1,000 in larger groups over the same time.
+FAN_OUT = 4
+FAN_OUT_PAUSE = 0.001
+FAN_OUT_PAUSES = 50
+#: Before each group, requests being answered go first: the feed waits for them, checking every
+#: YIELD_STEP, for at most YIELD_SECONDS over a whole read (bench/README.md, streams).
+YIELD_STEP = 0.001
+YIELD_SECONDS = 0.05
 
 Item = Notice | LogRecord
 Accepts = Callable[[Notice], bool]
@@ -151,8 +159,12 @@ class ChangeFeed:
         poll_seconds: float,
         listen_url: URL | None = None,
         coalesce_seconds: float = COALESCE_SECONDS,
+        requests_first: Callable[[], bool] | None = None,
     ) -> None:
+        """`requests_first`: whether the process is answering requests now (they are served
+        before the streams are handed a read, within YIELD_SECONDS)."""
         self.sessionmaker = sessionmaker
+        self.requests_first = requests_first
         self.max_clients = max_clients
         self.poll_seconds = poll_seconds
         self.coalesce_seconds = coalesce_seconds
@@ -288,10 +300,13 @@ class ChangeFeed:
     async def _route(self, items: list[Item]) -> None:
         """Hand each stream what it follows of `items`, at once (one wake per stream).
 
-        Streams are woken FAN_OUT at a time, with a turn of the event loop between: a woken
-        stream writes to its client at once, and 200 of them in one go would hold the loop
-        (and every request waiting on it) for the whole round. Streams with the same
-        predicate (the same filters) share its verdict: a change is tested once per filter.
+        Streams are woken a group at a time, with a pause between groups and, before each
+        group, a wait for the requests being answered: a woken stream writes to its client at
+        once, and 200 of them in one go held the loop (and every request waiting on it) for
+        the whole round. A bare turn of the loop between groups was not enough: a create still
+        met the burst of writes, in this process and on the machine (the clients read them at
+        the same moment). Streams with the same predicate (the same filters) share its
+        verdict: a change is tested once per filter.
         """
         for_task: dict[Subscription, list[Item]] = {}
         if self._by_task:
@@ -308,10 +323,24 @@ class ChangeFeed:
                 mine = shown[accepts] = [n for n in notices if accepts(n)]
             handed.append((sub, mine or ()))
         handed = [(sub, its) for sub, its in handed if its and not sub.ended]
-        for woken, (sub, its) in enumerate(handed, 1):
-            sub.put_all(its)
-            if woken % FAN_OUT == 0:
-                await asyncio.sleep(0)
+        group = max(FAN_OUT, -(-len(handed) // FAN_OUT_PAUSES))
+        budget = YIELD_SECONDS
+        for start in range(0, len(handed), group):
+            if start:
+                await asyncio.sleep(FAN_OUT_PAUSE)
+            budget = await self._after_requests(budget)
+            for sub, its in handed[start : start + group]:
+                sub.put_all(its)
+
+    async def _after_requests(self, budget: float) -> float:
+        """Wait while the process answers requests, for at most `budget` seconds; what is left
+        of it. A stream's events may wait a few milliseconds; a request then waits for none."""
+        loop = asyncio.get_running_loop()
+        while budget > 0 and self.requests_first is not None and self.requests_first():
+            began = loop.time()
+            await asyncio.sleep(YIELD_STEP)
+            budget -= loop.time() - began
+        return budget
 
     def _on_lost(self) -> None:
         self._listener_lost.set()

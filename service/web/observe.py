@@ -59,12 +59,54 @@ def route_of(scope: Scope) -> str:
     return str(template)
 
 
-class ObservedApp:
-    """Wraps an app (the API or the worker) with request metrics and access logs."""
+class InFlight:
+    """How many requests the app is answering now, live streams excepted once they stream: the
+    change feed hands its streams their events between requests, so that a create does not
+    wait behind the writes to 200 dashboards (service.events.changefeed)."""
 
-    def __init__(self, app: ASGIApp, *, name: str) -> None:
+    def __init__(self) -> None:
+        self.count = 0
+
+    def busy(self) -> bool:
+        return self.count > 0
+
+
+#: The scope key of a request's place in InFlight.
+TICKET = "ops.in_flight"
+
+
+class _Ticket:
+    """One request's place in InFlight, given back once (when it ends or starts streaming)."""
+
+    __slots__ = ("held", "in_flight")
+
+    def __init__(self, in_flight: InFlight) -> None:
+        self.in_flight = in_flight
+        self.held = True
+        in_flight.count += 1
+
+    def release(self) -> None:
+        if self.held:
+            self.held = False
+            self.in_flight.count -= 1
+
+
+def streaming(scope: Scope) -> None:
+    """The request has become a live stream: it no longer counts as a request being answered
+    (it may last an hour)."""
+    ticket = scope.get(TICKET)
+    if isinstance(ticket, _Ticket):
+        ticket.release()
+
+
+class ObservedApp:
+    """Wraps an app (the API or the worker) with request metrics and access logs; with
+    `in_flight`, counts the requests being answered."""
+
+    def __init__(self, app: ASGIApp, *, name: str, in_flight: InFlight | None = None) -> None:
         self.app = app
         self.name = name
+        self.in_flight = in_flight
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -92,12 +134,16 @@ class ObservedApp:
                 token = otel_context.attach(trace.set_span_in_context(span, parent))
             elif parent is not None:
                 token = otel_context.attach(parent)
+        ticket = None if self.in_flight is None else _Ticket(self.in_flight)
+        scope[TICKET] = ticket
         try:
             await self.app(scope, receive, observed_send)
         except BaseException as error:
             failure = error
             raise
         finally:
+            if ticket is not None:
+                ticket.release()
             route = self._record(scope, status, time.perf_counter() - started)
             if span is not None:
                 _end_server_span(span, scope, route, status, failure)

@@ -24,7 +24,7 @@ from service.domain.tasks import TaskStatus
 from service.events.changefeed import ChangeFeed, Subscription
 from service.usecases import streams
 from service.usecases.streams import StreamEvent
-from service.web import methods
+from service.web import methods, observe
 from service.web.problems import CALLER_RESPONSES, responses
 
 router = APIRouter(prefix="/tasks", tags=["streams"], responses=CALLER_RESPONSES)
@@ -80,8 +80,10 @@ def _frame(event: StreamEvent) -> bytes:
     return ServerSentEvent(data=event.json, event=event.event, id=event.id).encode()
 
 
-def _respond(stream: _Stream, settings: Settings) -> EventSourceResponse:
-    """The stream as SSE, for at most OPS_STREAM_MAX_SECONDS (then the client resumes by id)."""
+def _respond(stream: _Stream, settings: Settings, request: Request) -> EventSourceResponse:
+    """The stream as SSE, for at most OPS_STREAM_MAX_SECONDS (then the client resumes by id).
+    From here on it is no longer a request being answered (observe.streaming)."""
+    observe.streaming(request.scope)
     ending = asyncio.get_running_loop().call_later(
         settings.stream_max_seconds, stream.subscription.end
     )
@@ -124,7 +126,7 @@ async def tasks_stream(
         params_cap=resources.settings.list_params_max_bytes,
         last_event_id=last_event_id,
     )
-    return _respond(stream, resources.settings)
+    return _respond(stream, resources.settings, request)
 
 
 @router.get(
@@ -142,7 +144,7 @@ async def task_stream(
     stream = await streams.open_task_stream(
         resources.unit, _feed(request), caller, task_id, last_event_id
     )
-    return _respond(stream, resources.settings)
+    return _respond(stream, resources.settings, request)
 
 
 # /tasks/{task_id} routes would take these at /tasks/stream (as a task id "stream": a 422)

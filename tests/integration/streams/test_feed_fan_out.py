@@ -5,8 +5,11 @@ turning while they are woken (a request waiting on it is not held for the whole 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime
 from uuid import UUID, uuid4
+
+import pytest
 
 from service.bootstrap import Resources
 from service.db.engine import session_scope
@@ -90,3 +93,73 @@ def test_streams_with_the_same_filters_share_one_test() -> None:
     assert matcher(TaskFilters(owner="alice", status=tuple(pending), tags=("eu",))) is same
     assert matcher(TaskFilters(owner="bob", status=pending, tags=["eu"])) is not same
     assert matcher(TaskFilters(owner="alice", status=pending)) is not same
+
+
+async def test_a_read_reaches_many_streams_within_a_bounded_number_of_pauses(
+    resources: Resources, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More dashboards cost no more pauses (so no more delay for the last of them) than a
+    few: the groups grow instead."""
+    monkeypatch.setattr(changefeed, "FAN_OUT_PAUSE", 0)
+    monkeypatch.setattr(changefeed, "FAN_OUT_PAUSES", 5)  # 200 streams stand for 2,000
+    feed = ChangeFeed(resources.sessionmaker, max_clients=5000, poll_seconds=60)
+    streams = [
+        await feed.subscribe(None, matcher(TaskFilters(owner="alice")))
+        for _ in range(40 * changefeed.FAN_OUT_PAUSES)
+    ]
+    await _write(resources, [("operations.task.created", uuid4(), "alice")])
+
+    handed_at_each_turn: list[int] = []
+
+    async def watch() -> None:
+        while True:
+            handed_at_each_turn.append(sum(1 for s in streams if s.waiting))
+            await asyncio.sleep(0)
+
+    watcher = asyncio.create_task(watch())
+    await asyncio.sleep(0)
+    await feed.read()
+    watcher.cancel()
+
+    assert all(s.waiting == 1 for s in streams)
+    partly = {n for n in handed_at_each_turn if 0 < n < len(streams)}
+    assert 0 < len(partly) < changefeed.FAN_OUT_PAUSES
+
+
+async def _feed_with_one_change(
+    resources: Resources, streams: int, requests_first: Callable[[], bool]
+) -> tuple[ChangeFeed, list[Subscription]]:
+    feed = ChangeFeed(
+        resources.sessionmaker, max_clients=1000, poll_seconds=60, requests_first=requests_first
+    )
+    subs = [await feed.subscribe(None, matcher(TaskFilters(owner="alice"))) for _ in range(streams)]
+    await _write(resources, [("operations.task.created", uuid4(), "alice")])
+    return feed, subs
+
+
+async def test_requests_being_answered_go_before_the_streams(
+    resources: Resources, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(changefeed, "YIELD_SECONDS", 30.0)
+    answering = True
+    feed, streams = await _feed_with_one_change(resources, 20, lambda: answering)
+
+    read = asyncio.create_task(feed.read())
+    for _ in range(20):  # the read is made, then waits: a request is being answered
+        await asyncio.sleep(0.002)
+    assert not read.done()
+    assert not any(s.waiting for s in streams)
+
+    answering = False
+    await asyncio.wait_for(read, 10)
+    assert all(s.waiting == 1 for s in streams)
+
+
+async def test_requests_that_never_end_hold_the_streams_back_a_bounded_time(
+    resources: Resources, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(changefeed, "YIELD_SECONDS", 0.05)
+    feed, streams = await _feed_with_one_change(resources, 20, lambda: True)
+
+    await asyncio.wait_for(feed.read(), 10)  # a budget per read, not per group: it ends
+    assert all(s.waiting == 1 for s in streams)

@@ -249,3 +249,23 @@ async def test_a_resumed_list_stream_replays_the_changes_it_missed(api_server: s
         ("cancelled", missed[0]),
     ]
     assert [int(e.id or 0) for e in replayed] == sorted(int(e.id or 0) for e in replayed)
+
+
+async def test_an_open_stream_is_not_counted_as_a_request_being_answered(
+    api: httpx.AsyncClient, api_server: str
+) -> None:
+    """The change feed waits for requests being answered before it hands out a read: a stream
+    that counted as one (it lasts up to an hour) would hold every read back."""
+    in_flight = api.app.state.in_flight  # type: ignore[attr-defined]
+    async with (
+        httpx.AsyncClient(base_url=api_server, timeout=10) as client,
+        client.stream("GET", f"{BASE}/stream", headers=ALICE) as response,
+    ):
+        assert response.status_code == 200
+        async for frame in frames(response):
+            assert isinstance(frame, Event)
+            assert frame.event == "snapshot"
+            break
+        assert in_flight.count == 0
+        await _create(client, ALICE, taskType="sleep")  # a request is counted while answered
+        assert in_flight.count == 0
