@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -156,29 +155,12 @@ def _verifier(settings: Settings) -> TokenVerifier | None:
     return build_verifier(settings)
 
 
-async def _task_from_template(
-    uow: UnitOfWork,
-    caller: Caller,
-    *,
-    template_id: str,
-    version: int | None,
-    params: Mapping[str, Any],
-    catalog: Catalog,
-    now: datetime,
-) -> NewTask:
+async def _task_from_template(uow: UnitOfWork, caller: Caller, **options: Any) -> NewTask:
     """The templates use case's resolver (a TemplateResolver), imported on its first use: a
     worker resolves a template only for a schedule that names one, the API for such a create."""
     from service.usecases.templates import new_task_from_template
 
-    return await new_task_from_template(
-        uow,
-        caller,
-        template_id=template_id,
-        version=version,
-        params=params,
-        catalog=catalog,
-        now=now,
-    )
+    return await new_task_from_template(uow, caller, **options)
 
 
 def build_resources(

@@ -40,6 +40,23 @@ async def _taken(sub: Subscription) -> list[tuple[str, UUID]]:
     return [(n.topic, n.task_id) for n in await sub.take() if isinstance(n, Notice)]
 
 
+async def _read_watching(feed: ChangeFeed, streams: list[Subscription]) -> list[int]:
+    """One read of the feed; how many of `streams` had been handed their items at each turn of
+    the event loop while it went on."""
+    handed_at_each_turn: list[int] = []
+
+    async def watch() -> None:
+        while True:  # until the read is over
+            handed_at_each_turn.append(sum(1 for s in streams if s.waiting))
+            await asyncio.sleep(0)
+
+    watcher = asyncio.create_task(watch())
+    await asyncio.sleep(0)
+    await feed.read()
+    watcher.cancel()
+    return handed_at_each_turn
+
+
 async def test_each_stream_gets_what_it_follows_and_the_loop_turns_meanwhile(
     resources: Resources,
 ) -> None:
@@ -64,17 +81,7 @@ async def test_each_stream_gets_what_it_follows_and_the_loop_turns_meanwhile(
         ],
     )
 
-    handed_at_each_turn: list[int] = []
-
-    async def watch() -> None:
-        while True:  # until the read is over
-            handed_at_each_turn.append(sum(1 for s in everyone if s.waiting))
-            await asyncio.sleep(0)
-
-    watcher = asyncio.create_task(watch())
-    await asyncio.sleep(0)
-    await feed.read()
-    watcher.cancel()
+    handed_at_each_turn = await _read_watching(feed, everyone)
 
     assert [await _taken(s) for s in alices] == [[("operations.task.created", alice_task)]] * len(
         alices
@@ -109,17 +116,7 @@ async def test_a_read_reaches_many_streams_within_a_bounded_number_of_pauses(
     ]
     await _write(resources, [("operations.task.created", uuid4(), "alice")])
 
-    handed_at_each_turn: list[int] = []
-
-    async def watch() -> None:
-        while True:
-            handed_at_each_turn.append(sum(1 for s in streams if s.waiting))
-            await asyncio.sleep(0)
-
-    watcher = asyncio.create_task(watch())
-    await asyncio.sleep(0)
-    await feed.read()
-    watcher.cancel()
+    handed_at_each_turn = await _read_watching(feed, streams)
 
     assert all(s.waiting == 1 for s in streams)
     partly = {n for n in handed_at_each_turn if 0 < n < len(streams)}
