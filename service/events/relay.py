@@ -293,12 +293,20 @@ class OutboxRelay:
             return True
 
     async def _drain_table(self) -> int:
-        """Publish every unpublished row of the table, in id order; how many went out."""
+        """Publish the rows that waited in the table when the drain began, in id order; how
+        many went out.
+
+        Rows numbered after that are left to the processes that write them (each publishes its
+        own from memory) or to the next drain: while other processes keep committing, a drain
+        that followed the table to its end would read back, row by row, what they are about to
+        publish anyway (two busy workers: 59 % of all rows went out that way).
+        """
         sent = 0
         self._contended = False
+        up_to: int | None = None
         while True:
             try:
-                count, more = await self._drain_batch()
+                count, up_to, more = await self._drain_batch(up_to)
             except _Busy:
                 # Another relay is draining (it keeps the order) but may have read its
                 # batch before our rows committed: look again shortly.
@@ -308,15 +316,18 @@ class OutboxRelay:
             if not more:
                 return sent
 
-    async def _drain_batch(self) -> tuple[int, bool]:
-        """One batch under the relay lock: (rows sent, whether to go on with the next)."""
+    async def _drain_batch(self, up_to: int | None) -> tuple[int, int, bool]:
+        """One batch under the relay lock, of rows numbered `up_to` or lower (the newest row
+        when None): (rows sent, the bound, whether to go on with the next batch)."""
         async with session_scope(self.sessionmaker) as session:
             await _take_lock(session)
             repo = OutboxRepository(session)
-            rows = await repo.next_batch(self.batch_size)
+            if up_to is None:
+                up_to = await repo.last_id()
+            rows = await repo.next_batch(self.batch_size, up_to)
             if not rows:
                 self.failures = 0
-                return 0, False
+                return 0, up_to, False
             done, error = await self._publish(rows)
             await repo.mark_published(done, utcnow())
             self.published += len(done)
@@ -324,14 +335,14 @@ class OutboxRelay:
             if error is None:
                 self.failures = 0
                 self.publishing.succeeded()
-                return len(done), len(rows) >= self.batch_size
+                return len(done), up_to, len(rows) >= self.batch_size
             self.failures += 1
             self.last_error = error
             failed = [r.id for r in rows if r.id not in set(done)][:1]
             for row_id in failed:
                 await repo.mark_failed(row_id, error)
             self.publishing.failed(PublishError(error), outbox_id=failed)
-            return len(done), False
+            return len(done), up_to, False
 
 
 def _observe(rows: Sequence[Any], done: list[int], error: str | None) -> None:

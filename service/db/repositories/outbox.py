@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-import orjson
 from sqlalchemy import (
     ColumnElement,
     Integer,
@@ -25,7 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.db import dialects
+from service.db import dialects, json_codec
 from service.db.tables import outbox_table as O
 
 # Built once: every state change appends a row, and the relay drains after nearly every commit.
@@ -43,10 +41,11 @@ _ADD_FROM_ARRAYS_PG = text(
 )
 _NEXT_BATCH = (
     select(O)
-    .where(O.c.published_at.is_(None))
+    .where(O.c.published_at.is_(None), O.c.id <= bindparam("batch_up_to", type_=O.c.id.type))
     .order_by(O.c.id)
     .limit(bindparam("batch_limit", type_=Integer()))
 )
+_LAST_ID = select(func.max(O.c.id))
 _MARK_PUBLISHED = (
     update(O)
     .where(dialects.OneOf(O.c.id, "published_ids"))
@@ -86,18 +85,6 @@ def _earlier_unpublished(tasks: bool, subjects: bool) -> Select[tuple[int]]:
         )
         .limit(1)
     )
-
-
-def _jsonb_text(payload: dict[str, Any]) -> str:
-    """A payload's JSON text for a jsonb column (which keeps no formatting of its own).
-
-    orjson writes a task snapshot in ~0.7 µs where json.dumps took ~8 µs (two per task run);
-    what orjson refuses (an integer beyond 64 bits, a key that is not a string) is left to
-    json.dumps, which takes both as before."""
-    try:
-        return orjson.dumps(payload).decode()
-    except TypeError:
-        return json.dumps(payload)
 
 
 _EARLIER_UNPUBLISHED = {
@@ -204,7 +191,7 @@ class OutboxRepository:
             "topics": [r.topic for r in rows],
             "task_ids": [r.task_id for r in rows],
             "subjects": [r.subject for r in rows],
-            "payloads": [_jsonb_text(r.payload) for r in rows],
+            "payloads": [json_codec.dumps(r.payload) for r in rows],
             "traceparents": [r.traceparent for r in rows],
             "created": [r.created_at for r in rows],
         }
@@ -245,8 +232,14 @@ class OutboxRepository:
         if ids:
             await self.session.execute(_UNMARK, {"unmarked_ids": list(ids)})
 
-    async def next_batch(self, limit: int) -> list[OutboxRecord]:
-        rows = (await self.session.execute(_NEXT_BATCH, {"batch_limit": limit})).all()
+    async def last_id(self) -> int:
+        """The newest row's id (0 for an empty table)."""
+        return int((await self.session.execute(_LAST_ID)).scalar() or 0)
+
+    async def next_batch(self, limit: int, up_to: int) -> list[OutboxRecord]:
+        """The oldest `limit` rows still waiting, of those numbered `up_to` or lower."""
+        params = {"batch_limit": limit, "batch_up_to": up_to}
+        rows = (await self.session.execute(_NEXT_BATCH, params)).all()
         return [_record(r) for r in rows]
 
     async def mark_published(self, ids: Sequence[int], now: datetime) -> None:

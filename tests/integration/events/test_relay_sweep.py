@@ -1,0 +1,76 @@
+"""A table drain (a sweep, or the relay's fallback) publishes the rows that waited when it
+began: rows other processes commit meanwhile are theirs to publish from memory, and the next
+drain's, so two busy workers do not read back each other's events row by row."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from service.bootstrap import Resources
+from service.clock import utcnow
+from service.db.repositories.outbox import NewOutboxRow, OutboxRecord, OutboxRepository
+from service.events.base import OutgoingEvent
+from service.events.relay import OutboxRelay
+
+
+def row(subject: str, version: int) -> NewOutboxRow:
+    payload = {"key": subject, "version": version}
+    return NewOutboxRow("settings.changed", None, payload, utcnow(), subject=subject)
+
+
+async def add(resources: Resources, *rows: NewOutboxRow) -> list[OutboxRecord]:
+    async with resources.unit() as uow:
+        return await OutboxRepository(uow.session).add(rows)
+
+
+class Broker:
+    kind = "test"
+    max_in_flight = 1
+    crosses_processes = False
+
+    def __init__(self) -> None:
+        self.accepted: list[tuple[str | None, Any]] = []
+
+    async def publish(self, event: OutgoingEvent) -> None:
+        self.accepted.append((event.subject, event.data["version"]))
+
+    async def healthy(self) -> bool:
+        return True
+
+    async def close(self) -> None:
+        return None
+
+
+class Interleaved(OutboxRelay):
+    """A relay whose first batch is followed by another process's commit (`meanwhile`): on
+    SQLite, the one writer, that is the only moment another process can write."""
+
+    def __init__(self, resources: Resources, meanwhile: list[NewOutboxRow], **options: Any):
+        super().__init__(resources.sessionmaker, Broker(), **options)
+        self.resources = resources
+        self.meanwhile = meanwhile
+
+    async def _drain_batch(self, up_to: int | None) -> tuple[int, int, bool]:
+        drained = await super()._drain_batch(up_to)
+        if self.meanwhile:
+            rows, self.meanwhile = self.meanwhile, []
+            await add(self.resources, *rows)
+        return drained
+
+
+class TestTableDrain:
+    async def test_it_ends_at_the_rows_that_waited_when_it_began(
+        self, resources: Resources
+    ) -> None:
+        await add(resources, *(row("payment", v) for v in range(1, 6)))
+        later = [row("shipping", v) for v in range(1, 4)]
+        relay = Interleaved(resources, later, batch_size=2)
+        broker = relay.publisher
+        assert isinstance(broker, Broker)
+
+        assert await relay.drain() == 5  # three batches, up to the row numbered last at its start
+        assert broker.accepted == [("payment", v) for v in range(1, 6)]
+
+        assert await relay.drain() == 3  # the rows committed meanwhile: the next drain's
+        assert broker.accepted[5:] == [("shipping", v) for v in range(1, 4)]
+        assert await relay.drain() == 0
