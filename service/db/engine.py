@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from service.config import Settings
+from service.db import json_codec
 from service.domain import analytics
 
 SessionMaker = async_sessionmaker[AsyncSession]
@@ -25,7 +26,11 @@ def create_engine(settings: Settings, process_name: str) -> AsyncEngine:
     if settings.is_sqlite:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(
-            settings.database_url, connect_args={"timeout": 30}, pool_size=1, max_overflow=0
+            settings.database_url,
+            connect_args={"timeout": 30},
+            pool_size=1,
+            max_overflow=0,
+            json_deserializer=json_codec.loads,
         )
         _sqlite_write_locking(engine)
         return engine
@@ -39,6 +44,7 @@ def create_engine(settings: Settings, process_name: str) -> AsyncEngine:
         # once (the runner, relay and scheduler loops retry; an API request answers an error)
         # and the pool opens a new connection for the next.
         pool_recycle=1800,
+        json_deserializer=json_codec.loads,
         connect_args={"server_settings": {"application_name": f"common-ops.{process_name}"}},
     )
 
