@@ -238,6 +238,41 @@ def _psql(port: int, sql: str, db: str = "postgres") -> str:
     return out.stdout.strip()
 
 
+def track_statements() -> None:
+    """Load pg_stat_statements into the clusters this process starts from now on (see
+    `top_statements`)."""
+    extra = os.environ.get("PG_EXTRA_OPTS", "")
+    os.environ["PG_EXTRA_OPTS"] = (
+        f"{extra} -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all"
+    )
+
+
+def statements_reset(db: Database) -> None:
+    """Start counting statements afresh (after `track_statements`)."""
+    name = db.info.get("dbname", "bench")
+    _psql(db.info["port"], "CREATE EXTENSION IF NOT EXISTS pg_stat_statements", db=name)
+    _psql(db.info["port"], "SELECT pg_stat_statements_reset()", db=name)
+
+
+def top_statements(db: Database, n: int) -> list[dict[str, Any]]:
+    """Where the server's time went since `statements_reset`: the `n` statements with the most
+    execution time (calls, rows, ms in all and a call, share of all statements' time), logged
+    and returned. Lock waits count as time (pg_advisory_xact_lock)."""
+    rows = _psql(
+        db.info["port"],
+        "SELECT json_agg(s) FROM (SELECT calls, rows, round(total_exec_time::numeric, 1) AS ms,"
+        " round((total_exec_time / calls)::numeric, 3) AS ms_per_call,"
+        " round((100 * total_exec_time / sum(total_exec_time) OVER ())::numeric, 1) AS pct,"
+        " left(regexp_replace(query, '\\s+', ' ', 'g'), 160) AS query"
+        " FROM pg_stat_statements WHERE calls > 0 ORDER BY total_exec_time DESC) s",
+        db=db.info.get("dbname", "bench"),
+    )
+    listed: list[dict[str, Any]] = json.loads(rows or "[]")
+    for row in listed[:n]:
+        log(f"  {row['pct']:>5}% {row['ms']:>9} ms {row['calls']:>6}x {row['query']}")
+    return listed[:n]
+
+
 def migrate(url: str) -> None:
     subprocess.run(
         [COMMON_OPS, "migrate", "--database-url", url],

@@ -32,6 +32,9 @@ from _common import (
     percentile,
     postgres_cpu,
     profiled,
+    statements_reset,
+    top_statements,
+    track_statements,
     tree_cpu,
     workdir,
 )
@@ -153,7 +156,16 @@ def main() -> None:
     parser.add_argument(
         "--api-workers", type=int, default=1, help="API processes (`common-ops api --workers N`)"
     )
+    parser.add_argument(
+        "--statements",
+        type=int,
+        default=0,
+        metavar="N",
+        help="PostgreSQL: report the N statements that took most of the server's time at 16",
+    )
     args = parser.parse_args()
+    if args.statements and args.db == "postgres":
+        track_statements()
 
     with (
         workdir("bench-create-") as work,
@@ -175,6 +187,8 @@ def main() -> None:
                 )
             )
             log(f"run {run} 1 client: {single[-1]}")
+            if args.statements and db.kind == "postgres":
+                statements_reset(db)
             many.append(
                 measured(
                     server,
@@ -184,6 +198,8 @@ def main() -> None:
                     extra,
                 )
             )
+            if args.statements and db.kind == "postgres":
+                many[-1]["statements"] = top_statements(db, args.statements)
             log(f"run {run} {args.clients} clients: {many[-1]}")
         command = server.command
     emit(

@@ -25,8 +25,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
-import os
 import sqlite3
 import time
 from datetime import timedelta
@@ -39,7 +37,6 @@ from _common import (
     Database,
     Meter,
     Server,
-    _psql,
     cpu_seconds,
     database,
     emit,
@@ -50,6 +47,9 @@ from _common import (
     postgres_cpu,
     profiled,
     rss_bytes,
+    statements_reset,
+    top_statements,
+    track_statements,
     workdir,
 )
 from sqlalchemy import func, select, update
@@ -319,27 +319,6 @@ def drain(
     return out
 
 
-def _statements(db: Database, sql: str) -> str:
-    return _psql(db.info["port"], sql, db=db.info.get("dbname", "bench"))
-
-
-def _top_statements(db: Database, n: int) -> list[dict[str, Any]]:
-    """Where the server's time went in the drain: the statements with the most execution time
-    (calls, rows, ms in all and per call), the share of all statements' time."""
-    rows = _statements(
-        db,
-        "SELECT json_agg(s) FROM (SELECT calls, rows, round(total_exec_time::numeric, 1) AS ms,"
-        " round((total_exec_time / calls)::numeric, 3) AS ms_per_call,"
-        " round((100 * total_exec_time / sum(total_exec_time) OVER ())::numeric, 1) AS pct,"
-        " left(regexp_replace(query, '\\s+', ' ', 'g'), 160) AS query"
-        " FROM pg_stat_statements WHERE calls > 0 ORDER BY total_exec_time DESC) s",
-    )
-    listed: list[dict[str, Any]] = json.loads(rows or "[]")
-    for row in listed[:n]:
-        log(f"  {row['pct']:>5}% {row['ms']:>9} ms {row['calls']:>6}x {row['query']}")
-    return listed[:n]
-
-
 def one_run(db: Database, work: Path, args: argparse.Namespace, run: int) -> dict[str, Any]:
     fresh(db)
     filled = asyncio.run(fill(db.url, args.tasks, published=not args.unpublished))
@@ -350,13 +329,12 @@ def one_run(db: Database, work: Path, args: argparse.Namespace, run: int) -> dic
         env["OPS_CLAIM_BATCH_SIZE"] = str(min(1000, args.concurrency))
     out = args.profile and args.profile / f"drain-{db.kind}-{run}.txt"
     if args.statements and db.kind == "postgres":
-        _statements(db, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
-        _statements(db, "SELECT pg_stat_statements_reset()")
+        statements_reset(db)
     drained = drain(
         db, work, args.tasks, env=env, timeout=args.timeout, profile=out, workers=args.workers
     )
     if args.statements and db.kind == "postgres":
-        drained["statements"] = _top_statements(db, args.statements)
+        drained["statements"] = top_statements(db, args.statements)
     state = asyncio.run(progress(db.url))
     seconds = (state["last"] - state["first"]).total_seconds()
     checks = asyncio.run(verify(db.url, args.tasks))
@@ -395,15 +373,11 @@ def main() -> None:
         default=0,
         metavar="N",
         help="PostgreSQL: report the N statements that took most of the server's time in each "
-        "drain (pg_stat_statements, loaded for this run's cluster)",
+        "drain",
     )
     args = parser.parse_args()
     if args.statements and args.db == "postgres":
-        extra = os.environ.get("PG_EXTRA_OPTS", "")
-        os.environ["PG_EXTRA_OPTS"] = (
-            f"{extra} -c shared_preload_libraries=pg_stat_statements"
-            " -c pg_stat_statements.track=all"
-        )
+        track_statements()
 
     with workdir("bench-drain-") as work, database(args.db, work) as db:
         runs = [one_run(db, work, args, run) for run in range(args.runs)]
