@@ -111,9 +111,10 @@ class OutboxRecord:
     subject: str | None = None
 
     @property
-    def ordering_key(self) -> str | None:
-        """Rows of one key go out in id order: a task's, or a subject's when it has no task."""
-        return str(self.task_id) if self.task_id is not None else self.subject
+    def ordering_key(self) -> UUID | str | None:
+        """Rows of one key go out in id order: a task's (its id), or a subject's when it has no
+        task. The id itself, not its text: the relay groups every row it publishes by this."""
+        return self.task_id if self.task_id is not None else self.subject
 
 
 @dataclass(frozen=True, slots=True)
