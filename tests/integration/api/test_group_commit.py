@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+import dataclasses
+from datetime import UTC, datetime, timedelta
 
 import httpx
 from sqlalchemy import event, exc as sa_exc
 
 from service.bootstrap import Resources
+from service.db.repositories.tasks import TaskRepository
 from service.domain.callers import Caller
 from service.usecases import tasks as task_usecases
 from tests.fixtures.app import user
@@ -90,3 +92,35 @@ class TestGroupCommit:
         else:
             assert len(mine) == 3, mine
         assert await counts(resources) == {"tasks": 1, "events": 1, "outbox": 1}
+
+    async def test_tasks_stored_together_read_back_as_they_were_written(
+        self, resources: Resources
+    ) -> None:
+        """Every column of every task of a group, JSON and times included (PostgreSQL writes a
+        group as one array per column)."""
+        now = datetime.now(UTC)
+        new = task_usecases.NewTask(task_type="noop")
+        written = []
+        for i in range(5):
+            task = task_usecases.prepare(Caller("alice"), new, catalog=resources.catalog, now=now)
+            written.append(
+                dataclasses.replace(
+                    task,
+                    params={"n": i, "big": 2**70, "nested": {"list": [1, "two", None]}, "é": "ü"},
+                    tags=[f"tag-{i}", "common"],
+                    name=f"task {i}" if i % 2 else None,
+                    description="x" * 2000 if i == 3 else None,
+                    result={"rows": i} if i == 4 else None,
+                    notification_settings={"email": ["ops@example.com"]} if i == 1 else None,
+                    file_name="in.csv" if i == 2 else None,
+                    file_size=2**40 if i == 2 else None,
+                    scheduled_at=now + timedelta(hours=i) if i % 2 else None,
+                    idempotency_key=f"key-{i}",
+                )
+            )
+        async with resources.unit() as uow:
+            await task_usecases.store(uow, written, now=now)
+        async with resources.unit() as uow:
+            repo = TaskRepository(uow.session)
+            for task in written:
+                assert await repo.get(task.id) == task
