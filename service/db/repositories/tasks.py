@@ -145,10 +145,13 @@ _PLAIN_INSERT = T.insert()
 _INSERT_EVENT = E.insert()
 
 
+_PG = postgresql.dialect()  # type: ignore[no-untyped-call]  # the dialect's types, for DDL text
+
+
 def _array_type(column: Any) -> str:
     """The PostgreSQL array type a column's values travel in. Text goes as varchar[] without
     its length: an explicit cast would cut a long value short, where the INSERT refuses it."""
-    name = column.type.compile(dialect=postgresql.dialect())
+    name = str(column.type.compile(dialect=_PG))
     return "varchar" if name.startswith("VARCHAR") else name.lower()
 
 
