@@ -132,12 +132,19 @@ async def progress(url: str) -> dict[str, Any]:
                         func.count(),
                         func.min(T.c.started_at),
                         func.max(T.c.completed_at),
+                        func.min(T.c.completed_at),
                     )
                 )
             ).one()
     finally:
         await engine.dispose()
-    return {"completed": row[0], "total": row[1], "first": row[2], "last": row[3]}
+    return {
+        "completed": row[0],
+        "total": row[1],
+        "first": row[2],
+        "last": row[3],
+        "firstCompleted": row[4],
+    }
 
 
 async def verify(url: str, count: int) -> dict[str, Any]:
@@ -241,6 +248,7 @@ def drain(
     if db.kind == "postgres":
         extra["postgres"] = postgres_cpu(Path(db.info["dataDir"]))
     t_spawn = time.perf_counter()
+    spawned_at = time.time()
     worker = Server("worker", db, work, env=env)
     replicas = [
         Server("worker", db, work, env={**env, "OPS_WORKER_ID": f"{env['OPS_WORKER_ID']}-{i}"})
@@ -313,6 +321,7 @@ def drain(
         },
         "worker": command,
         "workers": workers,
+        "spawnedAt": spawned_at,
     }
     if "postgres" in extra:
         out["postgresCpuMsPerTask"] = round(1000 * meter.result["postgresCpuSeconds"] / per, 3)
@@ -337,6 +346,11 @@ def one_run(db: Database, work: Path, args: argparse.Namespace, run: int) -> dic
         drained["statements"] = top_statements(db, args.statements)
     state = asyncio.run(progress(db.url))
     seconds = (state["last"] - state["first"]).total_seconds()
+    # when the workers stamped their first start and first completion, from the spawn (wall
+    # clocks of the same machine): where a start-up's time goes before the poll sees it
+    spawned = drained.pop("spawnedAt")
+    drained["firstStartSeconds"] = round(state["first"].timestamp() - spawned, 3)
+    drained["firstCompletionSeconds"] = round(state["firstCompleted"].timestamp() - spawned, 3)
     checks = asyncio.run(verify(db.url, args.tasks))
     result = {
         "tasks": args.tasks,
