@@ -6,20 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from service.bootstrap import Resources
-from service.clock import utcnow
-from service.db.repositories.outbox import NewOutboxRow, OutboxRecord, OutboxRepository
+from service.db.repositories.outbox import OutboxRepository
 from service.events.base import OutgoingEvent, PublishError
 from service.events.relay import OutboxRelay
-
-
-def row(subject: str, version: int) -> NewOutboxRow:
-    payload = {"key": subject, "version": version}
-    return NewOutboxRow("settings.changed", None, payload, utcnow(), subject=subject)
-
-
-async def add(resources: Resources, *rows: NewOutboxRow) -> list[OutboxRecord]:
-    async with resources.unit() as uow:
-        return await OutboxRepository(uow.session).add(rows)
+from tests.integration.events.support import add, row
 
 
 class Refusing:

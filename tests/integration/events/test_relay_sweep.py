@@ -10,21 +10,11 @@ import pytest
 from sqlalchemy import text
 
 from service.bootstrap import Resources
-from service.clock import utcnow
 from service.db.engine import session_scope
-from service.db.repositories.outbox import NewOutboxRow, OutboxRecord, OutboxRepository
+from service.db.repositories.outbox import NewOutboxRow
 from service.events.base import OutgoingEvent
 from service.events.relay import OutboxRelay, _take_lock
-
-
-def row(subject: str, version: int) -> NewOutboxRow:
-    payload = {"key": subject, "version": version}
-    return NewOutboxRow("settings.changed", None, payload, utcnow(), subject=subject)
-
-
-async def add(resources: Resources, *rows: NewOutboxRow) -> list[OutboxRecord]:
-    async with resources.unit() as uow:
-        return await OutboxRepository(uow.session).add(rows)
+from tests.integration.events.support import add, row
 
 
 class Broker:
