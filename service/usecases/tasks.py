@@ -204,9 +204,8 @@ async def store(
     repo = TaskRepository(uow.session)
     if len(tasks) == 1:  # one statement on PostgreSQL
         uow.facts.outbox.append(await repo.insert_created(tasks[0], events[0], outbox[0]))
-    else:
-        await repo.insert_many(tasks, events)
-        await history.publish(uow, outbox)
+    else:  # one statement on PostgreSQL too
+        uow.facts.outbox.extend(await repo.insert_created_many(tasks, events, outbox))
     history.note_ready(uow, tasks, now=now)
 
 

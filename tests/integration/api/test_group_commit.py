@@ -7,11 +7,14 @@ import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import httpx
-from sqlalchemy import event, exc as sa_exc
+from sqlalchemy import event, exc as sa_exc, select
 
 from service.bootstrap import Resources
+from service.db.repositories.history import HistoryRepository
 from service.db.repositories.tasks import TaskRepository
+from service.db.tables import outbox_table
 from service.domain.callers import Caller
+from service.domain.events import EventType
 from service.usecases import tasks as task_usecases
 from tests.fixtures.app import user
 from tests.integration.api.support import BASE, assert_problem, counts
@@ -120,7 +123,25 @@ class TestGroupCommit:
             )
         async with resources.unit() as uow:
             await task_usecases.store(uow, written, now=now)
+            announced = list(uow.facts.outbox)  # what the relay is handed, with the ids
         async with resources.unit() as uow:
             repo = TaskRepository(uow.session)
             for task in written:
                 assert await repo.get(task.id) == task
+                [created] = await HistoryRepository(uow.session).events(task.id)
+                assert created.event_type == EventType.CREATED.value
+                assert created.to_status == "pending"
+            rows = (await uow.session.execute(select(outbox_table))).all()
+        # each outbox row as the relay knows it: its id is its task's row, in the tasks' order
+        assert [r.task_id for r in announced] == [t.id for t in written]
+        by_id = {row.id: row for row in rows}
+        for record in announced:
+            row = by_id[record.id]
+            assert (row.task_id, row.topic, row.payload) == (
+                record.task_id,
+                record.topic,
+                record.payload,
+            )
+            assert row.payload["id"] == str(record.task_id)
+            assert row.published_at is None
+            assert row.attempts == 0
