@@ -93,7 +93,7 @@ def _fields_shape(model: type[BaseModel]) -> TypeAdapter[Any]:
 
 #: Two snapshots a task run (`started`, `completed`): serialising the fields takes ~7.7 µs,
 #: validating TaskPublic and dumping it ~12.1 µs (measured); the output is the same
-#: (tests/unit/usecases/test_snapshot.py checks it against TaskPublic's).
+#: (tests/unit/events/test_snapshot.py checks it against TaskPublic's).
 _SNAPSHOT = _fields_shape(TaskPublic)
 
 
