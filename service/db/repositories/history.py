@@ -11,7 +11,7 @@ from uuid import UUID
 from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.db import dialects
+from service.db import arrays, dialects
 from service.db.tables import (
     attempts_table as A,
     events_table as E,
@@ -79,30 +79,10 @@ _FINISH_ATTEMPT = (
 )
 
 
-# PostgreSQL: a batch as one array per column, one statement whatever its size (an executemany
-# runs one statement per row in the server, and SQLAlchemy prepares each row's parameters).
-# WITH ORDINALITY keeps the rows' order, so ids (and a task's events) follow it.
-_ADD_EVENTS_PG = text(
-    "INSERT INTO task_events"
-    " (task_id, event_type, from_status, to_status, actor, message, created_at)"
-    " SELECT v.task_id, v.event_type, v.from_status, v.to_status, v.actor, v.message,"
-    " v.created_at"
-    " FROM unnest(CAST(:task_ids AS uuid[]), CAST(:event_types AS varchar[]),"
-    " CAST(:from_statuses AS varchar[]), CAST(:to_statuses AS varchar[]),"
-    " CAST(:actors AS varchar[]), CAST(:messages AS text[]), CAST(:created AS timestamptz[]))"
-    " WITH ORDINALITY"
-    " AS v(task_id, event_type, from_status, to_status, actor, message, created_at, n)"
-    " ORDER BY v.n"
-)
-_START_ATTEMPTS_PG = text(
-    "INSERT INTO task_attempts (task_id, attempt, worker_id, dispatch, outcome, started_at)"
-    " SELECT v.task_id, v.attempt, v.worker_id, v.dispatch, v.outcome, v.started_at"
-    " FROM unnest(CAST(:task_ids AS uuid[]), CAST(:attempts AS integer[]),"
-    " CAST(:worker_ids AS varchar[]), CAST(:dispatches AS varchar[]),"
-    " CAST(:outcomes AS varchar[]), CAST(:started AS timestamptz[]))"
-    " WITH ORDINALITY AS v(task_id, attempt, worker_id, dispatch, outcome, started_at, n)"
-    " ORDER BY v.n"
-)
+# PostgreSQL: a batch as one array per column, one statement whatever its size (see
+# service/db/arrays.py); ids (and a task's events) follow the rows' order.
+_ADD_EVENTS_PG = text(arrays.insert_from_arrays(E, skip=("id",)))
+_START_ATTEMPTS_PG = text(arrays.insert_from_arrays(A, skip=("id",)))
 _FINISH_ATTEMPTS_PG = text(
     "UPDATE task_attempts AS a SET outcome = v.outcome, error = v.error,"
     " finished_at = v.finished_at, duration_ms = v.duration_ms"
@@ -115,23 +95,6 @@ _FINISH_ATTEMPTS_PG = text(
 
 
 #: array parameter -> row key, for each statement over arrays
-_EVENT_ARRAYS = {
-    "task_ids": "task_id",
-    "event_types": "event_type",
-    "from_statuses": "from_status",
-    "to_statuses": "to_status",
-    "actors": "actor",
-    "messages": "message",
-    "created": "created_at",
-}
-_START_ARRAYS = {
-    "task_ids": "task_id",
-    "attempts": "attempt",
-    "worker_ids": "worker_id",
-    "dispatches": "dispatch",
-    "outcomes": "outcome",
-    "started": "started_at",
-}
 _FINISH_ARRAYS = {
     "task_ids": "task_id",
     "attempts": "attempt",
@@ -157,7 +120,7 @@ class HistoryRepository:
         if not rows:
             return
         if dialects.name(self.session) == "postgresql":
-            await self.session.execute(_ADD_EVENTS_PG, _arrays(rows, _EVENT_ARRAYS))
+            await self.session.execute(_ADD_EVENTS_PG, arrays.arrays_of(E, rows, skip=("id",)))
         else:
             await self.session.execute(_ADD_EVENTS, rows)
 
@@ -187,7 +150,7 @@ class HistoryRepository:
         if not rows:
             return
         if dialects.name(self.session) == "postgresql":
-            await self.session.execute(_START_ATTEMPTS_PG, _arrays(rows, _START_ARRAYS))
+            await self.session.execute(_START_ATTEMPTS_PG, arrays.arrays_of(A, rows, skip=("id",)))
         else:
             await self.session.execute(_START_ATTEMPTS, rows)
 

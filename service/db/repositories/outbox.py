@@ -23,22 +23,16 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.db import dialects, json_codec
+from service.db import arrays, dialects
 from service.db.tables import outbox_table as O
 
 # Built once: every state change appends a row, and the relay drains after nearly every commit.
 #: RETURNING keeps the rows' order on both dialects (SQLAlchemy's "insertmanyvalues" sorts the
 #: returned rows to match the parameters), so each new row learns its id.
 _ADD = O.insert().returning(O.c.id, sort_by_parameter_order=True)
-_ADD_FROM_ARRAYS_PG = text(
-    "INSERT INTO outbox (topic, task_id, subject, payload, traceparent, attempts, created_at)"
-    " SELECT v.topic, v.task_id, v.subject, v.payload, v.traceparent, 0, v.created_at"
-    " FROM unnest(CAST(:topics AS varchar[]), CAST(:task_ids AS uuid[]),"
-    " CAST(:subjects AS varchar[]), CAST(:payloads AS jsonb[]),"
-    " CAST(:traceparents AS varchar[]), CAST(:created AS timestamptz[]))"
-    " WITH ORDINALITY AS v(topic, task_id, subject, payload, traceparent, created_at, n)"
-    " ORDER BY v.n RETURNING id"
-)
+#: columns a new row leaves to the database (its id) or to its publication
+OUTBOX_SET_LATER = ("id", "last_error", "published_at")
+_ADD_FROM_ARRAYS_PG = text(arrays.insert_from_arrays(O, skip=OUTBOX_SET_LATER) + " RETURNING id")
 _NEXT_BATCH = (
     select(O)
     .where(O.c.published_at.is_(None), O.c.id <= bindparam("batch_up_to", type_=O.c.id.type))
@@ -188,14 +182,8 @@ class OutboxRepository:
         statement (prepared once; SQLAlchemy's multi-row VALUES is a new text per size).
         Rows go in in the given order and the sequence numbers them as they go in, so the
         ids sorted are the rows' ids in that order."""
-        params = {
-            "topics": [r.topic for r in rows],
-            "task_ids": [r.task_id for r in rows],
-            "subjects": [r.subject for r in rows],
-            "payloads": [json_codec.dumps(r.payload) for r in rows],
-            "traceparents": [r.traceparent for r in rows],
-            "created": [r.created_at for r in rows],
-        }
+        new = [{**outbox_row(r), "attempts": 0} for r in rows]
+        params = arrays.arrays_of(O, new, skip=OUTBOX_SET_LATER)
         ids = (await self.session.execute(_ADD_FROM_ARRAYS_PG, params)).scalars().all()
         return sorted(int(i) for i in ids)
 

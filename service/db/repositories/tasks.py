@@ -35,13 +35,18 @@ from sqlalchemy import (
     union_all,
     update,
 )
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import Insert, Update
 
-from service.db import dialects, json_codec
+from service.db import arrays, dialects
 from service.db.repositories.history import HistoryRepository
-from service.db.repositories.outbox import NewOutboxRow, OutboxRecord, OutboxRepository, outbox_row
+from service.db.repositories.outbox import (
+    OUTBOX_SET_LATER,
+    NewOutboxRow,
+    OutboxRecord,
+    OutboxRepository,
+    outbox_row,
+)
 from service.db.tables import events_table as E, outbox_table as O, tasks_table as T
 from service.domain.tasks import Priority, TaskRecord, TaskStatus
 
@@ -145,32 +150,6 @@ _PLAIN_INSERT = T.insert()
 _INSERT_EVENT = E.insert()
 
 
-_PG = postgresql.dialect()  # type: ignore[no-untyped-call]  # the dialect's types, for DDL text
-
-
-@functools.cache  # compiling a type takes ~2 µs: not for every column of every group commit
-def _array_type(column: Any) -> str:
-    """The PostgreSQL array type a column's values travel in. Text goes as varchar[] without
-    its length: an explicit cast would cut a long value short, where the INSERT refuses it."""
-    name = str(column.type.compile(dialect=_PG))
-    return "varchar" if name.startswith("VARCHAR") else name.lower()
-
-
-def _from_arrays(table: Table, prefix: str, *, skip: tuple[str, ...] = ()) -> str:
-    """PostgreSQL: INSERT INTO table SELECT FROM unnest(one array parameter per column,
-    :<prefix><column>) WITH ORDINALITY, in the arrays' order (serial ids then follow it)."""
-    columns = [c for c in table.c if c.name not in skip]
-    names = ", ".join(c.name for c in columns)
-    arrays = ", ".join(f"CAST(:{prefix}{c.name} AS {_array_type(c)}[])" for c in columns)
-    return (
-        f"INSERT INTO {table.name} ({names}) SELECT {names}"
-        f" FROM unnest({arrays}) WITH ORDINALITY AS v({names}, n) ORDER BY v.n"
-    )
-
-
-#: outbox columns a new row leaves to the database (id) or to its publication
-_OUTBOX_SET_LATER = ("id", "last_error", "published_at")
-
 #: PostgreSQL: a group commit's new tasks, their `created` events and outbox rows in one
 #: statement (one round trip), whatever their number, returning the outbox rows' ids. An
 #: executemany ran the INSERT once per task in the server and SQLAlchemy prepared each task's
@@ -178,27 +157,11 @@ _OUTBOX_SET_LATER = ("id", "last_error", "published_at")
 #: each through SQLAlchemy, measured). Data-modifying CTEs always run, in the caller's
 #: transaction: all of the rows, or none.
 _INSERT_CREATED_MANY_PG = text(
-    f"WITH new_tasks AS ({_from_arrays(T, 't_')}),"
-    f" new_events AS ({_from_arrays(E, 'e_', skip=('id',))})"
-    f" {_from_arrays(O, 'o_', skip=_OUTBOX_SET_LATER)}"
+    f"WITH new_tasks AS ({arrays.insert_from_arrays(T, 't_')}),"
+    f" new_events AS ({arrays.insert_from_arrays(E, 'e_', skip=('id',))})"
+    f" {arrays.insert_from_arrays(O, 'o_', skip=OUTBOX_SET_LATER)}"
     " RETURNING id"
 )
-
-
-def _arrays_of(
-    table: Table, prefix: str, rows: Sequence[Mapping[str, Any]], *, skip: tuple[str, ...] = ()
-) -> dict[str, list[Any]]:
-    """The rows as one array per column of `table`, named as `_from_arrays` names them; JSON
-    values as their text."""
-    arrays: dict[str, list[Any]] = {}
-    for column in table.c:
-        if column.name in skip:
-            continue
-        values = [row.get(column.name) for row in rows]
-        if _array_type(column) == "jsonb":
-            values = [None if v is None else json_codec.dumps(v) for v in values]
-        arrays[f"{prefix}{column.name}"] = values
-    return arrays
 
 
 def _setters(keys: tuple[str, ...]) -> dict[str, Any]:
@@ -507,10 +470,10 @@ class TaskRepository:
             await self.session.execute(_PLAIN_INSERT, [to_row(t) for t in tasks])
             await HistoryRepository(self.session).add_events(events)
             return await OutboxRepository(self.session).add(announced)
-        params = _arrays_of(T, "t_", [to_row(t) for t in tasks])
-        params |= _arrays_of(E, "e_", events, skip=("id",))
+        params = arrays.arrays_of(T, [to_row(t) for t in tasks], "t_")
+        params |= arrays.arrays_of(E, events, "e_", skip=("id",))
         outbox = [{**outbox_row(row), "attempts": 0} for row in announced]
-        params |= _arrays_of(O, "o_", outbox, skip=_OUTBOX_SET_LATER)
+        params |= arrays.arrays_of(O, outbox, "o_", skip=OUTBOX_SET_LATER)
         result = await self.session.execute(_INSERT_CREATED_MANY_PG, params)
         # numbered as they went in, in the arrays' order: sorted, the ids are the rows' ids
         ids = sorted(int(i) for i in result.scalars())
