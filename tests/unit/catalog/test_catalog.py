@@ -75,7 +75,15 @@ def test_fail_takes_whole_attempts_and_true_or_false(until: Any, permanent: Any)
 @settings(max_examples=200, deadline=None)
 @given(name=st.text(max_size=40))
 def test_only_listed_types_exist(name: str) -> None:
-    known = name in {"noop", "sleep", "fail", "import", "export", "maintenance"}
+    known = name in {
+        "noop",
+        "sleep",
+        "fail",
+        "import",
+        "export",
+        "maintenance",
+        "notification-batch",
+    }
     field = refused(name, {}, entity="product" if name in {"import", "export"} else None)
     if not known:
         assert field == "taskType"
