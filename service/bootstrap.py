@@ -15,7 +15,13 @@ from service.catalog.builtin import BUILTIN
 from service.catalog.catalog import Catalog, Limits, Override
 from service.config import Settings
 from service.db.engine import SessionMaker, create_engine, create_sessionmaker
-from service.db.unit_of_work import Facts, UnitOfWork, unit_of_work
+from service.db.unit_of_work import (
+    Facts,
+    StatementUnit,
+    UnitOfWork,
+    statement_unit,
+    unit_of_work,
+)
 from service.domain import settings as stored_settings
 from service.domain.backoff import RetryPolicy
 from service.events.base import OutgoingEvent, Publisher
@@ -64,7 +70,10 @@ class Resources:
     creates: GroupCommit = field(init=False)
 
     def __post_init__(self) -> None:
-        self.creates = GroupCommit(self.unit)
+        postgres = self.engine.dialect.name == "postgresql"
+        self.creates = GroupCommit(
+            self.unit, statement_units=self.statement_unit if postgres else None
+        )
         if self.bus is not None:  # embedded: every app on this bus hears of every change
             self.bus.subscribe(stored_settings.CHANGED, self._settings_changed)
 
@@ -76,6 +85,11 @@ class Resources:
         """A transaction for use cases: committed when the block succeeds, then the workers of
         this process and the relay hear of what it did (see after_commit)."""
         return unit_of_work(self.sessionmaker, self.after_commit)
+
+    def statement_unit(self) -> AbstractAsyncContextManager[StatementUnit]:
+        """PostgreSQL: a unit whose one statement commits itself (see unit_of_work); the same
+        facts are heard after it as after a unit."""
+        return statement_unit(self.engine, self.after_commit)
 
     def after_commit(self, facts: Facts) -> None:
         """Act on a committed transaction's facts: ring the workers of this process for tasks
@@ -170,12 +184,13 @@ def build_resources(
     engine = create_engine(settings, process_name)
     sessionmaker = create_sessionmaker(engine)
     publisher = publisher or build_publisher(settings)
+    postgres = engine.dialect.name == "postgresql"  # its hot statements go to the driver
     return Resources(
         settings=settings,
         engine=engine,
         sessionmaker=sessionmaker,
         publisher=publisher,
-        relay=OutboxRelay(sessionmaker, publisher),
+        relay=OutboxRelay(sessionmaker, publisher, engine=engine if postgres else None),
         retry_policy=RetryPolicy(base=settings.retry_base_seconds, cap=settings.retry_cap_seconds),
         store=build_store(settings),
         catalog=build_catalog(settings),

@@ -13,8 +13,10 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from uuid import UUID
 
-from sqlalchemy.ext.asyncio import AsyncSession
+import asyncpg
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from service.db import driver
 from service.db.engine import SessionMaker
 from service.db.repositories.outbox import OutboxRecord
 
@@ -79,3 +81,32 @@ async def unit_of_work(
     facts = uow.facts
     if after_commit is not None and facts:
         after_commit(facts)
+
+
+class StatementUnit:
+    """A unit of work whose whole transaction is one statement, on PostgreSQL's own driver
+    (service.db.driver): a lone statement commits itself, so there is no BEGIN and no COMMIT
+    to send, and no ORM session to pay for. The group commit's (usecases/group_commit.py)."""
+
+    __slots__ = ("connection", "facts")
+
+    def __init__(self, connection: asyncpg.Connection) -> None:
+        #: for one statement: a second would not share the first one's transaction
+        self.connection = connection
+        self.facts = Facts()
+
+
+#: Opens one statement unit per call (`Resources.statement_unit`), on PostgreSQL only.
+StatementUnits = Callable[[], AbstractAsyncContextManager[StatementUnit]]
+
+
+@asynccontextmanager
+async def statement_unit(
+    engine: AsyncEngine, after_commit: AfterCommit | None = None
+) -> AsyncIterator[StatementUnit]:
+    """When the block succeeds its statement has committed: `after_commit` hears its facts."""
+    async with driver.connection(engine) as connection:
+        unit = StatementUnit(connection)
+        yield unit
+    if after_commit is not None and unit.facts:
+        after_commit(unit.facts)

@@ -10,13 +10,15 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+import asyncpg
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from service.clock import utcnow
-from service.db import dialects
+from service.db import dialects, driver
 from service.db.engine import SessionMaker, session_scope
+from service.db.repositories import outbox as outbox_rows
 from service.db.repositories.outbox import OutboxRecord, OutboxRepository
 from service.events.base import OutgoingEvent, Publisher, PublishError
 from service.logging import FailureStreak
@@ -103,8 +105,11 @@ class OutboxRelay:
         batch_size: int = 500,
         sweep_seconds: float = 5.0,
         max_backoff: float = 30.0,
+        engine: AsyncEngine | None = None,
     ) -> None:
         self.sessionmaker = sessionmaker
+        #: PostgreSQL: rows from memory are marked on the driver (see _drain_fresh_pg)
+        self.engine = engine
         self.publisher = publisher
         self.batch_size = batch_size
         self.sweep_seconds = sweep_seconds
@@ -253,11 +258,13 @@ class OutboxRelay:
         """Publish what this process just committed from memory, and every unpublished row from
         the table when that cannot be done, now and then (a sweep), or after a failure."""
         fresh, self._fresh = self._fresh, []
+        fresh.sort(key=_row_id)  # a key's rows go out in id order, whatever order they came in
         loop = asyncio.get_running_loop()
         due = loop.time() - self._swept_at >= self.sweep_seconds
         if fresh and not self.failures and not self._contended and not due:
+            drain_fresh = self._drain_fresh if self.engine is None else self._drain_fresh_pg
             try:
-                if await self._drain_fresh(fresh):
+                if await drain_fresh(fresh):
                     return len(fresh)
             except _Busy:
                 self._contended = True
@@ -293,6 +300,40 @@ class OutboxRelay:
             if error is not None:
                 sent = set(done)
                 await repo.unmark([r.id for r in rows if r.id not in sent])
+                self.failures += 1
+                self.last_error = error
+                self.publishing.failed(PublishError(error), outbox_id=[r.id for r in rows][:1])
+                return False
+            self.publishing.succeeded()
+            return True
+
+    async def _drain_fresh_pg(self, rows: list[OutboxRecord]) -> bool:
+        """_drain_fresh on PostgreSQL's driver, in three round trips: the transaction begun
+        with its settings; the lock, the order check and the marks in one statement; the
+        commit after publishing. Through SQLAlchemy the same took five, and ~1.3 ms of CPU
+        against ~0.4 ms (service/db/driver.py)."""
+        assert self.engine is not None
+        async with (
+            driver.connection(self.engine) as connection,
+            driver.transaction(connection, outbox_rows.RELAY_BEGIN),
+        ):
+            marked = await outbox_rows.lock_and_mark(connection, RELAY_LOCK, rows, utcnow())
+            if not marked.locked:
+                try:
+                    await outbox_rows.wait_for_lock(connection, RELAY_LOCK, LOCK_WAIT)
+                except asyncpg.LockNotAvailableError as timed_out:
+                    raise _Busy from timed_out
+                # held now (the lock is re-entrant): the same statement takes it at once
+                marked = await outbox_rows.lock_and_mark(connection, RELAY_LOCK, rows, utcnow())
+            if marked.older_waits:
+                return False
+            rows = [r for r in rows if r.id in marked.ids]
+            done, error = await self._publish(rows)
+            self.published += len(done)
+            _observe(rows, done, error)
+            if error is not None:
+                sent = set(done)
+                await outbox_rows.unmark_alone(connection, [r.id for r in rows if r.id not in sent])
                 self.failures += 1
                 self.last_error = error
                 self.publishing.failed(PublishError(error), outbox_id=[r.id for r in rows][:1])
@@ -351,6 +392,10 @@ class OutboxRelay:
                 await repo.mark_failed(row_id, error)
             self.publishing.failed(PublishError(error), outbox_id=failed)
             return len(done), up_to, False
+
+
+def _row_id(row: OutboxRecord) -> int:
+    return row.id
 
 
 def _observe(rows: Sequence[Any], done: list[int], error: str | None) -> None:

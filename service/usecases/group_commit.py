@@ -5,6 +5,10 @@ has queued up in a single transaction and answers every request once that commit
 (or fails them all: a 503 while the database is away, nothing half-written). One client alone
 waits for nothing but its own commit; sixteen at once cost one commit instead of sixteen — the
 technique databases themselves use for their log ("group commit").
+
+On PostgreSQL a group is one statement (tasks, events and outbox rows, see
+service/db/repositories/tasks.py), which commits itself: it goes straight to the driver in a
+statement unit, without a transaction of its own to begin and commit.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import asyncio
 import contextlib
 from datetime import datetime
 
-from service.db.unit_of_work import Units
+from service.db.unit_of_work import StatementUnits, Units
 from service.domain.tasks import TaskRecord
 from service.usecases import tasks as task_usecases
 
@@ -29,8 +33,16 @@ def _retrieved(done: asyncio.Future[None]) -> None:
 class GroupCommit:
     """Stores prepared tasks in shared transactions; one writer at a time."""
 
-    def __init__(self, units: Units, *, max_group: int = MAX_GROUP) -> None:
+    def __init__(
+        self,
+        units: Units,
+        *,
+        statement_units: StatementUnits | None = None,
+        max_group: int = MAX_GROUP,
+    ) -> None:
         self.units = units
+        #: PostgreSQL: each group is written as one self-committing statement
+        self.statement_units = statement_units
         self.max_group = max_group
         self._queued: list[tuple[TaskRecord, datetime, asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
@@ -51,8 +63,7 @@ class GroupCommit:
         while self._queued:
             group, self._queued = self._queued[: self.max_group], self._queued[self.max_group :]
             try:
-                async with self.units() as uow:
-                    await task_usecases.store(uow, [t for t, _, _ in group], now=group[0][1])
+                await self._store([t for t, _, _ in group], now=group[0][1])
             except BaseException as error:
                 for _, _, done in group:
                     if not done.done():
@@ -65,6 +76,14 @@ class GroupCommit:
             for _, _, done in group:
                 if not done.done():
                     done.set_result(None)
+
+    async def _store(self, tasks: list[TaskRecord], *, now: datetime) -> None:
+        if self.statement_units is not None:
+            async with self.statement_units() as unit:
+                await task_usecases.store_alone(unit, tasks, now=now)
+            return
+        async with self.units() as uow:
+            await task_usecases.store(uow, tasks, now=now)
 
     async def close(self) -> None:
         """Let the writer finish what is queued."""

@@ -9,7 +9,7 @@ from typing import Any
 
 from service.db.repositories.history import HistoryRepository
 from service.db.repositories.outbox import NewOutboxRow, OutboxRepository
-from service.db.unit_of_work import UnitOfWork
+from service.db.unit_of_work import StatementUnit, UnitOfWork
 from service.domain.events import EventType
 from service.domain.tasks import TaskRecord, TaskStatus
 from service.usecases.views import snapshot
@@ -87,7 +87,9 @@ async def record(
     note_ready(uow, [c.task for c in changes], now=now)
 
 
-def note_ready(uow: UnitOfWork, tasks: Sequence[TaskRecord], *, now: datetime) -> None:
+def note_ready(
+    uow: UnitOfWork | StatementUnit, tasks: Sequence[TaskRecord], *, now: datetime
+) -> None:
     """Pending tasks that are due now: the workers of this process may claim them at once."""
     uow.facts.ready.extend(
         t.id

@@ -13,8 +13,9 @@ from uuid import UUID, uuid4
 from service.catalog.catalog import Catalog
 from service.catalog.model import Submission
 from service.db.repositories.idempotency import IdempotencyRecord, IdempotencyRepository
-from service.db.repositories.tasks import TaskChanges, TaskRepository
-from service.db.unit_of_work import UnitOfWork
+from service.db.repositories.outbox import NewOutboxRow
+from service.db.repositories.tasks import TaskChanges, TaskRepository, insert_created_alone
+from service.db.unit_of_work import StatementUnit, UnitOfWork
 from service.domain import transitions
 from service.domain.callers import Caller
 from service.domain.errors import Conflict, IdempotencyMismatch, IllegalTransition, NotFound
@@ -194,19 +195,36 @@ async def store(
     """
     if not tasks:
         return
-    changes = [
-        history.Change(
-            t, transitions.creation_event(t.status), None, actor=t.requested_by, message="created"
-        )
-        for t in tasks
-    ]
-    events, outbox = history.trail(changes, now=now, traceparent=traceparent, opens=True)
+    events, outbox = _created_trail(tasks, now=now, traceparent=traceparent)
     repo = TaskRepository(uow.session)
     if len(tasks) == 1:  # one statement on PostgreSQL
         uow.facts.outbox.append(await repo.insert_created(tasks[0], events[0], outbox[0]))
     else:  # one statement on PostgreSQL too
         uow.facts.outbox.extend(await repo.insert_created_many(tasks, events, outbox))
     history.note_ready(uow, tasks, now=now)
+
+
+async def store_alone(unit: StatementUnit, tasks: Sequence[TaskRecord], *, now: datetime) -> None:
+    """`store` as one statement that commits itself (PostgreSQL): the group commit's write,
+    without the round trips and the ORM session of a transaction of its own."""
+    if not tasks:
+        return
+    events, outbox = _created_trail(tasks, now=now, traceparent=None)
+    unit.facts.outbox.extend(await insert_created_alone(unit.connection, tasks, events, outbox))
+    history.note_ready(unit, tasks, now=now)
+
+
+def _created_trail(
+    tasks: Sequence[TaskRecord], *, now: datetime, traceparent: str | None
+) -> tuple[list[dict[str, Any]], list[NewOutboxRow]]:
+    """New tasks' first event rows and outbox rows (the creation event their status calls for)."""
+    changes = [
+        history.Change(
+            t, transitions.creation_event(t.status), None, actor=t.requested_by, message="created"
+        )
+        for t in tasks
+    ]
+    return history.trail(changes, now=now, traceparent=traceparent, opens=True)
 
 
 async def _replayed(uow: UnitOfWork, known: IdempotencyRecord, fingerprint: str) -> TaskRecord:

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+import asyncpg
 from sqlalchemy import (
     ColumnElement,
     Integer,
@@ -23,7 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.db import arrays, dialects
+from service.db import arrays, dialects, driver
 from service.db.tables import outbox_table as O
 
 # Built once: every state change appends a row, and the relay drains after nearly every commit.
@@ -252,3 +253,84 @@ class OutboxRepository:
             O.delete().where(O.c.published_at.is_not(None), O.c.published_at < before)
         )
         return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+# -- PostgreSQL: a relay publishing rows from memory, on the driver (service/db/driver.py) -----
+
+#: Sent as one message to begin a relay's transaction: it commits without waiting for its WAL
+#: flush (a lost mark only sends rows again, which at-least-once delivery allows) and reads by
+#: index only (with statistics older than the table the planner scanned the whole outbox to
+#: mark five rows: 0.45 ms a drain, 38 % of PostgreSQL's time under 16 creating clients).
+RELAY_BEGIN = "BEGIN; SET LOCAL synchronous_commit = off; SET LOCAL enable_seqscan = off"
+
+#: In one statement: take the relay lock if it is free; holding it, tell whether a row older
+#: than the given later rows (and not among the given rows) of their tasks (or, for rows without
+#: a task, their subjects) still waits; and if none does, mark the given rows that still wait.
+#: A row marked by another drain after this statement's snapshot is skipped by the UPDATE all
+#: the same (it re-reads a row changed since); an older row seen as waiting when it was just
+#: published sends these rows to the table drain, which is only slower.
+_LOCK_AND_MARK = driver.Compiled.of(
+    text(
+        "WITH relay_lock AS MATERIALIZED (SELECT pg_try_advisory_xact_lock(:lock_key) AS got),"
+        " older AS MATERIALIZED (SELECT (SELECT got FROM relay_lock) AND EXISTS ("
+        "  SELECT 1 FROM outbox WHERE published_at IS NULL AND id < :later_last"
+        "   AND id <> ALL(CAST(:row_ids AS bigint[]))"
+        "   AND (task_id = ANY(CAST(:later_tasks AS uuid[]))"
+        "    OR (task_id IS NULL AND subject = ANY(CAST(:later_subjects AS varchar[]))))"
+        " ) AS waits),"
+        " marked AS (UPDATE outbox SET published_at = :now, attempts = attempts + 1"
+        "  WHERE id = ANY(CAST(:row_ids AS bigint[])) AND published_at IS NULL"
+        "   AND (SELECT got FROM relay_lock) AND NOT (SELECT waits FROM older)"
+        "  RETURNING id)"
+        " SELECT (SELECT got FROM relay_lock), (SELECT waits FROM older),"
+        " ARRAY(SELECT id FROM marked)"
+    )
+)
+_WAIT_FOR_LOCK = driver.Compiled.of(text("SELECT pg_advisory_xact_lock(:lock_key)"))
+_UNMARK_ALONE = driver.Compiled.of(
+    text("UPDATE outbox SET published_at = NULL WHERE id = ANY(CAST(:ids AS bigint[]))")
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Marked:
+    """What lock_and_mark did: whether it holds the lock; if so, whether an older row of the
+    later rows' tasks still waits (then nothing is marked), and the rows it marked."""
+
+    locked: bool
+    older_waits: bool
+    ids: frozenset[int]
+
+
+async def lock_and_mark(
+    connection: asyncpg.Connection,
+    lock_key: int,
+    rows: Sequence[OutboxRecord],
+    now: datetime,
+) -> Marked:
+    """In a transaction begun with RELAY_BEGIN: the relay lock, the order check and the marks in
+    one statement (see _LOCK_AND_MARK). Rows that open their task need no order check."""
+    later = [r for r in rows if not r.opens]
+    params = {
+        "lock_key": lock_key,
+        "row_ids": [r.id for r in rows],
+        "later_last": max((r.id for r in later), default=0),
+        "later_tasks": list({r.task_id for r in later if r.task_id is not None}),
+        "later_subjects": list({r.subject for r in later if r.task_id is None and r.subject}),
+        "now": now,
+    }
+    got, waits, ids = await connection.fetchrow(_LOCK_AND_MARK.sql, *_LOCK_AND_MARK.args(params))
+    return Marked(bool(got), bool(waits), frozenset(ids or ()))
+
+
+async def wait_for_lock(connection: asyncpg.Connection, lock_key: int, timeout: str) -> None:
+    """Queue for the relay lock for up to `timeout` (a PostgreSQL interval such as '2s'); raises
+    asyncpg's LockNotAvailableError when it was not had by then."""
+    await connection.execute(f"SET LOCAL lock_timeout = '{timeout}'")
+    await connection.execute(_WAIT_FOR_LOCK.sql, lock_key)
+
+
+async def unmark_alone(connection: asyncpg.Connection, ids: Sequence[int]) -> None:
+    """Rows marked by lock_and_mark that the publisher refused: waiting again."""
+    if ids:
+        await connection.execute(_UNMARK_ALONE.sql, list(ids))

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any, TypedDict
 from uuid import UUID
 
+import asyncpg
 from sqlalchemy import (
     ColumnElement,
     Integer,
@@ -38,7 +39,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import Insert, Update
 
-from service.db import arrays, dialects
+from service.db import arrays, dialects, driver
 from service.db.repositories.history import HistoryRepository
 from service.db.repositories.outbox import (
     OUTBOX_SET_LATER,
@@ -162,6 +163,39 @@ _INSERT_CREATED_MANY_PG = text(
     f" {arrays.insert_from_arrays(O, 'o_', skip=OUTBOX_SET_LATER)}"
     " RETURNING id"
 )
+
+_INSERT_CREATED_ALONE = driver.Compiled.of(_INSERT_CREATED_MANY_PG)
+
+
+def _created_arrays(
+    tasks: Sequence[TaskRecord], events: list[dict[str, Any]], announced: Sequence[NewOutboxRow]
+) -> dict[str, list[Any]]:
+    """The parameters of _INSERT_CREATED_MANY_PG: one array per column of each table."""
+    params = arrays.arrays_of(T, [to_row(t) for t in tasks], "t_")
+    params |= arrays.arrays_of(E, events, "e_", skip=("id",))
+    outbox = [{**outbox_row(row), "attempts": 0} for row in announced]
+    params |= arrays.arrays_of(O, outbox, "o_", skip=OUTBOX_SET_LATER)
+    return params
+
+
+def _numbered(announced: Sequence[NewOutboxRow], ids: Iterable[Any]) -> list[OutboxRecord]:
+    """The outbox rows with their ids: numbered as they went in, in the arrays' order, so the
+    ids sorted are the rows' ids in the order given."""
+    ordered = sorted(int(i) for i in ids)
+    return [row.record(i) for i, row in zip(ordered, announced, strict=True)]
+
+
+async def insert_created_alone(
+    connection: asyncpg.Connection,
+    tasks: Sequence[TaskRecord],
+    events: list[dict[str, Any]],
+    announced: Sequence[NewOutboxRow],
+) -> list[OutboxRecord]:
+    """PostgreSQL: insert_created_many's one statement on asyncpg, outside any transaction (it
+    commits itself: a statement unit's, see service/db/unit_of_work.py)."""
+    args = _INSERT_CREATED_ALONE.args(_created_arrays(tasks, events, announced))
+    rows = await connection.fetch(_INSERT_CREATED_ALONE.sql, *args)
+    return _numbered(announced, (r[0] for r in rows))
 
 
 def _setters(keys: tuple[str, ...]) -> dict[str, Any]:
@@ -470,14 +504,9 @@ class TaskRepository:
             await self.session.execute(_PLAIN_INSERT, [to_row(t) for t in tasks])
             await HistoryRepository(self.session).add_events(events)
             return await OutboxRepository(self.session).add(announced)
-        params = arrays.arrays_of(T, [to_row(t) for t in tasks], "t_")
-        params |= arrays.arrays_of(E, events, "e_", skip=("id",))
-        outbox = [{**outbox_row(row), "attempts": 0} for row in announced]
-        params |= arrays.arrays_of(O, outbox, "o_", skip=OUTBOX_SET_LATER)
+        params = _created_arrays(tasks, events, announced)
         result = await self.session.execute(_INSERT_CREATED_MANY_PG, params)
-        # numbered as they went in, in the arrays' order: sorted, the ids are the rows' ids
-        ids = sorted(int(i) for i in result.scalars())
-        return [row.record(i) for i, row in zip(ids, announced, strict=True)]
+        return _numbered(announced, result.scalars())
 
     async def get(
         self, task_id: UUID, *, for_update: bool = False, include_deleted: bool = False

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 from uuid import UUID
 
 import httpx
-from sqlalchemy import func, select
+from sqlalchemy import event, exc as sa_exc, func, select, text
 
 from service.bootstrap import Resources
 from service.clock import utcnow
@@ -148,3 +150,50 @@ async def event_types(
     response = await client.get(f"{BASE}/{task_id}/events", headers=headers or user())
     assert response.status_code == 200, response.text
     return [e["eventType"].rsplit(".", 1)[1] for e in response.json()]
+
+
+@asynccontextmanager
+async def failing_creates(resources: Resources, sqlstate: str = "08006") -> AsyncIterator[None]:
+    """Creates fail where they are written, as a database that went away would fail them.
+
+    PostgreSQL writes a create (or a group of them) as one statement that commits itself: a
+    trigger on the outbox, the last of its three tables, fails it with `sqlstate` (08006,
+    connection failure: an outage; XX000: a bug) after its tasks and events rows were written.
+    SQLite writes them in a transaction whose COMMIT fails instead (as a lost connection).
+    """
+    if resources.engine.dialect.name == "postgresql":
+        async with resources.engine.begin() as connection:
+            await connection.execute(
+                text(
+                    "CREATE FUNCTION test_fail_write() RETURNS trigger LANGUAGE plpgsql AS"
+                    f" $$ BEGIN RAISE EXCEPTION 'write lost' USING ERRCODE = '{sqlstate}'; END $$"
+                )
+            )
+            await connection.execute(
+                text(
+                    "CREATE TRIGGER test_fail_write AFTER INSERT ON outbox"
+                    " FOR EACH STATEMENT EXECUTE FUNCTION test_fail_write()"
+                )
+            )
+        try:
+            yield
+        finally:
+            async with resources.engine.begin() as connection:
+                await connection.execute(text("DROP TRIGGER test_fail_write ON outbox"))
+                await connection.execute(text("DROP FUNCTION test_fail_write()"))
+        return
+    lost: Exception = sa_exc.OperationalError(
+        "COMMIT", {}, ConnectionResetError(104, "Connection reset by peer")
+    )
+    if not sqlstate.startswith("08"):
+        lost = RuntimeError("a bug at commit time")
+
+    def fail(_connection: object) -> None:
+        raise lost
+
+    engine = resources.engine.sync_engine
+    event.listen(engine, "commit", fail)
+    try:
+        yield
+    finally:
+        event.remove(engine, "commit", fail)

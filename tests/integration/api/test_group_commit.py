@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
-from sqlalchemy import event, exc as sa_exc, select
+from asyncpg.connection import LoggedQuery
+from sqlalchemy import event, select
 
 from service.bootstrap import Resources
 from service.db.repositories.history import HistoryRepository
@@ -17,7 +20,7 @@ from service.domain.callers import Caller
 from service.domain.events import EventType
 from service.usecases import tasks as task_usecases
 from tests.fixtures.app import user
-from tests.integration.api.support import BASE, assert_problem, counts
+from tests.integration.api.support import BASE, assert_problem, counts, failing_creates
 
 ALICE = user("alice")
 
@@ -48,17 +51,8 @@ class TestGroupCommit:
     async def test_a_group_whose_commit_fails_answers_every_create_with_503(
         self, api: httpx.AsyncClient, resources: Resources
     ) -> None:
-        engine = api.app.state.resources.engine.sync_engine  # type: ignore[attr-defined]
-        lost = sa_exc.OperationalError("COMMIT", {}, ConnectionResetError(104, "reset"))
-
-        def fail(_connection: object) -> None:
-            raise lost
-
-        event.listen(engine, "commit", fail)
-        try:
+        async with failing_creates(api.app.state.resources):  # type: ignore[attr-defined]
             responses = await _create_many(api, 12)
-        finally:
-            event.remove(engine, "commit", fail)
         for response in responses:
             assert_problem(response, 503)
         assert await counts(resources) == {"tasks": 0, "events": 0, "outbox": 0}
@@ -68,8 +62,8 @@ class TestGroupCommit:
     async def test_a_create_alone_is_one_statement_on_postgresql(
         self, api: httpx.AsyncClient, resources: Resources
     ) -> None:
-        """Its task, event and outbox row in one INSERT (one round trip inside its
-        transaction); SQLite writes the three rows with three."""
+        """PostgreSQL: its task, event and outbox row in one INSERT that commits itself (one
+        round trip: no BEGIN, no COMMIT); SQLite writes the three rows with three statements."""
         app_resources: Resources = api.app.state.resources  # type: ignore[attr-defined]
         engine = app_resources.engine.sync_engine
         executed: list[tuple[object, str]] = []
@@ -77,22 +71,45 @@ class TestGroupCommit:
         def on_execute(connection: object, _cursor: object, statement: str, *_: object) -> None:
             executed.append((connection, statement))
 
+        def on_query(query: LoggedQuery) -> None:  # what asyncpg itself runs
+            executed.append((query.conn_addr, query.query))
+
+        def on_checkout(dbapi_connection: Any, *_: object) -> None:
+            dbapi_connection.driver_connection.add_query_logger(on_query)
+
+        def on_checkin(dbapi_connection: Any, *_: object) -> None:
+            if dbapi_connection is not None:
+                dbapi_connection.driver_connection.remove_query_logger(on_query)
+
         now = datetime.now(UTC)
         new = task_usecases.NewTask(task_type="noop")
         task = task_usecases.prepare(Caller("alice"), new, catalog=resources.catalog, now=now)
-        event.listen(engine, "before_cursor_execute", on_execute)
+        postgres = engine.dialect.name == "postgresql"
+        hooks: list[tuple[Any, str, Callable[..., None]]] = [
+            (engine, "before_cursor_execute", on_execute)
+        ]
+        if postgres:
+            hooks += [(engine.pool, "checkout", on_checkout), (engine.pool, "checkin", on_checkin)]
+        for target, name, hook in hooks:
+            event.listen(target, name, hook)
         try:
             await app_resources.creates.store(task, now=now)
         finally:
-            event.remove(engine, "before_cursor_execute", on_execute)
-        # the app's relay runs meanwhile: the create's statements are its connection's
-        [writer] = {c for c, s in executed if "INSERT INTO tasks" in s}
-        mine = [s for c, s in executed if c is writer and s.startswith(("INSERT", "WITH"))]
-        if engine.dialect.name == "postgresql":
+            for target, name, hook in hooks:
+                event.remove(target, name, hook)
+        if postgres:
+            # not through SQLAlchemy at all, and one query on its connection: the insert
+            assert not [s for _, s in executed if "INSERT INTO tasks" in s and "$" not in s]
+            [writer] = {c for c, s in executed if "INSERT INTO tasks" in s}
+            # asyncpg reads a type it meets once per connection (pg_type, and the jit setting)
+            mine = [s for c, s in executed if c is writer and "pg_type" not in s and "jit" not in s]
             assert len(mine) == 1, mine
             assert "INSERT INTO task_events" in mine[0]
             assert "INSERT INTO outbox" in mine[0]
         else:
+            # the app's relay runs meanwhile: the create's statements are its connection's
+            [writer] = {c for c, s in executed if "INSERT INTO tasks" in s}
+            mine = [s for c, s in executed if c is writer and s.startswith(("INSERT", "WITH"))]
             assert len(mine) == 3, mine
         assert await counts(resources) == {"tasks": 1, "events": 1, "outbox": 1}
 
