@@ -48,6 +48,22 @@ class Compiled:
         return [params[name] for name in self.names]
 
 
+class ConnectionLost(ConnectionError):
+    """The connection broke under a statement (the database went away or shut down): what
+    SQLAlchemy reports as a disconnect, so the caller treats it as the database being away
+    (service.db.availability) and the next statement gets a new connection."""
+
+
+def _lost(error: BaseException, conn: asyncpg.Connection) -> bool:
+    """Whether `error` came from a connection that broke: it is closed now, or its protocol was
+    left in the middle of an operation (asyncpg's InternalClientError, as when the server ends
+    a session under a transaction: 'cannot switch to state …; another operation is in
+    progress'). SQLAlchemy decides the same way, by the connection being closed."""
+    if not isinstance(error, Exception) or isinstance(error, ConnectionError):
+        return False
+    return conn.is_closed() or isinstance(error, asyncpg.InternalClientError)
+
+
 @asynccontextmanager
 async def connection(engine: AsyncEngine) -> AsyncIterator[asyncpg.Connection]:
     """An asyncpg connection of `engine`'s pool, for the block; back to the pool after it.
@@ -64,11 +80,14 @@ async def connection(engine: AsyncEngine) -> AsyncIterator[asyncpg.Connection]:
         try:
             yield driver
         except BaseException as error:
+            lost = _lost(error, driver)
             broken = not isinstance(error, Exception) or isinstance(
-                error, asyncpg.InterfaceError | OSError
+                error, asyncpg.InterfaceError | asyncpg.InternalClientError | OSError
             )
-            if broken or driver.is_closed() or driver.is_in_transaction():
+            if lost or broken or driver.is_in_transaction():
                 await sa_connection.invalidate()
+            if lost:
+                raise ConnectionLost(str(error)) from error
             raise
         if driver.is_in_transaction():
             await sa_connection.invalidate()
