@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import logging
 from collections import defaultdict
@@ -293,19 +294,7 @@ class OutboxRelay:
             # commit, and the lock keeps other drains away): one statement both tells which
             # rows still wait (another drain may have sent some) and marks them.
             waiting = await repo.mark_waiting([r.id for r in rows], utcnow())
-            rows = [r for r in rows if r.id in waiting]
-            done, error = await self._publish(rows)
-            self.published += len(done)
-            _observe(rows, done, error)
-            if error is not None:
-                sent = set(done)
-                await repo.unmark([r.id for r in rows if r.id not in sent])
-                self.failures += 1
-                self.last_error = error
-                self.publishing.failed(PublishError(error), outbox_id=[r.id for r in rows][:1])
-                return False
-            self.publishing.succeeded()
-            return True
+            return await self._publish_marked([r for r in rows if r.id in waiting], repo.unmark)
 
     async def _drain_fresh_pg(self, rows: list[OutboxRecord]) -> bool:
         """_drain_fresh on PostgreSQL's driver, in three round trips: the transaction begun
@@ -328,18 +317,27 @@ class OutboxRelay:
             if marked.older_waits:
                 return False
             rows = [r for r in rows if r.id in marked.ids]
-            done, error = await self._publish(rows)
-            self.published += len(done)
-            _observe(rows, done, error)
-            if error is not None:
-                sent = set(done)
-                await outbox_rows.unmark_alone(connection, [r.id for r in rows if r.id not in sent])
-                self.failures += 1
-                self.last_error = error
-                self.publishing.failed(PublishError(error), outbox_id=[r.id for r in rows][:1])
-                return False
+            return await self._publish_marked(
+                rows, functools.partial(outbox_rows.unmark_alone, connection)
+            )
+
+    async def _publish_marked(
+        self, rows: list[OutboxRecord], unmark: Callable[[list[int]], Awaitable[None]]
+    ) -> bool:
+        """Publish rows a fresh drain marked in its transaction; those the publisher refused
+        are unmarked there (they wait again, for the table drain). Whether all went out."""
+        done, error = await self._publish(rows)
+        self.published += len(done)
+        _observe(rows, done, error)
+        if error is None:
             self.publishing.succeeded()
             return True
+        sent = set(done)
+        await unmark([r.id for r in rows if r.id not in sent])
+        self.failures += 1
+        self.last_error = error
+        self.publishing.failed(PublishError(error), outbox_id=[r.id for r in rows][:1])
+        return False
 
     async def _drain_table(self) -> int:
         """Publish the rows that waited in the table when the drain began, in id order; how

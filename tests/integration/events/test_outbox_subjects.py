@@ -3,36 +3,10 @@ waiting row holds back the later rows of its subject only, on both databases."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from service.bootstrap import Resources
 from service.db.repositories.outbox import OutboxRepository
-from service.events.base import OutgoingEvent, PublishError
 from service.events.relay import OutboxRelay
-from tests.integration.events.support import add, row
-
-
-class Refusing:
-    """A broker that refuses the events named in `refuse` (by subject and version)."""
-
-    kind = "test"
-    max_in_flight = 4  # keys in parallel (with 1, the first refusal stops every key)
-    crosses_processes = False
-
-    def __init__(self, refuse: set[tuple[str, int]]) -> None:
-        self.refuse = refuse
-        self.accepted: list[tuple[str | None, Any]] = []
-
-    async def publish(self, event: OutgoingEvent) -> None:
-        if (event.subject, event.data["version"]) in self.refuse:
-            raise PublishError("refused")
-        self.accepted.append((event.subject, event.data["version"]))
-
-    async def healthy(self) -> bool:
-        return True
-
-    async def close(self) -> None:
-        return None
+from tests.integration.events.support import Refusing, add, row
 
 
 class TestOrderingKey:
@@ -51,7 +25,7 @@ class TestOrderingKey:
         await add(
             resources, row("payment", 1), row("shipping", 1), row("payment", 2), row("shipping", 2)
         )
-        broker = Refusing({("payment", 1)})
+        broker = Refusing({("payment", 1)}, max_in_flight=4)  # keys in parallel
         relay = OutboxRelay(resources.sessionmaker, broker)
         await relay.drain()
         assert broker.accepted == [("shipping", 1), ("shipping", 2)]

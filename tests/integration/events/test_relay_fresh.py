@@ -5,43 +5,21 @@ statement; on SQLite through the session. Both keep every guarantee of the table
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import contextlib
+from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.bootstrap import Resources
 from service.db.repositories.outbox import OutboxRepository
 from service.events import relay as relay_module
-from service.events.base import OutgoingEvent, PublishError
 from service.events.relay import RELAY_LOCK, OutboxRelay
-from tests.integration.events.support import add, row
+from tests.integration.events.support import Refusing, add, row
 
 
-class Broker:
-    """Accepts every event but those of `refuse` (subject, version), in the order given."""
-
-    kind = "test"
-    max_in_flight = 1
-    crosses_processes = False
-
-    def __init__(self, refuse: set[tuple[str, int]] | None = None) -> None:
-        self.refuse = refuse or set()
-        self.accepted: list[tuple[str | None, Any]] = []
-
-    async def publish(self, event: OutgoingEvent) -> None:
-        if (event.subject, event.data["version"]) in self.refuse:
-            raise PublishError("refused")
-        self.accepted.append((event.subject, event.data["version"]))
-
-    async def healthy(self) -> bool:
-        return True
-
-    async def close(self) -> None:
-        return None
-
-
-async def relay_of(resources: Resources, broker: Broker) -> OutboxRelay:
+async def relay_of(resources: Resources, broker: Refusing) -> OutboxRelay:
     """A relay as the composition root builds it (on PostgreSQL it marks on the driver), past
     its first drain: a relay's first drain sweeps the table, whatever it was handed."""
     postgres = resources.engine.dialect.name == "postgresql"
@@ -52,6 +30,14 @@ async def relay_of(resources: Resources, broker: Broker) -> OutboxRelay:
     return relay
 
 
+@contextlib.asynccontextmanager
+async def lock_held_elsewhere(resources: Resources) -> AsyncIterator[AsyncConnection]:
+    """The relay lock, held by another connection (another process's drain) until it ends."""
+    async with resources.engine.connect() as other:
+        await other.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": RELAY_LOCK})
+        yield other
+
+
 async def waiting(resources: Resources) -> int:
     async with resources.unit() as uow:
         return await OutboxRepository(uow.session).pending_count()
@@ -59,7 +45,7 @@ async def waiting(resources: Resources) -> int:
 
 class TestFreshRows:
     async def test_rows_from_memory_go_out_once_and_are_marked(self, resources: Resources) -> None:
-        broker = Broker()
+        broker = Refusing()
         relay = await relay_of(resources, broker)
         rows = await add(resources, row("payment", 1), row("shipping", 1), row("payment", 2))
         relay.accept(rows)
@@ -76,7 +62,7 @@ class TestFreshRows:
     ) -> None:
         """The older row was committed by another process (not handed to this relay): the later
         one may not overtake it, so both go out by the table, in order."""
-        broker = Broker()
+        broker = Refusing()
         relay = await relay_of(resources, broker)
         await add(resources, row("payment", 1))
         [later] = await add(resources, row("payment", 2))
@@ -88,7 +74,7 @@ class TestFreshRows:
         assert await waiting(resources) == 0
 
     async def test_older_rows_handed_over_together_go_out_first(self, resources: Resources) -> None:
-        broker = Broker()
+        broker = Refusing()
         relay = await relay_of(resources, broker)
         rows = await add(resources, row("payment", 1), row("payment", 2), row("payment", 3))
         relay.accept(rows[1:])
@@ -99,7 +85,7 @@ class TestFreshRows:
     async def test_a_refused_row_waits_again_and_goes_out_later_in_order(
         self, resources: Resources
     ) -> None:
-        broker = Broker(refuse={("payment", 1)})
+        broker = Refusing(refuse={("payment", 1)})
         relay = await relay_of(resources, broker)
         rows = await add(resources, row("payment", 1), row("payment", 2), row("shipping", 1))
         relay.accept(rows)
@@ -119,12 +105,10 @@ class TestRelayLock:
     async def test_a_drain_queues_for_the_lock_another_drain_holds(
         self, resources: Resources
     ) -> None:
-        broker = Broker()
+        broker = Refusing()
         relay = await relay_of(resources, broker)
-        rows = await add(resources, row("payment", 1))
-        async with resources.engine.connect() as other:
-            await other.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": RELAY_LOCK})
-            relay.accept(rows)
+        async with lock_held_elsewhere(resources) as other:
+            relay.accept(await add(resources, row("payment", 1)))
             drain = asyncio.create_task(relay.drain())
             await asyncio.sleep(0.3)
             assert not drain.done()  # queued behind the other holder
@@ -138,12 +122,10 @@ class TestRelayLock:
         self, resources: Resources, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         monkeypatch.setattr(relay_module, "LOCK_WAIT", "200ms")
-        broker = Broker()
+        broker = Refusing()
         relay = await relay_of(resources, broker)
-        rows = await add(resources, row("payment", 1))
-        async with resources.engine.connect() as other:
-            await other.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": RELAY_LOCK})
-            relay.accept(rows)
+        async with lock_held_elsewhere(resources) as other:
+            relay.accept(await add(resources, row("payment", 1)))
             assert await relay.drain() == 0
             await other.rollback()
         assert broker.accepted == []
