@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from tests.e2e.dapr.conftest import Stack, get_json
@@ -14,8 +15,10 @@ CSV = (
 
 
 def start_owner(stack: Stack, **env: str) -> Any:
+    """The owning service, under an app id of its own: daprd finds apps by mDNS, machine-wide,
+    so two tests running at once with one name would call each other's owner."""
     owner = daprlocal.DaprApp(
-        "e2e-owner",
+        f"e2e-owner-{secrets.token_hex(4)}",
         [
             str(ROOT / ".venv/bin/python"),
             "-m",
@@ -46,7 +49,7 @@ class TestServiceSink:
         assert stack.client is not None
         params: dict[str, Any] = {
             "sink": "service",
-            "targetService": "e2e-owner",
+            "targetService": owner.app_id,
             "method": "import",
         }
         body = {
@@ -67,7 +70,7 @@ class TestServiceSink:
 
         params = {
             "sink": "service",
-            "targetService": "e2e-owner",
+            "targetService": owner.app_id,
             "method": "export",
             "format": "csv",
             "columns": ["sku", "price"],
@@ -85,7 +88,7 @@ class TestServiceSink:
         owner = start_owner(stack, OWNER_UNAVAILABLE_CALLS="1")  # the first batch gets a 503
         stack.add_worker(OPS_RETRY_BASE_SECONDS="0.2", OPS_RETRY_CAP_SECONDS="0.5")
         assert stack.client is not None
-        params = {"sink": "service", "targetService": "e2e-owner", "method": "import"}
+        params = {"sink": "service", "targetService": owner.app_id, "method": "import"}
         body = {"taskType": "import", "entityType": "product", "fileName": "p.csv"}
         created = (
             await stack.client.post(TASKS, json={**body, "params": params}, headers=ALICE)
