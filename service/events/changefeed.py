@@ -14,9 +14,12 @@ never polls per client. It is woken by
 and on each wake reads, in one query per table, what was written since the last row it saw.
 Nothing a wake announces is lost when the notification is: the next wake reads it.
 
-Ids are taken in insert order but may commit out of order on PostgreSQL (two transactions);
-an id below the highest one seen that was not there yet is watched for GAP_SECONDS and read
-when it commits (or forgotten: a rolled-back insert leaves a hole for good).
+Ids are taken in insert order but may commit out of order on PostgreSQL (two transactions,
+e.g. a create's statement waiting on its WAL flush while a worker's transition commits). A
+stream's ids are resume positions, so rows go out in id order: a row above an id that is not
+there yet is held for up to HOLD_SECONDS, until the lower one commits. An id missing longer is
+a long transaction or a rolled-back insert: the rows above it go out, and it is still watched
+for GAP_SECONDS and sent late if it commits (or forgotten: a rolled-back insert leaves a hole).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Generic, Protocol, TypeVar
 from uuid import UUID
 
 from sqlalchemy.engine import URL
@@ -40,6 +44,8 @@ from service.logging import FailureStreak
 
 logger = logging.getLogger(__name__)
 
+#: How long rows wait for a lower id that has not committed yet, so that they go out in order.
+HOLD_SECONDS = 1.0
 #: How long an id below the highest one seen may stay missing before it counts as a hole.
 GAP_SECONDS = 10.0
 #: Holes watched at most (a larger jump of a sequence is not a run of open transactions).
@@ -120,12 +126,27 @@ class Subscription:
         self._ready.set()
 
 
-class Position:
-    """The highest id read of one table, and the ids below it still missing (may commit late)."""
+class _Row(Protocol):
+    @property
+    def id(self) -> int: ...
+
+
+R = TypeVar("R", bound=_Row)
+
+
+class Position(Generic[R]):
+    """The highest id read of one table, the ids below it still missing (they may commit late),
+    and the rows read but held back until the missing ids below them come (or are given up)."""
 
     def __init__(self, top: int) -> None:
         self.top = top
         self.missing: dict[int, float] = {}
+        self._held: dict[int, R] = {}
+
+    @property
+    def holding(self) -> bool:
+        """Rows wait for a lower id: read again soon."""
+        return bool(self._held)
 
     def late(self, now: float) -> list[int]:
         """Missing ids still worth a look (the others are holes: forgotten)."""
@@ -133,19 +154,29 @@ class Position:
             del self.missing[i]
         return sorted(self.missing)
 
-    def take(self, ids: Iterable[int], now: float) -> set[int]:
-        """Note ids read; return those not seen before (late ones and new ones)."""
-        fresh: set[int] = set()
-        for i in sorted(ids):
+    def take(self, rows: Iterable[R], now: float) -> list[R]:
+        """Note rows read; return, in id order, those to send now: rows not seen before, but
+        none above an id missing for less than HOLD_SECONDS (those wait for it)."""
+        for row in rows:
+            i = row.id
             if i in self.missing:
                 del self.missing[i]
-                fresh.add(i)
+                self._held[i] = row
             elif i > self.top:
                 if i - self.top - 1 <= MAX_GAP:
                     self.missing.update((m, now) for m in range(self.top + 1, i))
                 self.top = i
-                fresh.add(i)
-        return fresh
+                self._held[i] = row
+        waited_for = [i for i, since in self.missing.items() if now - since < HOLD_SECONDS]
+        below = min(waited_for, default=None)
+        ready = sorted(i for i in self._held if below is None or i < below)
+        return [self._held.pop(i) for i in ready]
+
+    def skip_to(self, top: int) -> None:
+        """Nobody follows this table now: start again from `top`, forgetting what waited."""
+        self.top = max(self.top, top)
+        self.missing.clear()
+        self._held.clear()
 
 
 class ChangeFeed:
@@ -175,7 +206,7 @@ class ChangeFeed:
         self._count = 0
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
-        self._positions: tuple[Position, Position] | None = None
+        self._positions: tuple[Position[Notice], Position[LogRecord]] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._listener: Listener | None = None
         self._listener_lost = asyncio.Event()
@@ -221,7 +252,7 @@ class ChangeFeed:
                 if self._positions is None:  # the first stream: start from what exists now
                     async with session_scope(self.sessionmaker) as session:
                         outbox, logs = await ChangeRepository(session).heads()
-                    self._positions = (Position(outbox), Position(logs))
+                    self._positions = (Position[Notice](outbox), Position[LogRecord](logs))
                 if task_id is None:
                     self._lists.add(sub)
                 else:
@@ -267,7 +298,8 @@ class ChangeFeed:
                     self._wake.set()
 
     async def read(self) -> bool:
-        """Read what changed since the last read and route it; True when there is more."""
+        """Read what changed since the last read and route it; True when there is more to read
+        (a full page, or rows held for a lower id)."""
         async with self._lock:
             positions = self._positions
             if positions is None:
@@ -287,15 +319,12 @@ class ChangeFeed:
                     if late_logs:
                         lines += await repo.logs_in(late_logs)
                 else:
-                    logs.top = max(logs.top, await repo.log_head())
+                    logs.skip_to(await repo.log_head())
             self.reads += 1
-            fresh_notices = outbox.take((n.id for n in notices), now)
-            fresh_lines = logs.take((r.id for r in lines), now)
-        items: list[Item] = [n for n in notices if n.id in fresh_notices]
-        items += [r for r in lines if r.id in fresh_lines]
-        items.sort(key=lambda item: (item.created_at, isinstance(item, LogRecord), item.id))
+            items: list[Item] = [*outbox.take(notices, now), *logs.take(lines, now)]
+            holding = outbox.holding or logs.holding
         await self._route(items)
-        return len(notices) >= READ_LIMIT or len(lines) >= READ_LIMIT
+        return len(notices) >= READ_LIMIT or len(lines) >= READ_LIMIT or holding
 
     async def _route(self, items: list[Item]) -> None:
         """Hand each stream what it follows of `items`, at once (one wake per stream).
@@ -306,11 +335,13 @@ class ChangeFeed:
         the whole round. A bare turn of the loop between groups was not enough: a create still
         met the burst of writes, in this process and on the machine (the clients read them at
         the same moment). Streams with the same predicate (the same filters) share its
-        verdict: a change is tested once per filter.
+        verdict: a change is tested once per filter. A list stream gets its notices in id order
+        (its resume positions); a task stream its notices and log lines merged by time.
         """
         for_task: dict[Subscription, list[Item]] = {}
         if self._by_task:
-            for item in items:
+            merged = sorted(items, key=lambda i: (i.created_at, isinstance(i, LogRecord), i.id))
+            for item in merged:
                 for sub in self._by_task.get(item.task_id, ()):
                     for_task.setdefault(sub, []).append(item)
         notices = [item for item in items if isinstance(item, Notice)]
