@@ -66,9 +66,15 @@ def too_large(limit: int) -> HTTPException:
 
 def is_json(request: Request) -> bool:
     """Whether FastAPI would parse the body as JSON (its own test of the Content-Type)."""
-    content_type = request.headers.get("content-type")
+    return is_json_type(request.headers.get("content-type"))
+
+
+def is_json_type(content_type: str | None) -> bool:
+    """Whether a Content-Type is JSON as FastAPI tells (application/json or */*+json)."""
     if not content_type:
         return False
+    if content_type == "application/json":  # what nearly every client sends: no parsing
+        return True
     message = email.message.Message()
     message["content-type"] = content_type
     subtype = message.get_content_subtype()
@@ -84,7 +90,7 @@ class JSONRequest(Request):
     Why not the framework's max_body_size alone: Starlette answers a body whose Content-Length
     is over it with a text/plain 413 that replaces whatever the app answers
     (RequestBodyLimitResponder.send_with_limit), and every error of this API is a problem. The
-    app's max_body_size stays as the outer bound (the largest upload, see service/app.py);
+    max_body_size of the routers that read other bodies is their outer bound (service/app.py);
     uploads stream through request.stream() and keep their own limit, OPS_FILES_MAX_BYTES.
     """
 

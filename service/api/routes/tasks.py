@@ -23,9 +23,11 @@ from service.api.schemas import (
     TaskPublic,
     TaskSpec,
 )
+from service.bootstrap import Resources
 from service.catalog.notifications import NotificationSettings
 from service.clock import utcnow
 from service.db.repositories.tasks import Cursor, TaskFilters
+from service.domain.callers import Caller
 from service.domain.errors import InvalidInput
 from service.domain.tasks import Priority, Queue, TaskRecord, TaskStatus
 from service.usecases import (
@@ -95,8 +97,20 @@ async def create_task(
     413 when its fileSize is over the limit, 415 when an import's file has a content type the
     import does not read.
     """
+    submitted = await submit_create(resources, caller, body, idempotency_key, traceparent)
+    return answer_created(submitted, response)
+
+
+async def submit_create(
+    resources: Resources,
+    caller: Caller,
+    body: TaskCreate,
+    idempotency_key: str | None,
+    traceparent: str | None,
+) -> Submitted:
+    """What POST /tasks does once its input is read (its fast path too: service.api.fast_create)."""
     key = None if idempotency_key is None else IdempotencyKey(idempotency_key, CREATE_OPERATION)
-    submitted = await submissions.submit_one(
+    return await submissions.submit_one(
         resources.unit,
         caller,
         body.as_new_task(),
@@ -108,7 +122,6 @@ async def create_task(
         traceparent=traceparent,
         group=resources.creates,
     )
-    return answer_created(submitted, response)
 
 
 class TaskBatch(InputModel):
