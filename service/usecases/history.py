@@ -34,8 +34,11 @@ def trail(
     opens: bool = False,
 ) -> tuple[list[dict[str, Any]], list[NewOutboxRow]]:
     """The task_events rows and the outbox rows of `changes` (one of each per change);
-    `opens`: they are the first events of new tasks. An outbox row carries `traceparent`, else
-    the trace its task was created in (so the CloudEvents of a task continue its trace)."""
+    `opens`: they are the first events of new tasks, each at its task's creation time (the
+    creates a group commit writes together were made at their own times). An outbox row carries
+    `traceparent`, else the trace its task was created in (so the CloudEvents of a task continue
+    its trace)."""
+    times = [c.task.created_at if opens else now for c in changes]
     events = [
         {
             "task_id": c.task.id,
@@ -44,20 +47,20 @@ def trail(
             "to_status": c.task.status.value,
             "actor": c.actor,
             "message": c.message,
-            "created_at": now,
+            "created_at": at,
         }
-        for c in changes
+        for c, at in zip(changes, times, strict=True)
     ]
     outbox = [
         NewOutboxRow(
             c.event.value,
             c.task.id,
             snapshot(c.task),
-            now,
+            at,
             traceparent or c.task.traceparent,
             opens,
         )
-        for c in changes
+        for c, at in zip(changes, times, strict=True)
     ]
     return events, outbox
 

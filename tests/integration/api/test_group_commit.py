@@ -162,3 +162,28 @@ class TestGroupCommit:
             assert row.payload["id"] == str(record.task_id)
             assert row.published_at is None
             assert row.attempts == 0
+
+    async def test_each_task_of_a_group_has_its_first_event_at_its_own_creation(
+        self, resources: Resources
+    ) -> None:
+        """A group is written with the time of its first create; each task's created event and
+        outbox row keep its own time (a stream orders what it shows by them)."""
+        start = datetime.now(UTC)
+        new = task_usecases.NewTask(task_type="noop")
+        tasks = [
+            task_usecases.prepare(
+                Caller("alice"), new, catalog=resources.catalog, now=start + timedelta(seconds=i)
+            )
+            for i in range(4)
+        ]
+        await asyncio.gather(*(resources.creates.store(t, now=t.created_at) for t in tasks))
+        assert resources.creates.tasks == 4
+        async with resources.unit() as uow:
+            outbox = {
+                r.task_id: r.created_at
+                for r in (await uow.session.execute(select(outbox_table))).all()
+            }
+            for task in tasks:
+                [created] = await HistoryRepository(uow.session).events(task.id)
+                assert created.created_at == task.created_at
+                assert outbox[task.id] == task.created_at
