@@ -111,11 +111,15 @@ def span(
 
 
 def traced(name: str) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
-    """A use case's span: decorates an async function with a span named `name`."""
+    """A use case's span: decorates an async function with a span named `name`. Without a
+    tracer provider there is none to open: the no-op span would only carry the current context
+    on, which stays current anyway (and costs ~10 µs a call, on every create)."""
 
     def decorate(function: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
         @functools.wraps(function)
         async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            if not installed():
+                return await function(*args, **kwargs)
             with tracer().start_as_current_span(name, attributes={"ops.usecase": name}):
                 return await function(*args, **kwargs)
 
