@@ -7,6 +7,7 @@ import contextlib
 import functools
 import itertools
 import logging
+import operator
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -259,7 +260,9 @@ class OutboxRelay:
         """Publish what this process just committed from memory, and every unpublished row from
         the table when that cannot be done, now and then (a sweep), or after a failure."""
         fresh, self._fresh = self._fresh, []
-        fresh.sort(key=_row_id)  # a key's rows go out in id order, whatever order they came in
+        fresh.sort(
+            key=operator.attrgetter("id")
+        )  # a key's rows go out in id order, whatever order they came in
         loop = asyncio.get_running_loop()
         due = loop.time() - self._swept_at >= self.sweep_seconds
         if fresh and not self.failures and not self._contended and not due:
@@ -390,10 +393,6 @@ class OutboxRelay:
                 await repo.mark_failed(row_id, error)
             self.publishing.failed(PublishError(error), outbox_id=failed)
             return len(done), up_to, False
-
-
-def _row_id(row: OutboxRecord) -> int:
-    return row.id
 
 
 def _observe(rows: Sequence[Any], done: list[int], error: str | None) -> None:

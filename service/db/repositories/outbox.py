@@ -316,7 +316,9 @@ async def lock_and_mark(
         "row_ids": [r.id for r in rows],
         "later_last": max((r.id for r in later), default=0),
         "later_tasks": list({r.task_id for r in later if r.task_id is not None}),
-        "later_subjects": list({r.subject for r in later if r.task_id is None and r.subject}),
+        "later_subjects": list(
+            {r.subject for r in later if r.task_id is None and r.subject is not None}
+        ),
         "now": now,
     }
     got, waits, ids = await connection.fetchrow(_LOCK_AND_MARK.sql, *_LOCK_AND_MARK.args(params))
