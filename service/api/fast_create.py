@@ -64,11 +64,26 @@ class FastCreate:
             return
         limits: fields.InputLimits = self.api.state.input_limits
         messages, raw = await _read_body(receive, limits.max_body_bytes)
-        read = None if raw is None else await self._read(headers, raw, limits)
-        if read is None:  # the route answers, from the same bytes
-            await self.app(scope, _replaying(messages, receive), send)
-            return
-        body, caller = read
+        token = fields.LIMITS.set(limits)  # as the route has them (json_body.BoundedRoute)
+        try:
+            read = None if raw is None else await self._read(headers, raw)
+            if read is None:  # the route answers, from the same bytes
+                await self.app(scope, _replaying(messages, receive), send)
+                return
+            await self._create(scope, receive, send, headers, *read)
+        finally:
+            fields.LIMITS.reset(token)
+
+    async def _create(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        headers: Headers,
+        body: TaskCreate,
+        caller: Caller,
+    ) -> None:
+        """The route's work and answer, for a request read."""
         scope["route"] = self.route
         self.answered += 1
         try:
@@ -110,19 +125,14 @@ class FastCreate:
             return False
         return json_body.is_json_type(headers.get("content-type"))
 
-    async def _read(
-        self, headers: Headers, raw: bytes, limits: fields.InputLimits
-    ) -> tuple[TaskCreate, Caller] | None:
+    async def _read(self, headers: Headers, raw: bytes) -> tuple[TaskCreate, Caller] | None:
         """The body and the caller as the route reads them; None where the route would refuse
         (it then says why)."""
-        token = fields.LIMITS.set(limits)
         try:
             body = TaskCreate.model_validate(json_body.parse(raw))
             caller = await callers.caller_from_headers(self.api.state.resources, headers)
         except Exception:
             return None
-        finally:
-            fields.LIMITS.reset(token)
         return body, caller
 
     async def _answer_error(
