@@ -260,9 +260,8 @@ class OutboxRelay:
         """Publish what this process just committed from memory, and every unpublished row from
         the table when that cannot be done, now and then (a sweep), or after a failure."""
         fresh, self._fresh = self._fresh, []
-        fresh.sort(
-            key=operator.attrgetter("id")
-        )  # a key's rows go out in id order, whatever order they came in
+        # a key's rows go out in id order, whatever order they came in
+        fresh.sort(key=operator.attrgetter("id"))
         loop = asyncio.get_running_loop()
         due = loop.time() - self._swept_at >= self.sweep_seconds
         if fresh and not self.failures and not self._contended and not due:
