@@ -72,8 +72,13 @@ class Resources:
     def __post_init__(self) -> None:
         postgres = self.engine.dialect.name == "postgresql"
         self.creates = GroupCommit(
-            self.unit, statement_units=self.statement_unit if postgres else None
+            self.unit,
+            statement_units=self.statement_unit if postgres else None,
+            settlements=self.relay if postgres else None,
         )
+        self.relay.company = self.creates.next_commit
+        if postgres:
+            self.relay.writer_coming = self.creates.will_write
         if self.bus is not None:  # embedded: every app on this bus hears of every change
             self.bus.subscribe(stored_settings.CHANGED, self._settings_changed)
 

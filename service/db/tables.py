@@ -263,6 +263,9 @@ outbox_table = Table(
     _str("last_error", nullable=True),
     _ts("created_at", nullable=False),
     _ts("published_at"),
+    # claimed by the process that wrote it, which publishes it from memory until then (the
+    # first events of a group of creates, see service/events/relay.py); others leave it alone
+    _ts("claimed_until"),
     Index(
         "ix_outbox_unpublished",
         "id",

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any
 from uuid import UUID
 
@@ -137,6 +139,34 @@ def _utc(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
+#: What every new task starts with, whatever it was asked for: nothing has run yet (new_task;
+#: the group commit's statement writes these as constants, service/db/repositories/tasks.py).
+STARTING: Mapping[str, Any] = MappingProxyType(
+    {
+        "result": None,
+        "output_file_id": None,
+        "report_file_id": None,
+        "progress": 0,
+        "processed_items": 0,
+        "succeeded_items": 0,
+        "failed_items": 0,
+        "started_at": None,
+        "completed_at": None,
+        "error_message": None,
+        "retry_count": 0,
+        "auto_retries": 0,
+        "attempts": 0,
+        "lease_until": None,
+        "worker_id": None,
+        "cancel_requested": False,
+        "progress_announced_at": None,
+        "version": 1,
+        "deleted_at": None,
+        "total_items": None,
+    }
+)
+
+
 def new_task(
     *,
     task_id: TaskId,
@@ -178,30 +208,12 @@ def new_task(
         queue=queue,
         requested_by=requested_by,
         params=params,
-        result=None,
         file_name=file_name,
         file_size=file_size,
         input_file_id=input_file_id,
-        output_file_id=None,
-        report_file_id=None,
-        progress=0,
-        total_items=None,
-        processed_items=0,
-        succeeded_items=0,
-        failed_items=0,
         scheduled_at=scheduled,
         available_at=scheduled if status is TaskStatus.SCHEDULED and scheduled else created,
-        started_at=None,
-        completed_at=None,
-        error_message=None,
-        retry_count=0,
-        auto_retries=0,
         max_retries=max_retries,
-        attempts=0,
-        lease_until=None,
-        worker_id=None,
-        cancel_requested=False,
-        progress_announced_at=None,
         idempotency_key=idempotency_key,
         template_id=template_id,
         template_version=template_version,
@@ -211,9 +223,8 @@ def new_task(
         schedule_id=schedule_id,
         fire_time=_utc(fire_time),
         notification_settings=notification_settings,
-        version=1,
         created_at=created,
         updated_at=created,
-        deleted_at=None,
         traceparent=traceparent,
+        **STARTING,
     )

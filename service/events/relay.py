@@ -10,6 +10,7 @@ import logging
 import operator
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -40,6 +41,10 @@ LOCK_NOT_AVAILABLE = "55P03"
 #: drain (one transaction) instead of two. A `created` row goes out at once: a worker may be
 #: waiting for it (the Dapr push path).
 LINGER_SECONDS = 0.005
+#: Rows a group of creates handed over (claimed, see _publish_claimed) wait at most this long
+#: for a group being written meanwhile to commit (OutboxRelay.company): under a stream of
+#: creates, one drain then publishes and settles two groups' rows, not one.
+COMPANY_SECONDS = 0.005
 #: Longest wait between drains while the database cannot be reached.
 DATABASE_RETRY_CAP = 2.0
 
@@ -124,6 +129,15 @@ class OutboxRelay:
         self._stopping = False
         #: rows this process just committed (see accept), published from memory
         self._fresh: list[OutboxRecord] = []
+        #: waits for the rows of a group of creates under way, if any (GroupCommit.next_commit;
+        #: set by the composition root)
+        self.company: Callable[[float], Awaitable[None]] | None = None
+        #: whether a group of creates is about to be written (GroupCommit.will_write; set by the
+        #: composition root): its statement then settles the claimed rows published here
+        self.writer_coming: Callable[[], bool] | None = None
+        #: claimed rows published (and refused) whose claims are not settled yet: left for the
+        #: next group's statement (take_settled), or the database was away (_publish_claimed)
+        self._unsettled: tuple[list[int], list[int]] = ([], [])
         self._swept_at = 0.0
 
         #: one warning per streak of failures: the database away, or the publisher refusing
@@ -163,8 +177,11 @@ class OutboxRelay:
                     await self._kick.wait()
             if self._fresh and not any(row.opens for row in self._fresh):
                 await asyncio.sleep(LINGER_SECONDS)
+            elif self.company is not None and self._fresh:
+                await self.company(COMPANY_SECONDS)
             self._kick.clear()
             if self._stopping:
+                await self._finish()
                 return
             try:
                 await self.drain()
@@ -174,6 +191,28 @@ class OutboxRelay:
                 self.draining.failed(error)
             else:
                 self.draining.succeeded()
+
+    async def _finish(self) -> None:
+        """At shutdown: publish the claimed rows handed over and not sent yet, and settle those
+        published, rather than leave them to other relays once their claims run out."""
+        self.writer_coming = None  # no group of this process to settle them any more
+        if any(r.claimed_until is not None for r in self._fresh) or any(self._unsettled):
+            with contextlib.suppress(Exception):
+                await self.drain()
+
+    def take_settled(self) -> list[int]:
+        """The claimed rows published and not settled yet, for the statement of the group of
+        creates about to be written to mark published (it then owns them: give them back if it
+        fails). Saves the round trip of settling them alone (see _publish_claimed)."""
+        published, released = self._unsettled
+        self._unsettled = ([], released)
+        return published
+
+    def give_back_settled(self, ids: list[int]) -> None:
+        """Rows take_settled handed to a statement that failed: settled by the next drain."""
+        published, released = self._unsettled
+        self._unsettled = (ids + published, released)
+        self.kick()
 
     def _next_wait(self) -> float:
         """Seconds until the next drain unless a kick comes first."""
@@ -262,18 +301,65 @@ class OutboxRelay:
         fresh, self._fresh = self._fresh, []
         # a key's rows go out in id order, whatever order they came in
         fresh.sort(key=operator.attrgetter("id"))
+        claimed = [r for r in fresh if r.claimed_until is not None]
+        sent = 0
+        if claimed or any(self._unsettled):
+            # first: a later row of their tasks among the rest waits until they are marked
+            fresh = [r for r in fresh if r.claimed_until is None]
+            sent = await self._publish_claimed(claimed)
         loop = asyncio.get_running_loop()
         due = loop.time() - self._swept_at >= self.sweep_seconds
+        if claimed and not fresh and not self._contended and not due:
+            return sent
         if fresh and not self.failures and not self._contended and not due:
             drain_fresh = self._drain_fresh if self.engine is None else self._drain_fresh_pg
             try:
                 if await drain_fresh(fresh):
-                    return len(fresh)
+                    return sent + len(fresh)
             except _Busy:
                 self._contended = True
-                return 0
+                return sent
         self._swept_at = loop.time()
-        return await self._drain_table()
+        return sent + await self._drain_table()
+
+    async def _publish_claimed(self, rows: list[OutboxRecord]) -> int:
+        """Publish rows claimed for this process (a group of creates' first events, see
+        service/usecases/group_commit.py) and settle their claims in one round trip: the
+        published marked, the refused released to the table drain. How many went out.
+
+        While creates keep coming, the published are left to the statement of the next group
+        (take_settled), which marks them without a round trip of their own.
+
+        No relay lock and no transaction around the publishing: other relays leave a claimed
+        row alone, and every later row of its task behind it, until it is settled (or its
+        claim runs out: this process is taken for dead). After a refusal the rows are not tried
+        here but released at once: the table drain retries with its backoff, in order.
+        """
+        assert self.engine is not None  # claims are made on PostgreSQL only
+        published, released = self._unsettled
+        done: list[int] = []
+        if rows and self.failures:
+            released = released + [r.id for r in rows]
+        elif rows:
+            done, error = await self._publish(rows)
+            self.published += len(done)
+            _observe(rows, done, error)
+            sent = set(done)
+            released = released + [r.id for r in rows if r.id not in sent]
+            if error is None:
+                self.publishing.succeeded()
+            else:
+                self.failures += 1
+                self.last_error = error
+                self.publishing.failed(PublishError(error), outbox_id=released[:1])
+        published = published + done
+        self._unsettled = (published, released)
+        if not released and self.writer_coming is not None and self.writer_coming():
+            return len(done)  # the next group's statement marks them (take_settled)
+        async with driver.connection(self.engine) as connection:
+            await outbox_rows.settle_claims(connection, published, released, utcnow())
+        self._unsettled = ([], [])
+        return len(done)
 
     async def _drain_fresh(self, rows: list[OutboxRecord]) -> bool:
         """Publish `rows` as they were committed and mark them, in one short transaction; False
@@ -353,9 +439,12 @@ class OutboxRelay:
         sent = 0
         self._contended = False
         up_to: int | None = None
+        after = 0
+        #: keys of rows another relay's claim holds: none of their later rows may go out now
+        held: set[Any] = set()
         while True:
             try:
-                count, up_to, more = await self._drain_batch(up_to)
+                count, up_to, after, more = await self._drain_batch(up_to, after, held)
             except _Busy:
                 # Another relay is draining (it keeps the order) but may have read its
                 # batch before our rows committed: look again shortly.
@@ -365,18 +454,30 @@ class OutboxRelay:
             if not more:
                 return sent
 
-    async def _drain_batch(self, up_to: int | None) -> tuple[int, int, bool]:
-        """One batch under the relay lock, of rows numbered `up_to` or lower (the newest row
-        when None): (rows sent, the bound, whether to go on with the next batch)."""
+    async def _drain_batch(
+        self, up_to: int | None, after: int, held: set[Any]
+    ) -> tuple[int, int, int, bool]:
+        """One batch under the relay lock, of rows numbered above `after` and up to `up_to`
+        (the newest row when None), but for rows another process claimed and the later rows of
+        their keys (adding those keys to `held`): (rows sent, the bound, the last row read,
+        whether to go on with the next batch)."""
         async with session_scope(self.sessionmaker) as session:
             await _take_lock(session)
             repo = OutboxRepository(session)
             if up_to is None:
                 up_to = await repo.last_id()
-            rows = await repo.next_batch(self.batch_size, up_to)
-            if not rows:
+            batch = await repo.next_batch(self.batch_size, up_to, after)
+            if not batch:
                 self.failures = 0
-                return 0, up_to, False
+                return 0, up_to, after, False
+            now = utcnow()
+            rows = _unclaimed(batch, held, now)
+            if len(rows) + _claimed(batch, now) < len(batch):
+                # a row waits behind a claimed one: its claim is settled soon (or runs out),
+                # so look again shortly. Claimed rows alone are their writer's to publish.
+                self._contended = True
+            more = len(batch) >= self.batch_size
+            after = batch[-1].id
             done, error = await self._publish(rows)
             await repo.mark_published(done, utcnow())
             self.published += len(done)
@@ -384,14 +485,34 @@ class OutboxRelay:
             if error is None:
                 self.failures = 0
                 self.publishing.succeeded()
-                return len(done), up_to, len(rows) >= self.batch_size
+                return len(done), up_to, after, more
             self.failures += 1
             self.last_error = error
             failed = [r.id for r in rows if r.id not in set(done)][:1]
             for row_id in failed:
                 await repo.mark_failed(row_id, error)
             self.publishing.failed(PublishError(error), outbox_id=failed)
-            return len(done), up_to, False
+            return len(done), up_to, after, False
+
+
+def _unclaimed(rows: Sequence[OutboxRecord], held: set[Any], now: datetime) -> list[OutboxRecord]:
+    """The rows a table drain may publish: not a row claimed by its writer until after `now`,
+    nor any later row of its key (the keys are added to `held`, for the batches after)."""
+    free = []
+    for row in rows:
+        key = row.ordering_key
+        if key in held:
+            continue
+        if row.claimed_until is not None and row.claimed_until > now:
+            held.add(key)
+            continue
+        free.append(row)
+    return free
+
+
+def _claimed(rows: Sequence[OutboxRecord], now: datetime) -> int:
+    """How many of the rows are claimed by their writer until after `now`."""
+    return sum(1 for r in rows if r.claimed_until is not None and r.claimed_until > now)
 
 
 def _observe(rows: Sequence[Any], done: list[int], error: str | None) -> None:

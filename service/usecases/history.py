@@ -32,12 +32,13 @@ def trail(
     now: datetime,
     traceparent: str | None = None,
     opens: bool = False,
+    claimed_until: datetime | None = None,
 ) -> tuple[list[dict[str, Any]], list[NewOutboxRow]]:
     """The task_events rows and the outbox rows of `changes` (one of each per change);
     `opens`: they are the first events of new tasks, each at its task's creation time (the
     creates a group commit writes together were made at their own times). An outbox row carries
     `traceparent`, else the trace its task was created in (so the CloudEvents of a task continue
-    its trace)."""
+    its trace); `claimed_until`: this process's relay publishes the rows itself until then."""
     times = [c.task.created_at if opens else now for c in changes]
     events = [
         {
@@ -59,6 +60,7 @@ def trail(
             at,
             traceparent or c.task.traceparent,
             opens,
+            claimed_until=claimed_until,
         )
         for c, at in zip(changes, times, strict=True)
     ]

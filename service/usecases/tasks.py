@@ -6,12 +6,13 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
 from service.catalog.catalog import Catalog
 from service.catalog.model import Submission
+from service.db.repositories import outbox as outbox_rows
 from service.db.repositories.idempotency import IdempotencyRecord, IdempotencyRepository
 from service.db.repositories.outbox import NewOutboxRow
 from service.db.repositories.tasks import TaskChanges, TaskRepository, insert_created_alone
@@ -204,18 +205,36 @@ async def store(
     history.note_ready(uow, tasks, now=now)
 
 
-async def store_alone(unit: StatementUnit, tasks: Sequence[TaskRecord], *, now: datetime) -> None:
+async def store_alone(
+    unit: StatementUnit,
+    tasks: Sequence[TaskRecord],
+    *,
+    now: datetime,
+    settled: Sequence[int] = (),
+) -> None:
     """`store` as one statement that commits itself (PostgreSQL): the group commit's write,
-    without the round trips and the ORM session of a transaction of its own."""
+    without the round trips and the ORM session of a transaction of its own.
+
+    Its outbox rows are claimed by this process: its relay, handed them after the commit,
+    publishes them without the relay lock's transaction (service/events/relay.py). The same
+    statement marks published the claimed rows `settled` (those the relay sent meanwhile).
+    """
     if not tasks:
         return
-    events, outbox = _created_trail(tasks, now=now, traceparent=None)
-    unit.facts.outbox.extend(await insert_created_alone(unit.connection, tasks, events, outbox))
+    claimed_until = now + timedelta(seconds=outbox_rows.CLAIM_SECONDS)
+    events, outbox = _created_trail(tasks, now=now, traceparent=None, claimed_until=claimed_until)
+    unit.facts.outbox.extend(
+        await insert_created_alone(unit.connection, tasks, events, outbox, settled=settled, now=now)
+    )
     history.note_ready(unit, tasks, now=now)
 
 
 def _created_trail(
-    tasks: Sequence[TaskRecord], *, now: datetime, traceparent: str | None
+    tasks: Sequence[TaskRecord],
+    *,
+    now: datetime,
+    traceparent: str | None,
+    claimed_until: datetime | None = None,
 ) -> tuple[list[dict[str, Any]], list[NewOutboxRow]]:
     """New tasks' first event rows and outbox rows (the creation event their status calls for)."""
     changes = [
@@ -224,7 +243,9 @@ def _created_trail(
         )
         for t in tasks
     ]
-    return history.trail(changes, now=now, traceparent=traceparent, opens=True)
+    return history.trail(
+        changes, now=now, traceparent=traceparent, opens=True, claimed_until=claimed_until
+    )
 
 
 async def _replayed(uow: UnitOfWork, known: IdempotencyRecord, fingerprint: str) -> TaskRecord:

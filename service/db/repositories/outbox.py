@@ -36,7 +36,11 @@ OUTBOX_SET_LATER = ("id", "last_error", "published_at")
 _ADD_FROM_ARRAYS_PG = text(arrays.insert_from_arrays(O, skip=OUTBOX_SET_LATER) + " RETURNING id")
 _NEXT_BATCH = (
     select(O)
-    .where(O.c.published_at.is_(None), O.c.id <= bindparam("batch_up_to", type_=O.c.id.type))
+    .where(
+        O.c.published_at.is_(None),
+        O.c.id > bindparam("batch_after", type_=O.c.id.type),
+        O.c.id <= bindparam("batch_up_to", type_=O.c.id.type),
+    )
     .order_by(O.c.id)
     .limit(bindparam("batch_limit", type_=Integer()))
 )
@@ -104,6 +108,9 @@ class OutboxRecord:
     opens: bool = False
     #: subject of a row without a task (e.g. "payment" for settings): its ordering key
     subject: str | None = None
+    #: until when the process that wrote it publishes it itself (see service/events/relay.py):
+    #: no other relay takes it, or a later row of its key, before then
+    claimed_until: datetime | None = None
 
     @property
     def ordering_key(self) -> UUID | str | None:
@@ -123,6 +130,7 @@ class NewOutboxRow:
     traceparent: str | None = None
     opens: bool = False
     subject: str | None = None
+    claimed_until: datetime | None = None
 
     def record(self, id: int) -> OutboxRecord:
         """The row as written, once the database numbered it."""
@@ -135,6 +143,7 @@ class NewOutboxRow:
             self.created_at,
             self.opens,
             self.subject,
+            self.claimed_until,
         )
 
 
@@ -148,6 +157,7 @@ def outbox_row(row: NewOutboxRow) -> dict[str, Any]:
         "traceparent": row.traceparent,
         "created_at": row.created_at,
         "subject": row.subject,
+        "claimed_until": row.claimed_until,
     }
 
 
@@ -160,6 +170,7 @@ def _record(row: Row[Any]) -> OutboxRecord:
         row.traceparent,
         row.created_at,
         subject=row.subject,
+        claimed_until=row.claimed_until,
     )
 
 
@@ -226,9 +237,10 @@ class OutboxRepository:
         """The newest row's id (0 for an empty table)."""
         return int((await self.session.execute(_LAST_ID)).scalar() or 0)
 
-    async def next_batch(self, limit: int, up_to: int) -> list[OutboxRecord]:
-        """The oldest `limit` rows still waiting, of those numbered `up_to` or lower."""
-        params = {"batch_limit": limit, "batch_up_to": up_to}
+    async def next_batch(self, limit: int, up_to: int, after: int = 0) -> list[OutboxRecord]:
+        """The oldest `limit` rows still waiting, of those numbered above `after` and up to
+        `up_to`."""
+        params = {"batch_limit": limit, "batch_after": after, "batch_up_to": up_to}
         rows = (await self.session.execute(_NEXT_BATCH, params)).all()
         return [_record(r) for r in rows]
 
@@ -336,3 +348,44 @@ async def unmark_alone(connection: asyncpg.Connection, ids: Sequence[int]) -> No
     """Rows marked by lock_and_mark that the publisher refused: waiting again."""
     if ids:
         await connection.execute(_UNMARK_ALONE.sql, list(ids))
+
+
+#: How long the process that wrote claimed rows has to publish them and settle their claims;
+#: past that, other relays publish them (the process is taken for dead).
+CLAIM_SECONDS = 15.0
+
+
+def _id_array(ids: Sequence[int]) -> str:
+    """An array literal of row ids, built from ints only (so nothing else can get in)."""
+    return "'{" + ",".join(str(int(i)) for i in ids) + "}'::bigint[]"
+
+
+async def settle_claims(
+    connection: asyncpg.Connection,
+    published: Sequence[int],
+    released: Sequence[int],
+    now: datetime,
+) -> None:
+    """Claimed rows this process published (marked published) and those the publisher refused
+    (claim released: the table drain takes them, in order, with its retries).
+
+    One message in one round trip, without parameters: a transaction that commits without
+    waiting for its WAL flush (a lost mark sends the rows again, which at-least-once delivery
+    allows) and finds the rows by id only (see RELAY_BEGIN). No relay lock: no other relay
+    takes a claimed row, and a later row of its task waits for this mark like any other.
+    """
+    if not published and not released:
+        return
+    statements = [RELAY_BEGIN]
+    if published:
+        stamp = now.isoformat()
+        statements.append(
+            f"UPDATE outbox SET published_at = '{stamp}'::timestamptz, attempts = attempts + 1,"
+            f" claimed_until = NULL WHERE id = ANY({_id_array(published)})"
+        )
+    if released:
+        statements.append(
+            f"UPDATE outbox SET claimed_until = NULL WHERE id = ANY({_id_array(released)})"
+        )
+    statements.append("COMMIT")
+    await connection.execute("; ".join(statements))

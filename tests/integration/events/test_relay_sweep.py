@@ -44,8 +44,10 @@ class Interleaved(OutboxRelay):
         self.resources = resources
         self.meanwhile = meanwhile
 
-    async def _drain_batch(self, up_to: int | None) -> tuple[int, int, bool]:
-        drained = await super()._drain_batch(up_to)
+    async def _drain_batch(
+        self, up_to: int | None, after: int, held: set[Any]
+    ) -> tuple[int, int, int, bool]:
+        drained = await super()._drain_batch(up_to, after, held)
         if self.meanwhile:
             rows, self.meanwhile = self.meanwhile, []
             await add(self.resources, *rows)
