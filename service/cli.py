@@ -79,6 +79,8 @@ def _serve(app: Any, settings: Settings, *, workers: int = 1) -> None:
     # exempts the resources (service.web.lifespan._freeze_startup_heap; its exit unfreezes).
     gc.freeze()
     gc.enable()
+    from service.web import http_protocol
+
     options: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,
@@ -86,6 +88,7 @@ def _serve(app: Any, settings: Settings, *, workers: int = 1) -> None:
         "access_log": False,
         "lifespan": "on",
         "ws": "none",  # no WebSocket route: uvicorn need not load a WebSocket protocol
+        "http": http_protocol.HTTP,  # a response's writes sent as one (service.web.http_protocol)
         "log_config": None if settings.log_format == "json" else LOGGING_CONFIG,
     }
     if workers == 1:
