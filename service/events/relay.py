@@ -200,6 +200,15 @@ class OutboxRelay:
             with contextlib.suppress(Exception):
                 await self.drain()
 
+    async def _writer_takes_them(self) -> bool:
+        """Whether a group of creates is about to be written (its statement settles what was
+        published): waits for the group being written, if any, as creates queue meanwhile."""
+        if self.writer_coming is None:
+            return False
+        if not self.writer_coming() and self.company is not None:
+            await self.company(COMPANY_SECONDS)
+        return self.writer_coming()
+
     def take_settled(self) -> list[int]:
         """The claimed rows published and not settled yet, for the statement of the group of
         creates about to be written to mark published (it then owns them: give them back if it
@@ -336,29 +345,36 @@ class OutboxRelay:
         here but released at once: the table drain retries with its backoff, in order.
         """
         assert self.engine is not None  # claims are made on PostgreSQL only
-        published, released = self._unsettled
         done: list[int] = []
+        refused: list[int] = []
         if rows and self.failures:
-            released = released + [r.id for r in rows]
+            refused = [r.id for r in rows]
         elif rows:
             done, error = await self._publish(rows)
             self.published += len(done)
             _observe(rows, done, error)
             sent = set(done)
-            released = released + [r.id for r in rows if r.id not in sent]
+            refused = [r.id for r in rows if r.id not in sent]
             if error is None:
                 self.publishing.succeeded()
             else:
                 self.failures += 1
                 self.last_error = error
-                self.publishing.failed(PublishError(error), outbox_id=released[:1])
-        published = published + done
-        self._unsettled = (published, released)
-        if not released and self.writer_coming is not None and self.writer_coming():
+                self.publishing.failed(PublishError(error), outbox_id=refused[:1])
+        published, released = self._unsettled  # read now: a statement may take some meanwhile
+        self._unsettled = (published + done, released + refused)
+        if not self._unsettled[1] and await self._writer_takes_them():
             return len(done)  # the next group's statement marks them (take_settled)
-        async with driver.connection(self.engine) as connection:
-            await outbox_rows.settle_claims(connection, published, released, utcnow())
+        # what is left: a statement may have taken some meanwhile, or handed some back
+        published, released = self._unsettled
         self._unsettled = ([], [])
+        try:
+            async with driver.connection(self.engine) as connection:
+                await outbox_rows.settle_claims(connection, published, released, utcnow())
+        except BaseException:
+            later_published, later_released = self._unsettled
+            self._unsettled = (published + later_published, released + later_released)
+            raise
         return len(done)
 
     async def _drain_fresh(self, rows: list[OutboxRecord]) -> bool:

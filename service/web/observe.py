@@ -36,14 +36,29 @@ KNOWN_METHODS = frozenset(
 )
 
 
+#: each route's full template once found (by the route's id, with the route itself to tell a
+#: route from another at the same address): finding the prefix takes a match per "/" of the path
+_TEMPLATES: dict[int, tuple[object, str]] = {}
+
+
 def route_of(scope: Scope) -> str:
     """The full template of the route that handled the request, or `unmatched`.
 
     A route included with a prefix knows only its own part (`/tasks/{task_id}`); the prefix
     is the part of the path before what the route's pattern matched: a literal, since our
-    prefixes hold no parameters.
+    prefixes hold no parameters (so it is the same for every request of a route).
     """
     route = scope.get("route")
+    known = _TEMPLATES.get(id(route))
+    if known is not None and known[0] is route:
+        return known[1]
+    found = _template(scope, route)
+    if route is not None and found != "unmatched":
+        _TEMPLATES[id(route)] = (route, found)
+    return found
+
+
+def _template(scope: Scope, route: object) -> str:
     template = getattr(route, "path_format", None) or getattr(route, "path", None)
     if not template:
         return "unmatched"
@@ -99,6 +114,10 @@ def streaming(scope: Scope) -> None:
         ticket.release()
 
 
+#: Most request series an app keeps looked up (methods are the clients' to choose)
+MAX_SERIES = 1000
+
+
 class ObservedApp:
     """Wraps an app (the API or the worker) with request metrics and access logs; with
     `in_flight`, counts the requests being answered."""
@@ -107,6 +126,9 @@ class ObservedApp:
         self.app = app
         self.name = name
         self.in_flight = in_flight
+        #: the request metrics' series by (method, route, status), once looked up: a labels()
+        #: call checks and joins its labels under a lock, for every request
+        self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -153,8 +175,17 @@ class ObservedApp:
     def _record(self, scope: Scope, status: int, took: float) -> str:
         """Count the request and write its access line; its route."""
         method, route = scope["method"], route_of(scope)
-        metrics.REQUESTS.labels(self.name, method, route, str(status)).inc()
-        metrics.REQUEST_SECONDS.labels(self.name, method, route).observe(took)
+        key = (method, route, status)
+        series = self._series.get(key)
+        if series is None:
+            series = (
+                metrics.REQUESTS.labels(self.name, method, route, str(status)),
+                metrics.REQUEST_SECONDS.labels(self.name, method, route),
+            )
+            if len(self._series) < MAX_SERIES:
+                self._series[key] = series
+        series[0].inc()
+        series[1].observe(took)
         if status >= 500:
             metrics.REQUEST_ERRORS.labels(self.name, method, route).inc()
         level = logging.DEBUG if route in QUIET else logging.INFO

@@ -279,6 +279,27 @@ class TestClaimedRows:
         assert all(s["claimed_until"] is None for s in settled.values())
         assert relay.take_settled() == []
 
+    async def test_the_relay_waits_for_the_group_being_written_before_it_settles_alone(
+        self, resources: Resources
+    ) -> None:
+        """Nothing queued when the rows went out, but a group being written: creates queue
+        while it commits, and the group after it settles the rows."""
+        broker = Broker()
+        relay = await past_first_sweep(relay_of(resources, broker))
+        queued: list[bool] = []
+
+        async def group_commits(timeout: float) -> None:
+            queued.append(True)  # the next creates arrived meanwhile
+
+        relay.company = group_commits
+        relay.writer_coming = lambda: bool(queued)
+        _, rows = await create(resources, 2, to=relay)
+        await relay.drain()
+        assert queued  # it waited for the group
+        assert relay.take_settled() == [r.id for r in rows]  # and left them to the next one
+        waiting = await stored(resources, [r.id for r in rows])
+        assert all(w["published_at"] is None for w in waiting.values())
+
     async def test_rows_a_failed_group_was_to_settle_are_settled_by_the_relay(
         self, resources: Resources
     ) -> None:
