@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -67,8 +67,14 @@ async def past_first_sweep(relay: OutboxRelay) -> OutboxRelay:
     return relay
 
 
-def _hand_to(relay: OutboxRelay) -> Callable[[Facts], None]:
-    return lambda facts: relay.accept(facts.outbox)
+def writer_for(resources: Resources, relay: OutboxRelay) -> GroupCommit:
+    """A group commit as the composition root builds it on PostgreSQL, feeding `relay`."""
+
+    def hand_over(facts: Facts) -> None:
+        relay.accept(facts.outbox)
+
+    units = functools.partial(statement_unit, resources.engine, hand_over)
+    return GroupCommit(resources.unit, statement_units=units, settlements=relay)
 
 
 async def create(
@@ -112,6 +118,13 @@ async def stored(resources: Resources, ids: Sequence[int]) -> dict[int, dict[str
         return {r.id: dict(r._mapping) for r in await connection.execute(query)}
 
 
+async def assert_settled(resources: Resources, rows: Sequence[OutboxRecord]) -> None:
+    """Every row marked published, its claim gone."""
+    settled = await stored(resources, [r.id for r in rows])
+    assert all(s["published_at"] is not None for s in settled.values())
+    assert all(s["claimed_until"] is None for s in settled.values())
+
+
 def of(broker: Broker, task: TaskRecord) -> list[str]:
     return [topic for subject, topic in broker.accepted if subject == str(task.id)]
 
@@ -136,9 +149,7 @@ class TestClaimedRows:
 
         assert await relay.drain() == 3
         assert sorted(broker.accepted) == sorted((str(t.id), CREATED) for t in tasks)
-        settled = await stored(resources, [r.id for r in rows])
-        assert all(s["published_at"] is not None for s in settled.values())
-        assert all(s["claimed_until"] is None for s in settled.values())
+        await assert_settled(resources, rows)
         await relay.drain()  # a sweep now and then: nothing goes out twice
         assert len(broker.accepted) == 3
 
@@ -249,8 +260,7 @@ class TestClaimedRows:
 
         monkeypatch.setattr(outbox_rows, "settle_claims", settle)
         assert await relay.drain() == 0  # nothing goes out again; the claims are settled
-        settled = await stored(resources, [r.id for r in rows])
-        assert all(s["published_at"] is not None for s in settled.values())
+        await assert_settled(resources, rows)
         assert len(broker.accepted) == 2
 
     async def test_while_creates_keep_coming_the_next_groups_statement_settles_them(
@@ -261,11 +271,7 @@ class TestClaimedRows:
         broker = Broker()
         relay = await past_first_sweep(relay_of(resources, broker))
         relay.writer_coming = lambda: True  # creates are queued
-        creates = GroupCommit(
-            resources.unit,
-            statement_units=functools.partial(statement_unit, resources.engine, _hand_to(relay)),
-            settlements=relay,
-        )
+        creates = writer_for(resources, relay)
         tasks, rows = await create(resources, 2, to=relay)
         assert await relay.drain() == 2
         assert sorted(broker.accepted) == sorted((str(t.id), CREATED) for t in tasks)
@@ -274,9 +280,7 @@ class TestClaimedRows:
 
         [task], _ = await create(resources, 1, write=False)
         await creates.store(task, now=task.created_at)  # the next group
-        settled = await stored(resources, [r.id for r in rows])
-        assert all(s["published_at"] is not None for s in settled.values())
-        assert all(s["claimed_until"] is None for s in settled.values())
+        await assert_settled(resources, rows)
         assert relay.take_settled() == []
 
     async def test_the_relay_waits_for_the_group_being_written_before_it_settles_alone(
@@ -306,11 +310,7 @@ class TestClaimedRows:
         broker = Broker()
         relay = await past_first_sweep(relay_of(resources, broker))
         relay.writer_coming = lambda: True
-        creates = GroupCommit(
-            resources.unit,
-            statement_units=functools.partial(statement_unit, resources.engine, _hand_to(relay)),
-            settlements=relay,
-        )
+        creates = writer_for(resources, relay)
         _, rows = await create(resources, 2, to=relay)
         await relay.drain()
         [task], _ = await create(resources, 1, write=False)
@@ -319,8 +319,7 @@ class TestClaimedRows:
                 await creates.store(task, now=task.created_at)
         relay.writer_coming = lambda: False  # no more creates
         await relay.drain()  # handed back: settled alone
-        settled = await stored(resources, [r.id for r in rows])
-        assert all(s["published_at"] is not None for s in settled.values())
+        await assert_settled(resources, rows)
         assert len(broker.accepted) == 2
 
     async def test_a_relay_that_stops_publishes_the_claimed_rows_it_was_handed(
