@@ -315,7 +315,7 @@ class OutboxRelay:
         if claimed or any(self._unsettled):
             # first: a later row of their tasks among the rest waits until they are marked
             fresh = [r for r in fresh if r.claimed_until is None]
-            sent = await self._publish_claimed(claimed)
+            sent = await self._publish_claimed(claimed, settle_now=bool(fresh))
         loop = asyncio.get_running_loop()
         due = loop.time() - self._swept_at >= self.sweep_seconds
         if claimed and not fresh and not self._contended and not due:
@@ -331,13 +331,14 @@ class OutboxRelay:
         self._swept_at = loop.time()
         return sent + await self._drain_table()
 
-    async def _publish_claimed(self, rows: list[OutboxRecord]) -> int:
+    async def _publish_claimed(self, rows: list[OutboxRecord], *, settle_now: bool = False) -> int:
         """Publish rows claimed for this process (a group of creates' first events, see
         service/usecases/group_commit.py) and settle their claims in one round trip: the
         published marked, the refused released to the table drain. How many went out.
 
         While creates keep coming, the published are left to the statement of the next group
-        (take_settled), which marks them without a round trip of their own.
+        (take_settled), which marks them without a round trip of their own; not with
+        `settle_now` (rows of this drain may come after them, and wait until they are marked).
 
         No relay lock and no transaction around the publishing: other relays leave a claimed
         row alone, and every later row of its task behind it, until it is settled (or its
@@ -363,7 +364,7 @@ class OutboxRelay:
                 self.publishing.failed(PublishError(error), outbox_id=refused[:1])
         published, released = self._unsettled  # read now: a statement may take some meanwhile
         self._unsettled = (published + done, released + refused)
-        if not self._unsettled[1] and await self._writer_takes_them():
+        if not settle_now and not self._unsettled[1] and await self._writer_takes_them():
             return len(done)  # the next group's statement marks them (take_settled)
         # what is left: a statement may have taken some meanwhile, or handed some back
         published, released = self._unsettled

@@ -283,6 +283,22 @@ class TestClaimedRows:
         await assert_settled(resources, rows)
         assert relay.take_settled() == []
 
+    async def test_rows_behind_claimed_ones_in_the_same_drain_are_not_kept_waiting(
+        self, resources: Resources
+    ) -> None:
+        """A task created and started in this process (API and worker in one): its created row
+        is settled at once, not left to the next group, and its started row follows it in the
+        same drain."""
+        broker = Broker()
+        relay = await past_first_sweep(relay_of(resources, broker))
+        relay.writer_coming = lambda: True  # creates are queued
+        [task], [created] = await create(resources, 1, to=relay)
+        relay.accept([await later_row(resources, task)])
+        assert await relay.drain() == 2
+        assert of(broker, task) == [CREATED, STARTED]
+        await assert_settled(resources, [created])
+        assert relay.take_settled() == []
+
     async def test_the_relay_waits_for_the_group_being_written_before_it_settles_alone(
         self, resources: Resources
     ) -> None:
