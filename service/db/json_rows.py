@@ -19,28 +19,21 @@ from uuid import UUID
 
 import orjson
 from sqlalchemy import Column, Table
-from sqlalchemy.dialects import postgresql
 
 from service.db import json_codec
-
-_PG = postgresql.dialect()  # type: ignore[no-untyped-call]
-
-
-@functools.cache
-def _type(column: Column[Any]) -> str:
-    return str(column.type.compile(dialect=_PG))
+from service.db.arrays import array_type
 
 
 def _is_json(column: Column[Any]) -> bool:
-    return _type(column) in ("JSON", "JSONB")
+    return array_type(column) in ("json", "jsonb")
 
 
 def _read_as(column: Column[Any]) -> str:
     """The type a column's value is read as from the document: text for text (its length is
     the INSERT's to check) and for JSON (written as its own text and cast on the way in, so an
     integer beyond 64 bits survives as json_codec writes it)."""
-    name = _type(column)
-    return "text" if name.startswith("VARCHAR") or _is_json(column) else name.lower()
+    name = array_type(column)
+    return "text" if name == "varchar" or _is_json(column) else name
 
 
 @dataclass(frozen=True)
@@ -83,7 +76,7 @@ class JsonInsert:
         if column.name in self.constants:
             return self.constants[column.name]
         if _is_json(column):
-            return f"CAST(v.{column.name} AS {_type(column)})"
+            return f"CAST(v.{column.name} AS {array_type(column)})"
         return f"v.{column.name}"
 
     def document(self, rows: Sequence[Mapping[str, Any]]) -> str:

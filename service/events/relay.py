@@ -487,9 +487,8 @@ class OutboxRelay:
             if not batch:
                 self.failures = 0
                 return 0, up_to, after, False
-            now = utcnow()
-            rows = _unclaimed(batch, held, now)
-            if len(rows) + _claimed(batch, now) < len(batch):
+            rows, waits_behind = _unclaimed(batch, held, utcnow())
+            if waits_behind:
                 # a row waits behind a claimed one: its claim is settled soon (or runs out),
                 # so look again shortly. Claimed rows alone are their writer's to publish.
                 self._contended = True
@@ -512,24 +511,24 @@ class OutboxRelay:
             return len(done), up_to, after, False
 
 
-def _unclaimed(rows: Sequence[OutboxRecord], held: set[Any], now: datetime) -> list[OutboxRecord]:
+def _unclaimed(
+    rows: Sequence[OutboxRecord], held: set[Any], now: datetime
+) -> tuple[list[OutboxRecord], bool]:
     """The rows a table drain may publish: not a row claimed by its writer until after `now`,
-    nor any later row of its key (the keys are added to `held`, for the batches after)."""
+    nor any later row of its key (the keys are added to `held`, for the batches after); and
+    whether such a later row, not claimed itself, waits behind a claim."""
     free = []
+    waits_behind = False
     for row in rows:
-        key = row.ordering_key
-        if key in held:
+        claimed = row.claimed_until is not None and row.claimed_until > now
+        if row.ordering_key in held:
+            waits_behind = waits_behind or not claimed
             continue
-        if row.claimed_until is not None and row.claimed_until > now:
-            held.add(key)
+        if claimed:
+            held.add(row.ordering_key)
             continue
         free.append(row)
-    return free
-
-
-def _claimed(rows: Sequence[OutboxRecord], now: datetime) -> int:
-    """How many of the rows are claimed by their writer until after `now`."""
-    return sum(1 for r in rows if r.claimed_until is not None and r.claimed_until > now)
+    return free, waits_behind
 
 
 def _observe(rows: Sequence[Any], done: list[int], error: str | None) -> None:

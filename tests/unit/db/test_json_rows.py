@@ -30,7 +30,7 @@ def test_the_statement_reads_the_columns_that_are_not_constants_in_the_documents
     )
     assert "WITH ORDINALITY" in INSERT.sql
     assert INSERT.sql.endswith("ORDER BY v.n")
-    assert "CAST(v.payload AS JSONB)" in INSERT.sql  # JSON goes as its text, cast on the way in
+    assert "CAST(v.payload AS jsonb)" in INSERT.sql  # JSON goes as its text, cast on the way in
 
 
 def test_json_values_go_as_their_own_text_and_missing_keys_as_null() -> None:
